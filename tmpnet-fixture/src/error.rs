@@ -1,0 +1,213 @@
+//! The library's error type.
+//!
+//! Every variant renders as one line that names the problem and, where the
+//! user can act, the fix. The CLI prints that line as is.
+
+use std::path::PathBuf;
+
+/// Errors returned by `tmpnet-fixture`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file or directory could not be read, written or created.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done, e.g. "cannot write".
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A JSON file is corrupt, half-written or of the wrong shape.
+    #[error("{} is not valid ({source}); fix or delete the file, or recreate the network", path.display())]
+    CorruptFile {
+        /// The file that failed to parse.
+        path: PathBuf,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// A file was written by a newer (or unknown) version of the tool.
+    #[error("{} has schema version {found}, this tool reads version {supported}; use a matching tmpnet version", path.display())]
+    SchemaVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version found in the file.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
+
+    /// The given directory is not a network directory.
+    #[error("{} is not a network directory ({reason}); pass the directory printed by start-network, or run `tmpnetctl list`", path.display())]
+    NotANetwork {
+        /// The directory that was given.
+        path: PathBuf,
+        /// Why it is not a network.
+        reason: String,
+    },
+
+    /// No network was named and none could be found.
+    #[error("no network given and {} does not exist; pass --network-dir, set TMPNET_NETWORK_DIR, or start one with `tmpnetctl start-network`", latest.display())]
+    NoNetwork {
+        /// The `latest` link that was looked for.
+        latest: PathBuf,
+    },
+
+    /// The node kind name is not known.
+    #[error("unknown node kind {name:?}; use one of: {known}")]
+    UnknownNodeKind {
+        /// The name that was given.
+        name: String,
+        /// The known kinds, comma separated.
+        known: String,
+    },
+
+    /// The node binary is missing or cannot be executed.
+    #[error("node binary {}: {problem}; pass --node-path with the path of an executable {kind} binary", path.display())]
+    NodeBinary {
+        /// The path tried.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+        /// The node kind.
+        kind: String,
+    },
+
+    /// The node binary was not given and could not be found.
+    #[error("cannot find the {kind} binary {binary:?} next to this program or on PATH; build it (`cargo build -p tmpnet-refnode`) or pass --node-path")]
+    NodeBinaryNotFound {
+        /// The node kind.
+        kind: String,
+        /// The binary name searched for.
+        binary: String,
+    },
+
+    /// A setting is outside its allowed range or badly formed.
+    #[error("{0}")]
+    InvalidInput(String),
+
+    /// The network (or a node of it) is already running.
+    #[error("network {} is already running (nodes: {nodes}); stop it with `tmpnetctl stop-network --network-dir {}` or use restart-network", dir.display(), dir.display())]
+    AlreadyRunning {
+        /// The network directory.
+        dir: PathBuf,
+        /// The running nodes, comma separated.
+        nodes: String,
+    },
+
+    /// A node failed to start.
+    #[error("node {node} failed to start: {reason}{}", format_tail(log_tail))]
+    StartFailed {
+        /// The node id.
+        node: String,
+        /// Why.
+        reason: String,
+        /// The last lines of its log.
+        log_tail: Vec<String>,
+    },
+
+    /// A node that should run is not running.
+    #[error("node {node} is not running ({detail}){}", format_tail(log_tail))]
+    NotRunning {
+        /// The node id.
+        node: String,
+        /// What was found instead.
+        detail: String,
+        /// The last lines of its log.
+        log_tail: Vec<String>,
+    },
+
+    /// Nodes did not become healthy in time.
+    #[error("{} of {total} nodes not healthy after {timeout:?}: {}", unhealthy.len(), describe_unhealthy(unhealthy))]
+    NotHealthy {
+        /// Number of nodes waited for.
+        total: usize,
+        /// The timeout that expired.
+        timeout: std::time::Duration,
+        /// Each unhealthy node with its reason and log tail.
+        unhealthy: Vec<UnhealthyNode>,
+    },
+
+    /// A node could not be stopped.
+    #[error("node {node} (pid {pid}) did not stop: {reason}")]
+    StopFailed {
+        /// The node id.
+        node: String,
+        /// Its pid.
+        pid: u32,
+        /// Why.
+        reason: String,
+    },
+
+    /// A signal could not be delivered.
+    #[error("cannot signal pid {pid}: {source}")]
+    Signal {
+        /// The pid.
+        pid: u32,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The operation was interrupted (Ctrl-C or SIGTERM).
+    #[error("interrupted; every node started by this run was stopped")]
+    Interrupted,
+
+    /// Several errors happened at once (e.g. while stopping many nodes).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Multiple(Vec<Error>),
+}
+
+/// A node that was not healthy when a wait ended.
+#[derive(Debug, Clone)]
+pub struct UnhealthyNode {
+    /// The node id.
+    pub node: String,
+    /// The last health verdict.
+    pub reason: String,
+    /// The last lines of its log.
+    pub log_tail: Vec<String>,
+}
+
+fn format_tail(tail: &[String]) -> String {
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("; last log lines: {}", tail.join(" | "))
+    }
+}
+
+fn describe_unhealthy(nodes: &[UnhealthyNode]) -> String {
+    nodes
+        .iter()
+        .map(|n| format!("{} ({}){}", n.node, n.reason, format_tail(&n.log_tail)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Error {
+    /// Builds an [`Error::Io`].
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Joins several errors into one, or returns `Ok` when there are none.
+    pub fn join(mut errors: Vec<Error>) -> Result<()> {
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(Error::Multiple(errors)),
+        }
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

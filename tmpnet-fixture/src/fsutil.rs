@@ -1,0 +1,185 @@
+//! Atomic file writes and JSON reads that name the file on every error.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A temporary name beside `path`, unique across processes and threads.
+fn temp_sibling(path: &Path) -> std::path::PathBuf {
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same
+/// directory, flushed to disk, then renamed over `path`. Readers see either
+/// the old content or the new one, never a mix. `mode` sets the Unix
+/// permission bits of the new file (e.g. `0o600` for secrets).
+pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = temp_sibling(path);
+    let write = || -> std::io::Result<()> {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::io("cannot write", path, e)
+    })
+}
+
+/// Serialises `value` as pretty JSON and writes it atomically (mode 0644).
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    write_json_mode(path, value, 0o644)
+}
+
+/// Like [`write_json`] with explicit permission bits.
+pub fn write_json_mode<T: Serialize>(path: &Path, value: &T, mode: u32) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::CorruptFile {
+        path: path.to_owned(),
+        source: e,
+    })?;
+    bytes.push(b'\n');
+    atomic_write(path, &bytes, mode)
+}
+
+/// Reads and parses a JSON file. A missing file is an [`Error::Io`]; a
+/// corrupt one is an [`Error::CorruptFile`] naming the file.
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::CorruptFile {
+        path: path.to_owned(),
+        source: e,
+    })
+}
+
+/// Like [`read_json`] but a missing file gives `Ok(None)`.
+pub fn read_json_opt<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::CorruptFile {
+                path: path.to_owned(),
+                source: e,
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("cannot read", path, e)),
+    }
+}
+
+/// Removes a file; a file that is already gone is fine.
+pub fn remove_if_exists(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("cannot remove", path, e)),
+    }
+}
+
+/// Points the symlink `link` at `target` atomically: a new link under a
+/// temporary name, renamed over the old one. A dangling or existing link is
+/// replaced; readers never see the link missing.
+pub fn replace_symlink(target: &Path, link: &Path) -> Result<()> {
+    let tmp = temp_sibling(link);
+    std::os::unix::fs::symlink(target, &tmp).map_err(|e| Error::io("cannot create", &tmp, e))?;
+    fs::rename(&tmp, link).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::io("cannot replace", link, e)
+    })
+}
+
+/// Creates a directory and its parents.
+pub fn create_dir_all(path: &Path) -> Result<()> {
+    fs::create_dir_all(path).map_err(|e| Error::io("cannot create", path, e))
+}
+
+/// The last `n` lines of a text file (lossy UTF-8); empty if unreadable.
+pub fn tail_lines(path: &Path, n: usize) -> Vec<String> {
+    let Ok(bytes) = fs::read(path) else {
+        return Vec::new();
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Doc {
+        a: u32,
+    }
+
+    #[test]
+    fn write_then_read_round_trips_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("doc.json");
+        write_json(&path, &Doc { a: 1 }).unwrap();
+        write_json(&path, &Doc { a: 2 }).unwrap();
+        assert_eq!(read_json::<Doc>(&path).unwrap(), Doc { a: 2 });
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "temporary files left behind: {names:?}");
+    }
+
+    #[test]
+    fn corrupt_file_error_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        fs::write(&path, b"{\"a\": 1").unwrap();
+        let err = read_json::<Doc>(&path).unwrap_err();
+        assert!(matches!(err, Error::CorruptFile { .. }));
+        assert!(err.to_string().contains("config.json"), "{err}");
+    }
+
+    #[test]
+    fn failed_write_keeps_the_old_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("doc.json");
+        write_json(&path, &Doc { a: 7 }).unwrap();
+        // A directory where the temporary file would go cannot be renamed over a file.
+        let blocked = dir.path().join("missing-dir").join("doc.json");
+        assert!(write_json(&blocked, &Doc { a: 8 }).is_err());
+        assert_eq!(read_json::<Doc>(&path).unwrap(), Doc { a: 7 });
+    }
+
+    #[test]
+    fn symlink_is_replaced_even_when_dangling() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("latest");
+        replace_symlink(Path::new("gone"), &link).unwrap();
+        fs::create_dir(dir.path().join("b")).unwrap();
+        replace_symlink(Path::new("b"), &link).unwrap();
+        assert_eq!(fs::read_link(&link).unwrap(), Path::new("b"));
+    }
+
+    #[test]
+    fn tail_returns_last_non_empty_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("main.log");
+        fs::write(&path, "a\nb\n\nc\nd\n").unwrap();
+        assert_eq!(tail_lines(&path, 2), vec!["c", "d"]);
+        assert!(tail_lines(&dir.path().join("none"), 2).is_empty());
+    }
+}

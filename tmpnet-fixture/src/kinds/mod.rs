@@ -1,0 +1,232 @@
+//! Node kinds: everything that depends on *which* daemon runs.
+//!
+//! A [`NodeKind`] knows a daemon's flags and files, how a node gets its id,
+//! how peers are given to it, how its ports become known and how to tell it
+//! is healthy. Nothing else in the library names a specific daemon.
+//!
+//! How the shapes of real daemons map onto the trait:
+//! - the embedded `refnode` takes port 0 and reports its ports itself in
+//!   `process.json` ([`PortDiscovery::SelfReported`]); peers are a flag;
+//! - a bitcoind-style daemon cannot report a port-0 choice, so its ports are
+//!   allocated by the harness before spawning, and its endpoint is computed
+//!   from them; its RPC credentials are network files made in
+//!   [`NodeKind::init_network`];
+//! - avalanchego writes `process.json` like refnode, and its staking keys
+//!   (from which the node id derives) are made in [`NodeKind::new_node`]
+//!   and kept as node flags, its genesis in [`NodeKind::init_network`].
+
+pub mod refnode;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::{Error, Result};
+use crate::flags::Flags;
+use crate::network::NetworkConfig;
+use crate::node::{Node, NodeConfig};
+
+/// A peer a node is told to connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// The peer's node id.
+    pub node_id: String,
+    /// Its p2p address, `host:port`.
+    pub p2p_address: String,
+}
+
+/// Where a running node can be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// HTTP API base URI.
+    pub uri: String,
+    /// p2p address, `host:port`.
+    pub p2p_address: String,
+}
+
+/// A health verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// The node is healthy.
+    Healthy,
+    /// The node answers but is not healthy yet, or does not answer; the text
+    /// says what is missing.
+    Unhealthy(String),
+}
+
+impl Health {
+    /// Whether the verdict is [`Health::Healthy`].
+    pub fn is_healthy(&self) -> bool {
+        matches!(self, Health::Healthy)
+    }
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Health::Healthy => f.write_str("healthy"),
+            Health::Unhealthy(why) => write!(f, "unhealthy: {why}"),
+        }
+    }
+}
+
+/// How the harness learns a started node's ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortDiscovery {
+    /// The node binds port 0 and writes `process.json` once bound. Later
+    /// nodes can only be given its address after it is up, so bootstrap
+    /// starts the first node alone, then the rest in parallel.
+    SelfReported,
+}
+
+/// What a kind needs to compose a node's flags for one start.
+#[derive(Debug)]
+pub struct LaunchSpec<'a> {
+    /// The network's configuration.
+    pub network: &'a NetworkConfig,
+    /// The network directory.
+    pub network_dir: &'a Path,
+    /// The node being started.
+    pub node: &'a Node,
+    /// The peers it must connect to.
+    pub peers: &'a [Peer],
+}
+
+/// Everything that depends on which daemon a node runs.
+#[async_trait]
+pub trait NodeKind: Send + Sync + fmt::Debug {
+    /// The name used on command lines and in `config.json`.
+    fn name(&self) -> &'static str;
+
+    /// The executable's file name, searched for when no path is given.
+    fn binary_name(&self) -> &'static str;
+
+    /// Makes a new node's configuration: its id and any key material kept
+    /// as flags. `index` is its place in bootstrap order.
+    fn new_node(&self, index: usize) -> Result<NodeConfig>;
+
+    /// How the node's ports become known.
+    fn port_discovery(&self) -> PortDiscovery;
+
+    /// The node's full flags for one start: the kind's defaults, then the
+    /// network's and node's own flags, then what the harness must force
+    /// (data dir, peers, loopback binding).
+    fn compose_flags(&self, spec: &LaunchSpec<'_>) -> Result<Flags>;
+
+    /// The binary's arguments, given the written flags file.
+    fn command_args(&self, flags_file: &Path, flags: &Flags) -> Vec<OsString>;
+
+    /// The flag that pins the HTTP API port (for `reuse_dynamic_ports`).
+    fn api_port_flag(&self) -> &'static str;
+
+    /// Asks a running node whether it is healthy.
+    async fn check_health(&self, http: &reqwest::Client, endpoint: &Endpoint) -> Health;
+}
+
+/// The names of the built-in kinds.
+pub const KNOWN_KINDS: &[&str] = &[refnode::NAME];
+
+/// The default node kind.
+pub const DEFAULT_KIND: &str = refnode::NAME;
+
+/// Looks up a built-in kind by name.
+pub fn by_name(name: &str) -> Result<Arc<dyn NodeKind>> {
+    match name {
+        refnode::NAME => Ok(Arc::new(refnode::RefNode)),
+        _ => Err(Error::UnknownNodeKind {
+            name: name.to_owned(),
+            known: KNOWN_KINDS.join(", "),
+        }),
+    }
+}
+
+/// Finds the node binary: `explicit` if given (it must be an executable
+/// file), else the kind's binary next to the running program, one directory
+/// up (cargo's `deps/` layout for test binaries), or on `PATH`. The result is
+/// absolute.
+pub fn locate_binary(kind: &dyn NodeKind, explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(path) = explicit {
+        check_executable(kind, path)?;
+        return std::path::absolute(path).map_err(|e| Error::io("cannot resolve", path, e));
+    }
+    let name = kind.binary_name();
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            candidates.push(dir.join(name));
+            if let Some(up) = dir.parent() {
+                candidates.push(up.join(name));
+            }
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path).map(|d| d.join(name)));
+    }
+    candidates
+        .into_iter()
+        .find(|c| check_executable(kind, c).is_ok())
+        .map(|c| std::path::absolute(&c).unwrap_or(c))
+        .ok_or_else(|| Error::NodeBinaryNotFound {
+            kind: kind.name().to_owned(),
+            binary: name.to_owned(),
+        })
+}
+
+fn check_executable(kind: &dyn NodeKind, path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let problem = match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist".to_owned(),
+        Err(e) => e.to_string(),
+        Ok(m) if !m.is_file() => "is not a file".to_owned(),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => "is not executable".to_owned(),
+        Ok(_) => return Ok(()),
+    };
+    Err(Error::NodeBinary {
+        path: path.to_owned(),
+        problem,
+        kind: kind.name().to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_kind_lists_the_known_ones() {
+        let err = by_name("geth").unwrap_err().to_string();
+        assert!(err.contains("geth") && err.contains("refnode"), "{err}");
+    }
+
+    #[test]
+    fn explicit_binary_must_exist_and_be_executable() {
+        use std::os::unix::fs::PermissionsExt;
+        let kind = refnode::RefNode;
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let err = locate_binary(&kind, Some(&missing))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("does not exist") && err.contains("--node-path"),
+            "{err}"
+        );
+
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "x").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = locate_binary(&kind, Some(&plain)).unwrap_err().to_string();
+        assert!(err.contains("not executable"), "{err}");
+
+        let err = locate_binary(&kind, Some(dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a file"), "{err}");
+
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(locate_binary(&kind, Some(&plain)).unwrap(), plain);
+    }
+}

@@ -1,0 +1,209 @@
+//! Where networks live on disk: the root directory, network directory names
+//! and the `latest` link.
+//!
+//! ```text
+//! <root>/networks/<YYYYMMDD-HHMMSS.ffffff>/   one network
+//! <root>/networks/latest -> <name>            relative link to the newest started network
+//! ```
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+
+/// Environment variable naming the root directory (default `~/.tmpnet`).
+pub const ROOT_DIR_ENV: &str = "TMPNET_ROOT_DIR";
+/// Environment variable naming one network directory.
+pub const NETWORK_DIR_ENV: &str = "TMPNET_NETWORK_DIR";
+/// The directory under the root that holds networks.
+pub const NETWORKS_DIR: &str = "networks";
+/// The link to the newest started network.
+pub const LATEST_LINK: &str = "latest";
+
+/// The root directory: `explicit`, else `$TMPNET_ROOT_DIR`, else `~/.tmpnet`.
+pub fn root_dir(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(dir) = explicit {
+        return Ok(dir.to_owned());
+    }
+    if let Some(dir) = std::env::var_os(ROOT_DIR_ENV).filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    let home = std::env::var_os("HOME").filter(|v| !v.is_empty()).ok_or_else(|| {
+        Error::InvalidInput(
+            "HOME is not set, so the default root ~/.tmpnet is unknown; pass --root-dir or set TMPNET_ROOT_DIR".into(),
+        )
+    })?;
+    Ok(PathBuf::from(home).join(".tmpnet"))
+}
+
+/// `<root>/networks`.
+pub fn networks_dir(root: &Path) -> PathBuf {
+    root.join(NETWORKS_DIR)
+}
+
+/// The network to act on: `explicit`, else `$TMPNET_NETWORK_DIR`, else
+/// `<root>/networks/latest`. The result is canonical (links resolved), so
+/// paths stay valid when `latest` moves.
+pub fn network_dir(explicit: Option<&Path>, root: &Path) -> Result<PathBuf> {
+    choose_network_dir(explicit, std::env::var_os(NETWORK_DIR_ENV), root)
+}
+
+fn choose_network_dir(
+    explicit: Option<&Path>,
+    from_env: Option<std::ffi::OsString>,
+    root: &Path,
+) -> Result<PathBuf> {
+    let chosen = match explicit {
+        Some(dir) => dir.to_owned(),
+        None => match from_env.filter(|v| !v.is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None => {
+                let latest = networks_dir(root).join(LATEST_LINK);
+                if fs::symlink_metadata(&latest).is_err() || !latest.exists() {
+                    return Err(Error::NoNetwork { latest });
+                }
+                latest
+            }
+        },
+    };
+    fs::canonicalize(&chosen).map_err(|e| Error::NotANetwork {
+        path: chosen.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// Creates a new, empty network directory under `<root>/networks` named by
+/// the current UTC time with microseconds. Two creators racing for the same
+/// name never share a directory: the loser takes a `-N` suffix.
+pub fn create_network_dir(root: &Path) -> Result<PathBuf> {
+    let parent = networks_dir(root);
+    fsutil::create_dir_all(&parent)?;
+    let parent = fs::canonicalize(&parent).map_err(|e| Error::io("cannot resolve", &parent, e))?;
+    let base = timestamp_name(SystemTime::now());
+    for attempt in 0..1000u32 {
+        let name = if attempt == 0 {
+            base.clone()
+        } else {
+            format!("{base}-{attempt}")
+        };
+        let dir = parent.join(name);
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io("cannot create", &dir, e)),
+        }
+    }
+    Err(Error::InvalidInput(format!(
+        "cannot find a free network directory name under {}; remove old networks",
+        parent.display()
+    )))
+}
+
+/// Points `<root>/networks/latest` at `dir` with a relative link, atomically.
+pub fn update_latest(root: &Path, dir: &Path) -> Result<()> {
+    let name = dir
+        .file_name()
+        .ok_or_else(|| Error::InvalidInput(format!("{} has no name", dir.display())))?;
+    fsutil::replace_symlink(Path::new(name), &networks_dir(root).join(LATEST_LINK))
+}
+
+/// Every network directory under `<root>/networks`, oldest first.
+pub fn list_network_dirs(root: &Path) -> Result<Vec<PathBuf>> {
+    let parent = networks_dir(root);
+    let entries = match fs::read_dir(&parent) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("cannot read", &parent, e)),
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+        .map(|e| e.path())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// `YYYYMMDD-HHMMSS.ffffff` in UTC.
+pub fn timestamp_name(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (y, m, day) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}{m:02}{day:02}-{:02}{:02}{:02}.{:06}",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+        d.subsec_micros()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamp_names_sort_by_time() {
+        let t = UNIX_EPOCH + Duration::from_micros(1_795_359_181_123_456);
+        assert_eq!(timestamp_name(t), "20261122-145301.123456");
+        assert_eq!(timestamp_name(UNIX_EPOCH), "19700101-000000.000000");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert!(timestamp_name(leap).starts_with("20000229-"));
+    }
+
+    #[test]
+    fn racing_creators_get_distinct_dirs() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs: Vec<PathBuf> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| create_network_dir(root.path()).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut unique = dirs.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 8);
+    }
+
+    #[test]
+    fn latest_is_relative_and_resolves() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = create_network_dir(root.path()).unwrap();
+        update_latest(root.path(), &dir).unwrap();
+        let link = networks_dir(root.path()).join(LATEST_LINK);
+        assert!(fs::read_link(&link).unwrap().is_relative());
+        assert_eq!(network_dir(Some(&link), root.path()).unwrap(), dir);
+    }
+
+    #[test]
+    fn missing_latest_is_a_clear_error() {
+        let root = tempfile::tempdir().unwrap();
+        let msg = choose_network_dir(None, None, root.path())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("start-network"), "{msg}");
+        let msg = choose_network_dir(None, Some("/nonexistent/net".into()), root.path())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("/nonexistent/net"), "{msg}");
+    }
+}

@@ -1,0 +1,114 @@
+//! The network's `config.json` and the runtime configuration it carries.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::flags::Flags;
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Contents of `<network dir>/config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkConfig {
+    /// Version of this file's layout.
+    pub schema_version: u32,
+    /// Unique id of the network (for metrics and labels).
+    pub uuid: String,
+    /// Who created it (a user or suite name); free text.
+    #[serde(default)]
+    pub owner: String,
+    /// The node kind, e.g. `refnode`.
+    pub node_kind: String,
+    /// Number of bootstrap (non-ephemeral) nodes.
+    pub node_count: usize,
+    /// Flags given to every node, below each node's own flags.
+    #[serde(default)]
+    pub default_flags: Flags,
+    /// Where and how nodes run.
+    pub runtime: RuntimeConfig,
+}
+
+/// Where nodes run. Serialised externally tagged: `{"process": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RuntimeConfig {
+    /// Nodes are local processes.
+    Process(ProcessConfig),
+}
+
+/// Settings of the local-process runtime.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessConfig {
+    /// Absolute path of the node binary.
+    pub node_path: PathBuf,
+    /// Keep each node's API port across restarts (the OS may still hand the
+    /// port to another process while the node is down).
+    #[serde(default)]
+    pub reuse_dynamic_ports: bool,
+    /// Seconds between the stop signal and SIGKILL.
+    #[serde(default = "default_stop_grace_secs")]
+    pub stop_grace_secs: u64,
+    /// Seconds a node may take to report its ports after being spawned.
+    #[serde(default = "default_init_timeout_secs")]
+    pub init_timeout_secs: u64,
+}
+
+fn default_stop_grace_secs() -> u64 {
+    10
+}
+
+fn default_init_timeout_secs() -> u64 {
+    10
+}
+
+impl ProcessConfig {
+    /// A configuration with default timings for `node_path`.
+    pub fn new(node_path: PathBuf) -> Self {
+        ProcessConfig {
+            node_path,
+            reuse_dynamic_ports: false,
+            stop_grace_secs: default_stop_grace_secs(),
+            init_timeout_secs: default_init_timeout_secs(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_json_shape_is_stable() {
+        let cfg = NetworkConfig {
+            schema_version: SCHEMA_VERSION,
+            uuid: "u".into(),
+            owner: "me".into(),
+            node_kind: "refnode".into(),
+            node_count: 2,
+            default_flags: [("log-level".to_string(), "debug".to_string())].into(),
+            runtime: RuntimeConfig::Process(ProcessConfig::new("/bin/node".into())),
+        };
+        let json = serde_json::to_value(&cfg).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "schemaVersion": 1, "uuid": "u", "owner": "me", "nodeKind": "refnode",
+                "nodeCount": 2, "defaultFlags": {"log-level": "debug"},
+                "runtime": {"process": {"nodePath": "/bin/node", "reuseDynamicPorts": false,
+                                        "stopGraceSecs": 10, "initTimeoutSecs": 10}}
+            })
+        );
+        let back: NetworkConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back, cfg);
+    }
+
+    #[test]
+    fn optional_process_fields_default() {
+        let p: ProcessConfig = serde_json::from_str(r#"{"nodePath": "/x"}"#).unwrap();
+        assert_eq!(p, ProcessConfig::new("/x".into()));
+    }
+}

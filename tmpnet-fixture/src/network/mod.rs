@@ -1,0 +1,430 @@
+//! A network: its directory on disk, its nodes, and the operations on all of
+//! them together (bootstrap, stop, restart, health, status).
+//!
+//! ```text
+//! <network dir>/
+//!   config.json    NetworkConfig
+//!   network.env    export TMPNET_NETWORK_DIR=<absolute dir>
+//!   <node id>/     one directory per node (see crate::node)
+//! ```
+
+mod config;
+mod health;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use config::{NetworkConfig, ProcessConfig, RuntimeConfig, SCHEMA_VERSION};
+pub use health::{NodeStatus, Progress};
+
+use crate::error::{Error, Result};
+use crate::flags::Flags;
+use crate::fsutil;
+use crate::kinds::{self, Endpoint, NodeKind, Peer, PortDiscovery};
+use crate::layout;
+use crate::node::{self, Node};
+use crate::runtime::{self, NodeRuntime, NodeState};
+
+/// File name of the network's configuration.
+pub const CONFIG_FILE: &str = "config.json";
+/// File name of the shell snippet that targets the network.
+pub const ENV_FILE: &str = "network.env";
+/// The most nodes one network may have.
+pub const MAX_NODES: usize = 256;
+/// How long a network may take to become healthy unless told otherwise.
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What to create: the inputs of [`Network::create`].
+#[derive(Debug, Clone)]
+pub struct NetworkSpec {
+    /// The root directory (networks go in `<root>/networks/`).
+    pub root_dir: PathBuf,
+    /// Number of nodes, 1 to [`MAX_NODES`].
+    pub node_count: usize,
+    /// The node kind's name.
+    pub node_kind: String,
+    /// The node binary; found by [`kinds::locate_binary`] when `None`.
+    pub node_path: Option<PathBuf>,
+    /// Flags for every node.
+    pub default_flags: Flags,
+    /// Extra flags for single nodes, by index.
+    pub node_flags: Vec<(usize, Flags)>,
+    /// Keep API ports across restarts.
+    pub reuse_dynamic_ports: bool,
+    /// Free-text owner.
+    pub owner: String,
+}
+
+impl NetworkSpec {
+    /// A spec with defaults: `count` refnodes under `root_dir`.
+    pub fn new(root_dir: impl Into<PathBuf>, count: usize) -> Self {
+        NetworkSpec {
+            root_dir: root_dir.into(),
+            node_count: count,
+            node_kind: kinds::DEFAULT_KIND.to_owned(),
+            node_path: None,
+            default_flags: Flags::new(),
+            node_flags: Vec::new(),
+            reuse_dynamic_ports: false,
+            owner: String::new(),
+        }
+    }
+}
+
+/// A network loaded from (or just written to) its directory.
+#[derive(Debug, Clone)]
+pub struct Network {
+    dir: PathBuf,
+    config: NetworkConfig,
+    nodes: Vec<Node>,
+    kind: Arc<dyn NodeKind>,
+    runtime: Arc<dyn NodeRuntime>,
+}
+
+impl Network {
+    /// Validates `spec` and writes a new network directory (nothing runs
+    /// yet). Bad input is rejected before anything is written.
+    pub fn create(spec: &NetworkSpec) -> Result<Network> {
+        if spec.node_count == 0 || spec.node_count > MAX_NODES {
+            return Err(Error::InvalidInput(format!(
+                "node count {} is out of range; use 1 to {MAX_NODES}",
+                spec.node_count
+            )));
+        }
+        if let Some((index, _)) = spec.node_flags.iter().find(|(i, _)| *i >= spec.node_count) {
+            return Err(Error::InvalidInput(format!(
+                "node flags given for node {index}, but the network has {} nodes",
+                spec.node_count
+            )));
+        }
+        let kind = kinds::by_name(&spec.node_kind)?;
+        let node_path = kinds::locate_binary(kind.as_ref(), spec.node_path.as_deref())?;
+        let dir = layout::create_network_dir(&spec.root_dir)?;
+        let config = NetworkConfig {
+            schema_version: SCHEMA_VERSION,
+            uuid: uuid::Uuid::new_v4().to_string(),
+            owner: spec.owner.clone(),
+            node_kind: kind.name().to_owned(),
+            node_count: spec.node_count,
+            default_flags: spec.default_flags.clone(),
+            runtime: RuntimeConfig::Process(ProcessConfig {
+                reuse_dynamic_ports: spec.reuse_dynamic_ports,
+                ..ProcessConfig::new(node_path)
+            }),
+        };
+        let result = Self::write_new(&dir, config, kind, spec);
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        result
+    }
+
+    fn write_new(
+        dir: &Path,
+        config: NetworkConfig,
+        kind: Arc<dyn NodeKind>,
+        spec: &NetworkSpec,
+    ) -> Result<Network> {
+        let mut nodes = Vec::with_capacity(spec.node_count);
+        for index in 0..spec.node_count {
+            let mut node_config = kind.new_node(index)?;
+            for (_, extra) in spec.node_flags.iter().filter(|(i, _)| *i == index) {
+                node_config.flags.extend(extra.clone());
+            }
+            nodes.push(Node::create(dir, node_config)?);
+        }
+        fsutil::write_json(&dir.join(CONFIG_FILE), &config)?;
+        let env = format!("export {}={}\n", layout::NETWORK_DIR_ENV, dir.display());
+        fsutil::atomic_write(&dir.join(ENV_FILE), env.as_bytes(), 0o644)?;
+        let runtime = runtime::for_network(&config, dir, kind.clone())?;
+        Ok(Network {
+            dir: dir.to_owned(),
+            config,
+            nodes,
+            kind,
+            runtime,
+        })
+    }
+
+    /// Loads a network from its directory. Errors name the file at fault.
+    pub fn load(dir: &Path) -> Result<Network> {
+        let dir = std::fs::canonicalize(dir).map_err(|e| Error::NotANetwork {
+            path: dir.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let config_path = dir.join(CONFIG_FILE);
+        if !config_path.is_file() {
+            return Err(Error::NotANetwork {
+                path: dir,
+                reason: format!("it has no {CONFIG_FILE}"),
+            });
+        }
+        let raw: serde_json::Value = fsutil::read_json(&config_path)?;
+        let found = raw
+            .get("schemaVersion")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        if found != u64::from(SCHEMA_VERSION) {
+            return Err(Error::SchemaVersion {
+                path: config_path,
+                found: u32::try_from(found).unwrap_or(u32::MAX),
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let config: NetworkConfig =
+            serde_json::from_value(raw).map_err(|e| Error::CorruptFile {
+                path: config_path.clone(),
+                source: e,
+            })?;
+        let kind = kinds::by_name(&config.node_kind)?;
+        let mut nodes = Vec::new();
+        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("cannot read", &dir, e))?;
+        for entry in entries.filter_map(|e| e.ok()) {
+            let path = entry.path();
+            if path.join(node::CONFIG_FILE).is_file() {
+                nodes.push(Node::load(&path)?);
+            }
+        }
+        nodes.sort_by_key(|n| n.config.index);
+        if nodes.is_empty() {
+            return Err(Error::NotANetwork {
+                path: dir,
+                reason: "it has no node directories".into(),
+            });
+        }
+        let runtime = runtime::for_network(&config, &dir, kind.clone())?;
+        Ok(Network {
+            dir,
+            config,
+            nodes,
+            kind,
+            runtime,
+        })
+    }
+
+    /// The network directory (absolute, canonical).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The network's configuration.
+    pub fn config(&self) -> &NetworkConfig {
+        &self.config
+    }
+
+    /// Its nodes in bootstrap order.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// The node kind.
+    pub fn kind(&self) -> &Arc<dyn NodeKind> {
+        &self.kind
+    }
+
+    /// The runtime its nodes run on.
+    pub fn runtime(&self) -> &Arc<dyn NodeRuntime> {
+        &self.runtime
+    }
+
+    /// Starts every node and waits until all are healthy. The first node
+    /// starts with no peers; each later node is given every node already
+    /// running. On any failure every node this call started is stopped
+    /// again. Fails if any node is already running.
+    pub async fn start(
+        &self,
+        timeout: Duration,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<()> {
+        let running = self.running_nodes().await?;
+        if !running.is_empty() {
+            return Err(Error::AlreadyRunning {
+                dir: self.dir.clone(),
+                nodes: running.join(", "),
+            });
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let result = match tokio::time::timeout_at(deadline, self.bootstrap(progress)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::InvalidInput(format!(
+                "nodes did not start within {timeout:?}; raise the start timeout"
+            ))),
+        };
+        let result = match result {
+            Ok(()) => {
+                self.wait_healthy(self.nodes.iter().collect(), deadline, timeout, progress)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            progress(Progress::Stopping);
+            if let Err(stop) = self.stop().await {
+                return Err(Error::Multiple(vec![e, stop]));
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn bootstrap(&self, progress: &(dyn Fn(Progress) + Sync)) -> Result<()> {
+        match self.kind.port_discovery() {
+            PortDiscovery::SelfReported => {
+                let (first, rest) = self.nodes.split_first().ok_or_else(|| Error::NotANetwork {
+                    path: self.dir.clone(),
+                    reason: "it has no nodes".into(),
+                })?;
+                let endpoint = self.runtime.start(first, &[]).await?;
+                progress(Progress::Started {
+                    node: first.id().to_owned(),
+                    uri: endpoint.uri.clone(),
+                });
+                let peers = [peer(first, &endpoint)];
+                self.start_parallel(rest, &peers, progress).await
+            }
+        }
+    }
+
+    /// Starts `nodes` at the same time, each told of `peers`; if any fails,
+    /// the others are still awaited so every start has finished (and a
+    /// failed one cleaned up) before this returns.
+    async fn start_parallel(
+        &self,
+        nodes: &[Node],
+        peers: &[Peer],
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<()> {
+        let mut set = tokio::task::JoinSet::new();
+        for node in nodes {
+            let runtime = self.runtime.clone();
+            let node = node.clone();
+            let peers = peers.to_vec();
+            set.spawn(async move {
+                let result = runtime.start(&node, &peers).await;
+                (node, result)
+            });
+        }
+        let mut errors = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((node, Ok(endpoint))) => progress(Progress::Started {
+                    node: node.id().to_owned(),
+                    uri: endpoint.uri,
+                }),
+                Ok((_, Err(e))) => errors.push(e),
+                Err(e) => errors.push(Error::InvalidInput(format!("a start task failed: {e}"))),
+            }
+        }
+        Error::join(errors)
+    }
+
+    /// Stops every node: all are signalled first, then awaited; a node that
+    /// outlives the grace period is killed. Stale state files are removed.
+    pub async fn stop(&self) -> Result<()> {
+        let mut errors = Vec::new();
+        for node in &self.nodes {
+            if let Err(e) = self.runtime.initiate_stop(node).await {
+                errors.push(e);
+            }
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for node in &self.nodes {
+            let runtime = self.runtime.clone();
+            let node = node.clone();
+            set.spawn(async move { runtime.wait_for_stopped(&node).await });
+        }
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => errors.push(e),
+                Err(e) => errors.push(Error::InvalidInput(format!("a stop task failed: {e}"))),
+            }
+        }
+        Error::join(errors)
+    }
+
+    /// Restarts the network so that every node runs afresh, then waits for
+    /// health. A fully stopped network is started; otherwise nodes are
+    /// restarted (or started) one at a time, each given every other running
+    /// node as a peer, so the network stays connected throughout.
+    pub async fn restart(
+        &mut self,
+        timeout: Duration,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<()> {
+        if self.running_nodes().await?.is_empty() {
+            return self.start(timeout, progress).await;
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        for i in 0..self.nodes.len() {
+            let peers = self.running_peers_except(i).await?;
+            let runtime = self.runtime.clone();
+            let node = &mut self.nodes[i];
+            let endpoint = match runtime.state(node).await? {
+                NodeState::Running { .. } => runtime.restart(node, &peers).await?,
+                NodeState::Stopped | NodeState::Stale { .. } => runtime.start(node, &peers).await?,
+            };
+            progress(Progress::Started {
+                node: node.id().to_owned(),
+                uri: endpoint.uri,
+            });
+        }
+        self.wait_healthy(self.nodes.iter().collect(), deadline, timeout, progress)
+            .await
+    }
+
+    async fn running_peers_except(&self, skip: usize) -> Result<Vec<Peer>> {
+        let mut peers = Vec::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if i == skip {
+                continue;
+            }
+            if let NodeState::Running {
+                endpoint: Some(e), ..
+            } = self.runtime.state(node).await?
+            {
+                peers.push(peer(node, &e));
+            }
+        }
+        Ok(peers)
+    }
+
+    /// Ids of the nodes whose process is alive.
+    pub async fn running_nodes(&self) -> Result<Vec<String>> {
+        let mut running = Vec::new();
+        for node in &self.nodes {
+            if matches!(self.runtime.state(node).await?, NodeState::Running { .. }) {
+                running.push(node.id().to_owned());
+            }
+        }
+        Ok(running)
+    }
+
+    /// The API URIs of the running nodes, reachable from here.
+    pub async fn node_uris(&self) -> Result<Vec<String>> {
+        let mut uris = Vec::new();
+        for node in &self.nodes {
+            if let Some(uri) = self.runtime.accessible_uri(node).await? {
+                uris.push(uri);
+            }
+        }
+        Ok(uris)
+    }
+
+    /// Each node's state and health, in bootstrap order.
+    pub async fn status(&self) -> Result<Vec<NodeStatus>> {
+        let mut out = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            out.push(health::node_status(self.runtime.as_ref(), node).await?);
+        }
+        Ok(out)
+    }
+}
+
+fn peer(node: &Node, endpoint: &Endpoint) -> Peer {
+    Peer {
+        node_id: node.id().to_owned(),
+        p2p_address: endpoint.p2p_address.clone(),
+    }
+}

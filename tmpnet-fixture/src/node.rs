@@ -1,0 +1,184 @@
+//! One node of a network: its directory, its `config.json`, and the state
+//! files written while it runs.
+//!
+//! ```text
+//! <network dir>/<node id>/
+//!   config.json    NodeConfig: id, index, own flags (written by the harness)
+//!   flags.json     the full composed flags passed to the binary (per start)
+//!   launch.json    pid and process start time, written by the harness the
+//!                  moment it spawns the node; removed once it is stopped
+//!   process.json   pid, API URI, p2p address: written by the node once its
+//!                  ports are bound, removed on clean exit
+//!   logs/main.log  the node's stdout and stderr
+//!   db/            the node's data
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::flags::Flags;
+use crate::fsutil;
+
+/// File name of a node's configuration.
+pub const CONFIG_FILE: &str = "config.json";
+/// File name of the composed flags.
+pub const FLAGS_FILE: &str = "flags.json";
+/// File name of the harness's launch record.
+pub const LAUNCH_FILE: &str = "launch.json";
+/// File name of the node's self-reported process context.
+pub const PROCESS_FILE: &str = "process.json";
+
+/// Contents of `<node dir>/config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeConfig {
+    /// The node id (also the directory name).
+    pub id: String,
+    /// Position in bootstrap order (0 is the first node).
+    pub index: usize,
+    /// The node's own flags, above the network defaults.
+    #[serde(default)]
+    pub flags: Flags,
+}
+
+/// Contents of `process.json`, written by the node itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessContext {
+    /// The node's pid.
+    pub pid: u32,
+    /// Its HTTP API base URI, e.g. `http://127.0.0.1:41234`.
+    pub uri: String,
+    /// Its p2p listen address, e.g. `127.0.0.1:41235`.
+    pub p2p_address: String,
+}
+
+/// Contents of `launch.json`, written by the harness right after spawning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchRecord {
+    /// The pid spawned.
+    pub pid: u32,
+    /// The process start time in clock ticks since boot (from
+    /// `/proc/<pid>/stat`), so a recycled pid is never mistaken for the node.
+    pub start_ticks: u64,
+}
+
+/// A node: its directory and configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// `<network dir>/<node id>`.
+    pub dir: PathBuf,
+    /// Its configuration as on disk.
+    pub config: NodeConfig,
+}
+
+impl Node {
+    /// The node id.
+    pub fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    /// Path of `config.json`.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join(CONFIG_FILE)
+    }
+
+    /// Path of `flags.json`.
+    pub fn flags_path(&self) -> PathBuf {
+        self.dir.join(FLAGS_FILE)
+    }
+
+    /// Path of `launch.json`.
+    pub fn launch_path(&self) -> PathBuf {
+        self.dir.join(LAUNCH_FILE)
+    }
+
+    /// Path of `process.json`.
+    pub fn process_path(&self) -> PathBuf {
+        self.dir.join(PROCESS_FILE)
+    }
+
+    /// Path of `logs/main.log`.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("logs").join("main.log")
+    }
+
+    /// Path of `db/`.
+    pub fn db_dir(&self) -> PathBuf {
+        self.dir.join("db")
+    }
+
+    /// Creates the node's directory tree and writes its `config.json`.
+    pub fn create(network_dir: &Path, config: NodeConfig) -> Result<Node> {
+        let node = Node {
+            dir: network_dir.join(&config.id),
+            config,
+        };
+        fsutil::create_dir_all(&node.db_dir())?;
+        fsutil::create_dir_all(&node.dir.join("logs"))?;
+        node.save()?;
+        Ok(node)
+    }
+
+    /// Loads a node from its directory.
+    pub fn load(dir: &Path) -> Result<Node> {
+        let config: NodeConfig = fsutil::read_json(&dir.join(CONFIG_FILE))?;
+        Ok(Node {
+            dir: dir.to_owned(),
+            config,
+        })
+    }
+
+    /// Writes `config.json` atomically.
+    pub fn save(&self) -> Result<()> {
+        fsutil::write_json(&self.config_path(), &self.config)
+    }
+
+    /// Reads `process.json`, if the node wrote one.
+    pub fn process_context(&self) -> Result<Option<ProcessContext>> {
+        fsutil::read_json_opt(&self.process_path())
+    }
+
+    /// Reads `launch.json`, if the harness wrote one.
+    pub fn launch_record(&self) -> Result<Option<LaunchRecord>> {
+        fsutil::read_json_opt(&self.launch_path())
+    }
+
+    /// The last `n` lines of the node's main log.
+    pub fn log_tail(&self, n: usize) -> Vec<String> {
+        fsutil::tail_lines(&self.log_path(), n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_lays_out_the_node_dir_and_load_reads_it_back() {
+        let net = tempfile::tempdir().unwrap();
+        let config = NodeConfig {
+            id: "node-a".into(),
+            index: 3,
+            flags: [("x".to_string(), "1".to_string())].into(),
+        };
+        let node = Node::create(net.path(), config.clone()).unwrap();
+        assert!(node.db_dir().is_dir());
+        assert!(node.log_path().parent().unwrap().is_dir());
+        let loaded = Node::load(&net.path().join("node-a")).unwrap();
+        assert_eq!(loaded, node);
+        assert_eq!(loaded.process_context().unwrap(), None);
+    }
+
+    #[test]
+    fn process_json_uses_camel_case() {
+        let ctx: ProcessContext = serde_json::from_str(
+            r#"{"pid": 5, "uri": "http://127.0.0.1:1", "p2pAddress": "127.0.0.1:2"}"#,
+        )
+        .unwrap();
+        assert_eq!(ctx.p2p_address, "127.0.0.1:2");
+    }
+}

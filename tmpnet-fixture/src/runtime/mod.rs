@@ -1,0 +1,85 @@
+//! Node runtimes: everything that depends on *where* a node runs.
+//!
+//! A [`NodeRuntime`] starts a node, stops it in two phases (so a whole
+//! network stops in parallel), restarts it, reports its state and health,
+//! and gives the URI a caller can reach. The local-process runtime is
+//! [`process::ProcessRuntime`]; a Kubernetes runtime fits the same trait
+//! (start = create objects and wait for the endpoint, stop = scale to zero,
+//! accessible URI = pod IP in-cluster or a port-forward outside).
+
+pub mod pid;
+pub mod process;
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::kinds::{Endpoint, Health, NodeKind, Peer};
+use crate::network::{NetworkConfig, RuntimeConfig};
+use crate::node::Node;
+
+/// What a runtime knows of a node right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeState {
+    /// Not running, and nothing says it should be.
+    Stopped,
+    /// Running. The endpoint is `None` until the node has reported it.
+    Running {
+        /// Its pid (or a runtime-specific id).
+        pid: u32,
+        /// Where it can be reached, once known.
+        endpoint: Option<Endpoint>,
+    },
+    /// A record says it runs, but the process is gone (e.g. after `kill -9`).
+    Stale {
+        /// The recorded pid.
+        pid: u32,
+    },
+}
+
+/// Where nodes run.
+#[async_trait]
+pub trait NodeRuntime: Send + Sync + fmt::Debug {
+    /// Starts `node` told to connect to `peers`; returns once its endpoint is
+    /// known. On error nothing of this start is left running.
+    async fn start(&self, node: &Node, peers: &[Peer]) -> Result<Endpoint>;
+
+    /// Asks the node to stop, without waiting.
+    async fn initiate_stop(&self, node: &Node) -> Result<()>;
+
+    /// Waits until the node has stopped, forcing it after the grace period.
+    async fn wait_for_stopped(&self, node: &Node) -> Result<()>;
+
+    /// Stops and starts the node again. May update and save its config
+    /// (e.g. to pin its API port).
+    async fn restart(&self, node: &mut Node, peers: &[Peer]) -> Result<Endpoint>;
+
+    /// The node's current state.
+    async fn state(&self, node: &Node) -> Result<NodeState>;
+
+    /// Whether the node is healthy. A node that is not running is an error
+    /// ([`crate::Error::NotRunning`]), so waits fail fast on a crash.
+    async fn health(&self, node: &Node) -> Result<Health>;
+
+    /// A URI for the node's API reachable from where this code runs.
+    async fn accessible_uri(&self, node: &Node) -> Result<Option<String>>;
+}
+
+/// Builds the runtime a network's config asks for.
+pub fn for_network(
+    config: &NetworkConfig,
+    dir: &Path,
+    kind: Arc<dyn NodeKind>,
+) -> Result<Arc<dyn NodeRuntime>> {
+    match &config.runtime {
+        RuntimeConfig::Process(p) => Ok(Arc::new(process::ProcessRuntime::new(
+            kind,
+            Arc::new(config.clone()),
+            dir.to_owned(),
+            p.clone(),
+        )?)),
+    }
+}

@@ -1,0 +1,119 @@
+//! Command-line syntax.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Start, stop, restart and inspect temporary networks of real node processes.
+#[derive(Debug, Parser)]
+#[command(name = "tmpnetctl", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create and start a new network (or start a stopped one with --network-dir), wait until all nodes are healthy, and leave it running.
+    StartNetwork(StartArgs),
+    /// Stop every node of a network (SIGTERM, then SIGKILL after the grace period).
+    StopNetwork(TargetArgs),
+    /// Restart every node of a network (starting stopped ones) and wait until all are healthy.
+    RestartNetwork(RestartArgs),
+    /// Exit 0 only if every node is healthy; name the unhealthy ones.
+    CheckHealth(TargetArgs),
+    /// Show each node: id, pid, URI, health.
+    Status(TargetArgs),
+    /// List the networks under the root directory and whether each is running.
+    List(RootArgs),
+}
+
+/// The root directory.
+#[derive(Debug, Args)]
+pub struct RootArgs {
+    /// Root directory; networks live in <root>/networks [default: ~/.tmpnet]
+    #[arg(long, env = "TMPNET_ROOT_DIR", value_name = "DIR")]
+    pub root_dir: Option<PathBuf>,
+}
+
+/// Which existing network to act on.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// The network directory [default: $TMPNET_NETWORK_DIR, then <root>/networks/latest]
+    #[arg(long, env = "TMPNET_NETWORK_DIR", value_name = "DIR")]
+    pub network_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: RootArgs,
+}
+
+/// `restart-network` arguments.
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Seconds to wait for all nodes to be healthy.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub start_timeout: u64,
+}
+
+/// `start-network` arguments.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Number of nodes (1 to 256).
+    #[arg(long, env = "TMPNET_NODE_COUNT", default_value_t = 5, value_name = "N")]
+    pub node_count: usize,
+    /// The node kind.
+    #[arg(
+        long,
+        env = "TMPNET_NODE_KIND",
+        default_value = "refnode",
+        value_name = "KIND"
+    )]
+    pub node_kind: String,
+    /// The node binary [default: the kind's binary next to tmpnetctl, or on PATH]
+    #[arg(long, env = "TMPNET_NODE_PATH", value_name = "PATH")]
+    pub node_path: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// Start this existing, stopped network instead of creating one.
+    #[arg(long, value_name = "DIR")]
+    pub network_dir: Option<PathBuf>,
+    /// A flag for every node, KEY=VALUE (repeatable).
+    #[arg(long = "flag", value_name = "KEY=VALUE")]
+    pub flags: Vec<String>,
+    /// Keep each node's API port across restarts.
+    #[arg(long)]
+    pub reuse_dynamic_ports: bool,
+    /// Free-text owner recorded in config.json.
+    #[arg(long, default_value = "", value_name = "NAME")]
+    pub owner: String,
+    /// Seconds to wait for all nodes to be healthy.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub start_timeout: u64,
+}
+
+/// Prints a parse error as one line (help and version as clap renders them)
+/// and returns the exit code: 0 for help and version, 1 otherwise.
+pub fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            let _ = e.print();
+            ExitCode::FAILURE
+        }
+        _ => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("bad arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("error: {first}; see `tmpnetctl --help`");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! What each subcommand does.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tmpnet_fixture::error::Result;
+use tmpnet_fixture::flags::{self, Flags};
+use tmpnet_fixture::{layout, Error, Network, NetworkSpec, Progress};
+
+use crate::cli::{Command, StartArgs, TargetArgs};
+
+/// Runs one subcommand.
+pub async fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::StartNetwork(args) => start(args).await,
+        Command::StopNetwork(target) => {
+            let network = load(&target)?;
+            network.stop().await?;
+            eprintln!("stopped network {}", network.dir().display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RestartNetwork(args) => {
+            let mut network = load(&args.target)?;
+            let timeout = Duration::from_secs(args.start_timeout);
+            let handle = network.clone();
+            interruptible(&handle, async {
+                (network.restart(timeout, &report).await, ())
+            })
+            .await?;
+            print_network(&network).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckHealth(target) => check_health(&load(&target)?).await,
+        Command::Status(target) => status(&load(&target)?).await,
+        Command::List(root) => list(&layout::root_dir(root.root_dir.as_deref())?).await,
+    }
+}
+
+fn load(target: &TargetArgs) -> Result<Network> {
+    let root = layout::root_dir(target.root.root_dir.as_deref())?;
+    Network::load(&layout::network_dir(target.network_dir.as_deref(), &root)?)
+}
+
+fn report(progress: Progress) {
+    match progress {
+        Progress::Started { node, uri } => eprintln!("node {node} started at {uri}"),
+        Progress::Healthy { node } => eprintln!("node {node} healthy"),
+        Progress::Stopping => eprintln!("start failed; stopping the nodes started so far"),
+    }
+}
+
+/// Runs `op`; on Ctrl-C or SIGTERM stops the network instead and fails
+/// with [`Error::Interrupted`].
+async fn interruptible<T>(
+    network: &Network,
+    op: impl std::future::Future<Output = (Result<()>, T)>,
+) -> Result<T> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| Error::io("cannot watch", "SIGTERM", e))?;
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|e| Error::io("cannot watch", "SIGINT", e))?;
+    tokio::select! {
+        (result, value) = op => result.map(|()| value),
+        _ = term.recv() => interrupted(network).await,
+        _ = int.recv() => interrupted(network).await,
+    }
+}
+
+async fn interrupted<T>(network: &Network) -> Result<T> {
+    eprintln!("interrupted; stopping network {}", network.dir().display());
+    network.stop().await?;
+    Err(Error::Interrupted)
+}
+
+async fn start(args: StartArgs) -> Result<ExitCode> {
+    let default_flags = args
+        .flags
+        .iter()
+        .map(|f| flags::parse_flag(f))
+        .collect::<Result<Flags>>()?;
+    let timeout = Duration::from_secs(args.start_timeout);
+    let network = match &args.network_dir {
+        Some(dir) => {
+            if !default_flags.is_empty() || args.node_path.is_some() {
+                return Err(Error::InvalidInput(
+                    "--flag and --node-path only apply to a new network; drop them, or omit --network-dir".into(),
+                ));
+            }
+            Network::load(dir)?
+        }
+        None => {
+            let root = layout::root_dir(args.root.root_dir.as_deref())?;
+            Network::create(&NetworkSpec {
+                root_dir: root,
+                node_count: args.node_count,
+                node_kind: args.node_kind.clone(),
+                node_path: args.node_path.clone(),
+                default_flags,
+                node_flags: Vec::new(),
+                reuse_dynamic_ports: args.reuse_dynamic_ports,
+                owner: args.owner.clone(),
+            })?
+        }
+    };
+    eprintln!(
+        "starting {} {} nodes in {}",
+        network.nodes().len(),
+        network.config().node_kind,
+        network.dir().display()
+    );
+    interruptible(&network, async {
+        (network.start(timeout, &report).await, ())
+    })
+    .await?;
+    if let Some(root) = root_of(network.dir()) {
+        layout::update_latest(&root, network.dir())?;
+    }
+    print_network(&network).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The root of a network dir `<root>/networks/<name>`.
+fn root_of(dir: &Path) -> Option<PathBuf> {
+    let parent = dir.parent()?;
+    (parent.file_name()? == layout::NETWORKS_DIR).then(|| parent.parent().map(Path::to_owned))?
+}
+
+async fn print_network(network: &Network) -> Result<()> {
+    println!("network dir: {}", network.dir().display());
+    for s in network.status().await? {
+        println!("{}  {}", s.id, s.uri.as_deref().unwrap_or("-"));
+    }
+    println!(
+        "export {}={}",
+        layout::NETWORK_DIR_ENV,
+        network.dir().display()
+    );
+    Ok(())
+}
+
+async fn check_health(network: &Network) -> Result<ExitCode> {
+    let unhealthy: Vec<String> = network
+        .check_health()
+        .await?
+        .into_iter()
+        .filter(|(_, h)| !h.is_healthy())
+        .map(|(id, h)| format!("{id} ({h})"))
+        .collect();
+    if unhealthy.is_empty() {
+        println!("all {} nodes healthy", network.nodes().len());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "error: {} of {} nodes unhealthy: {}",
+            unhealthy.len(),
+            network.nodes().len(),
+            unhealthy.join("; ")
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+async fn status(network: &Network) -> Result<ExitCode> {
+    println!("network {}", network.dir().display());
+    println!("{:<18} {:>8}  {:<24} HEALTH", "NODE", "PID", "URI");
+    for s in network.status().await? {
+        let pid = s.pid.map_or("-".to_owned(), |p| p.to_string());
+        println!(
+            "{:<18} {:>8}  {:<24} {}",
+            s.id,
+            pid,
+            s.uri.as_deref().unwrap_or("-"),
+            s.health
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list(root: &Path) -> Result<ExitCode> {
+    let latest = std::fs::canonicalize(layout::networks_dir(root).join(layout::LATEST_LINK)).ok();
+    let dirs = layout::list_network_dirs(root)?;
+    if dirs.is_empty() {
+        println!("no networks under {}", layout::networks_dir(root).display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<30} {:<8} {:<10} RUNNING", "NETWORK", "KIND", "NODES");
+    for dir in dirs {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mark = if latest.as_deref() == Some(dir.as_path()) {
+            " (latest)"
+        } else {
+            ""
+        };
+        match Network::load(&dir) {
+            Ok(network) => {
+                let running = network.running_nodes().await?.len();
+                println!(
+                    "{:<30} {:<8} {:<10} {running}/{}{mark}",
+                    name,
+                    network.config().node_kind,
+                    network.nodes().len(),
+                    network.nodes().len()
+                );
+            }
+            Err(e) => println!("{name:<30} unreadable: {e}"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

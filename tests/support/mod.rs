@@ -1,1 +1,222 @@
-//! placeholder
+//! Helpers shared by the acceptance tests: the built binaries, temporary
+//! roots, running the CLI, and finding processes left behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The directory holding the workspace's built binaries (`target/<profile>`).
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps")
+        .to_owned()
+}
+
+/// The path of a workspace binary. The binaries are brought up to date
+/// once per test process (a no-op when they are fresh), so a test never runs
+/// a stale build, whichever packages `cargo test` was asked for.
+pub fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "tmpnetctl",
+            "-p",
+            "tmpnet-refnode",
+        ]);
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "cargo build of the binaries failed");
+    });
+    let path = bin_dir().join(name);
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// The refnode binary.
+pub fn refnode() -> PathBuf {
+    bin("tmpnet-refnode")
+}
+
+/// Runs `tmpnetctl` with `args`, with `root` as its root directory and no
+/// inherited network selection.
+pub fn ctl(root: &Path, args: &[&str]) -> Output {
+    ctl_cmd(root, args).output().expect("run tmpnetctl")
+}
+
+/// The `tmpnetctl` command, ready to run.
+pub fn ctl_cmd(root: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin("tmpnetctl"));
+    cmd.args(args)
+        .env("TMPNET_ROOT_DIR", root)
+        .env_remove("TMPNET_NETWORK_DIR")
+        .env_remove("TMPNET_NODE_PATH")
+        .env_remove("TMPNET_NODE_KIND")
+        .env_remove("TMPNET_NODE_COUNT")
+        .env("PATH", bin_dir());
+    cmd
+}
+
+/// Standard output as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Standard error as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The network dir printed by `start-network`.
+pub fn network_dir_of(out: &Output) -> PathBuf {
+    let text = stdout(out);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("export TMPNET_NETWORK_DIR="))
+        .unwrap_or_else(|| panic!("no export line in: {text}\nstderr: {}", stderr(out)));
+    PathBuf::from(line)
+}
+
+/// Pids of live (non-zombie) processes whose command line mentions `dir`.
+pub fn live_processes_under(dir: &Path) -> Vec<u32> {
+    let needle = dir.to_string_lossy().into_owned();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        if !String::from_utf8_lossy(&cmdline).contains(&needle) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().next());
+        if !matches!(state, Some("Z") | Some("X") | None) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Asserts that no live process mentions `dir`, allowing a moment for
+/// processes that are exiting.
+pub fn assert_no_processes_under(dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = live_processes_under(dir);
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            for pid in &left {
+                // Clean up so one failure does not leak into other tests.
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+            panic!("processes left running under {}: {left:?}", dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The API URIs of a network's running nodes, from their `process.json`.
+pub fn node_uris(network_dir: &Path) -> Vec<String> {
+    let mut uris = Vec::new();
+    for entry in std::fs::read_dir(network_dir)
+        .expect("read network dir")
+        .flatten()
+    {
+        let path = entry.path().join("process.json");
+        if let Ok(bytes) = std::fs::read(&path) {
+            let v: serde_json::Value = serde_json::from_slice(&bytes).expect("valid process.json");
+            uris.push(v["uri"].as_str().expect("uri").to_owned());
+        }
+    }
+    uris.sort();
+    uris
+}
+
+/// The pids recorded in `launch.json` of each running node.
+pub fn launched_pids(network_dir: &Path) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir(network_dir)
+        .expect("read network dir")
+        .flatten()
+    {
+        if let Ok(bytes) = std::fs::read(entry.path().join("launch.json")) {
+            let v: serde_json::Value = serde_json::from_slice(&bytes).expect("valid launch.json");
+            pids.push(u32::try_from(v["pid"].as_u64().expect("pid")).expect("pid fits"));
+        }
+    }
+    pids
+}
+
+/// Sends a signal to a pid.
+pub fn kill(pid: u32, signal: i32) {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe {
+        libc::kill(libc::pid_t::try_from(pid).expect("pid fits"), signal);
+    }
+}
+
+/// A minimal HTTP/1.1 client for loopback URIs: (status, body).
+pub fn http(method: &str, url: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Polls `f` every 20 ms until it returns true or `timeout` passes.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

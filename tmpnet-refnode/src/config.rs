@@ -22,6 +22,8 @@ pub struct Faults {
     pub fatal: Option<String>,
     /// Health always answers 503.
     pub unhealthy: bool,
+    /// Ignore SIGTERM (only SIGINT or SIGKILL stop it), like a hung daemon.
+    pub ignore_sigterm: bool,
 }
 
 /// Everything the node reads from its flags.
@@ -103,6 +105,7 @@ impl Config {
                     .map(Duration::from_millis),
                 fatal: flags.get("fault-fatal").filter(|v| !v.is_empty()).cloned(),
                 unhealthy: parse::<bool>(flags, "fault-unhealthy")?.unwrap_or(false),
+                ignore_sigterm: parse::<bool>(flags, "fault-ignore-sigterm")?.unwrap_or(false),
             },
         })
     }

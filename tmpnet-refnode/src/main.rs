@@ -74,15 +74,22 @@ fn main() -> ExitCode {
     }
 }
 
-/// Resolves when SIGTERM or SIGINT arrives.
-async fn shutdown_signal() -> Result<(), String> {
+/// Resolves when SIGTERM or SIGINT arrives; with `ignore_sigterm`, only
+/// on SIGINT (SIGTERM is logged and ignored).
+async fn shutdown_signal(ignore_sigterm: bool) -> Result<(), String> {
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    loop {
+        tokio::select! {
+            _ = term.recv() => {
+                if !ignore_sigterm {
+                    return Ok(());
+                }
+                tracing::warn!("ignoring SIGTERM (fault-ignore-sigterm)");
+            }
+            _ = int.recv() => return Ok(()),
+        }
     }
-    Ok(())
 }
 
 async fn run(config: Config) -> Result<(), String> {
@@ -92,7 +99,7 @@ async fn run(config: Config) -> Result<(), String> {
     }
     if let Some(text) = &config.faults.fatal {
         eprintln!("FATAL {text}");
-        shutdown_signal().await?;
+        shutdown_signal(config.faults.ignore_sigterm).await?;
         return Err("stopped after a fatal fault".into());
     }
     let store = store::Store::open(&config.db_dir)?;
@@ -108,9 +115,10 @@ async fn run(config: Config) -> Result<(), String> {
     for peer in node.config.bootstrap_peers.clone() {
         tokio::spawn(p2p::keep_connected(node.clone(), peer));
     }
+    let ignore_sigterm = node.config.faults.ignore_sigterm;
     let served = axum::serve(http, api::router(node.clone()))
-        .with_graceful_shutdown(async {
-            if let Err(e) = shutdown_signal().await {
+        .with_graceful_shutdown(async move {
+            if let Err(e) = shutdown_signal(ignore_sigterm).await {
                 tracing::error!(error = %e, "cannot watch for signals");
             }
         })

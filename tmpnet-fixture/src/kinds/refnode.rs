@@ -15,6 +15,7 @@
 //! | `fault-start-delay-ms` | sleep this long before binding |
 //! | `fault-fatal` | log `FATAL <text>` and then hang, as a wedged daemon would |
 //! | `fault-unhealthy` | `true`: health always answers 503 |
+//! | `fault-ignore-sigterm` | `true`: SIGTERM is ignored (a hung daemon) |
 
 use std::ffi::OsString;
 use std::path::Path;

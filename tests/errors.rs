@@ -1,0 +1,196 @@
+//! Bad input at the CLI: a one-line error naming the problem and the fix,
+//! exit code 1, nothing left running, nothing on disk corrupted.
+
+use std::path::Path;
+
+use tmpnet_acceptance::*;
+
+/// Asserts a failed run whose last stderr line is one `error:` line
+/// containing every `needles` entry; returns that line.
+fn assert_error(out: &std::process::Output, needles: &[&str]) -> String {
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(out));
+    let err = stderr(out);
+    let line = err.trim_end().lines().last().unwrap_or_default().to_owned();
+    assert!(line.starts_with("error: "), "not an error line: {err}");
+    for needle in needles {
+        assert!(line.contains(needle), "{needle:?} not in {line:?}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    line
+}
+
+/// Asserts bad input was rejected before anything was written.
+fn assert_nothing_created(root: &Path) {
+    let networks = root.join("networks");
+    let count = std::fs::read_dir(&networks).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(count, 0, "a network dir was created for bad input");
+}
+
+#[test]
+fn missing_or_non_executable_node_binary() {
+    let root = tempfile::tempdir().unwrap();
+    let out = ctl(
+        root.path(),
+        &["start-network", "--node-path", "/nonexistent/refnode"],
+    );
+    assert_error(
+        &out,
+        &["/nonexistent/refnode", "does not exist", "--node-path"],
+    );
+    let plain = root.path().join("plain");
+    std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+    let out = ctl(
+        root.path(),
+        &["start-network", "--node-path", plain.to_str().unwrap()],
+    );
+    assert_error(&out, &["not executable", "--node-path"]);
+    assert_nothing_created(root.path());
+    // Not found anywhere: a tmpnetctl with no refnode beside it or on PATH.
+    let lonely = root.path().join("bin");
+    std::fs::create_dir(&lonely).unwrap();
+    std::fs::copy(bin("tmpnetctl"), lonely.join("tmpnetctl")).unwrap();
+    let out = std::process::Command::new(lonely.join("tmpnetctl"))
+        .arg("start-network")
+        .env("TMPNET_ROOT_DIR", root.path())
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_error(&out, &["tmpnet-refnode", "PATH", "--node-path"]);
+    assert_nothing_created(root.path());
+}
+
+#[test]
+fn node_count_out_of_range_unknown_kind_and_bad_flags() {
+    let root = tempfile::tempdir().unwrap();
+    assert_error(
+        &ctl(root.path(), &["start-network", "--node-count", "0"]),
+        &["node count 0", "1 to 256"],
+    );
+    assert_error(
+        &ctl(root.path(), &["start-network", "--node-count", "100000"]),
+        &["100000", "1 to 256"],
+    );
+    assert_error(
+        &ctl(root.path(), &["start-network", "--node-count", "many"]),
+        &["many", "--help"],
+    );
+    assert_error(
+        &ctl(root.path(), &["start-network", "--node-kind", "geth"]),
+        &["geth", "refnode"],
+    );
+    assert_error(
+        &ctl(root.path(), &["start-network", "--flag", "novalue"]),
+        &["novalue", "KEY=VALUE"],
+    );
+    assert_nothing_created(root.path());
+}
+
+#[test]
+fn network_dir_that_is_missing_or_not_a_network() {
+    let root = tempfile::tempdir().unwrap();
+    assert_error(&ctl(root.path(), &["status"]), &["start-network"]);
+    for cmd in ["status", "stop-network", "restart-network", "check-health"] {
+        let out = ctl(root.path(), &[cmd, "--network-dir", "/nonexistent/net"]);
+        assert_error(&out, &["/nonexistent/net", "not a network directory"]);
+    }
+    let empty = tempfile::tempdir().unwrap();
+    let out = ctl(
+        root.path(),
+        &["status", "--network-dir", empty.path().to_str().unwrap()],
+    );
+    assert_error(&out, &["not a network directory", "config.json"]);
+}
+
+#[test]
+fn corrupt_config_is_named_and_left_untouched() {
+    let root = tempfile::tempdir().unwrap();
+    let out = ctl(root.path(), &["start-network", "--node-count", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = network_dir_of(&out);
+    assert!(ctl(root.path(), &["stop-network"]).status.success());
+    let config = dir.join("config.json");
+    let full = std::fs::read(&config).unwrap();
+    let half = &full[..full.len() / 2];
+    std::fs::write(&config, half).unwrap();
+    for cmd in [
+        "status",
+        "start-network",
+        "restart-network",
+        "stop-network",
+        "check-health",
+    ] {
+        let out = ctl(root.path(), &[cmd, "--network-dir", dir.to_str().unwrap()]);
+        assert_error(&out, &[config.to_str().unwrap(), "not valid"]);
+        assert_eq!(
+            std::fs::read(&config).unwrap(),
+            half,
+            "{cmd} changed the file"
+        );
+    }
+    assert_no_processes_under(&dir);
+    // A corrupt node config is named too.
+    std::fs::write(&config, &full).unwrap();
+    let node_config = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("config.json"))
+        .find(|p| p.is_file())
+        .unwrap();
+    std::fs::write(&node_config, "{\"id\": ").unwrap();
+    let out = ctl(
+        root.path(),
+        &["status", "--network-dir", dir.to_str().unwrap()],
+    );
+    assert_error(&out, &[node_config.to_str().unwrap()]);
+}
+
+#[test]
+fn starting_a_running_network_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let out = ctl(root.path(), &["start-network", "--node-count", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = network_dir_of(&out);
+    let pids = launched_pids(&dir);
+    let again = ctl(
+        root.path(),
+        &["start-network", "--network-dir", dir.to_str().unwrap()],
+    );
+    assert_error(&again, &["already running", "stop-network"]);
+    assert_eq!(
+        launched_pids(&dir),
+        pids,
+        "the running nodes were not touched"
+    );
+    assert!(ctl(root.path(), &["check-health"]).status.success());
+    assert!(ctl(root.path(), &["stop-network"]).status.success());
+    assert_no_processes_under(&dir);
+}
+
+#[test]
+fn stale_state_after_kill_9_is_recognised_and_a_fresh_start_works() {
+    let root = tempfile::tempdir().unwrap();
+    let out = ctl(root.path(), &["start-network", "--node-count", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = network_dir_of(&out);
+    for pid in launched_pids(&dir) {
+        kill(pid, libc::SIGKILL);
+    }
+    assert_no_processes_under(&dir);
+    assert_eq!(node_uris(&dir).len(), 2, "process.json files are stale now");
+    let status = stdout(&ctl(root.path(), &["status"]));
+    assert_eq!(status.matches("stale").count(), 2, "{status}");
+    let health = ctl(root.path(), &["check-health"]);
+    assert_error(&health, &["2 of 2 nodes unhealthy", "not running"]);
+    let out = ctl(
+        root.path(),
+        &["start-network", "--network-dir", dir.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "stale state blocked a start: {}",
+        stderr(&out)
+    );
+    assert!(ctl(root.path(), &["check-health"]).status.success());
+    assert!(ctl(root.path(), &["stop-network"]).status.success());
+    assert_no_processes_under(&dir);
+}

@@ -1,0 +1,205 @@
+//! Failure paths: crashed nodes, nodes that fail during start, hung nodes,
+//! an interrupted or killed CLI. After each, nothing is left running.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tmpnet_acceptance::*;
+
+#[test]
+fn a_node_killed_with_sigkill_is_reported_unhealthy() {
+    let root = tempfile::tempdir().unwrap();
+    let out = ctl(root.path(), &["start-network", "--node-count", "3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = network_dir_of(&out);
+    let victim = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("launch.json").is_file())
+        .unwrap();
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(victim.join("launch.json")).unwrap()).unwrap();
+    kill(
+        u32::try_from(record["pid"].as_u64().unwrap()).unwrap(),
+        libc::SIGKILL,
+    );
+    let id = victim.file_name().unwrap().to_str().unwrap().to_owned();
+    let mut last = String::new();
+    let reported = eventually(Duration::from_secs(5), || {
+        let out = ctl(root.path(), &["check-health"]);
+        last = stderr(&out);
+        out.status.code() == Some(1) && last.contains(&format!("{id} (unhealthy: not running"))
+    });
+    assert!(
+        reported,
+        "check-health did not name the killed node: {last}"
+    );
+    assert!(ctl(root.path(), &["stop-network"]).status.success());
+    assert_no_processes_under(&dir);
+}
+
+/// Starts a network that must fail; returns (last stderr line, network dir).
+fn failing_start(root: &std::path::Path, extra: &[&str]) -> (String, std::path::PathBuf) {
+    let mut args = vec!["start-network", "--node-count", "3"];
+    args.extend_from_slice(extra);
+    let out = ctl(root, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    let dir = err
+        .lines()
+        .find_map(|l| l.strip_prefix("starting 3 refnode nodes in "))
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| panic!("no network dir in {err}"));
+    let last = err.trim_end().lines().last().unwrap().to_owned();
+    (last, dir)
+}
+
+#[test]
+fn a_node_exiting_during_start_fails_the_start_with_its_log_tail() {
+    let root = tempfile::tempdir().unwrap();
+    let (line, dir) = failing_start(root.path(), &["--flag", "fault-exit-during-start=3"]);
+    assert!(
+        line.contains("exited during start (exit status: 3)"),
+        "{line}"
+    );
+    assert!(
+        line.contains("last log lines: exiting during start with code 3"),
+        "{line}"
+    );
+    assert_no_processes_under(&dir);
+}
+
+#[test]
+fn a_fatal_log_line_fails_the_start_fast() {
+    let root = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let (line, dir) = failing_start(
+        root.path(),
+        &["--flag", "fault-fatal=cannot open the ledger"],
+    );
+    assert!(line.contains("FATAL cannot open the ledger"), "{line}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "a FATAL line must not wait for the 10 s port timeout"
+    );
+    assert_no_processes_under(&dir);
+}
+
+#[test]
+fn nodes_that_never_become_healthy_are_named_and_stopped() {
+    let root = tempfile::tempdir().unwrap();
+    let (line, dir) = failing_start(
+        root.path(),
+        &["--flag", "fault-unhealthy=true", "--start-timeout", "1"],
+    );
+    assert!(line.contains("3 of 3 nodes not healthy after 1s"), "{line}");
+    assert!(line.contains("fault-unhealthy"), "{line}");
+    assert_no_processes_under(&dir);
+}
+
+#[test]
+fn a_node_ignoring_sigterm_is_killed_after_the_grace_period() {
+    let root = tempfile::tempdir().unwrap();
+    let out = ctl(
+        root.path(),
+        &[
+            "start-network",
+            "--node-count",
+            "2",
+            "--flag",
+            "fault-ignore-sigterm=true",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = network_dir_of(&out);
+    // Shorten the grace period in the network's config: the directory is
+    // the source of truth for every process.
+    let config_path = dir.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["runtime"]["process"]["stopGraceSecs"] = 1.into();
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let started = Instant::now();
+    let out = ctl(root.path(), &["stop-network"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(1),
+        "stopped before the grace period: {took:?}"
+    );
+    assert_no_processes_under(&dir);
+    let log = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("logs/main.log")).ok())
+        .collect::<String>();
+    assert!(
+        log.contains("ignoring SIGTERM"),
+        "SIGTERM was sent first: {log}"
+    );
+}
+
+/// Starts `start-network` with slow nodes and waits until `spawned` nodes
+/// have launch records; returns the child and the network dir.
+fn start_slow_network(
+    root: &std::path::Path,
+    spawned: usize,
+) -> (std::process::Child, std::path::PathBuf) {
+    let child = ctl_cmd(
+        root,
+        &[
+            "start-network",
+            "--node-count",
+            "3",
+            "--flag",
+            "fault-start-delay-ms=700",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let networks = root.join("networks");
+    let mut dir = None;
+    let ready = eventually(Duration::from_secs(10), || {
+        dir = std::fs::read_dir(&networks)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.path());
+        dir.as_ref()
+            .is_some_and(|d| launched_pids(d).len() >= spawned)
+    });
+    assert!(ready, "the nodes were never spawned");
+    (child, dir.unwrap())
+}
+
+#[test]
+fn stop_network_after_the_cli_was_killed_mid_start() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut child, dir) = start_slow_network(root.path(), 3);
+    kill(child.id(), libc::SIGKILL);
+    child.wait().unwrap();
+    assert_eq!(
+        live_processes_under(&dir).len(),
+        3,
+        "nodes outlive a killed CLI"
+    );
+    let out = ctl(
+        root.path(),
+        &["stop-network", "--network-dir", dir.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_no_processes_under(&dir);
+}
+
+#[test]
+fn ctrl_c_during_start_stops_every_node_started() {
+    let root = tempfile::tempdir().unwrap();
+    let (child, dir) = start_slow_network(root.path(), 1);
+    kill(child.id(), libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_no_processes_under(&dir);
+}

@@ -1,1 +1,2 @@
-//! placeholder
+//! The `#[tmpnet_test]` attribute (to come): it will register `async fn`
+//! tests with the tmpnet harness. This crate is empty until then.

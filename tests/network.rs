@@ -1,0 +1,114 @@
+//! The library API on real refnode networks: what a test author or another
+//! tool calls, and what any process can load from the network directory.
+
+use std::time::Duration;
+
+use tmpnet_acceptance::*;
+use tmpnet_fixture::flags::Flags;
+use tmpnet_fixture::runtime::NodeState;
+use tmpnet_fixture::{Error, Network, NetworkSpec};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn spec(root: &std::path::Path, count: usize) -> NetworkSpec {
+    NetworkSpec {
+        node_path: Some(refnode()),
+        ..NetworkSpec::new(root, count)
+    }
+}
+
+fn quiet(_: tmpnet_fixture::Progress) {}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failing_node_fails_the_start_and_nothing_is_left() {
+    let root = tempfile::tempdir().unwrap();
+    let mut spec = spec(root.path(), 4);
+    spec.node_flags = vec![(2, Flags::from([("fault-fatal".into(), "disk full".into())]))];
+    let network = Network::create(&spec).unwrap();
+    let failing = network.nodes()[2].id().to_owned();
+    let err = network.start(TIMEOUT, &quiet).await.unwrap_err();
+    match &err {
+        Error::StartFailed { node, log_tail, .. } => {
+            assert_eq!(node, &failing);
+            assert!(
+                log_tail.iter().any(|l| l.contains("FATAL disk full")),
+                "{log_tail:?}"
+            );
+        }
+        other => panic!("unexpected error: {other}"),
+    }
+    assert!(network.running_nodes().await.unwrap().is_empty());
+    assert_no_processes_under(network.dir());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_can_load_and_drive_a_running_network() {
+    let root = tempfile::tempdir().unwrap();
+    let created = Network::create(&spec(root.path(), 3)).unwrap();
+    created.start(TIMEOUT, &quiet).await.unwrap();
+
+    // A second handle, as another process would build it from the dir.
+    let loaded = Network::load(created.dir()).unwrap();
+    assert_eq!(loaded.config(), created.config());
+    assert_eq!(loaded.nodes(), created.nodes());
+    assert_eq!(loaded.node_uris().await.unwrap().len(), 3);
+    assert!(loaded
+        .check_health()
+        .await
+        .unwrap()
+        .iter()
+        .all(|(_, h)| h.is_healthy()));
+
+    // Bootstrap order: node 0 had no peers, the others were given node 0.
+    let flags: Flags = tmpnet_fixture::fsutil::read_json(&loaded.nodes()[0].flags_path()).unwrap();
+    assert_eq!(flags["bootstrap-peers"], "");
+    let flags: Flags = tmpnet_fixture::fsutil::read_json(&loaded.nodes()[2].flags_path()).unwrap();
+    assert!(flags["bootstrap-peers"].starts_with(loaded.nodes()[0].id()));
+
+    // A killed node is stale, not running, and unhealthy.
+    let victim = &loaded.nodes()[1];
+    let record = victim.launch_record().unwrap().unwrap();
+    kill(record.pid, libc::SIGKILL);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while loaded.runtime().state(victim).await.unwrap() != (NodeState::Stale { pid: record.pid }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a dead node must be seen as stale"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = loaded.status().await.unwrap();
+    assert_eq!(status[1].state, "stale");
+    assert!(!status[1].healthy);
+
+    // Stop handles the stale node and is idempotent.
+    loaded.stop().await.unwrap();
+    loaded.stop().await.unwrap();
+    assert!(victim.launch_record().unwrap().is_none());
+    assert_no_processes_under(loaded.dir());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_the_store_and_the_network_connected() {
+    let root = tempfile::tempdir().unwrap();
+    let mut network = Network::create(&spec(root.path(), 3)).unwrap();
+    network.start(TIMEOUT, &quiet).await.unwrap();
+    let uris = network.node_uris().await.unwrap();
+    let put = format!("{}/ext/kv/height", uris[2]);
+    tokio::task::spawn_blocking(move || assert_eq!(http("PUT", &put, "42").0, 200))
+        .await
+        .unwrap();
+    network.restart(TIMEOUT, &quiet).await.unwrap();
+    let uris = network.node_uris().await.unwrap();
+    tokio::task::spawn_blocking(move || {
+        for uri in uris {
+            let url = format!("{uri}/ext/kv/height");
+            assert!(eventually(Duration::from_secs(1), || http("GET", &url, "")
+                == (200, "42".into())));
+        }
+    })
+    .await
+    .unwrap();
+    network.stop().await.unwrap();
+    assert_no_processes_under(network.dir());
+}

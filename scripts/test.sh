@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Real-daemon tests (litecoind) fail rather than skip when the daemon is
+# missing; set TMPNET_REQUIRE_REAL_NODES=0 to have them skip, loudly.
+export TMPNET_REQUIRE_REAL_NODES="${TMPNET_REQUIRE_REAL_NODES:-1}"
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

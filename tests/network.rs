@@ -24,7 +24,7 @@ async fn one_failing_node_fails_the_start_and_nothing_is_left() {
     let root = tempfile::tempdir().unwrap();
     let mut spec = spec(root.path(), 4);
     spec.node_flags = vec![(2, Flags::from([("fault-fatal".into(), "disk full".into())]))];
-    let network = Network::create(&spec).unwrap();
+    let mut network = Network::create(&spec).unwrap();
     let failing = network.nodes()[2].id().to_owned();
     let err = network.start(TIMEOUT, &quiet).await.unwrap_err();
     match &err {
@@ -44,7 +44,7 @@ async fn one_failing_node_fails_the_start_and_nothing_is_left() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_process_can_load_and_drive_a_running_network() {
     let root = tempfile::tempdir().unwrap();
-    let created = Network::create(&spec(root.path(), 3)).unwrap();
+    let mut created = Network::create(&spec(root.path(), 3)).unwrap();
     created.start(TIMEOUT, &quiet).await.unwrap();
 
     // A second handle, as another process would build it from the dir.

@@ -43,7 +43,7 @@ async fn one_run(root: &std::path::Path, nodes: usize) -> Sample {
         ..NetworkSpec::new(root, nodes)
     };
     let started = Instant::now();
-    let network = Network::create(&spec).expect("create");
+    let mut network = Network::create(&spec).expect("create");
     network
         .start(Duration::from_secs(120), &|_| {})
         .await

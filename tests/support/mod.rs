@@ -220,3 +220,23 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The litecoind daemon, or `None` (after saying so loudly) when it is not
+/// installed and real-node tests are not required. With
+/// `TMPNET_REQUIRE_REAL_NODES=1` (set by `scripts/test.sh` and so by CI)
+/// a missing daemon fails the test instead.
+pub fn litecoind() -> Option<PathBuf> {
+    let path = PathBuf::from("/usr/lib/litecoin/litecoind");
+    if path.exists() {
+        return Some(path);
+    }
+    let required =
+        std::env::var("TMPNET_REQUIRE_REAL_NODES").is_ok_and(|v| v != "0" && !v.is_empty());
+    let message = "litecoind is not installed, so the real-daemon tests cannot run: \
+                   install it with `sudo apt-get install -y litecoind`";
+    if required {
+        panic!("{message} (TMPNET_REQUIRE_REAL_NODES is set)");
+    }
+    eprintln!("\n!!!!!!!!!!\n!!! NOT RUN: {message}\n!!!!!!!!!!\n");
+    None
+}

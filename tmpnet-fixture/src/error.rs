@@ -78,12 +78,23 @@ pub enum Error {
     },
 
     /// The node binary was not given and could not be found.
-    #[error("cannot find the {kind} binary {binary:?} next to this program or on PATH; build it (`cargo build -p tmpnet-refnode`) or pass --node-path")]
+    #[error("cannot find the {kind} binary {binary:?} next to this program, in its usual places or on PATH; {hint}, or pass --node-path")]
     NodeBinaryNotFound {
         /// The node kind.
         kind: String,
         /// The binary name searched for.
         binary: String,
+        /// How to get it.
+        hint: String,
+    },
+
+    /// Nodes kept failing because their ports were taken.
+    #[error("ports kept being taken by other programs ({attempts} attempts): {last}")]
+    PortsTaken {
+        /// How many starts were tried.
+        attempts: usize,
+        /// The last failure.
+        last: Box<Error>,
     },
 
     /// A setting is outside its allowed range or badly formed.
@@ -121,6 +132,17 @@ pub enum Error {
         log_tail: Vec<String>,
     },
 
+    /// A running node reported a failure it will not recover from.
+    #[error("node {node} failed: {detail}{}", format_tail(log_tail))]
+    Failed {
+        /// The node id.
+        node: String,
+        /// What it reported.
+        detail: String,
+        /// The last lines of its log.
+        log_tail: Vec<String>,
+    },
+
     /// Nodes did not become healthy in time.
     #[error("{} of {total} nodes not healthy after {timeout:?}: {}", unhealthy.len(), describe_unhealthy(unhealthy))]
     NotHealthy {
@@ -151,6 +173,17 @@ pub enum Error {
         /// The OS error.
         #[source]
         source: std::io::Error,
+    },
+
+    /// A node's RPC call failed.
+    #[error("RPC {method} at {url} failed: {message}")]
+    Rpc {
+        /// The node's RPC URL.
+        url: String,
+        /// The method called.
+        method: String,
+        /// The error the node returned, or why there was no answer.
+        message: String,
     },
 
     /// The operation was interrupted (Ctrl-C or SIGTERM).

@@ -8,7 +8,7 @@
 //! ```no_run
 //! # async fn demo() -> tmpnet_fixture::Result<()> {
 //! use tmpnet_fixture::{Network, NetworkSpec, DEFAULT_START_TIMEOUT};
-//! let network = Network::create(&NetworkSpec::new("/tmp/tmpnet", 3))?;
+//! let mut network = Network::create(&NetworkSpec::new("/tmp/tmpnet", 3))?;
 //! network.start(DEFAULT_START_TIMEOUT, &|p| eprintln!("{p:?}")).await?;
 //! println!("{:?}", network.node_uris().await?);
 //! network.stop().await?;

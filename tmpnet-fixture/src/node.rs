@@ -13,6 +13,7 @@
 //!   db/            the node's data
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,10 @@ pub struct NodeConfig {
     /// The node's own flags, above the network defaults.
     #[serde(default)]
     pub flags: Flags,
+    /// Ports the harness allocated for it, by name (only for kinds whose
+    /// daemon cannot report a port-0 choice); kept across restarts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ports: BTreeMap<String, u16>,
 }
 
 /// Contents of `process.json`, written by the node itself.
@@ -64,6 +69,10 @@ pub struct LaunchRecord {
     /// The process start time in clock ticks since boot (from
     /// `/proc/<pid>/stat`), so a recycled pid is never mistaken for the node.
     pub start_ticks: u64,
+    /// Length of `logs/main.log` when it was spawned: log lines after this
+    /// offset belong to this run.
+    #[serde(default)]
+    pub log_offset: u64,
 }
 
 /// A node: its directory and configuration.
@@ -164,6 +173,7 @@ mod tests {
             id: "node-a".into(),
             index: 3,
             flags: [("x".to_string(), "1".to_string())].into(),
+            ports: BTreeMap::new(),
         };
         let node = Node::create(net.path(), config.clone()).unwrap();
         assert!(node.db_dir().is_dir());

@@ -47,6 +47,7 @@ fn report(progress: Progress) {
         Progress::Started { node, uri } => eprintln!("node {node} started at {uri}"),
         Progress::Healthy { node } => eprintln!("node {node} healthy"),
         Progress::Stopping => eprintln!("start failed; stopping the nodes started so far"),
+        Progress::Retrying { reason } => eprintln!("{reason}; trying again"),
     }
 }
 
@@ -81,7 +82,7 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
         .map(|f| flags::parse_flag(f))
         .collect::<Result<Flags>>()?;
     let timeout = Duration::from_secs(args.start_timeout);
-    let network = match &args.network_dir {
+    let mut network = match &args.network_dir {
         Some(dir) => {
             if !default_flags.is_empty() || args.node_path.is_some() {
                 return Err(Error::InvalidInput(
@@ -110,7 +111,8 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
         network.config().node_kind,
         network.dir().display()
     );
-    interruptible(&network, async {
+    let handle = network.clone();
+    interruptible(&handle, async {
         (network.start(timeout, &report).await, ())
     })
     .await?;

@@ -15,6 +15,7 @@
 //!   (from which the node id derives) are made in [`NodeKind::new_node`]
 //!   and kept as node flags, its genesis in [`NodeKind::init_network`].
 
+pub mod bitcoind;
 pub mod refnode;
 
 use std::ffi::OsString;
@@ -80,6 +81,13 @@ pub enum PortDiscovery {
     /// nodes can only be given its address after it is up, so bootstrap
     /// starts the first node alone, then the rest in parallel.
     SelfReported,
+    /// The daemon cannot report a port-0 choice: the harness allocates the
+    /// named loopback ports before the start (kept in the node's
+    /// `config.json`, so they survive restarts), computes the endpoint with
+    /// [`NodeKind::endpoint`] and writes `process.json` itself. Every address
+    /// is known up front, so all nodes start in parallel. The first entry is
+    /// the API port that must accept connections for the start to count.
+    PreAllocated(&'static [&'static str]),
 }
 
 /// What a kind needs to compose a node's flags for one start.
@@ -104,6 +112,21 @@ pub trait NodeKind: Send + Sync + fmt::Debug {
     /// The executable's file name, searched for when no path is given.
     fn binary_name(&self) -> &'static str;
 
+    /// Where the binary is commonly installed, tried after the directory of
+    /// the running program and before `PATH`.
+    fn known_locations(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+
+    /// How to get the binary, for the error when it cannot be found.
+    fn install_hint(&self) -> &'static str;
+
+    /// Writes files the whole network shares (credentials, genesis) into a
+    /// new network directory.
+    fn init_network(&self, _dir: &Path) -> Result<()> {
+        Ok(())
+    }
+
     /// Makes a new node's configuration: its id and any key material kept
     /// as flags. `index` is its place in bootstrap order.
     fn new_node(&self, index: usize) -> Result<NodeConfig>;
@@ -122,12 +145,35 @@ pub trait NodeKind: Send + Sync + fmt::Debug {
     /// The flag that pins the HTTP API port (for `reuse_dynamic_ports`).
     fn api_port_flag(&self) -> &'static str;
 
+    /// For [`PortDiscovery::PreAllocated`] kinds: the endpoint a node has
+    /// once started on the ports recorded in its config.
+    fn endpoint(&self, _node: &Node) -> Option<Endpoint> {
+        None
+    }
+
+    /// Whether a log line written since the node's start means it has failed
+    /// (checked during start and by every health check).
+    fn is_fatal_log_line(&self, line: &str) -> bool {
+        line.contains("FATAL")
+    }
+
+    /// Whether these log lines show the node failed because a port was
+    /// taken (so a start with fresh ports may succeed).
+    fn is_port_conflict(&self, _log_tail: &[String]) -> bool {
+        false
+    }
+
     /// Asks a running node whether it is healthy.
-    async fn check_health(&self, http: &reqwest::Client, endpoint: &Endpoint) -> Health;
+    async fn check_health(
+        &self,
+        http: &reqwest::Client,
+        node: &Node,
+        endpoint: &Endpoint,
+    ) -> Health;
 }
 
 /// The names of the built-in kinds.
-pub const KNOWN_KINDS: &[&str] = &[refnode::NAME];
+pub const KNOWN_KINDS: &[&str] = &[refnode::NAME, bitcoind::NAME];
 
 /// The default node kind.
 pub const DEFAULT_KIND: &str = refnode::NAME;
@@ -136,6 +182,7 @@ pub const DEFAULT_KIND: &str = refnode::NAME;
 pub fn by_name(name: &str) -> Result<Arc<dyn NodeKind>> {
     match name {
         refnode::NAME => Ok(Arc::new(refnode::RefNode)),
+        bitcoind::NAME => Ok(Arc::new(bitcoind::Bitcoind)),
         _ => Err(Error::UnknownNodeKind {
             name: name.to_owned(),
             known: KNOWN_KINDS.join(", "),
@@ -145,8 +192,8 @@ pub fn by_name(name: &str) -> Result<Arc<dyn NodeKind>> {
 
 /// Finds the node binary: `explicit` if given (it must be an executable
 /// file), else the kind's binary next to the running program, one directory
-/// up (cargo's `deps/` layout for test binaries), or on `PATH`. The result is
-/// absolute.
+/// up (cargo's `deps/` layout for test binaries), at the kind's known
+/// locations, or on `PATH`. The result is absolute.
 pub fn locate_binary(kind: &dyn NodeKind, explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(path) = explicit {
         check_executable(kind, path)?;
@@ -162,6 +209,7 @@ pub fn locate_binary(kind: &dyn NodeKind, explicit: Option<&Path>) -> Result<Pat
             }
         }
     }
+    candidates.extend(kind.known_locations());
     if let Some(path) = std::env::var_os("PATH") {
         candidates.extend(std::env::split_paths(&path).map(|d| d.join(name)));
     }
@@ -172,6 +220,7 @@ pub fn locate_binary(kind: &dyn NodeKind, explicit: Option<&Path>) -> Result<Pat
         .ok_or_else(|| Error::NodeBinaryNotFound {
             kind: kind.name().to_owned(),
             binary: name.to_owned(),
+            hint: kind.install_hint().to_owned(),
         })
 }
 
@@ -194,6 +243,55 @@ fn check_executable(kind: &dyn NodeKind, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A kind whose binary is installed nowhere.
+    #[derive(Debug)]
+    struct Nowhere;
+
+    #[async_trait]
+    impl NodeKind for Nowhere {
+        fn name(&self) -> &'static str {
+            "nowhere"
+        }
+        fn binary_name(&self) -> &'static str {
+            "tmpnet-no-such-daemon"
+        }
+        fn known_locations(&self) -> Vec<PathBuf> {
+            vec!["/nonexistent/tmpnet-no-such-daemon".into()]
+        }
+        fn install_hint(&self) -> &'static str {
+            "install it with `apt-get install nowhere`"
+        }
+        fn new_node(&self, index: usize) -> Result<NodeConfig> {
+            refnode::RefNode.new_node(index)
+        }
+        fn port_discovery(&self) -> PortDiscovery {
+            PortDiscovery::SelfReported
+        }
+        fn compose_flags(&self, _spec: &LaunchSpec<'_>) -> Result<Flags> {
+            Ok(Flags::new())
+        }
+        fn command_args(&self, _flags_file: &Path, _flags: &Flags) -> Vec<OsString> {
+            Vec::new()
+        }
+        fn api_port_flag(&self) -> &'static str {
+            "port"
+        }
+        async fn check_health(&self, _: &reqwest::Client, _: &Node, _: &Endpoint) -> Health {
+            Health::Healthy
+        }
+    }
+
+    #[test]
+    fn a_missing_daemon_names_itself_and_how_to_install_it() {
+        let err = locate_binary(&Nowhere, None).unwrap_err().to_string();
+        assert!(err.contains("tmpnet-no-such-daemon"), "{err}");
+        assert!(err.contains("apt-get install nowhere"), "{err}");
+        assert!(err.contains("--node-path"), "{err}");
+        assert!(bitcoind::Bitcoind
+            .install_hint()
+            .contains("apt-get install litecoind"));
+    }
 
     #[test]
     fn unknown_kind_lists_the_known_ones() {

@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use super::{Endpoint, Health, LaunchSpec, NodeKind, PortDiscovery};
 use crate::error::Result;
 use crate::flags::{self, Flags};
-use crate::node::NodeConfig;
+use crate::node::{Node, NodeConfig};
 
 /// The kind's name.
 pub const NAME: &str = "refnode";
@@ -51,12 +51,17 @@ impl NodeKind for RefNode {
         "tmpnet-refnode"
     }
 
+    fn install_hint(&self) -> &'static str {
+        "build it with `cargo build --release -p tmpnet-refnode`"
+    }
+
     fn new_node(&self, index: usize) -> Result<NodeConfig> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         Ok(NodeConfig {
             id: format!("ref-{}", &id[..12]),
             index,
             flags: Flags::new(),
+            ports: Default::default(),
         })
     }
 
@@ -103,7 +108,12 @@ impl NodeKind for RefNode {
         "http-port"
     }
 
-    async fn check_health(&self, http: &reqwest::Client, endpoint: &Endpoint) -> Health {
+    async fn check_health(
+        &self,
+        http: &reqwest::Client,
+        _node: &Node,
+        endpoint: &Endpoint,
+    ) -> Health {
         let url = format!("{}/ext/health", endpoint.uri);
         match http.get(&url).send().await {
             Ok(resp) if resp.status().is_success() => Health::Healthy,
@@ -126,7 +136,6 @@ mod tests {
     use super::*;
     use crate::kinds::Peer;
     use crate::network::{NetworkConfig, ProcessConfig, RuntimeConfig, SCHEMA_VERSION};
-    use crate::node::Node;
 
     #[test]
     fn flags_layer_defaults_network_node_then_forced() {
@@ -145,6 +154,7 @@ mod tests {
                 id: "ref-1".into(),
                 index: 1,
                 flags: owned(&[("http-port", "9650".into())]),
+                ports: Default::default(),
             },
         };
         let peers = [

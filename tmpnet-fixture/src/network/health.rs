@@ -31,6 +31,11 @@ pub enum Progress {
     },
     /// Something failed; the nodes started so far are being stopped.
     Stopping,
+    /// The start is tried again.
+    Retrying {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// One node's state and health.
@@ -64,6 +69,7 @@ pub(super) async fn node_status(runtime: &dyn NodeRuntime, node: &Node) -> Resul
     let (health, healthy) = match runtime.health(node).await {
         Ok(h) => (h.to_string(), h.is_healthy()),
         Err(Error::NotRunning { detail, .. }) => (format!("not running: {detail}"), false),
+        Err(Error::Failed { detail, .. }) => (format!("failed: {detail}"), false),
         Err(e) => return Err(e),
     };
     Ok(NodeStatus {
@@ -133,6 +139,7 @@ impl Network {
                 Err(Error::NotRunning { detail, .. }) => {
                     Health::Unhealthy(format!("not running: {detail}"))
                 }
+                Err(Error::Failed { detail, .. }) => Health::Unhealthy(format!("failed: {detail}")),
                 Err(e) => return Err(e),
             };
             out.push((node.id().to_owned(), health));

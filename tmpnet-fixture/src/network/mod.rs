@@ -32,6 +32,8 @@ pub const CONFIG_FILE: &str = "config.json";
 pub const ENV_FILE: &str = "network.env";
 /// The most nodes one network may have.
 pub const MAX_NODES: usize = 256;
+/// How many times a start is tried when ports turn out to be taken.
+pub const PORT_ATTEMPTS: usize = 3;
 /// How long a network may take to become healthy unless told otherwise.
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -134,6 +136,7 @@ impl Network {
             }
             nodes.push(Node::create(dir, node_config)?);
         }
+        kind.init_network(dir)?;
         fsutil::write_json(&dir.join(CONFIG_FILE), &config)?;
         let env = format!("export {}={}\n", layout::NETWORK_DIR_ENV, dir.display());
         fsutil::atomic_write(&dir.join(ENV_FILE), env.as_bytes(), 0o644)?;
@@ -229,11 +232,13 @@ impl Network {
     }
 
     /// Starts every node and waits until all are healthy. The first node
-    /// starts with no peers; each later node is given every node already
-    /// running. On any failure every node this call started is stopped
-    /// again. Fails if any node is already running.
+    /// starts with no peers; each later node is given every node started
+    /// before it. On any failure every node this call started is stopped
+    /// again; when the failure was a port taken by another program (for
+    /// kinds whose ports the harness allocates), the start is tried again
+    /// with fresh ports. Fails if any node is already running.
     pub async fn start(
-        &self,
+        &mut self,
         timeout: Duration,
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<()> {
@@ -245,27 +250,50 @@ impl Network {
             });
         }
         let deadline = tokio::time::Instant::now() + timeout;
-        let result = match tokio::time::timeout_at(deadline, self.bootstrap(progress)).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::InvalidInput(format!(
-                "nodes did not start within {timeout:?}; raise the start timeout"
-            ))),
-        };
-        let result = match result {
-            Ok(()) => {
-                self.wait_healthy(self.nodes.iter().collect(), deadline, timeout, progress)
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
+        let mut attempt = 1;
+        loop {
+            self.runtime.assign_ports(&mut self.nodes, attempt > 1)?;
+            let Err(e) = self.start_once(deadline, timeout, progress).await else {
+                return Ok(());
+            };
             progress(Progress::Stopping);
             if let Err(stop) = self.stop().await {
                 return Err(Error::Multiple(vec![e, stop]));
             }
-            return Err(e);
+            if !self.kind.is_port_conflict(&evidence(&e)) {
+                return Err(e);
+            }
+            if attempt == PORT_ATTEMPTS {
+                return Err(Error::PortsTaken {
+                    attempts: attempt,
+                    last: Box::new(e),
+                });
+            }
+            tracing::warn!(error = %e, "a port was taken; retrying with fresh ports");
+            progress(Progress::Retrying {
+                reason: "a port was taken by another program".into(),
+            });
+            attempt += 1;
         }
-        Ok(())
+    }
+
+    async fn start_once(
+        &self,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<()> {
+        match tokio::time::timeout_at(deadline, self.bootstrap(progress)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(Error::InvalidInput(format!(
+                    "nodes did not start within {timeout:?}; raise the start timeout"
+                )))
+            }
+        }
+        self.wait_healthy(self.nodes.iter().collect(), deadline, timeout, progress)
+            .await
     }
 
     async fn bootstrap(&self, progress: &(dyn Fn(Progress) + Sync)) -> Result<()> {
@@ -280,26 +308,37 @@ impl Network {
                     node: first.id().to_owned(),
                     uri: endpoint.uri.clone(),
                 });
-                let peers = [peer(first, &endpoint)];
-                self.start_parallel(rest, &peers, progress).await
+                let peers = vec![peer(first, &endpoint)];
+                let plan = rest.iter().map(|n| (n.clone(), peers.clone())).collect();
+                self.start_parallel(plan, progress).await
+            }
+            PortDiscovery::PreAllocated(_) => {
+                // Every address is known: start all at once, each node told
+                // of the nodes before it.
+                let mut plan = Vec::with_capacity(self.nodes.len());
+                let mut earlier = Vec::new();
+                for node in &self.nodes {
+                    plan.push((node.clone(), earlier.clone()));
+                    if let Some(endpoint) = self.kind.endpoint(node) {
+                        earlier.push(peer(node, &endpoint));
+                    }
+                }
+                self.start_parallel(plan, progress).await
             }
         }
     }
 
-    /// Starts `nodes` at the same time, each told of `peers`; if any fails,
+    /// Starts each node with its peers, all at the same time; if any fails,
     /// the others are still awaited so every start has finished (and a
     /// failed one cleaned up) before this returns.
     async fn start_parallel(
         &self,
-        nodes: &[Node],
-        peers: &[Peer],
+        plan: Vec<(Node, Vec<Peer>)>,
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<()> {
         let mut set = tokio::task::JoinSet::new();
-        for node in nodes {
+        for (node, peers) in plan {
             let runtime = self.runtime.clone();
-            let node = node.clone();
-            let peers = peers.to_vec();
             set.spawn(async move {
                 let result = runtime.start(&node, &peers).await;
                 (node, result)
@@ -357,6 +396,7 @@ impl Network {
             return self.start(timeout, progress).await;
         }
         let deadline = tokio::time::Instant::now() + timeout;
+        self.runtime.assign_ports(&mut self.nodes, false)?;
         for i in 0..self.nodes.len() {
             let peers = self.running_peers_except(i).await?;
             let runtime = self.runtime.clone();
@@ -419,6 +459,36 @@ impl Network {
             out.push(health::node_status(self.runtime.as_ref(), node).await?);
         }
         Ok(out)
+    }
+}
+
+/// Every line of evidence in an error (and in the errors it joins): the
+/// reasons given and the log tails quoted.
+fn evidence(e: &Error) -> Vec<String> {
+    match e {
+        Error::StartFailed {
+            reason: why,
+            log_tail,
+            ..
+        }
+        | Error::NotRunning {
+            detail: why,
+            log_tail,
+            ..
+        }
+        | Error::Failed {
+            detail: why,
+            log_tail,
+            ..
+        } => std::iter::once(why.clone())
+            .chain(log_tail.iter().cloned())
+            .collect(),
+        Error::NotHealthy { unhealthy, .. } => unhealthy
+            .iter()
+            .flat_map(|n| std::iter::once(n.reason.clone()).chain(n.log_tail.iter().cloned()))
+            .collect(),
+        Error::Multiple(errors) => errors.iter().flat_map(evidence).collect(),
+        _ => Vec::new(),
     }
 }
 

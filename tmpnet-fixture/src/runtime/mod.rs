@@ -8,6 +8,7 @@
 //! accessible URI = pod IP in-cluster or a port-forward outside).
 
 pub mod pid;
+pub mod ports;
 pub mod process;
 
 use std::fmt;
@@ -43,6 +44,14 @@ pub enum NodeState {
 /// Where nodes run.
 #[async_trait]
 pub trait NodeRuntime: Send + Sync + fmt::Debug {
+    /// Gives nodes whatever addresses must be fixed before any of them starts
+    /// (for kinds with [`crate::kinds::PortDiscovery::PreAllocated`] ports):
+    /// nodes that lack them, or all of them when `fresh`. Saves each changed
+    /// node's config. The default does nothing.
+    fn assign_ports(&self, _nodes: &mut [Node], _fresh: bool) -> Result<()> {
+        Ok(())
+    }
+
     /// Starts `node` told to connect to `peers`; returns once its endpoint is
     /// known. On error nothing of this start is left running.
     async fn start(&self, node: &Node, peers: &[Peer]) -> Result<Endpoint>;

@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::process::{Child, Command};
 
-use super::{pid, NodeRuntime, NodeState};
+use super::{pid, ports, NodeRuntime, NodeState};
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::kinds::{Endpoint, Health, LaunchSpec, NodeKind, Peer};
+use crate::kinds::{Endpoint, Health, LaunchSpec, NodeKind, Peer, PortDiscovery};
 use crate::network::{NetworkConfig, ProcessConfig};
-use crate::node::{LaunchRecord, Node};
+use crate::node::{LaunchRecord, Node, ProcessContext};
 
 /// How often start and stop look at the process.
 const POLL: Duration = Duration::from_millis(10);
@@ -38,6 +38,7 @@ pub struct ProcessRuntime {
     network_dir: PathBuf,
     config: ProcessConfig,
     http: reqwest::Client,
+    log_scans: std::sync::Mutex<std::collections::HashMap<String, LogScan>>,
 }
 
 impl ProcessRuntime {
@@ -60,6 +61,7 @@ impl ProcessRuntime {
             network_dir,
             config,
             http,
+            log_scans: Default::default(),
         })
     }
 
@@ -70,7 +72,7 @@ impl ProcessRuntime {
     /// Spawns the node and records it. Nothing between the spawn and the
     /// written launch record awaits, so a cancelled start never leaves an
     /// unrecorded process.
-    fn spawn(&self, node: &Node, peers: &[Peer]) -> Result<(Child, LaunchRecord, u64)> {
+    fn spawn(&self, node: &Node, peers: &[Peer]) -> Result<(Child, LaunchRecord)> {
         let spec = LaunchSpec {
             network: &self.network,
             network_dir: &self.network_dir,
@@ -107,22 +109,24 @@ impl ProcessRuntime {
         let record = LaunchRecord {
             pid: child_pid,
             start_ticks: pid::start_ticks(child_pid).unwrap_or_default(),
+            log_offset,
         };
         if let Err(e) = fsutil::write_json(&node.launch_path(), &record) {
             let _ = pid::send(child_pid, libc::SIGKILL);
             return Err(e);
         }
         tracing::debug!(node = node.id(), pid = child_pid, "spawned");
-        Ok((child, record, log_offset))
+        Ok((child, record))
     }
 
-    /// Waits for `process.json`, failing fast on exit or a FATAL log line.
+    /// Waits until the node's endpoint is known (its `process.json`, or for
+    /// pre-allocated ports, its API port accepting connections, after which
+    /// `process.json` is written here), failing fast on exit or a FATAL line.
     async fn wait_for_endpoint(
         &self,
         node: &Node,
         child: &mut Child,
         record: &LaunchRecord,
-        log_offset: u64,
     ) -> Result<Endpoint> {
         let deadline = Instant::now() + Duration::from_secs(self.config.init_timeout_secs);
         let failed = |reason: String| Error::StartFailed {
@@ -137,26 +141,59 @@ impl ProcessRuntime {
             {
                 return Err(failed(format!("it exited during start ({status})")));
             }
-            if let Some(line) = fatal_line(&node.log_path(), log_offset) {
+            if let Some(line) = self.fatal_line(node, record) {
                 return Err(failed(format!("it logged {line:?}")));
             }
-            if let Some(ctx) = node.process_context()? {
-                if ctx.pid == record.pid {
-                    return Ok(Endpoint {
-                        uri: ctx.uri,
-                        p2p_address: ctx.p2p_address,
-                    });
-                }
+            if let Some(endpoint) = self.endpoint_if_ready(node, record).await? {
+                return Ok(endpoint);
             }
             if Instant::now() >= deadline {
                 return Err(failed(format!(
-                    "it did not report its ports in {}s (no {})",
+                    "it did not bind its ports in {}s (no {})",
                     self.config.init_timeout_secs,
                     node.process_path().display()
                 )));
             }
             tokio::time::sleep(POLL).await;
         }
+    }
+
+    async fn endpoint_if_ready(
+        &self,
+        node: &Node,
+        record: &LaunchRecord,
+    ) -> Result<Option<Endpoint>> {
+        match self.kind.port_discovery() {
+            PortDiscovery::SelfReported => Ok(node
+                .process_context()?
+                .filter(|ctx| ctx.pid == record.pid)
+                .map(|ctx| Endpoint {
+                    uri: ctx.uri,
+                    p2p_address: ctx.p2p_address,
+                })),
+            PortDiscovery::PreAllocated(_) => {
+                let endpoint = self.planned_endpoint(node)?;
+                let api = endpoint.uri.trim_start_matches("http://");
+                if tokio::net::TcpStream::connect(api).await.is_err() {
+                    return Ok(None);
+                }
+                let ctx = ProcessContext {
+                    pid: record.pid,
+                    uri: endpoint.uri.clone(),
+                    p2p_address: endpoint.p2p_address.clone(),
+                };
+                fsutil::write_json(&node.process_path(), &ctx)?;
+                Ok(Some(endpoint))
+            }
+        }
+    }
+
+    fn planned_endpoint(&self, node: &Node) -> Result<Endpoint> {
+        self.kind.endpoint(node).ok_or_else(|| Error::StartFailed {
+            node: node.id().to_owned(),
+            reason: "its ports were never assigned; start it through its network".into(),
+            log_tail: Vec::new(),
+        })
     }
 
     /// Stops a process this start spawned, after a failed start.
@@ -168,24 +205,93 @@ impl ProcessRuntime {
         let _ = child.try_wait();
     }
 
+    /// A fatal log line written by this run of the node, if any. Scans only
+    /// what was appended since the last call; a finding is remembered.
+    fn fatal_line(&self, node: &Node, record: &LaunchRecord) -> Option<String> {
+        let mut scans = self.log_scans.lock().unwrap_or_else(|p| p.into_inner());
+        let scan = scans.entry(node.id().to_owned()).or_default();
+        if scan.pid != record.pid {
+            *scan = LogScan {
+                pid: record.pid,
+                offset: record.log_offset,
+                fatal: None,
+            };
+        }
+        if scan.fatal.is_none() {
+            let (fatal, offset) = scan_log(&node.log_path(), scan.offset, |l| {
+                self.kind.is_fatal_log_line(l)
+            });
+            scan.fatal = fatal;
+            scan.offset = offset;
+        }
+        scan.fatal.clone()
+    }
+
     fn remove_state_files(&self, node: &Node) -> Result<()> {
         fsutil::remove_if_exists(&node.process_path())?;
         fsutil::remove_if_exists(&node.launch_path())
     }
 }
 
-/// The first line containing `FATAL` after `offset` in the log.
-fn fatal_line(path: &std::path::Path, offset: u64) -> Option<String> {
-    let bytes = std::fs::read(path).ok()?;
-    let start = usize::try_from(offset).ok()?.min(bytes.len());
-    String::from_utf8_lossy(&bytes[start..])
+/// What the log scan of one run of a node has found so far.
+#[derive(Debug, Clone, Default)]
+struct LogScan {
+    pid: u32,
+    offset: u64,
+    fatal: Option<String>,
+}
+
+/// Reads `path` from `offset`: the first line `is_fatal` accepts, and the
+/// offset just past the last complete line read.
+fn scan_log(
+    path: &std::path::Path,
+    offset: u64,
+    is_fatal: impl Fn(&str) -> bool,
+) -> (Option<String>, u64) {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path).and_then(|mut f| {
+        f.seek(SeekFrom::Start(offset))?;
+        f.read_to_end(&mut bytes)
+    });
+    if read.is_err() {
+        return (None, offset);
+    }
+    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let fatal = String::from_utf8_lossy(&bytes[..complete])
         .lines()
-        .find(|l| l.contains("FATAL"))
-        .map(|l| l.trim().to_owned())
+        .find(|l| is_fatal(l))
+        .map(|l| l.trim().to_owned());
+    (fatal, offset + complete as u64)
 }
 
 #[async_trait]
 impl NodeRuntime for ProcessRuntime {
+    fn assign_ports(&self, nodes: &mut [Node], fresh: bool) -> Result<()> {
+        let PortDiscovery::PreAllocated(names) = self.kind.port_discovery() else {
+            return Ok(());
+        };
+        let needy: Vec<usize> = (0..nodes.len())
+            .filter(|&i| {
+                fresh
+                    || names
+                        .iter()
+                        .any(|n| !nodes[i].config.ports.contains_key(*n))
+            })
+            .collect();
+        let mut free = ports::allocate(needy.len() * names.len())?.into_iter();
+        for i in needy {
+            let node = &mut nodes[i];
+            for name in names {
+                if let Some(port) = free.next() {
+                    node.config.ports.insert((*name).to_owned(), port);
+                }
+            }
+            node.save()?;
+        }
+        Ok(())
+    }
+
     async fn start(&self, node: &Node, peers: &[Peer]) -> Result<Endpoint> {
         match self.state(node).await? {
             NodeState::Running { pid, .. } => {
@@ -200,11 +306,8 @@ impl NodeRuntime for ProcessRuntime {
             }
             NodeState::Stopped => fsutil::remove_if_exists(&node.process_path())?,
         }
-        let (mut child, record, log_offset) = self.spawn(node, peers)?;
-        match self
-            .wait_for_endpoint(node, &mut child, &record, log_offset)
-            .await
-        {
+        let (mut child, record) = self.spawn(node, peers)?;
+        match self.wait_for_endpoint(node, &mut child, &record).await {
             Ok(endpoint) => Ok(endpoint),
             Err(e) => {
                 self.abort_start(node, &mut child).await;
@@ -299,11 +402,20 @@ impl NodeRuntime for ProcessRuntime {
             detail,
             log_tail: node.log_tail(LOG_TAIL_LINES),
         };
+        if let Some(record) = node.launch_record()? {
+            if let Some(line) = self.fatal_line(node, &record) {
+                return Err(Error::Failed {
+                    node: node.id().to_owned(),
+                    detail: format!("it logged {line:?}"),
+                    log_tail: node.log_tail(LOG_TAIL_LINES),
+                });
+            }
+        }
         match self.state(node).await? {
             NodeState::Running {
                 endpoint: Some(endpoint),
                 ..
-            } => Ok(self.kind.check_health(&self.http, &endpoint).await),
+            } => Ok(self.kind.check_health(&self.http, node, &endpoint).await),
             NodeState::Running { endpoint: None, .. } => Ok(Health::Unhealthy(
                 "starting: its ports are not reported yet".into(),
             )),
@@ -329,14 +441,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fatal_lines_before_the_offset_are_ignored() {
+    fn log_scan_reads_only_complete_lines_after_the_offset() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("main.log");
+        let fatal = |l: &str| l.contains("FATAL");
         std::fs::write(&log, "FATAL old run\nok\n").unwrap();
-        let offset = std::fs::metadata(&log).unwrap().len();
-        assert_eq!(fatal_line(&log, offset), None);
-        assert_eq!(fatal_line(&log, 0).as_deref(), Some("FATAL old run"));
-        std::fs::write(&log, "FATAL old run\nok\n  FATAL bad flag  \n").unwrap();
-        assert_eq!(fatal_line(&log, offset).as_deref(), Some("FATAL bad flag"));
+        let start = std::fs::metadata(&log).unwrap().len();
+        assert_eq!(scan_log(&log, start, fatal), (None, start));
+        assert_eq!(scan_log(&log, 0, fatal).0.as_deref(), Some("FATAL old run"));
+        // A half-written line is left for the next scan.
+        std::fs::write(&log, "FATAL old run\nok\nfine\n  FATAL bad").unwrap();
+        let (found, next) = scan_log(&log, start, fatal);
+        assert_eq!((found, next), (None, start + 5));
+        std::fs::write(&log, "FATAL old run\nok\nfine\n  FATAL bad flag  \n").unwrap();
+        assert_eq!(
+            scan_log(&log, next, fatal).0.as_deref(),
+            Some("FATAL bad flag")
+        );
+        assert_eq!(scan_log(&dir.path().join("none"), 3, fatal), (None, 3));
     }
 }

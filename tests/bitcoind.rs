@@ -1,0 +1,240 @@
+//! Real litecoind regtest networks through the `bitcoind` kind: blocks and
+//! transactions propagate, restarts keep the chain, ports that turn out to
+//! be taken are retried, failures are clear, nothing is left running.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tmpnet_acceptance::*;
+use tmpnet_fixture::kinds::bitcoind::rpc::{wait_for_same_tip, Rpc};
+use tmpnet_fixture::{Network, NetworkSpec, Progress};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn spec(root: &std::path::Path, daemon: std::path::PathBuf, count: usize) -> NetworkSpec {
+    NetworkSpec {
+        node_kind: "bitcoind".into(),
+        node_path: Some(daemon),
+        ..NetworkSpec::new(root, count)
+    }
+}
+
+fn quiet(_: Progress) {}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_share_blocks_and_transactions_and_keep_the_chain_across_restart() {
+    let Some(daemon) = litecoind() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let mut network = Network::create(&spec(root.path(), daemon, 3)).unwrap();
+    network.start(TIMEOUT, &quiet).await.unwrap();
+    let nodes = network.nodes().to_vec();
+    let rpc0 = Rpc::for_node(&network, &nodes[0]).await.unwrap();
+
+    // Blocks mined on one node reach all others.
+    let mined = rpc0.mine(10).await.unwrap();
+    let (height, tip) = wait_for_same_tip(&network, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(height, 10);
+    assert_eq!(&tip, mined.last().unwrap());
+
+    // A transaction sent on one node reaches every mempool.
+    let rpc2 = Rpc::for_node(&network, &nodes[2]).await.unwrap();
+    let _: serde_json::Value = rpc2.call("createwallet", &[json!("w")]).await.unwrap();
+    let address: String = rpc2.call("getnewaddress", &[]).await.unwrap();
+    rpc2.mine_to(101, &address).await.unwrap();
+    wait_for_same_tip(&network, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let txid: String = rpc2
+        .call("sendtoaddress", &[json!(address), json!(1.5)])
+        .await
+        .unwrap();
+    for node in &nodes {
+        let rpc = Rpc::for_node(&network, node).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !rpc.mempool().await.unwrap().contains(&txid) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} never saw {txid}",
+                node.id()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    // Restart keeps the chain (same ports, same data).
+    let uris = network.node_uris().await.unwrap();
+    network.restart(TIMEOUT, &quiet).await.unwrap();
+    assert_eq!(network.node_uris().await.unwrap(), uris, "ports are kept");
+    let (height, tip_after) = wait_for_same_tip(&network, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(height, 111);
+    assert_ne!(tip_after, tip);
+    // And the network still works after the restart.
+    Rpc::for_node(&network, &nodes[1])
+        .await
+        .unwrap()
+        .mine(1)
+        .await
+        .unwrap();
+    assert_eq!(
+        wait_for_same_tip(&network, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .0,
+        112
+    );
+
+    network.stop().await.unwrap();
+    assert_no_processes_under(network.dir());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_taken_before_the_daemon_binds_it_is_retried() {
+    let Some(daemon) = litecoind() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let mut network = Network::create(&spec(root.path(), daemon, 2)).unwrap();
+    // Another program holds the port node 1 was given.
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = squatter.local_addr().unwrap().port();
+    let node_dir = network.nodes()[1].dir.clone();
+    let mut node = tmpnet_fixture::node::Node::load(&node_dir).unwrap();
+    node.config.ports = [
+        ("rpc".to_owned(), free_port()),
+        ("p2p".to_owned(), taken),
+        ("onion".to_owned(), free_port()),
+    ]
+    .into();
+    node.save().unwrap();
+    let mut network_reloaded = Network::load(network.dir()).unwrap();
+    let retried = std::sync::atomic::AtomicBool::new(false);
+    network_reloaded
+        .start(TIMEOUT, &|p| {
+            if matches!(p, Progress::Retrying { .. }) {
+                retried.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+        .await
+        .unwrap();
+    assert!(retried.into_inner(), "the start was retried");
+    let node = tmpnet_fixture::node::Node::load(&node_dir).unwrap();
+    assert_ne!(
+        node.config.ports["p2p"], taken,
+        "fresh ports were allocated"
+    );
+    drop(squatter);
+    network_reloaded.stop().await.unwrap();
+    network = network_reloaded;
+    assert_no_processes_under(network.dir());
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn cli_starts_checks_and_stops_a_litecoind_network() {
+    let Some(daemon) = litecoind() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let d = daemon.to_str().unwrap();
+    let out = ctl(
+        root.path(),
+        &[
+            "start-network",
+            "--node-kind",
+            "bitcoind",
+            "--node-count",
+            "3",
+            "--node-path",
+            d,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = network_dir_of(&out);
+    let creds = dir.join("rpc.json");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let password = serde_json::from_slice::<serde_json::Value>(&std::fs::read(&creds).unwrap())
+        .unwrap()["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for pid in launched_pids(&dir) {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&cmdline).contains(&password),
+            "password on a command line"
+        );
+    }
+    let logs: String = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("logs/main.log")).ok())
+        .collect();
+    assert!(!logs.contains(&password), "password in a log");
+    assert!(ctl(root.path(), &["check-health"]).status.success());
+    assert!(ctl(root.path(), &["stop-network"]).status.success());
+    assert_no_processes_under(&dir);
+}
+
+#[test]
+fn a_daemon_exiting_during_start_and_a_wrong_path_are_clear_errors() {
+    let Some(daemon) = litecoind() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let d = daemon.to_str().unwrap();
+    let out = ctl(
+        root.path(),
+        &[
+            "start-network",
+            "--node-kind",
+            "bitcoind",
+            "--node-count",
+            "2",
+            "--node-path",
+            d,
+            "--flag",
+            "nosuchoption=1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let line = err.trim_end().lines().last().unwrap();
+    assert!(line.contains("exited during start"), "{line}");
+    assert!(
+        line.contains("Invalid parameter -nosuchoption"),
+        "log tail missing: {line}"
+    );
+    let dir = std::fs::read_dir(root.path().join("networks"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_no_processes_under(&dir);
+
+    let out = ctl(
+        root.path(),
+        &[
+            "start-network",
+            "--node-kind",
+            "bitcoind",
+            "--node-path",
+            "/usr/lib/litecoin/nope",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("/usr/lib/litecoin/nope: does not exist") && err.contains("--node-path"),
+        "{err}"
+    );
+}

@@ -1,0 +1,351 @@
+//! bitcoind-family daemons in regtest: Bitcoin Core, and derivatives such as
+//! Litecoin Core (`litecoind`).
+//!
+//! - Ports are allocated by the harness (the daemon cannot report a port-0
+//!   choice): `p2p`, `rpc` and a per-node `onion` bind (otherwise every node
+//!   binds the same Tor target port and collides). They are kept in the
+//!   node's `config.json`, so restarts keep them; a start that finds a port
+//!   taken is retried with fresh ones.
+//! - Everything binds 127.0.0.1; no DNS seeds, discovery, UPnP or Tor; the
+//!   only outbound connections are `-connect` to the nodes started before
+//!   it, dialled at once.
+//! - RPC uses per-network `rpcauth` credentials kept in `rpc.json` (mode
+//!   0600) in the network directory; no password is put on a command line.
+//! - The daemon logs to stdout (`-printtoconsole`), so `logs/main.log` has it.
+//! - Healthy: RPC answers (not warming up) and every `-connect` target is a
+//!   connected outbound peer.
+//!
+//! Flags are written as `name = value` without the dash; a value with several
+//! lines becomes the flag repeated (e.g. `connect`, `bind`).
+
+mod credentials;
+pub mod rpc;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+
+pub use credentials::Credentials;
+
+use super::{Endpoint, Health, LaunchSpec, NodeKind, PortDiscovery};
+use crate::error::Result;
+use crate::flags::{self, Flags};
+use crate::node::{Node, NodeConfig};
+
+/// The kind's name.
+pub const NAME: &str = "bitcoind";
+
+/// Names of the ports allocated per node; `rpc` is the API port.
+const PORTS: &[&str] = &["rpc", "p2p", "onion"];
+
+/// Where Debian's litecoind keeps the real daemon (`/usr/bin/litecoind` is a
+/// wrapper that writes into `$HOME`, so it is never used).
+const LITECOIND: &str = "/usr/lib/litecoin/litecoind";
+
+/// The bitcoind-family kind.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bitcoind;
+
+fn owned(pairs: &[(&str, String)]) -> Flags {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+fn port(node: &Node, name: &str) -> Option<u16> {
+    node.config.ports.get(name).copied()
+}
+
+/// The `-connect` targets in a composed flag set.
+fn connect_targets(flags: &Flags) -> Vec<String> {
+    flags
+        .get("connect")
+        .map(|v| {
+            v.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && *l != "0")
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[async_trait]
+impl NodeKind for Bitcoind {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn binary_name(&self) -> &'static str {
+        "bitcoind"
+    }
+
+    fn known_locations(&self) -> Vec<PathBuf> {
+        vec![PathBuf::from(LITECOIND)]
+    }
+
+    fn install_hint(&self) -> &'static str {
+        "install one with `apt-get install litecoind` (its daemon is /usr/lib/litecoin/litecoind) or Bitcoin Core's bitcoind"
+    }
+
+    fn init_network(&self, dir: &Path) -> Result<()> {
+        Credentials::create(dir).map(|_| ())
+    }
+
+    fn new_node(&self, index: usize) -> Result<NodeConfig> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        Ok(NodeConfig {
+            id: format!("btc-{}", &id[..12]),
+            index,
+            flags: Flags::new(),
+            ports: Default::default(),
+        })
+    }
+
+    fn port_discovery(&self) -> PortDiscovery {
+        PortDiscovery::PreAllocated(PORTS)
+    }
+
+    fn compose_flags(&self, spec: &LaunchSpec<'_>) -> Result<Flags> {
+        let node = spec.node;
+        let ports = |name| {
+            port(node, name).ok_or_else(|| {
+                crate::Error::InvalidInput(format!(
+                    "node {} has no {name} port assigned; start it through its network",
+                    node.id()
+                ))
+            })
+        };
+        let (rpc, p2p, onion) = (ports("rpc")?, ports("p2p")?, ports("onion")?);
+        let credentials = Credentials::load(spec.network_dir)?;
+        let defaults = owned(&[
+            ("regtest", "1".into()),
+            ("server", "1".into()),
+            ("listen", "1".into()),
+            ("discover", "0".into()),
+            ("dnsseed", "0".into()),
+            ("listenonion", "0".into()),
+            ("upnp", "0".into()),
+            ("whitelist", "127.0.0.1".into()),
+            ("printtoconsole", "1".into()),
+            ("debuglogfile", "0".into()),
+            ("fallbackfee", "0.0001".into()),
+        ]);
+        let connect = if spec.peers.is_empty() {
+            "0".to_owned()
+        } else {
+            spec.peers
+                .iter()
+                .map(|p| p.p2p_address.clone())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let forced = owned(&[
+            ("datadir", node.db_dir().display().to_string()),
+            ("port", p2p.to_string()),
+            ("bind", format!("127.0.0.1:{p2p}\n127.0.0.1:{onion}=onion")),
+            ("rpcbind", "127.0.0.1".into()),
+            ("rpcallowip", "127.0.0.1".into()),
+            ("rpcport", rpc.to_string()),
+            ("rpcauth", credentials.rpcauth),
+            ("connect", connect),
+        ]);
+        Ok(flags::compose([
+            &defaults,
+            &spec.network.default_flags,
+            &node.config.flags,
+            &forced,
+        ]))
+    }
+
+    fn command_args(&self, _flags_file: &Path, flags: &Flags) -> Vec<OsString> {
+        flags
+            .iter()
+            .flat_map(|(k, v)| v.lines().map(move |line| format!("-{k}={line}").into()))
+            .collect()
+    }
+
+    fn api_port_flag(&self) -> &'static str {
+        "rpcport"
+    }
+
+    fn endpoint(&self, node: &Node) -> Option<Endpoint> {
+        Some(Endpoint {
+            uri: format!("http://127.0.0.1:{}", port(node, "rpc")?),
+            p2p_address: format!("127.0.0.1:{}", port(node, "p2p")?),
+        })
+    }
+
+    fn is_fatal_log_line(&self, line: &str) -> bool {
+        // Init errors are logged as "Error: ..."; a failed explicit bind is
+        // logged but not fatal to the daemon, which would run unreachable.
+        line.contains("FATAL") || line.contains("Error: ") || line.contains("Unable to bind")
+    }
+
+    fn is_port_conflict(&self, log_tail: &[String]) -> bool {
+        log_tail.iter().any(|l| {
+            l.contains("Unable to bind")
+                || l.contains("Address already in use")
+                || (l.contains("Binding RPC on address") && l.contains("failed"))
+        })
+    }
+
+    async fn check_health(
+        &self,
+        http: &reqwest::Client,
+        node: &Node,
+        endpoint: &Endpoint,
+    ) -> Health {
+        let network_dir = node.dir.parent().unwrap_or(&node.dir);
+        let client = match rpc::Rpc::new(http.clone(), &endpoint.uri, network_dir) {
+            Ok(c) => c,
+            Err(e) => return Health::Unhealthy(e.to_string()),
+        };
+        if let Err(e) = client
+            .call::<serde_json::Value>("getblockchaininfo", &[])
+            .await
+        {
+            return Health::Unhealthy(format!("RPC not ready: {e}"));
+        }
+        let flags: Flags = match crate::fsutil::read_json(&node.flags_path()) {
+            Ok(f) => f,
+            Err(e) => return Health::Unhealthy(e.to_string()),
+        };
+        let expected = connect_targets(&flags);
+        if expected.is_empty() {
+            return Health::Healthy;
+        }
+        let peers = match client.peers().await {
+            Ok(p) => p,
+            Err(e) => return Health::Unhealthy(format!("getpeerinfo failed: {e}")),
+        };
+        let missing: Vec<String> = expected
+            .into_iter()
+            .filter(|target| !peers.iter().any(|p| !p.inbound && &p.addr == target))
+            .collect();
+        if missing.is_empty() {
+            Health::Healthy
+        } else {
+            Health::Unhealthy(format!("not connected to peers: {}", missing.join(", ")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::Peer;
+    use crate::network::{NetworkConfig, ProcessConfig, RuntimeConfig, SCHEMA_VERSION};
+
+    fn node(dir: &Path) -> Node {
+        Node {
+            dir: dir.join("btc-1"),
+            config: NodeConfig {
+                id: "btc-1".into(),
+                index: 1,
+                flags: owned(&[("rpcport", "1".into()), ("txindex", "1".into())]),
+                ports: [
+                    ("rpc".into(), 18001),
+                    ("p2p".into(), 18002),
+                    ("onion".into(), 18003),
+                ]
+                .into(),
+            },
+        }
+    }
+
+    #[test]
+    fn flags_bind_loopback_use_allocated_ports_and_rpcauth() {
+        let dir = tempfile::tempdir().unwrap();
+        Bitcoind.init_network(dir.path()).unwrap();
+        let network = NetworkConfig {
+            schema_version: SCHEMA_VERSION,
+            uuid: "u".into(),
+            owner: String::new(),
+            node_kind: NAME.into(),
+            node_count: 3,
+            default_flags: Flags::new(),
+            runtime: RuntimeConfig::Process(ProcessConfig::new(LITECOIND.into())),
+        };
+        let node = node(dir.path());
+        let peers = [
+            Peer {
+                node_id: "a".into(),
+                p2p_address: "127.0.0.1:17002".into(),
+            },
+            Peer {
+                node_id: "b".into(),
+                p2p_address: "127.0.0.1:17012".into(),
+            },
+        ];
+        let spec = LaunchSpec {
+            network: &network,
+            network_dir: dir.path(),
+            node: &node,
+            peers: &peers,
+        };
+        let flags = Bitcoind.compose_flags(&spec).unwrap();
+        assert_eq!(
+            flags["rpcport"], "18001",
+            "allocated port wins over a node flag"
+        );
+        assert_eq!(flags["txindex"], "1", "other node flags pass through");
+        assert_eq!(flags["regtest"], "1");
+        assert_eq!(flags["dnsseed"], "0");
+        let args: Vec<String> = Bitcoind
+            .command_args(Path::new("unused"), &flags)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        for expected in [
+            "-bind=127.0.0.1:18002",
+            "-bind=127.0.0.1:18003=onion",
+            "-connect=127.0.0.1:17002",
+            "-connect=127.0.0.1:17012",
+            "-rpcbind=127.0.0.1",
+            "-port=18002",
+        ] {
+            assert!(
+                args.contains(&expected.to_owned()),
+                "{expected} missing from {args:?}"
+            );
+        }
+        let creds = Credentials::load(dir.path()).unwrap();
+        assert!(
+            args.iter().all(|a| !a.contains(&creds.password)),
+            "password on the command line"
+        );
+        assert!(args.contains(&format!("-rpcauth={}", creds.rpcauth)));
+        assert_eq!(
+            connect_targets(&flags),
+            vec!["127.0.0.1:17002", "127.0.0.1:17012"]
+        );
+    }
+
+    #[test]
+    fn first_node_connects_nowhere_and_endpoint_comes_from_ports() {
+        let mut flags = Flags::new();
+        flags.insert("connect".into(), "0".into());
+        assert!(connect_targets(&flags).is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let e = Bitcoind.endpoint(&node(dir.path())).unwrap();
+        assert_eq!(e.uri, "http://127.0.0.1:18001");
+        assert_eq!(e.p2p_address, "127.0.0.1:18002");
+    }
+
+    #[test]
+    fn port_conflicts_are_recognised_in_logs() {
+        let yes = ["Error: Unable to bind to 127.0.0.1:18444 on this computer. Litecoin Core is probably already running.".to_owned()];
+        let rpc = ["Binding RPC on address 127.0.0.1 port 18443 failed.".to_owned()];
+        let no = ["Error: Specified data directory does not exist.".to_owned()];
+        assert!(Bitcoind.is_port_conflict(&yes));
+        assert!(Bitcoind.is_port_conflict(&rpc));
+        assert!(!Bitcoind.is_port_conflict(&no));
+        assert!(Bitcoind.is_fatal_log_line(&yes[0]));
+        assert!(Bitcoind.is_fatal_log_line(&no[0]));
+        let benign = "2026-11-22T15:07:53Z ERROR: DeserializeFileDB: Failed to open file peers.dat";
+        assert!(!Bitcoind.is_fatal_log_line(benign));
+    }
+}

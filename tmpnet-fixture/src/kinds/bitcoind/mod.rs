@@ -13,7 +13,9 @@
 //!   0600) in the network directory; no password is put on a command line.
 //! - The daemon logs to stdout (`-printtoconsole`), so `logs/main.log` has it.
 //! - Healthy: RPC answers (not warming up) and every `-connect` target is a
-//!   connected outbound peer.
+//!   connected outbound peer. While one is missing, each health check dials
+//!   it at once (`addnode <addr> onetry`) rather than waiting seconds for the
+//!   daemon's own retry.
 //!
 //! Flags are written as `name = value` without the dash; a value with several
 //! lines becomes the flag repeated (e.g. `connect`, `bind`).
@@ -226,10 +228,15 @@ impl NodeKind for Bitcoind {
             .filter(|target| !peers.iter().any(|p| !p.inbound && &p.addr == target))
             .collect();
         if missing.is_empty() {
-            Health::Healthy
-        } else {
-            Health::Unhealthy(format!("not connected to peers: {}", missing.join(", ")))
+            return Health::Healthy;
         }
+        // A `-connect` dial that lost the race with the peer's listener is
+        // retried only after seconds; dial now instead. Idempotent: the
+        // daemon skips addresses it is already connected to.
+        for target in &missing {
+            let _ = client.add_node_once(target).await;
+        }
+        Health::Unhealthy(format!("not connected to peers: {}", missing.join(", ")))
     }
 }
 

@@ -99,6 +99,13 @@ impl Rpc {
         self.call("getpeerinfo", &[]).await
     }
 
+    /// Dials `address` once now (`addnode <address> onetry`).
+    pub async fn add_node_once(&self, address: &str) -> Result<()> {
+        self.call::<Value>("addnode", &[json!(address), json!("onetry")])
+            .await
+            .map(|_| ())
+    }
+
     /// Mines `blocks` blocks (to an anyone-can-spend script, so no wallet is
     /// needed); returns their hashes.
     pub async fn mine(&self, blocks: u64) -> Result<Vec<String>> {

@@ -1,2 +1,30 @@
-//! The `#[tmpnet_test]` attribute (to come): it will register `async fn`
-//! tests with the tmpnet harness. This crate is empty until then.
+//! `#[tmpnet_test]`: registers an `async fn` as a test of the tmpnet harness.
+//!
+//! ```ignore
+//! use tmpnet_fixture::{tmpnet_test, TestEnvironment};
+//!
+//! #[tmpnet_test(timeout = "90s")]
+//! async fn value_propagates(env: &TestEnvironment) -> Result<(), String> {
+//!     let uris = env.node_uris().await.map_err(|e| e.to_string())?;
+//!     // ...
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Options: `ignore`, `timeout = "90s"` (default 2 minutes), `nodes = N` (a
+//! private network of N nodes for this test alone), `serial` (never runs
+//! at the same time as another test). The function takes one
+//! `&TestEnvironment` and returns `()` or `Result<(), E>` with `E: Display`.
+//! The macro is a thin shim over [`expand`](crate::expand), which holds the logic.
+
+mod expand;
+mod options;
+
+use proc_macro::TokenStream;
+
+/// Registers an `async fn(&TestEnvironment)` with the tmpnet harness. See the
+/// crate documentation for the options.
+#[proc_macro_attribute]
+pub fn tmpnet_test(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand(attr.into(), item.into()).into()
+}

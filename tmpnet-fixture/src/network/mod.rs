@@ -30,6 +30,8 @@ use crate::runtime::{self, NodeRuntime, NodeState};
 pub const CONFIG_FILE: &str = "config.json";
 /// File name of the shell snippet that targets the network.
 pub const ENV_FILE: &str = "network.env";
+/// Directory of ephemeral nodes (not bootstrap peers, added by tests).
+pub const EPHEMERAL_DIR: &str = "ephemeral";
 /// The most nodes one network may have.
 pub const MAX_NODES: usize = 256;
 /// How many times a start is tried when ports turn out to be taken.
@@ -361,14 +363,16 @@ impl Network {
     /// Stops every node: all are signalled first, then awaited; a node that
     /// outlives the grace period is killed. Stale state files are removed.
     pub async fn stop(&self) -> Result<()> {
+        let mut all = self.ephemeral_nodes()?;
+        all.extend(self.nodes.iter().cloned());
         let mut errors = Vec::new();
-        for node in &self.nodes {
+        for node in &all {
             if let Err(e) = self.runtime.initiate_stop(node).await {
                 errors.push(e);
             }
         }
         let mut set = tokio::task::JoinSet::new();
-        for node in &self.nodes {
+        for node in &all {
             let runtime = self.runtime.clone();
             let node = node.clone();
             set.spawn(async move { runtime.wait_for_stopped(&node).await });
@@ -412,6 +416,63 @@ impl Network {
         }
         self.wait_healthy(self.nodes.iter().collect(), deadline, timeout, progress)
             .await
+    }
+
+    /// The ephemeral nodes added to this network (running or not).
+    pub fn ephemeral_nodes(&self) -> Result<Vec<Node>> {
+        let dir = self.dir.join(EPHEMERAL_DIR);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("cannot read", &dir, e)),
+        };
+        let mut nodes = Vec::new();
+        for entry in entries.filter_map(|e| e.ok()) {
+            if entry.path().join(node::CONFIG_FILE).is_file() {
+                nodes.push(Node::load(&entry.path())?);
+            }
+        }
+        nodes.sort_by_key(|n| n.config.index);
+        Ok(nodes)
+    }
+
+    /// Adds a node that is not a bootstrap peer: it is given every running
+    /// node as a peer, started, and awaited until healthy. Stop it with
+    /// [`Network::stop_node`]; [`Network::stop`] stops it too.
+    pub async fn add_ephemeral_node(&self, timeout: Duration) -> Result<Node> {
+        let dir = self.dir.join(EPHEMERAL_DIR);
+        fsutil::create_dir_all(&dir)?;
+        let index = self.nodes.len() + self.ephemeral_nodes()?.len();
+        let mut node = [Node::create(&dir, self.kind.new_node(index)?)?];
+        self.runtime.assign_ports(&mut node, false)?;
+        let [node] = node;
+        let peers = self.running_peers_except(usize::MAX).await?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let started = tokio::time::timeout_at(deadline, self.runtime.start(&node, &peers))
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::InvalidInput(format!(
+                    "ephemeral node did not start within {timeout:?}"
+                )))
+            });
+        let result = match started {
+            Ok(_) => {
+                self.wait_healthy(vec![&node], deadline, timeout, &|_| {})
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            let _ = self.stop_node(&node).await;
+            return Err(e);
+        }
+        Ok(node)
+    }
+
+    /// Stops one node (SIGTERM, then SIGKILL after the grace period).
+    pub async fn stop_node(&self, node: &Node) -> Result<()> {
+        self.runtime.initiate_stop(node).await?;
+        self.runtime.wait_for_stopped(node).await
     }
 
     async fn running_peers_except(&self, skip: usize) -> Result<Vec<Peer>> {

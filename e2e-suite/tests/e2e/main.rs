@@ -1,0 +1,14 @@
+//! The example end-to-end suite. Each module holds `#[tmpnet_test]`s; the
+//! last line writes the harness's `main`.
+//!
+//! Run it with `cargo test -p e2e-suite` or `cargo nextest run -p e2e-suite`;
+//! add `-- --reuse-network` (or `E2E_REUSE_NETWORK=1`) to keep the network
+//! for the next run.
+
+mod ephemeral;
+mod faults;
+mod kv;
+mod private;
+mod restart;
+
+tmpnet_fixture::main!();

@@ -1,0 +1,214 @@
+//! [`TestEnvironment`]: what each `#[tmpnet_test]` receives.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::harness::owner::Owner;
+use crate::harness::shared;
+use crate::network::{Network, NetworkSpec};
+use crate::node::Node;
+
+type Cleanup = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// Networks this process started and must stop if it is interrupted.
+#[derive(Debug, Default)]
+pub(crate) struct OwnedNetworks(Mutex<Vec<Network>>);
+
+impl OwnedNetworks {
+    pub(crate) fn add(&self, network: &Network) {
+        self.lock().push(network.clone());
+    }
+
+    pub(crate) fn remove(&self, dir: &Path) {
+        self.lock().retain(|n| n.dir() != dir);
+    }
+
+    pub(crate) fn take(&self) -> Vec<Network> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Network>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A test's view of its network, the same whatever the runtime.
+pub struct TestEnvironment {
+    network: Network,
+    name: String,
+    slot: usize,
+    test_dir: PathBuf,
+    spec: NetworkSpec,
+    timeout: Duration,
+    owned: Arc<OwnedNetworks>,
+    cleanups: Mutex<Vec<Cleanup>>,
+    private: Mutex<Vec<Network>>,
+}
+
+impl std::fmt::Debug for TestEnvironment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestEnvironment")
+            .field("test", &self.name)
+            .field("network", &self.network.dir())
+            .field("slot", &self.slot)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestEnvironment {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        network: Network,
+        name: String,
+        slot: usize,
+        spec: NetworkSpec,
+        timeout: Duration,
+        owned: Arc<OwnedNetworks>,
+    ) -> Result<TestEnvironment> {
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let test_dir = network.dir().join("tests").join(safe);
+        crate::fsutil::create_dir_all(&test_dir)?;
+        Ok(TestEnvironment {
+            network,
+            name,
+            slot,
+            test_dir,
+            spec,
+            timeout,
+            owned,
+            cleanups: Mutex::new(Vec::new()),
+            private: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The network this test runs against (the shared one, or the test's
+    /// private one with `#[tmpnet_test(nodes = N)]`).
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    /// The test's full name, e.g. `kv::value_propagates`.
+    pub fn test_name(&self) -> &str {
+        &self.name
+    }
+
+    /// A number no other test running at the same time has (from 0; reused
+    /// once that test ends), for picking keys or accounts that must not be
+    /// shared. Under nextest it is `NEXTEST_TEST_GLOBAL_SLOT`.
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+
+    /// A directory for this test's artifacts; on failure the harness copies
+    /// each node's log tail into `logs/` here.
+    pub fn test_dir(&self) -> &Path {
+        &self.test_dir
+    }
+
+    /// The API URIs of the network's running nodes, reachable from here.
+    pub async fn node_uris(&self) -> Result<Vec<String>> {
+        self.network.node_uris().await
+    }
+
+    /// The API URI of one running node, chosen at random.
+    pub async fn random_node_uri(&self) -> Result<String> {
+        let uris = self.node_uris().await?;
+        if uris.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "no node of {} is running",
+                self.network.dir().display()
+            )));
+        }
+        let pick = (uuid::Uuid::new_v4().as_u128() % uris.len() as u128) as usize;
+        Ok(uris[pick].clone())
+    }
+
+    /// Starts a network of `nodes` nodes for this test alone; it is stopped
+    /// when the test ends, whatever the outcome.
+    pub async fn start_private_network(&self, nodes: usize) -> Result<Network> {
+        let spec = NetworkSpec {
+            node_count: nodes,
+            owner: self.name.clone(),
+            ..self.spec.clone()
+        };
+        let network = shared::create_network(&spec, Owner::me().as_ref(), self.timeout).await;
+        let network = network?;
+        self.owned.add(&network);
+        self.private
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(network.clone());
+        Ok(network)
+    }
+
+    /// Adds a node that is not a bootstrap peer to the network, healthy and
+    /// connected; it is stopped when the test ends.
+    pub async fn add_ephemeral_node(&self) -> Result<Node> {
+        let node = self.network.add_ephemeral_node(self.timeout).await?;
+        let network = self.network.clone();
+        let stopped = node.clone();
+        self.cleanup(move || async move {
+            if let Err(e) = network.stop_node(&stopped).await {
+                tracing::warn!(node = stopped.id(), error = %e, "cannot stop an ephemeral node");
+            }
+        });
+        Ok(node)
+    }
+
+    /// Registers work to run when the test ends (pass or fail), in reverse
+    /// order of registration.
+    pub fn cleanup<F, Fut>(&self, f: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.cleanups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Box::new(move || Box::pin(f())));
+    }
+
+    /// Every network this test used: its own, then its private ones.
+    pub(crate) fn networks(&self) -> Vec<Network> {
+        let mut all = vec![self.network.clone()];
+        all.extend(
+            self.private
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
+        all
+    }
+
+    /// Runs the registered cleanups (last first), then stops the private
+    /// networks started through [`TestEnvironment::start_private_network`].
+    pub(crate) async fn finish(&self) {
+        let cleanups =
+            std::mem::take(&mut *self.cleanups.lock().unwrap_or_else(|p| p.into_inner()));
+        for cleanup in cleanups.into_iter().rev() {
+            cleanup().await;
+        }
+        let private = std::mem::take(&mut *self.private.lock().unwrap_or_else(|p| p.into_inner()));
+        for network in private {
+            if let Err(e) = network.stop().await {
+                tracing::warn!(dir = %network.dir().display(), error = %e, "cannot stop a private network");
+            }
+            let _ = crate::harness::owner::release(network.dir());
+            self.owned.remove(network.dir());
+        }
+    }
+}

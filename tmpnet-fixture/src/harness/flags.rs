@@ -1,0 +1,159 @@
+//! The harness's command line: every libtest option libtest-mimic supports,
+//! plus the network flags, each also settable by an environment variable
+//! (nextest passes no custom arguments). Boolean variables accept
+//! `true/false/1/0/yes/no/on/off`.
+
+use std::path::PathBuf;
+
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Parser, ValueEnum};
+
+/// Where nodes run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeChoice {
+    /// Local processes.
+    Process,
+    /// Kubernetes.
+    Kube,
+}
+
+/// The harness's flags.
+#[derive(Debug, Parser)]
+#[command(about = "Runs tmpnet end-to-end tests against a temporary network", long_about = None)]
+pub struct HarnessFlags {
+    /// libtest's own options (filters, --list, --exact, --ignored, ...).
+    #[command(flatten)]
+    pub libtest: libtest_mimic::Arguments,
+
+    /// Run nodes on Kubernetes (same as --runtime kube).
+    #[arg(long, env = "E2E_USE_KUBERNETES", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub use_kubernetes: bool,
+
+    /// Where nodes run.
+    #[arg(long, env = "E2E_RUNTIME", value_enum, default_value = "process")]
+    pub runtime: RuntimeChoice,
+
+    /// The node kind of new networks.
+    #[arg(long, env = "E2E_NODE_KIND", default_value = "refnode")]
+    pub node_kind: String,
+
+    /// The node binary [default: found like tmpnetctl finds it]
+    #[arg(long, env = "E2E_NODE_PATH")]
+    pub node_path: Option<PathBuf>,
+
+    /// Nodes in the shared network.
+    #[arg(long, env = "E2E_NODE_COUNT", default_value_t = 5)]
+    pub node_count: usize,
+
+    /// Root directory of networks [default: ~/.tmpnet]
+    #[arg(long, env = "TMPNET_ROOT_DIR")]
+    pub root_dir: Option<PathBuf>,
+
+    /// Reuse the network a previous run left (or create one), and leave it running.
+    #[arg(long, env = "E2E_REUSE_NETWORK", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub reuse_network: bool,
+
+    /// Like --reuse-network, but restart its nodes first.
+    #[arg(long, env = "E2E_RESTART_NETWORK", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub restart_network: bool,
+
+    /// Stop the reusable network (or --network-dir) and exit without running tests.
+    #[arg(long, env = "E2E_STOP_NETWORK", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub stop_network: bool,
+
+    /// Start the reusable network, print how to target it, and exit.
+    #[arg(long, env = "E2E_START_NETWORK", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub start_network: bool,
+
+    /// Use exactly this network (started if stopped, left running).
+    #[arg(long, env = "TMPNET_NETWORK_DIR")]
+    pub network_dir: Option<PathBuf>,
+
+    /// Seconds to wait before stopping the network at the end of the run.
+    #[arg(long, env = "E2E_DELAY_NETWORK_SHUTDOWN", value_name = "SECS")]
+    pub delay_network_shutdown: Option<u64>,
+}
+
+impl HarnessFlags {
+    /// Whether Kubernetes was asked for, by either flag.
+    pub fn wants_kube(&self) -> bool {
+        self.use_kubernetes || self.runtime == RuntimeChoice::Kube
+    }
+
+    /// Rejects contradictory flags.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.stop_network && self.start_network {
+            return Err(
+                "--stop-network and --start-network contradict each other; pass one".into(),
+            );
+        }
+        if self.wants_kube() {
+            return Err("the Kubernetes runtime is not available in this version of tmpnet; drop --use-kubernetes / E2E_USE_KUBERNETES / --runtime kube to run on local processes".into());
+        }
+        Ok(())
+    }
+
+    /// Whether a reusable network is asked for.
+    pub fn reuse(&self) -> bool {
+        self.reuse_network || self.restart_network || self.start_network
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> HarnessFlags {
+        HarnessFlags::try_parse_from(std::iter::once("e2e").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn libtest_and_harness_flags_mix() {
+        let f = parse(&[
+            "--reuse-network",
+            "kv",
+            "--exact",
+            "--node-count",
+            "3",
+            "--list",
+        ]);
+        assert!(f.reuse_network && f.reuse());
+        assert!(f.libtest.exact && f.libtest.list);
+        assert_eq!(f.libtest.filter.as_deref(), Some("kv"));
+        assert_eq!(f.node_count, 3);
+    }
+
+    #[test]
+    fn kube_and_contradictions_are_refused_with_a_fix() {
+        let f = parse(&["--use-kubernetes"]);
+        assert!(f.wants_kube());
+        assert!(f.validate().unwrap_err().contains("drop --use-kubernetes"));
+        assert!(parse(&["--runtime", "kube"]).validate().is_err());
+        let f = parse(&["--stop-network", "--start-network"]);
+        assert!(f.validate().unwrap_err().contains("contradict"));
+        assert!(parse(&[]).validate().is_ok());
+    }
+
+    #[test]
+    fn boolean_values_are_boolish() {
+        let parser = BoolishValueParser::new();
+        let cmd = clap::Command::new("x");
+        for (text, expected) in [
+            ("1", true),
+            ("yes", true),
+            ("true", true),
+            ("0", false),
+            ("no", false),
+            ("false", false),
+        ] {
+            let value = clap::builder::TypedValueParser::parse_ref(
+                &parser,
+                &cmd,
+                None,
+                std::ffi::OsStr::new(text),
+            )
+            .unwrap();
+            assert_eq!(value, expected, "{text}");
+        }
+    }
+}

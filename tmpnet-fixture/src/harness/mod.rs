@@ -1,0 +1,231 @@
+//! The test harness for `harness = false` targets: flags, the registry, the
+//! shared network, and the libtest-mimic `main`.
+//!
+//! A suite's `main.rs` declares its test modules and ends with
+//! `tmpnet_fixture::main!();`. Tests are `#[tmpnet_test]` functions.
+
+mod flags;
+mod foreign;
+pub mod owner;
+pub(crate) mod registry;
+pub mod shared;
+mod trials;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+
+pub use flags::{HarnessFlags, RuntimeChoice};
+
+use crate::env::OwnedNetworks;
+use crate::layout;
+use crate::network::{NetworkSpec, DEFAULT_START_TIMEOUT};
+use registry::TESTS;
+use shared::{SharedNetwork, Source};
+
+/// Identifies the test target, filled in by [`crate::main!`].
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    /// `CARGO_CRATE_NAME` of the test target.
+    pub crate_name: &'static str,
+    /// `file!()` of its `main`.
+    pub main_file: &'static str,
+    /// `CARGO_MANIFEST_DIR` of its package.
+    pub manifest_dir: &'static str,
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+/// Runs the suite: the harness's whole `main`.
+pub fn run(target: Target) -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .try_init();
+    if let Some(dir) = std::env::var_os(shared::REAP_DIR_ENV) {
+        return reap(PathBuf::from(dir));
+    }
+    let flags = HarnessFlags::parse();
+    if TESTS.is_empty() {
+        return fail(format!(
+            "no #[tmpnet_test] tests are registered in {}; declare the test modules (`mod x;`) in the file that calls tmpnet_fixture::main!()",
+            target.crate_name
+        ));
+    }
+    if let Some(main) = foreign::locate_main(target.main_file, target.manifest_dir) {
+        let findings = foreign::scan(&main);
+        if !findings.is_empty() {
+            for finding in &findings {
+                eprintln!("error: {finding}");
+            }
+            return ExitCode::FAILURE;
+        }
+    }
+    if flags.libtest.list {
+        return libtest_mimic::run(&flags.libtest, trials::listing()).exit_code();
+    }
+    if let Err(e) = flags.validate() {
+        return fail(e);
+    }
+    let root = match layout::root_dir(flags.root_dir.as_deref()) {
+        Ok(root) => root,
+        Err(e) => return fail(e),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    for dir in runtime.block_on(owner::sweep(&root)) {
+        eprintln!(
+            "stopped nodes left running by an earlier, killed run: {}",
+            dir.display()
+        );
+    }
+    let shared = SharedNetwork {
+        source: source(&flags),
+        spec: NetworkSpec {
+            node_kind: flags.node_kind.clone(),
+            node_path: flags.node_path.clone(),
+            owner: target.crate_name.to_owned(),
+            ..NetworkSpec::new(root, flags.node_count)
+        },
+        suite: target.crate_name.to_owned(),
+        timeout: DEFAULT_START_TIMEOUT,
+    };
+    if flags.stop_network {
+        return match runtime.block_on(shared.stop_reusable()) {
+            Ok(Some(dir)) => {
+                eprintln!("stopped network {}", dir.display());
+                ExitCode::SUCCESS
+            }
+            Ok(None) => {
+                eprintln!("no reusable network to stop");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        };
+    }
+    if flags.start_network {
+        return match runtime.block_on(shared.acquire()) {
+            Ok(network) => {
+                println!("network dir: {}", network.dir().display());
+                println!(
+                    "export {}={}",
+                    layout::NETWORK_DIR_ENV,
+                    network.dir().display()
+                );
+                println!("run the tests against it with --reuse-network (E2E_REUSE_NETWORK=1) or --network-dir; stop it with --stop-network");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        };
+    }
+    let owned = Arc::new(OwnedNetworks::default());
+    runtime.spawn(stop_on_signal(owned.clone()));
+    let state = Arc::new(trials::State::new(
+        runtime.handle().clone(),
+        shared,
+        owned.clone(),
+    ));
+    let conclusion = libtest_mimic::run(&flags.libtest, trials::runnable(&state));
+    runtime.block_on(finish(&state, flags.delay_network_shutdown));
+    conclusion.exit_code()
+}
+
+fn source(flags: &HarnessFlags) -> Source {
+    if let Some(dir) = &flags.network_dir {
+        return Source::Explicit(dir.clone());
+    }
+    if flags.reuse() {
+        return Source::Reuse {
+            restart: flags.restart_network,
+        };
+    }
+    let run_id = std::env::var("NEXTEST_RUN_ID")
+        .ok()
+        .filter(|v| !v.is_empty());
+    match run_id {
+        Some(run_id) => Source::Nextest {
+            run_id,
+            runner: std::os::unix::process::parent_id(),
+        },
+        None => Source::Owned,
+    }
+}
+
+/// After the last test: stop what this process owns; say what is kept.
+async fn finish(state: &trials::State, delay: Option<u64>) {
+    let Some(network) = state.shared_if_started() else {
+        return;
+    };
+    if !state.shared.source.owned() {
+        if !matches!(state.shared.source, Source::Nextest { .. }) {
+            eprintln!("network left running: {}", network.dir().display());
+        }
+        return;
+    }
+    if let Some(secs) = delay {
+        eprintln!(
+            "stopping the network in {secs}s: {}",
+            network.dir().display()
+        );
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+    }
+    match network.stop().await {
+        Ok(()) => {
+            let _ = owner::release(network.dir());
+        }
+        Err(e) => eprintln!("error: cannot stop {}: {e}", network.dir().display()),
+    }
+    state.owned.remove(network.dir());
+}
+
+/// On Ctrl-C or SIGTERM: stop every network this process owns, then exit.
+async fn stop_on_signal(owned: Arc<OwnedNetworks>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::warn!("cannot watch for signals; an interrupted run is reaped by the next one");
+        return;
+    };
+    let code = tokio::select! {
+        _ = int.recv() => 130,
+        _ = term.recv() => 143,
+    };
+    let networks = owned.take();
+    eprintln!("interrupted; stopping {} network(s)", networks.len());
+    for network in networks {
+        if network.stop().await.is_ok() {
+            let _ = owner::release(network.dir());
+        }
+    }
+    std::process::exit(code);
+}
+
+fn reap(dir: PathBuf) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(shared::reap_when_done(&dir)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}

@@ -1,0 +1,120 @@
+//! Who owns a network the harness created, so a later run can reap what a
+//! killed run left behind.
+//!
+//! `<network dir>/owner.json` names the process whose end should stop the
+//! network: the harness itself under `cargo test`, the nextest runner under
+//! nextest. A network whose owner is gone is stopped by the next harness run
+//! under the same root (and, under nextest, by the reaper as soon as the run
+//! ends). Networks kept on purpose (`--reuse-network`) have no owner.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::fsutil;
+use crate::layout;
+use crate::network::Network;
+use crate::runtime::pid;
+
+/// File name of the owner record.
+pub const OWNER_FILE: &str = "owner.json";
+
+/// A process, identified beyond its pid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Owner {
+    /// Its pid.
+    pub pid: u32,
+    /// Its start time in clock ticks since boot.
+    pub start_ticks: u64,
+}
+
+impl Owner {
+    /// The process `pid`, if it is alive.
+    pub fn of(pid: u32) -> Option<Owner> {
+        pid::start_ticks(pid).map(|start_ticks| Owner { pid, start_ticks })
+    }
+
+    /// This process.
+    pub fn me() -> Option<Owner> {
+        Owner::of(std::process::id())
+    }
+
+    /// Whether the process is still alive (and is the same process).
+    pub fn alive(&self) -> bool {
+        pid::is_alive(self.pid, self.start_ticks)
+    }
+}
+
+/// Records `owner` as the owner of the network in `dir`.
+pub fn claim(dir: &Path, owner: &Owner) -> Result<()> {
+    fsutil::write_json(&dir.join(OWNER_FILE), owner)
+}
+
+/// Removes the owner record (the network was stopped on purpose).
+pub fn release(dir: &Path) -> Result<()> {
+    fsutil::remove_if_exists(&dir.join(OWNER_FILE))
+}
+
+/// Stops every network under `root` whose owner is gone; returns their
+/// directories. Problems with one network are logged and do not stop the
+/// sweep.
+pub async fn sweep(root: &Path) -> Vec<PathBuf> {
+    let Ok(dirs) = layout::list_network_dirs(root) else {
+        return Vec::new();
+    };
+    let mut reaped = Vec::new();
+    for dir in dirs {
+        let Ok(Some(owner)) = fsutil::read_json_opt::<Owner>(&dir.join(OWNER_FILE)) else {
+            continue;
+        };
+        if owner.alive() {
+            continue;
+        }
+        match Network::load(&dir) {
+            Ok(network) => match network.stop().await {
+                Ok(()) => {
+                    let _ = release(&dir);
+                    reaped.push(dir);
+                }
+                Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot reap"),
+            },
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot load an orphaned network");
+                let _ = release(&dir);
+            }
+        }
+    }
+    reaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_identity_survives_only_while_the_process_lives() {
+        let me = Owner::me().unwrap();
+        assert!(me.alive());
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(Owner::of(pid).is_none());
+        let impostor = Owner {
+            pid: me.pid,
+            start_ticks: me.start_ticks + 7,
+        };
+        assert!(!impostor.alive());
+    }
+
+    #[test]
+    fn claim_and_release() {
+        let dir = tempfile::tempdir().unwrap();
+        claim(dir.path(), &Owner::me().unwrap()).unwrap();
+        assert!(dir.path().join(OWNER_FILE).is_file());
+        release(dir.path()).unwrap();
+        release(dir.path()).unwrap();
+        assert!(!dir.path().join(OWNER_FILE).exists());
+    }
+}

@@ -1,0 +1,230 @@
+//! The network shared by every test of a run, and how processes agree on it.
+//!
+//! | mode | which network | after the run |
+//! |---|---|---|
+//! | `--network-dir D` | exactly `D` (started if stopped) | left running |
+//! | `--reuse-network` / `--restart-network` | `<root>/networks/reuse-<suite>` (created if missing) | left running |
+//! | nextest (`NEXTEST_RUN_ID`) | one per nextest run: the first test process creates it under a file lock, the others attach | stopped by a reaper process when the nextest run ends |
+//! | `cargo test` | created by the first test that needs it | stopped by the harness |
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::owner::{self, Owner};
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::layout;
+use crate::network::{Network, NetworkSpec};
+use crate::Progress;
+
+/// Environment variable that turns a harness binary into a reaper.
+pub const REAP_DIR_ENV: &str = "TMPNET_HARNESS_REAP_DIR";
+
+/// Where the shared network comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Exactly this directory.
+    Explicit(PathBuf),
+    /// The suite's reusable network, restarted first if asked.
+    Reuse {
+        /// Restart its nodes before use.
+        restart: bool,
+    },
+    /// One network per nextest run, owned by the nextest process.
+    Nextest {
+        /// `NEXTEST_RUN_ID`.
+        run_id: String,
+        /// The nextest process (this process's parent).
+        runner: u32,
+    },
+    /// Created and stopped by this process.
+    Owned,
+}
+
+impl Source {
+    /// Whether this process must stop the network at the end of the run.
+    pub fn owned(&self) -> bool {
+        matches!(self, Source::Owned)
+    }
+}
+
+/// Everything needed to find or create the shared network.
+#[derive(Debug, Clone)]
+pub struct SharedNetwork {
+    /// Where it comes from.
+    pub source: Source,
+    /// The spec of a new one (root dir, kind, count, binary).
+    pub spec: NetworkSpec,
+    /// The suite's name (the test binary's crate name).
+    pub suite: String,
+    /// How long a start may take.
+    pub timeout: Duration,
+}
+
+fn quiet(_: Progress) {}
+
+/// Takes an exclusive lock on `<root>/locks/<name>.lock`, waiting for it.
+async fn lock(root: &Path, name: &str) -> Result<File> {
+    let dir = root.join("locks");
+    fsutil::create_dir_all(&dir)?;
+    let path = dir.join(format!("{name}.lock"));
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("cannot open", &path, e))?;
+        file.lock()
+            .map_err(|e| Error::io("cannot lock", &path, e))?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| Error::InvalidInput(format!("lock task failed: {e}")))?
+}
+
+impl SharedNetwork {
+    /// The link naming the suite's reusable network.
+    pub fn reuse_link(&self) -> PathBuf {
+        layout::networks_dir(&self.spec.root_dir).join(format!("reuse-{}", self.suite))
+    }
+
+    fn nextest_link(&self, run_id: &str) -> PathBuf {
+        layout::networks_dir(&self.spec.root_dir).join(format!("nextest-{run_id}"))
+    }
+
+    /// Finds or creates the shared network and makes sure it runs.
+    pub async fn acquire(&self) -> Result<Network> {
+        match &self.source {
+            Source::Explicit(dir) => self.ensure_running(Network::load(dir)?, false).await,
+            Source::Reuse { restart } => {
+                let _guard = lock(&self.spec.root_dir, &format!("reuse-{}", self.suite)).await?;
+                match self.follow(&self.reuse_link())? {
+                    Some(network) => self.ensure_running(network, *restart).await,
+                    None => {
+                        let network = self.create(None).await?;
+                        fsutil::replace_symlink(network.dir(), &self.reuse_link())?;
+                        Ok(network)
+                    }
+                }
+            }
+            Source::Nextest { run_id, runner } => {
+                let _guard = lock(&self.spec.root_dir, &format!("nextest-{run_id}")).await?;
+                let link = self.nextest_link(run_id);
+                if let Some(network) = self.follow(&link)? {
+                    return Ok(network);
+                }
+                let owner = Owner::of(*runner).ok_or_else(|| {
+                    Error::InvalidInput(format!("the nextest process {runner} is gone"))
+                })?;
+                let network = self.create(Some(&owner)).await?;
+                fsutil::replace_symlink(network.dir(), &link)?;
+                spawn_reaper(network.dir(), *runner)?;
+                Ok(network)
+            }
+            Source::Owned => self.create(Owner::me().as_ref()).await,
+        }
+    }
+
+    /// The network the link points at, if the link and network exist.
+    fn follow(&self, link: &Path) -> Result<Option<Network>> {
+        match std::fs::read_link(link) {
+            Ok(target) if target.join(crate::network::CONFIG_FILE).is_file() => {
+                Network::load(&target).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn ensure_running(&self, mut network: Network, restart: bool) -> Result<Network> {
+        let running = network.running_nodes().await?.len();
+        if restart || (running > 0 && running < network.nodes().len()) {
+            network.restart(self.timeout, &quiet).await?;
+        } else if running == 0 {
+            network.start(self.timeout, &quiet).await?;
+        }
+        Ok(network)
+    }
+
+    /// Creates and starts a network, recording `owner` first so that even a
+    /// run killed during the start is reaped later.
+    pub async fn create(&self, owner: Option<&Owner>) -> Result<Network> {
+        create_network(&self.spec, owner, self.timeout).await
+    }
+
+    /// Stops the reusable network (or the explicit one); returns its dir.
+    pub async fn stop_reusable(&self) -> Result<Option<PathBuf>> {
+        let network = match &self.source {
+            Source::Explicit(dir) => Some(Network::load(dir)?),
+            _ => self.follow(&self.reuse_link())?,
+        };
+        let Some(network) = network else {
+            return Ok(None);
+        };
+        network.stop().await?;
+        if !matches!(self.source, Source::Explicit(_)) {
+            fsutil::remove_if_exists(&self.reuse_link())?;
+        }
+        Ok(Some(network.dir().to_owned()))
+    }
+}
+
+/// Creates and starts a network for `spec`, owned by `owner`.
+pub async fn create_network(
+    spec: &NetworkSpec,
+    owner: Option<&Owner>,
+    timeout: Duration,
+) -> Result<Network> {
+    let mut network = Network::create(spec)?;
+    if let Some(owner) = owner {
+        owner::claim(network.dir(), owner)?;
+    }
+    network.start(timeout, &quiet).await?;
+    Ok(network)
+}
+
+/// Starts a detached copy of this binary that stops the network in `dir`
+/// once process `watch` has ended. Its output goes to `<dir>/reaper.log`, so
+/// it holds none of the runner's pipes.
+fn spawn_reaper(dir: &Path, watch: u32) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let exe =
+        std::env::current_exe().map_err(|e| Error::io("cannot find", "the test binary", e))?;
+    let log_path = dir.join("reaper.log");
+    let log = File::create(&log_path).map_err(|e| Error::io("cannot create", &log_path, e))?;
+    let log_err = log
+        .try_clone()
+        .map_err(|e| Error::io("cannot open", &log_path, e))?;
+    std::process::Command::new(exe)
+        .env(REAP_DIR_ENV, dir)
+        .env("TMPNET_HARNESS_REAP_WATCH", watch.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Error::io("cannot start the reaper from", dir, e))?;
+    Ok(())
+}
+
+/// The reaper's whole life: wait for the owner to end, then stop the network.
+pub async fn reap_when_done(dir: &Path) -> Result<()> {
+    let watch: u32 = std::env::var("TMPNET_HARNESS_REAP_WATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| Error::InvalidInput("TMPNET_HARNESS_REAP_WATCH is not a pid".into()))?;
+    if let Some(owner) = Owner::of(watch) {
+        while owner.alive() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    eprintln!(
+        "reaper {}: owner {watch} ended; stopping {}",
+        std::process::id(),
+        dir.display()
+    );
+    let network = Network::load(dir)?;
+    network.stop().await?;
+    owner::release(dir)
+}

@@ -1,0 +1,250 @@
+//! Turning registered tests into libtest-mimic trials, and running one:
+//! its network, its slot, its timeout, its cleanups, its failure report.
+
+use std::fs::File;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use libtest_mimic::{Failed, Trial};
+use tokio::runtime::Handle;
+use tokio::sync::OnceCell;
+
+use super::owner::Owner;
+use super::registry::{TestDescriptor, TESTS};
+use super::shared::{self, SharedNetwork};
+use crate::env::{OwnedNetworks, TestEnvironment};
+use crate::network::{Network, NetworkSpec};
+
+/// A test's timeout unless it sets one.
+pub const DEFAULT_TEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Log lines copied per node into a failed test's artifacts.
+const ARTIFACT_LOG_LINES: usize = 200;
+
+/// What every trial shares.
+pub struct State {
+    handle: Handle,
+    pub(super) shared: SharedNetwork,
+    pub(super) owned: Arc<OwnedNetworks>,
+    network: OnceCell<Result<Network, String>>,
+    slots: Mutex<Vec<bool>>,
+}
+
+impl State {
+    pub fn new(handle: Handle, shared: SharedNetwork, owned: Arc<OwnedNetworks>) -> State {
+        State {
+            handle,
+            shared,
+            owned,
+            network: OnceCell::new(),
+            slots: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The shared network, created (or attached to) by the first test that
+    /// needs it. A failure is remembered: later tests fail with it at once.
+    async fn shared_network(&self) -> Result<Network, String> {
+        self.network
+            .get_or_init(|| async {
+                let network = self.shared.acquire().await.map_err(|e| e.to_string())?;
+                if self.shared.source.owned() {
+                    self.owned.add(&network);
+                }
+                Ok(network)
+            })
+            .await
+            .clone()
+    }
+
+    /// The shared network, if a test started it.
+    pub fn shared_if_started(&self) -> Option<Network> {
+        self.network.get().and_then(|r| r.as_ref().ok()).cloned()
+    }
+
+    fn take_slot(&self) -> Slot<'_> {
+        if let Some(slot) = std::env::var("NEXTEST_TEST_GLOBAL_SLOT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            return Slot {
+                state: None,
+                index: slot,
+            };
+        }
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let index = slots.iter().position(|used| !used).unwrap_or(slots.len());
+        if index == slots.len() {
+            slots.push(true);
+        } else {
+            slots[index] = true;
+        }
+        Slot {
+            state: Some(self),
+            index,
+        }
+    }
+
+    /// Serial tests hold the suite's lock exclusively, the others shared,
+    /// across every process of the run.
+    fn serial_lock(&self, exclusive: bool) -> Result<File, String> {
+        let dir = self.shared.spec.root_dir.join("locks");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let path = dir.join(format!("{}.serial.lock", self.shared.suite));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let locked = if exclusive {
+            file.lock()
+        } else {
+            file.lock_shared()
+        };
+        locked.map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+        Ok(file)
+    }
+}
+
+/// A slot index held for one test.
+struct Slot<'a> {
+    state: Option<&'a State>,
+    index: usize,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if let Some(state) = self.state {
+            let mut slots = state.slots.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(used) = slots.get_mut(self.index) {
+                *used = false;
+            }
+        }
+    }
+}
+
+/// Trials for `--list`: names and ignore flags only, nothing started.
+pub fn listing() -> Vec<Trial> {
+    TESTS
+        .iter()
+        .map(|d| Trial::test(d.full_name(), || Ok(())).with_ignored_flag(d.ignore))
+        .collect()
+}
+
+/// Trials that run the tests.
+pub fn runnable(state: &Arc<State>) -> Vec<Trial> {
+    TESTS
+        .iter()
+        .map(|d| {
+            let state = state.clone();
+            Trial::test(d.full_name(), move || run_one(&state, d)).with_ignored_flag(d.ignore)
+        })
+        .collect()
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text panic".into())
+}
+
+fn run_one(state: &State, d: &'static TestDescriptor) -> Result<(), Failed> {
+    let _serial = state.serial_lock(d.serial)?;
+    let slot = state.take_slot();
+    let timeout = match d.timeout_ms {
+        0 => DEFAULT_TEST_TIMEOUT,
+        ms => Duration::from_millis(ms),
+    };
+    let env = state
+        .handle
+        .block_on(prepare(state, d, slot.index, timeout))?;
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        state
+            .handle
+            .block_on(async { tokio::time::timeout(timeout, (d.run)(&env)).await })
+    }));
+    let verdict = match outcome {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(message))) => Err(message),
+        Ok(Err(_)) => Err(format!(
+            "timed out after {timeout:?} (set #[tmpnet_test(timeout = \"...\")] to allow longer)"
+        )),
+        Err(payload) => Err(format!("panicked: {}", panic_message(payload.as_ref()))),
+    };
+    if let Err(message) = &verdict {
+        report_failure(&env, message);
+    }
+    state.handle.block_on(env.finish());
+    if d.nodes > 0 {
+        let network = env.network().clone();
+        state.handle.block_on(async {
+            if let Err(e) = network.stop().await {
+                tracing::warn!(error = %e, "cannot stop a private network");
+            }
+        });
+        let _ = super::owner::release(network.dir());
+        state.owned.remove(network.dir());
+    }
+    drop(slot);
+    verdict.map_err(Failed::from)
+}
+
+/// The test's network (shared, or private with `nodes = N`) and environment.
+async fn prepare(
+    state: &State,
+    d: &TestDescriptor,
+    slot: usize,
+    timeout: Duration,
+) -> Result<TestEnvironment, String> {
+    let spec = state.shared.spec.clone();
+    let network = if d.nodes > 0 {
+        let private = NetworkSpec {
+            node_count: d.nodes,
+            owner: d.full_name(),
+            ..spec.clone()
+        };
+        let network = shared::create_network(&private, Owner::me().as_ref(), state.shared.timeout)
+            .await
+            .map_err(|e| format!("cannot start the test's private network: {e}"))?;
+        state.owned.add(&network);
+        network
+    } else {
+        state
+            .shared_network()
+            .await
+            .map_err(|e| format!("cannot start the shared network: {e}"))?
+    };
+    TestEnvironment::new(
+        network,
+        d.full_name(),
+        slot,
+        spec,
+        timeout,
+        state.owned.clone(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Names the network dirs and copies each node's log tail into the test's
+/// artifact dir.
+fn report_failure(env: &TestEnvironment, message: &str) {
+    let logs = env.test_dir().join("logs");
+    let _ = std::fs::create_dir_all(&logs);
+    for network in env.networks() {
+        eprintln!(
+            "test {} failed: {message}\n  network: {}\n  artifacts: {}",
+            env.test_name(),
+            network.dir().display(),
+            env.test_dir().display()
+        );
+        let mut nodes = network.nodes().to_vec();
+        nodes.extend(network.ephemeral_nodes().unwrap_or_default());
+        for node in nodes {
+            let tail = node.log_tail(ARTIFACT_LOG_LINES).join("\n");
+            let _ = std::fs::write(logs.join(format!("{}.log", node.id())), tail + "\n");
+        }
+    }
+}

@@ -49,6 +49,10 @@ impl TestDescriptor {
 pub static TESTS: [TestDescriptor];
 
 /// What a test may return: `()` or `Result<(), E>` with `E: Display`.
+#[diagnostic::on_unimplemented(
+    message = "a tmpnet test must return `()` or `Result<(), E>` with `E: Display`, not `{Self}`",
+    label = "this return type"
+)]
 pub trait IntoTestResult {
     /// The outcome, with the error rendered for the report.
     fn into_test_result(self) -> Result<(), String>;

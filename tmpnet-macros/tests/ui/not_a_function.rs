@@ -1,0 +1,7 @@
+#![allow(unused)]
+use tmpnet_fixture::{tmpnet_test, TestEnvironment};
+
+#[tmpnet_test]
+struct NotAFunction;
+
+fn main() {}

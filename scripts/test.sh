@@ -8,6 +8,13 @@ cd "$(dirname "$0")/.."
 # missing; set TMPNET_REQUIRE_REAL_NODES=0 to have them skip, loudly.
 export TMPNET_REQUIRE_REAL_NODES="${TMPNET_REQUIRE_REAL_NODES:-1}"
 
+# Networks made by the example suite go to a scratch root, not ~/.tmpnet.
+if [ -z "${TMPNET_ROOT_DIR:-}" ]; then
+    TMPNET_ROOT_DIR="$(mktemp -d)"
+    export TMPNET_ROOT_DIR
+    trap 'rm -rf "$TMPNET_ROOT_DIR"' EXIT
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -1,0 +1,381 @@
+//! The test harness end to end: flags and env vars across runs, the shared
+//! network under cargo test and nextest, failures, timeouts, serial tests,
+//! stray `#[test]`s, and no node process surviving any ending.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use tmpnet_acceptance::*;
+
+fn suite(root: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fixture-suite"));
+    cmd.args(args)
+        .env("TMPNET_ROOT_DIR", root)
+        .env("E2E_NODE_COUNT", "2")
+        .env("E2E_NODE_PATH", refnode())
+        .env_remove("TMPNET_NETWORK_DIR")
+        .env_remove("NEXTEST_RUN_ID")
+        .env_remove("NEXTEST_TEST_GLOBAL_SLOT");
+    for var in [
+        "E2E_REUSE_NETWORK",
+        "E2E_RESTART_NETWORK",
+        "E2E_STOP_NETWORK",
+        "E2E_START_NETWORK",
+        "E2E_USE_KUBERNETES",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn run(root: &Path, args: &[&str]) -> Output {
+    suite(root, args).output().unwrap()
+}
+
+/// Real network directories under the root (links excluded).
+fn network_dirs(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root.join("networks")) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| !p.is_symlink() && p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// Network dirs whose owner is `owner` (the suite's shared networks are
+/// owned by the suite's crate name, private ones by their test).
+fn owned_by(root: &Path, owner: &str) -> Vec<PathBuf> {
+    network_dirs(root)
+        .into_iter()
+        .filter(|d| {
+            let config: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(d.join("config.json")).unwrap()).unwrap();
+            config["owner"] == owner
+        })
+        .collect()
+}
+
+fn lines(root: &Path, file: &str) -> Vec<String> {
+    std::fs::read_to_string(root.join(file))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn list_prints_only_names_and_starts_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let out = run(root.path(), &["--list", "--format", "terse"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.lines().all(|l| l.ends_with(": test")), "{text}");
+    assert!(
+        text.contains("ok::passes: test") && text.contains("slow::hangs: test"),
+        "{text}"
+    );
+    let ignored = stdout(&run(
+        root.path(),
+        &["--list", "--format", "terse", "--ignored"],
+    ));
+    assert_eq!(ignored.trim(), "ok::skipped: test");
+    assert!(
+        network_dirs(root.path()).is_empty(),
+        "--list started a network"
+    );
+}
+
+#[test]
+fn cargo_test_mode_shares_one_network_and_stops_everything() {
+    let root = tempfile::tempdir().unwrap();
+    let out = run(root.path(), &["ok::", "--test-threads", "4"]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("5 passed") && text.contains("1 ignored"),
+        "{text}"
+    );
+    // One shared network; the private one of `ok::private` besides it.
+    assert_eq!(owned_by(root.path(), "fixture_suite").len(), 1);
+    assert_eq!(owned_by(root.path(), "ok::private").len(), 1);
+    assert_eq!(network_dirs(root.path()).len(), 2);
+    assert_no_processes_under(root.path());
+    for dir in network_dirs(root.path()) {
+        assert!(
+            !dir.join("owner.json").exists(),
+            "ownership released after the stop"
+        );
+    }
+    // The serial test overlapped no other test.
+    let intervals: Vec<(String, u128, u128)> = lines(root.path(), "intervals.txt")
+        .iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (
+                f[0].to_owned(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(intervals.len(), 3, "{intervals:?}");
+    let serial = intervals.iter().find(|i| i.0 == "serial").unwrap();
+    for other in intervals.iter().filter(|i| i.0 != "serial") {
+        assert!(
+            other.2 <= serial.1 || other.1 >= serial.2,
+            "serial overlapped {other:?}"
+        );
+    }
+}
+
+#[test]
+fn failing_and_panicking_tests_fail_the_run_report_and_leave_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let out = run(root.path(), &["bad::"]);
+    assert_eq!(out.status.code(), Some(101), "{}", stdout(&out));
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(text.contains("3 failed"), "{text}");
+    assert!(
+        text.contains("deliberate failure") && text.contains("panicked: deliberate panic"),
+        "{text}"
+    );
+    assert!(
+        err.contains("network: ") && err.contains("artifacts: "),
+        "{err}"
+    );
+    // Log tails were copied into the failed tests' artifact dirs.
+    let shared = &owned_by(root.path(), "fixture_suite")[0];
+    let logs = shared.join("tests/bad__fails/logs");
+    let copied = std::fs::read_dir(&logs).unwrap().count();
+    assert_eq!(copied, 2, "one log tail per node in {}", logs.display());
+    assert_eq!(lines(root.path(), "private-seen.txt").len(), 1);
+    assert_no_processes_under(root.path());
+}
+
+#[test]
+fn a_test_overrunning_its_timeout_fails_clearly() {
+    let root = tempfile::tempdir().unwrap();
+    let out = run(root.path(), &["slow::overruns", "--exact"]);
+    assert_eq!(out.status.code(), Some(101));
+    assert!(
+        stdout(&out).contains("timed out after 300ms"),
+        "{}",
+        stdout(&out)
+    );
+    assert_no_processes_under(root.path());
+}
+
+/// Starts `slow::hangs` and waits until it is inside the test.
+fn hanging(root: &Path) -> std::process::Child {
+    let child = suite(root, &["slow::hangs", "--exact"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = eventually(Duration::from_secs(20), || {
+        !lines(root, "hang-started.txt").is_empty()
+    });
+    assert!(started, "the hanging test never started");
+    assert_eq!(lines(root, "hang-started.txt"), ["true"]);
+    child
+}
+
+#[test]
+fn sigint_to_the_harness_stops_every_node() {
+    let root = tempfile::tempdir().unwrap();
+    let child = hanging(root.path());
+    assert!(!live_processes_under(root.path()).is_empty());
+    kill(child.id(), libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert_no_processes_under(root.path());
+}
+
+#[test]
+fn sigkill_of_the_harness_is_reaped_by_the_next_run() {
+    let root = tempfile::tempdir().unwrap();
+    let mut child = hanging(root.path());
+    kill(child.id(), libc::SIGKILL);
+    child.wait().unwrap();
+    let left = live_processes_under(root.path());
+    assert_eq!(
+        left.len(),
+        3,
+        "shared (2) and private (1) nodes outlive a SIGKILL: {left:?}"
+    );
+    let out = run(root.path(), &["ok::passes", "--exact"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("left running by an earlier, killed run")
+            .count(),
+        2,
+        "{err}"
+    );
+    assert_no_processes_under(root.path());
+}
+
+#[test]
+fn reuse_restart_network_dir_and_stop_across_runs() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    // First run creates the reusable network and leaves it running.
+    let out = run(r, &["ok::passes", "--exact", "--reuse-network"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("network left running"),
+        "{}",
+        stderr(&out)
+    );
+    let dirs = network_dirs(r);
+    assert_eq!(dirs.len(), 1);
+    let pids = launched_pids(&dirs[0]);
+    assert_eq!(pids.len(), 2);
+    // Second run, by env var, reuses it as it is.
+    let out = suite(r, &["ok::passes", "--exact"])
+        .env("E2E_REUSE_NETWORK", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(network_dirs(r), dirs);
+    assert_eq!(launched_pids(&dirs[0]), pids, "reused without restarting");
+    // Restart: same network, new processes.
+    let out = suite(r, &["ok::passes", "--exact"])
+        .env("E2E_RESTART_NETWORK", "yes")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(network_dirs(r), dirs);
+    let restarted = launched_pids(&dirs[0]);
+    assert!(
+        restarted.iter().all(|p| !pids.contains(p)),
+        "nodes were restarted"
+    );
+    // --network-dir names exactly that network (and leaves it running).
+    let d = dirs[0].to_str().unwrap();
+    let out = run(r, &["ok::passes", "--exact", "--network-dir", d]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(launched_pids(&dirs[0]), restarted);
+    let seen = lines(r, "networks-seen.txt");
+    assert_eq!(seen.len(), 4);
+    assert!(seen.iter().all(|s| Path::new(s) == dirs[0]), "{seen:?}");
+    // Stop it; a second stop finds nothing to stop.
+    let out = suite(r, &[])
+        .env("E2E_STOP_NETWORK", "true")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("stopped network"), "{}", stderr(&out));
+    assert_no_processes_under(r);
+    let out = run(r, &["--stop-network"]);
+    assert!(
+        stderr(&out).contains("no reusable network to stop"),
+        "{}",
+        stderr(&out)
+    );
+    // --start-network starts it and says how to target it; --network-dir
+    // with --stop-network stops exactly that one.
+    let out = run(r, &["--start-network"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let started = network_dir_of(&out);
+    assert_eq!(launched_pids(&started).len(), 2);
+    let out = run(
+        r,
+        &["--stop-network", "--network-dir", started.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_no_processes_under(r);
+    assert_eq!(
+        lines(r, "networks-seen.txt").len(),
+        4,
+        "start and stop ran no test"
+    );
+}
+
+#[test]
+fn kube_mode_fails_before_any_test_runs() {
+    let root = tempfile::tempdir().unwrap();
+    let out = suite(root.path(), &["ok::passes"])
+        .env("E2E_USE_KUBERNETES", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("Kubernetes runtime is not available"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(network_dirs(root.path()).is_empty());
+    let out = run(root.path(), &["--runtime", "kube"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn a_stray_test_attribute_stops_the_harness_with_its_location() {
+    let root = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_stray-suite"))
+        .env("TMPNET_ROOT_DIR", root.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("stray_suite/main.rs:9: `#[test]` never runs"),
+        "{err}"
+    );
+    assert!(network_dirs(root.path()).is_empty());
+}
+
+/// Runs the example suite with `cargo <args>` under a fresh root; returns
+/// the root.
+fn run_e2e_suite(args: &[&str]) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO"))
+        .args(args)
+        .env("TMPNET_ROOT_DIR", root.path())
+        .env_remove("NEXTEST_RUN_ID")
+        .env_remove("TMPNET_NETWORK_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo {args:?} failed:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    root
+}
+
+#[test]
+fn cargo_test_and_nextest_both_run_the_suite_on_one_shared_network() {
+    let nextest = Command::new(env!("CARGO"))
+        .args(["nextest", "--version"])
+        .output();
+    assert!(
+        nextest.is_ok_and(|o| o.status.success()),
+        "cargo-nextest is not installed: `cargo install cargo-nextest --locked`"
+    );
+    for args in [
+        &["test", "-q", "-p", "e2e-suite", "--test", "e2e"][..],
+        &["nextest", "run", "-p", "e2e-suite", "--test", "e2e"][..],
+    ] {
+        let root = run_e2e_suite(args);
+        assert_eq!(
+            owned_by(root.path(), "e2e").len(),
+            1,
+            "cargo {args:?}: one shared network"
+        );
+        // Under nextest the reaper stops the shared network after the run.
+        let mut left = Vec::new();
+        let stopped = eventually(Duration::from_secs(10), || {
+            left = live_processes_under(root.path());
+            left.is_empty()
+        });
+        assert!(stopped, "cargo {args:?} left {left:?} running");
+    }
+}

@@ -379,3 +379,49 @@ fn cargo_test_and_nextest_both_run_the_suite_on_one_shared_network() {
         assert!(stopped, "cargo {args:?} left {left:?} running");
     }
 }
+
+#[test]
+fn harness_flags_pass_through_cargo_test_and_env_vars_through_nextest() {
+    let cargo = |args: &[&str], root: &Path, env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(args)
+            .env("TMPNET_ROOT_DIR", root)
+            .env_remove("NEXTEST_RUN_ID")
+            .env_remove("TMPNET_NETWORK_DIR");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "cargo {args:?}:\n{}\n{}",
+            stdout(&out),
+            stderr(&out)
+        );
+    };
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    cargo(
+        &["test", "-q", "-p", "e2e-suite", "--", "--reuse-network"],
+        r,
+        &[],
+    );
+    let kept = owned_by(r, "e2e");
+    assert_eq!(kept.len(), 1);
+    assert!(
+        !live_processes_under(&kept[0]).is_empty(),
+        "--reuse-network kept it running"
+    );
+    cargo(
+        &["nextest", "run", "-p", "e2e-suite"],
+        r,
+        &[("E2E_REUSE_NETWORK", "1")],
+    );
+    assert_eq!(owned_by(r, "e2e"), kept, "nextest reused the kept network");
+    cargo(
+        &["test", "-q", "-p", "e2e-suite", "--", "--stop-network"],
+        r,
+        &[],
+    );
+    assert_no_processes_under(r);
+}

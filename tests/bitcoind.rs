@@ -143,10 +143,9 @@ fn cli_starts_checks_and_stops_a_litecoind_network() {
     let Some(daemon) = litecoind() else { return };
     let root = tempfile::tempdir().unwrap();
     let d = daemon.to_str().unwrap();
-    let out = ctl(
+    let dir = start_network(
         root.path(),
         &[
-            "start-network",
             "--node-kind",
             "bitcoind",
             "--node-count",
@@ -155,8 +154,6 @@ fn cli_starts_checks_and_stops_a_litecoind_network() {
             d,
         ],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let dir = network_dir_of(&out);
     let creds = dir.join("rpc.json");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(

@@ -94,9 +94,7 @@ fn start_check_restart_stop_a_real_network() {
 #[test]
 fn env_var_selects_the_network_and_a_stopped_network_can_be_started_again() {
     let root = tempfile::tempdir().unwrap();
-    let out = ctl(root.path(), &["start-network", "--node-count", "1"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let dir = network_dir_of(&out);
+    let dir = start_network(root.path(), &["--node-count", "1"]);
     let stop = ctl_cmd(root.path(), &["stop-network"])
         .env("TMPNET_NETWORK_DIR", &dir)
         .output()
@@ -116,17 +114,7 @@ fn env_var_selects_the_network_and_a_stopped_network_can_be_started_again() {
 #[test]
 fn reuse_dynamic_ports_keeps_api_ports_across_restart() {
     let root = tempfile::tempdir().unwrap();
-    let out = ctl(
-        root.path(),
-        &[
-            "start-network",
-            "--node-count",
-            "2",
-            "--reuse-dynamic-ports",
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let dir = network_dir_of(&out);
+    let dir = start_network(root.path(), &["--node-count", "2", "--reuse-dynamic-ports"]);
     let before = node_uris(&dir);
     let out = ctl(root.path(), &["restart-network"]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -104,9 +104,7 @@ fn network_dir_that_is_missing_or_not_a_network() {
 #[test]
 fn corrupt_config_is_named_and_left_untouched() {
     let root = tempfile::tempdir().unwrap();
-    let out = ctl(root.path(), &["start-network", "--node-count", "1"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let dir = network_dir_of(&out);
+    let dir = start_network(root.path(), &["--node-count", "1"]);
     assert!(ctl(root.path(), &["stop-network"]).status.success());
     let config = dir.join("config.json");
     let full = std::fs::read(&config).unwrap();
@@ -147,9 +145,7 @@ fn corrupt_config_is_named_and_left_untouched() {
 #[test]
 fn starting_a_running_network_is_refused() {
     let root = tempfile::tempdir().unwrap();
-    let out = ctl(root.path(), &["start-network", "--node-count", "2"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let dir = network_dir_of(&out);
+    let dir = start_network(root.path(), &["--node-count", "2"]);
     let pids = launched_pids(&dir);
     let again = ctl(
         root.path(),
@@ -169,9 +165,7 @@ fn starting_a_running_network_is_refused() {
 #[test]
 fn stale_state_after_kill_9_is_recognised_and_a_fresh_start_works() {
     let root = tempfile::tempdir().unwrap();
-    let out = ctl(root.path(), &["start-network", "--node-count", "2"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let dir = network_dir_of(&out);
+    let dir = start_network(root.path(), &["--node-count", "2"]);
     for pid in launched_pids(&dir) {
         kill(pid, libc::SIGKILL);
     }

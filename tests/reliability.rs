@@ -9,9 +9,7 @@ use tmpnet_acceptance::*;
 #[test]
 fn a_node_killed_with_sigkill_is_reported_unhealthy() {
     let root = tempfile::tempdir().unwrap();
-    let out = ctl(root.path(), &["start-network", "--node-count", "3"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let dir = network_dir_of(&out);
+    let dir = start_network(root.path(), &["--node-count", "3"]);
     let victim = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
@@ -101,18 +99,10 @@ fn nodes_that_never_become_healthy_are_named_and_stopped() {
 #[test]
 fn a_node_ignoring_sigterm_is_killed_after_the_grace_period() {
     let root = tempfile::tempdir().unwrap();
-    let out = ctl(
+    let dir = start_network(
         root.path(),
-        &[
-            "start-network",
-            "--node-count",
-            "2",
-            "--flag",
-            "fault-ignore-sigterm=true",
-        ],
+        &["--node-count", "2", "--flag", "fault-ignore-sigterm=true"],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let dir = network_dir_of(&out);
     // Shorten the grace period in the network's config: the directory is
     // the source of truth for every process.
     let config_path = dir.join("config.json");

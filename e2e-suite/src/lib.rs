@@ -7,6 +7,17 @@
 
 use std::time::Duration;
 
+use tmpnet_fixture::Network;
+
+/// Fails, naming the node, unless every node of `network` is healthy.
+pub async fn all_healthy(network: &Network) -> Result<(), String> {
+    let health = network.check_health().await.map_err(|e| e.to_string())?;
+    match health.iter().find(|(_, h)| !h.is_healthy()) {
+        Some((node, h)) => Err(format!("{node} is {h}")),
+        None => Ok(()),
+    }
+}
+
 /// A client for one refnode's HTTP API.
 #[derive(Debug, Clone)]
 pub struct KvClient {

@@ -13,22 +13,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tmpnet_acceptance::median;
 use tmpnet_fixture::kinds::bitcoind::Credentials;
 use tmpnet_fixture::runtime::ports;
-use tmpnet_fixture::{Network, NetworkSpec};
+use tmpnet_fixture::NetworkSpec;
 
 const SIZES: &[usize] = &[1, 3, 10, 20];
 const POLL: Duration = Duration::from_millis(20);
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    }
-}
 
 async fn harness(root: &Path, daemon: &Path, nodes: usize) -> f64 {
     let spec = NetworkSpec {
@@ -36,13 +27,7 @@ async fn harness(root: &Path, daemon: &Path, nodes: usize) -> f64 {
         node_path: Some(daemon.to_owned()),
         ..NetworkSpec::new(root, nodes)
     };
-    let started = Instant::now();
-    let mut network = Network::create(&spec).expect("create");
-    network
-        .start(Duration::from_secs(120), &|_| {})
-        .await
-        .expect("start");
-    let secs = started.elapsed().as_secs_f64();
+    let (network, secs) = tmpnet_acceptance::timed_start(&spec).await;
     network.stop().await.expect("stop");
     secs
 }

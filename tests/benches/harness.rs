@@ -16,15 +16,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    }
-}
+use tmpnet_acceptance::median;
 
 fn suite(root: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(tmpnet_acceptance::bin("bench-suite"));

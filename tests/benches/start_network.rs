@@ -6,21 +6,10 @@
 //! cost per node, and each size's ratio to the 5-node median, measured in
 //! the same run so machine noise affects all sizes alike.
 
-use std::time::{Duration, Instant};
-
-use tmpnet_fixture::{Network, NetworkSpec};
+use tmpnet_acceptance::median;
+use tmpnet_fixture::NetworkSpec;
 
 const SIZES: &[usize] = &[1, 5, 20, 50];
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    }
-}
 
 /// Resident set size of a pid in KiB, from /proc.
 fn rss_kib(pid: u32) -> Option<u64> {
@@ -42,13 +31,7 @@ async fn one_run(root: &std::path::Path, nodes: usize) -> Sample {
         node_path: Some(tmpnet_acceptance::refnode()),
         ..NetworkSpec::new(root, nodes)
     };
-    let started = Instant::now();
-    let mut network = Network::create(&spec).expect("create");
-    network
-        .start(Duration::from_secs(120), &|_| {})
-        .await
-        .expect("start");
-    let seconds = started.elapsed().as_secs_f64();
+    let (network, seconds) = tmpnet_acceptance::timed_start(&spec).await;
     let mut rss = 0;
     for node in network.nodes() {
         let record = node.launch_record().expect("read").expect("running");

@@ -240,3 +240,43 @@ pub fn litecoind() -> Option<PathBuf> {
     eprintln!("\n!!!!!!!!!!\n!!! NOT RUN: {message}\n!!!!!!!!!!\n");
     None
 }
+
+/// Runs `tmpnetctl start-network` with `extra` arguments, asserts it
+/// succeeded, and returns the network directory it printed.
+pub fn start_network(root: &Path, extra: &[&str]) -> PathBuf {
+    let mut args = vec!["start-network"];
+    args.extend_from_slice(extra);
+    let out = ctl(root, &args);
+    assert!(
+        out.status.success(),
+        "start-network {extra:?} failed: {}",
+        stderr(&out)
+    );
+    network_dir_of(&out)
+}
+
+/// The median of some measurements.
+pub fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+/// Creates and starts a network for `spec`; returns it and the seconds from
+/// create to all healthy.
+pub async fn timed_start(spec: &tmpnet_fixture::NetworkSpec) -> (tmpnet_fixture::Network, f64) {
+    let started = Instant::now();
+    let mut network = tmpnet_fixture::Network::create(spec).expect("create");
+    network
+        .start(Duration::from_secs(120), &|_| {})
+        .await
+        .expect("start");
+    (network, started.elapsed().as_secs_f64())
+}

@@ -36,13 +36,7 @@ async fn an_ephemeral_node_joins_syncs_and_leaves(env: &TestEnvironment) -> Resu
         NodeState::Stopped => {}
         other => return Err(format!("the ephemeral node is {other:?} after leaving")),
     }
-    let health = env
-        .network()
-        .check_health()
+    e2e_suite::all_healthy(env.network())
         .await
-        .map_err(|e| e.to_string())?;
-    match health.iter().find(|(_, h)| !h.is_healthy()) {
-        Some((id, h)) => Err(format!("{id} is {h} after the ephemeral node left")),
-        None => Ok(()),
-    }
+        .map_err(|e| format!("after the ephemeral node left: {e}"))
 }

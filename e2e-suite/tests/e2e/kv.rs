@@ -23,13 +23,5 @@ async fn value_written_on_one_node_is_read_on_all(env: &TestEnvironment) -> Resu
 
 #[tmpnet_test]
 async fn every_node_of_the_shared_network_is_healthy(env: &TestEnvironment) -> Result<(), String> {
-    let health = env
-        .network()
-        .check_health()
-        .await
-        .map_err(|e| e.to_string())?;
-    match health.iter().find(|(_, h)| !h.is_healthy()) {
-        Some((node, h)) => Err(format!("{node} is {h}")),
-        None => Ok(()),
-    }
+    e2e_suite::all_healthy(env.network()).await
 }

@@ -235,3 +235,21 @@ fn a_daemon_exiting_during_start_and_a_wrong_path_are_clear_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn the_harness_runs_tests_on_litecoind_networks() {
+    let Some(daemon) = litecoind() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chain-suite"))
+        .args(["--node-kind", "bitcoind", "--node-count", "3"])
+        .arg("--node-path")
+        .arg(&daemon)
+        .env("TMPNET_ROOT_DIR", root.path())
+        .env_remove("NEXTEST_RUN_ID")
+        .env_remove("TMPNET_NETWORK_DIR")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("2 passed"), "{}", stdout(&out));
+    assert_no_processes_under(root.path());
+}

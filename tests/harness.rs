@@ -261,8 +261,25 @@ fn reuse_restart_network_dir_and_stop_across_runs() {
     let out = run(r, &["ok::passes", "--exact", "--network-dir", d]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(launched_pids(&dirs[0]), restarted);
+    // ... and --restart-network restarts exactly that one.
+    let out = run(
+        r,
+        &[
+            "--restart-network",
+            "--network-dir",
+            d,
+            "ok::passes",
+            "--exact",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let again = launched_pids(&dirs[0]);
+    assert!(
+        again.iter().all(|p| !restarted.contains(p)),
+        "--network-dir was restarted"
+    );
     let seen = lines(r, "networks-seen.txt");
-    assert_eq!(seen.len(), 4);
+    assert_eq!(seen.len(), 5);
     assert!(seen.iter().all(|s| Path::new(s) == dirs[0]), "{seen:?}");
     // Stop it; a second stop finds nothing to stop.
     let out = suite(r, &[])
@@ -292,7 +309,7 @@ fn reuse_restart_network_dir_and_stop_across_runs() {
     assert_no_processes_under(r);
     assert_eq!(
         lines(r, "networks-seen.txt").len(),
-        4,
+        5,
         "start and stop ran no test"
     );
 }

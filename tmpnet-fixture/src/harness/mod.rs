@@ -146,7 +146,10 @@ pub fn run(target: Target) -> ExitCode {
 
 fn source(flags: &HarnessFlags) -> Source {
     if let Some(dir) = &flags.network_dir {
-        return Source::Explicit(dir.clone());
+        return Source::Explicit {
+            dir: dir.clone(),
+            restart: flags.restart_network,
+        };
     }
     if flags.reuse() {
         return Source::Reuse {

@@ -24,8 +24,13 @@ pub const REAP_DIR_ENV: &str = "TMPNET_HARNESS_REAP_DIR";
 /// Where the shared network comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// Exactly this directory.
-    Explicit(PathBuf),
+    /// Exactly this directory, restarted first if asked.
+    Explicit {
+        /// The network directory.
+        dir: PathBuf,
+        /// Restart its nodes before use.
+        restart: bool,
+    },
     /// The suite's reusable network, restarted first if asked.
     Reuse {
         /// Restart its nodes before use.
@@ -97,7 +102,9 @@ impl SharedNetwork {
     /// Finds or creates the shared network and makes sure it runs.
     pub async fn acquire(&self) -> Result<Network> {
         match &self.source {
-            Source::Explicit(dir) => self.ensure_running(Network::load(dir)?, false).await,
+            Source::Explicit { dir, restart } => {
+                self.ensure_running(Network::load(dir)?, *restart).await
+            }
             Source::Reuse { restart } => {
                 let _guard = lock(&self.spec.root_dir, &format!("reuse-{}", self.suite)).await?;
                 match self.follow(&self.reuse_link())? {
@@ -156,14 +163,14 @@ impl SharedNetwork {
     /// Stops the reusable network (or the explicit one); returns its dir.
     pub async fn stop_reusable(&self) -> Result<Option<PathBuf>> {
         let network = match &self.source {
-            Source::Explicit(dir) => Some(Network::load(dir)?),
+            Source::Explicit { dir, .. } => Some(Network::load(dir)?),
             _ => self.follow(&self.reuse_link())?,
         };
         let Some(network) = network else {
             return Ok(None);
         };
         network.stop().await?;
-        if !matches!(self.source, Source::Explicit(_)) {
+        if !matches!(self.source, Source::Explicit { .. }) {
             fsutil::remove_if_exists(&self.reuse_link())?;
         }
         Ok(Some(network.dir().to_owned()))

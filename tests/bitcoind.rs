@@ -250,6 +250,6 @@ fn the_harness_runs_tests_on_litecoind_networks() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("2 passed"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("3 passed"), "{}", stdout(&out));
     assert_no_processes_under(root.path());
 }

@@ -82,6 +82,26 @@ fn node_count_out_of_range_unknown_kind_and_bad_flags() {
         &ctl(root.path(), &["start-network", "--flag", "novalue"]),
         &["novalue", "KEY=VALUE"],
     );
+    assert_error(
+        &ctl(
+            root.path(),
+            &["start-network", "--start-timeout", "99999999999999999"],
+        ),
+        &["--start-timeout", "--help"],
+    );
+    assert_error(
+        &ctl(
+            root.path(),
+            &[
+                "start-network",
+                "--network-dir",
+                "/tmp",
+                "--node-count",
+                "3",
+            ],
+        ),
+        &["only apply to a new network", "omit --network-dir"],
+    );
     assert_nothing_created(root.path());
 }
 

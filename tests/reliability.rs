@@ -193,3 +193,34 @@ fn ctrl_c_during_start_stops_every_node_started() {
     assert_eq!(out.status.code(), Some(1));
     assert_no_processes_under(&dir);
 }
+
+#[test]
+fn a_daemon_under_a_wrapper_script_is_stopped_with_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    // No `exec`: the shell stays the spawned process, the node its child.
+    let wrapper = root.path().join("wrapper.sh");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\n{} \"$@\"\n", refnode().display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = start_network(
+        root.path(),
+        &[
+            "--node-count",
+            "2",
+            "--node-path",
+            wrapper.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        live_processes_under(&dir).len(),
+        4,
+        "two shells and two nodes"
+    );
+    assert!(ctl(root.path(), &["check-health"]).status.success());
+    assert!(ctl(root.path(), &["stop-network"]).status.success());
+    assert_no_processes_under(&dir);
+}

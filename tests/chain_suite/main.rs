@@ -53,4 +53,25 @@ async fn a_restart_keeps_the_chain(env: &TestEnvironment) -> Result<(), String> 
     Ok(())
 }
 
+#[tmpnet_test(timeout = "60s")]
+async fn an_ephemeral_node_syncs_the_chain(env: &TestEnvironment) -> Result<(), String> {
+    let network = env.network();
+    let node = env.add_ephemeral_node().await.map_err(|e| e.to_string())?;
+    let joined = Rpc::for_node(network, &node)
+        .await
+        .map_err(|e| e.to_string())?;
+    let miner = Rpc::for_node(network, &network.nodes()[0])
+        .await
+        .map_err(|e| e.to_string())?;
+    let tip = miner.mine(2).await.map_err(|e| e.to_string())?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while joined.tip().await.map_err(|e| e.to_string())? != tip[1] {
+        if tokio::time::Instant::now() > deadline {
+            return Err("the ephemeral node never reached the new tip".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
 tmpnet_fixture::main!();

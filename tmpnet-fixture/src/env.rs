@@ -144,20 +144,22 @@ impl TestEnvironment {
             owner: self.name.clone(),
             ..self.spec.clone()
         };
-        let network = shared::create_network(&spec, Owner::me().as_ref(), self.timeout).await;
-        let network = network?;
+        // Registered before the start: a test cancelled (timed out) during
+        // the start still stops it.
+        let mut network = shared::create_claimed(&spec, Owner::me().as_ref())?;
         self.owned.add(&network);
         self.private
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(network.clone());
+        shared::start_or_release(&mut network, self.timeout).await?;
         Ok(network)
     }
 
     /// Adds a node that is not a bootstrap peer to the network, healthy and
     /// connected; it is stopped when the test ends.
     pub async fn add_ephemeral_node(&self) -> Result<Node> {
-        let node = self.network.add_ephemeral_node(self.timeout).await?;
+        let node = self.network.create_ephemeral_node()?;
         let network = self.network.clone();
         let stopped = node.clone();
         self.cleanup(move || async move {
@@ -165,6 +167,9 @@ impl TestEnvironment {
                 tracing::warn!(node = stopped.id(), error = %e, "cannot stop an ephemeral node");
             }
         });
+        self.network
+            .start_ephemeral_node(&node, self.timeout)
+            .await?;
         Ok(node)
     }
 
@@ -196,19 +201,30 @@ impl TestEnvironment {
 
     /// Runs the registered cleanups (last first), then stops the private
     /// networks started through [`TestEnvironment::start_private_network`].
+    /// A cleanup that panics is reported and the others still run.
     pub(crate) async fn finish(&self) {
         let cleanups =
             std::mem::take(&mut *self.cleanups.lock().unwrap_or_else(|p| p.into_inner()));
         for cleanup in cleanups.into_iter().rev() {
-            cleanup().await;
+            if let Err(e) = tokio::spawn(cleanup()).await {
+                eprintln!("a cleanup of test {} failed: {e}", self.name);
+            }
         }
         let private = std::mem::take(&mut *self.private.lock().unwrap_or_else(|p| p.into_inner()));
         for network in private {
-            if let Err(e) = network.stop().await {
-                tracing::warn!(dir = %network.dir().display(), error = %e, "cannot stop a private network");
-            }
-            let _ = crate::harness::owner::release(network.dir());
-            self.owned.remove(network.dir());
+            stop_owned(&self.owned, &network).await;
         }
+    }
+}
+
+/// Stops a network this process owns; its owner record is released and it
+/// leaves the interrupt list only once the stop succeeded.
+pub(crate) async fn stop_owned(owned: &OwnedNetworks, network: &Network) {
+    match network.stop().await {
+        Ok(()) => {
+            let _ = crate::harness::owner::release(network.dir());
+            owned.remove(network.dir());
+        }
+        Err(e) => eprintln!("error: cannot stop {}: {e}", network.dir().display()),
     }
 }

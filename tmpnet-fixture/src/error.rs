@@ -187,7 +187,7 @@ pub enum Error {
     },
 
     /// The operation was interrupted (Ctrl-C or SIGTERM).
-    #[error("interrupted; every node started by this run was stopped")]
+    #[error("interrupted; the network's nodes were stopped")]
     Interrupted,
 
     /// Several errors happened at once (e.g. while stopping many nodes).

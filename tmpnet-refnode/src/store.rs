@@ -55,7 +55,10 @@ impl Store {
 
     /// Writes a value locally; returns the new entry to gossip.
     pub fn put(&mut self, key: &str, value: String, origin: &str) -> Result<Entry, String> {
-        self.clock += 1;
+        self.clock = self
+            .clock
+            .checked_add(1)
+            .ok_or("the version clock is exhausted")?;
         let entry = Entry {
             key: key.to_owned(),
             value,
@@ -69,6 +72,9 @@ impl Store {
 
     /// Applies an entry from a peer; returns true if it was new.
     pub fn merge(&mut self, entry: Entry) -> Result<bool, String> {
+        if entry.version == u64::MAX {
+            return Err(format!("entry {:?} has an exhausted version", entry.key));
+        }
         self.clock = self.clock.max(entry.version);
         if let Some(current) = self.entries.get(&entry.key) {
             if !entry.newer_than(current) {
@@ -98,9 +104,10 @@ impl Store {
     fn persist(&self) -> Result<(), String> {
         let tmp = self.path.with_extension("json.tmp");
         let write = || -> std::io::Result<()> {
+            // Atomic (temp + rename) but not fsynced: a test node trades
+            // power-loss durability for not stalling its one thread.
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(&serde_json::to_vec(&self.entries).map_err(std::io::Error::other)?)?;
-            f.sync_all()?;
             std::fs::rename(&tmp, &self.path)
         };
         write().map_err(|e| format!("cannot write {}: {e}", self.path.display()))
@@ -134,6 +141,20 @@ mod tests {
         let b = Store::open(dir.path()).unwrap();
         assert_eq!(b.get("k"), Some("three"));
         assert_eq!(b.len(), 1);
+    }
+
+    #[test]
+    fn an_exhausted_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = Store::open(dir.path()).unwrap();
+        let entry = Entry {
+            key: "k".into(),
+            value: "v".into(),
+            version: u64::MAX,
+            origin: "evil".into(),
+        };
+        assert!(a.merge(entry).is_err());
+        assert!(a.put("k", "ok".into(), "a").is_ok());
     }
 
     #[test]

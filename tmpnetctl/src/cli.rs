@@ -54,25 +54,20 @@ pub struct TargetArgs {
 pub struct RestartArgs {
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Seconds to wait for all nodes to be healthy.
-    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    /// Seconds to wait for all nodes to be healthy (1 to 86400).
+    #[arg(long, default_value_t = 120, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub start_timeout: u64,
 }
 
 /// `start-network` arguments.
 #[derive(Debug, Args)]
 pub struct StartArgs {
-    /// Number of nodes (1 to 256).
-    #[arg(long, env = "TMPNET_NODE_COUNT", default_value_t = 5, value_name = "N")]
-    pub node_count: usize,
-    /// The node kind.
-    #[arg(
-        long,
-        env = "TMPNET_NODE_KIND",
-        default_value = "refnode",
-        value_name = "KIND"
-    )]
-    pub node_kind: String,
+    /// Number of nodes (1 to 256) [default: 5]
+    #[arg(long, env = "TMPNET_NODE_COUNT", value_name = "N")]
+    pub node_count: Option<usize>,
+    /// The node kind [default: refnode]
+    #[arg(long, env = "TMPNET_NODE_KIND", value_name = "KIND")]
+    pub node_kind: Option<String>,
     /// The node binary [default: the kind's binary next to tmpnetctl, or on PATH]
     #[arg(long, env = "TMPNET_NODE_PATH", value_name = "PATH")]
     pub node_path: Option<PathBuf>,
@@ -88,10 +83,10 @@ pub struct StartArgs {
     #[arg(long)]
     pub reuse_dynamic_ports: bool,
     /// Free-text owner recorded in config.json.
-    #[arg(long, default_value = "", value_name = "NAME")]
-    pub owner: String,
-    /// Seconds to wait for all nodes to be healthy.
-    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    #[arg(long, value_name = "NAME")]
+    pub owner: Option<String>,
+    /// Seconds to wait for all nodes to be healthy (1 to 86400).
+    #[arg(long, default_value_t = 120, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub start_timeout: u64,
 }
 

@@ -84,9 +84,15 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
     let timeout = Duration::from_secs(args.start_timeout);
     let mut network = match &args.network_dir {
         Some(dir) => {
-            if !default_flags.is_empty() || args.node_path.is_some() {
+            let new_only = !default_flags.is_empty()
+                || args.node_path.is_some()
+                || args.node_count.is_some()
+                || args.node_kind.is_some()
+                || args.owner.is_some()
+                || args.reuse_dynamic_ports;
+            if new_only {
                 return Err(Error::InvalidInput(
-                    "--flag and --node-path only apply to a new network; drop them, or omit --network-dir".into(),
+                    "--flag, --node-path, --node-count, --node-kind, --owner and --reuse-dynamic-ports only apply to a new network; drop them, or omit --network-dir".into(),
                 ));
             }
             Network::load(dir)?
@@ -95,13 +101,16 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
             let root = layout::root_dir(args.root.root_dir.as_deref())?;
             Network::create(&NetworkSpec {
                 root_dir: root,
-                node_count: args.node_count,
-                node_kind: args.node_kind.clone(),
+                node_count: args.node_count.unwrap_or(5),
+                node_kind: args
+                    .node_kind
+                    .clone()
+                    .unwrap_or_else(|| tmpnet_fixture::kinds::DEFAULT_KIND.to_owned()),
                 node_path: args.node_path.clone(),
                 default_flags,
                 node_flags: Vec::new(),
                 reuse_dynamic_ports: args.reuse_dynamic_ports,
-                owner: args.owner.clone(),
+                owner: args.owner.clone().unwrap_or_default(),
             })?
         }
     };
@@ -199,16 +208,17 @@ async fn list(root: &Path) -> Result<ExitCode> {
             ""
         };
         match Network::load(&dir) {
-            Ok(network) => {
-                let running = network.running_nodes().await?.len();
-                println!(
-                    "{:<30} {:<8} {:<10} {running}/{}{mark}",
+            Ok(network) => match network.running_nodes().await {
+                Ok(running) => println!(
+                    "{:<30} {:<8} {:<10} {}/{}{mark}",
                     name,
                     network.config().node_kind,
                     network.nodes().len(),
+                    running.len(),
                     network.nodes().len()
-                );
-            }
+                ),
+                Err(e) => println!("{name:<30} unreadable: {e}"),
+            },
             Err(e) => println!("{name:<30} unreadable: {e}"),
         }
     }

@@ -6,9 +6,9 @@
 
 mod flags;
 mod foreign;
-pub mod owner;
+pub(crate) mod owner;
 pub(crate) mod registry;
-pub mod shared;
+pub(crate) mod shared;
 mod trials;
 
 use std::path::PathBuf;
@@ -87,6 +87,8 @@ pub fn run(target: Target) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
     };
+    let owned = Arc::new(OwnedNetworks::default());
+    runtime.spawn(stop_on_signal(owned.clone()));
     for dir in runtime.block_on(owner::sweep(&root)) {
         eprintln!(
             "stopped nodes left running by an earlier, killed run: {}",
@@ -103,6 +105,7 @@ pub fn run(target: Target) -> ExitCode {
         },
         suite: target.crate_name.to_owned(),
         timeout: DEFAULT_START_TIMEOUT,
+        owned,
     };
     if flags.stop_network {
         return match runtime.block_on(shared.stop_reusable()) {
@@ -132,13 +135,7 @@ pub fn run(target: Target) -> ExitCode {
             Err(e) => fail(e),
         };
     }
-    let owned = Arc::new(OwnedNetworks::default());
-    runtime.spawn(stop_on_signal(owned.clone()));
-    let state = Arc::new(trials::State::new(
-        runtime.handle().clone(),
-        shared,
-        owned.clone(),
-    ));
+    let state = Arc::new(trials::State::new(runtime.handle().clone(), shared));
     let conclusion = libtest_mimic::run(&flags.libtest, trials::runnable(&state));
     runtime.block_on(finish(&state, flags.delay_network_shutdown));
     conclusion.exit_code()

@@ -81,8 +81,7 @@ pub async fn sweep(root: &Path) -> Vec<PathBuf> {
                 Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot reap"),
             },
             Err(e) => {
-                tracing::warn!(dir = %dir.display(), error = %e, "cannot load an orphaned network");
-                let _ = release(&dir);
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot load an orphaned network to reap it");
             }
         }
     }

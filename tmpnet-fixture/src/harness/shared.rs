@@ -9,9 +9,11 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::owner::{self, Owner};
+use crate::env::OwnedNetworks;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::layout;
@@ -65,6 +67,8 @@ pub struct SharedNetwork {
     pub suite: String,
     /// How long a start may take.
     pub timeout: Duration,
+    /// Networks this process must stop if it is interrupted.
+    pub owned: Arc<OwnedNetworks>,
 }
 
 fn quiet(_: Progress) {}
@@ -103,14 +107,20 @@ impl SharedNetwork {
     pub async fn acquire(&self) -> Result<Network> {
         match &self.source {
             Source::Explicit { dir, restart } => {
-                self.ensure_running(Network::load(dir)?, *restart).await
+                let network = Network::load(dir)?;
+                let _guard = lock(&self.spec.root_dir, &lock_name(network.dir())).await?;
+                self.ensure_running(network, *restart).await
             }
             Source::Reuse { restart } => {
                 let _guard = lock(&self.spec.root_dir, &format!("reuse-{}", self.suite)).await?;
                 match self.follow(&self.reuse_link())? {
                     Some(network) => self.ensure_running(network, *restart).await,
                     None => {
-                        let network = self.create(None).await?;
+                        // Owned while it starts, so an interrupted or killed
+                        // start is stopped; kept (no owner) once it runs.
+                        let network = self.create(Owner::me().as_ref()).await?;
+                        self.owned.remove(network.dir());
+                        owner::release(network.dir())?;
                         fsutil::replace_symlink(network.dir(), &self.reuse_link())?;
                         Ok(network)
                     }
@@ -128,6 +138,7 @@ impl SharedNetwork {
                 let network = self.create(Some(&owner)).await?;
                 fsutil::replace_symlink(network.dir(), &link)?;
                 spawn_reaper(network.dir(), *runner)?;
+                self.owned.remove(network.dir());
                 Ok(network)
             }
             Source::Owned => self.create(Owner::me().as_ref()).await,
@@ -144,20 +155,34 @@ impl SharedNetwork {
         }
     }
 
+    /// Starts what is stopped; restarts when asked, but under nextest only
+    /// once per run (every test process would otherwise restart it under
+    /// the feet of the others). Called under the network's lock.
     async fn ensure_running(&self, mut network: Network, restart: bool) -> Result<Network> {
+        let marker = std::env::var("NEXTEST_RUN_ID")
+            .ok()
+            .map(|run| network.dir().join(format!("restarted-by-{run}")));
+        let restart = restart && !marker.as_ref().is_some_and(|m| m.exists());
         let running = network.running_nodes().await?.len();
         if restart || (running > 0 && running < network.nodes().len()) {
             network.restart(self.timeout, &quiet).await?;
+            if let Some(marker) = marker {
+                fsutil::atomic_write(&marker, b"", 0o644)?;
+            }
         } else if running == 0 {
             network.start(self.timeout, &quiet).await?;
         }
         Ok(network)
     }
 
-    /// Creates and starts a network, recording `owner` first so that even a
-    /// run killed during the start is reaped later.
+    /// Creates and starts a network, recording `owner` and registering it
+    /// for interruption before the start, so that a run interrupted or
+    /// killed during the start stops it (now, or on the next run).
     pub async fn create(&self, owner: Option<&Owner>) -> Result<Network> {
-        create_network(&self.spec, owner, self.timeout).await
+        let mut network = create_claimed(&self.spec, owner)?;
+        self.owned.add(&network);
+        start_or_release(&mut network, self.timeout).await?;
+        Ok(network)
     }
 
     /// Stops the reusable network (or the explicit one); returns its dir.
@@ -177,18 +202,34 @@ impl SharedNetwork {
     }
 }
 
-/// Creates and starts a network for `spec`, owned by `owner`.
-pub async fn create_network(
-    spec: &NetworkSpec,
-    owner: Option<&Owner>,
-    timeout: Duration,
-) -> Result<Network> {
-    let mut network = Network::create(spec)?;
+/// A lock name for one network directory.
+fn lock_name(dir: &Path) -> String {
+    let name: String = dir
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("dir-{name}")
+}
+
+/// Creates a network for `spec` and records `owner` as its owner; nothing
+/// runs yet.
+pub fn create_claimed(spec: &NetworkSpec, owner: Option<&Owner>) -> Result<Network> {
+    let network = Network::create(spec)?;
     if let Some(owner) = owner {
         owner::claim(network.dir(), owner)?;
     }
-    network.start(timeout, &quiet).await?;
     Ok(network)
+}
+
+/// Starts `network`; a failed start has stopped its nodes, so its owner
+/// record is released.
+pub async fn start_or_release(network: &mut Network, timeout: Duration) -> Result<()> {
+    let result = network.start(timeout, &quiet).await;
+    if result.is_err() && network.running_nodes().await.is_ok_and(|r| r.is_empty()) {
+        owner::release(network.dir())?;
+    }
+    result
 }
 
 /// Starts a detached copy of this binary that stops the network in `dir`

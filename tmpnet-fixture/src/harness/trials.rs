@@ -13,7 +13,7 @@ use tokio::sync::OnceCell;
 use super::owner::Owner;
 use super::registry::{TestDescriptor, TESTS};
 use super::shared::{self, SharedNetwork};
-use crate::env::{OwnedNetworks, TestEnvironment};
+use crate::env::{stop_owned, OwnedNetworks, TestEnvironment};
 use crate::network::{Network, NetworkSpec};
 
 /// A test's timeout unless it sets one.
@@ -31,11 +31,11 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(handle: Handle, shared: SharedNetwork, owned: Arc<OwnedNetworks>) -> State {
+    pub fn new(handle: Handle, shared: SharedNetwork) -> State {
         State {
             handle,
+            owned: shared.owned.clone(),
             shared,
-            owned,
             network: OnceCell::new(),
             slots: Mutex::new(Vec::new()),
         }
@@ -45,13 +45,7 @@ impl State {
     /// needs it. A failure is remembered: later tests fail with it at once.
     async fn shared_network(&self) -> Result<Network, String> {
         self.network
-            .get_or_init(|| async {
-                let network = self.shared.acquire().await.map_err(|e| e.to_string())?;
-                if self.shared.source.owned() {
-                    self.owned.add(&network);
-                }
-                Ok(network)
-            })
+            .get_or_init(|| async { self.shared.acquire().await.map_err(|e| e.to_string()) })
             .await
             .clone()
     }
@@ -179,14 +173,9 @@ fn run_one(state: &State, d: &'static TestDescriptor) -> Result<(), Failed> {
     }
     state.handle.block_on(env.finish());
     if d.nodes > 0 {
-        let network = env.network().clone();
-        state.handle.block_on(async {
-            if let Err(e) = network.stop().await {
-                tracing::warn!(error = %e, "cannot stop a private network");
-            }
-        });
-        let _ = super::owner::release(network.dir());
-        state.owned.remove(network.dir());
+        state
+            .handle
+            .block_on(stop_owned(&state.owned, env.network()));
     }
     drop(slot);
     verdict.map_err(Failed::from)
@@ -206,10 +195,13 @@ async fn prepare(
             owner: d.full_name(),
             ..spec.clone()
         };
-        let network = shared::create_network(&private, Owner::me().as_ref(), state.shared.timeout)
-            .await
-            .map_err(|e| format!("cannot start the test's private network: {e}"))?;
+        let mut network = shared::create_claimed(&private, Owner::me().as_ref())
+            .map_err(|e| format!("cannot create the test's private network: {e}"))?;
         state.owned.add(&network);
+        if let Err(e) = shared::start_or_release(&mut network, state.shared.timeout).await {
+            state.owned.remove(network.dir());
+            return Err(format!("cannot start the test's private network: {e}"));
+        }
         network
     } else {
         state

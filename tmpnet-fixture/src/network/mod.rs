@@ -39,6 +39,14 @@ pub const PORT_ATTEMPTS: usize = 3;
 /// How long a network may take to become healthy unless told otherwise.
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// `now + timeout`, or a year from now when that overflows (a timeout can
+/// come from user input).
+pub fn deadline_after(timeout: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
+}
+
 /// What to create: the inputs of [`Network::create`].
 #[derive(Debug, Clone)]
 pub struct NetworkSpec {
@@ -251,9 +259,10 @@ impl Network {
                 nodes: running.join(", "),
             });
         }
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let mut attempt = 1;
         loop {
+            self.runtime.allow_starts(true);
             self.runtime.assign_ports(&mut self.nodes, attempt > 1)?;
             let Err(e) = self.start_once(deadline, timeout, progress).await else {
                 return Ok(());
@@ -279,21 +288,17 @@ impl Network {
         }
     }
 
+    /// One bootstrap and health wait. Each node's start is bounded by the
+    /// runtime's own init timeout, so the bootstrap is not cancelled from
+    /// outside (a cancelled start could spawn a node after a stop read the
+    /// records).
     async fn start_once(
         &self,
         deadline: tokio::time::Instant,
         timeout: Duration,
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<()> {
-        match tokio::time::timeout_at(deadline, self.bootstrap(progress)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => {
-                return Err(Error::InvalidInput(format!(
-                    "nodes did not start within {timeout:?}; raise the start timeout"
-                )))
-            }
-        }
+        self.bootstrap(progress).await?;
         self.wait_healthy(self.nodes.iter().collect(), deadline, timeout, progress)
             .await
     }
@@ -363,6 +368,9 @@ impl Network {
     /// Stops every node: all are signalled first, then awaited; a node that
     /// outlives the grace period is killed. Stale state files are removed.
     pub async fn stop(&self) -> Result<()> {
+        // No start of this runtime may spawn a node after this point, and
+        // one spawning right now has recorded it once this returns.
+        self.runtime.allow_starts(false);
         let mut all = self.ephemeral_nodes()?;
         all.extend(self.nodes.iter().cloned());
         let mut errors = Vec::new();
@@ -399,7 +407,8 @@ impl Network {
         if self.running_nodes().await?.is_empty() {
             return self.start(timeout, progress).await;
         }
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
+        self.runtime.allow_starts(true);
         self.runtime.assign_ports(&mut self.nodes, false)?;
         for i in 0..self.nodes.len() {
             let peers = self.running_peers_except(i).await?;
@@ -436,37 +445,38 @@ impl Network {
         Ok(nodes)
     }
 
-    /// Adds a node that is not a bootstrap peer: it is given every running
-    /// node as a peer, started, and awaited until healthy. Stop it with
-    /// [`Network::stop_node`]; [`Network::stop`] stops it too.
-    pub async fn add_ephemeral_node(&self, timeout: Duration) -> Result<Node> {
+    /// Creates (but does not start) a node that will not be a bootstrap
+    /// peer. Register its stop before [`Network::start_ephemeral_node`], so
+    /// a test cancelled during the start still stops it; [`Network::stop`]
+    /// stops it too.
+    pub fn create_ephemeral_node(&self) -> Result<Node> {
         let dir = self.dir.join(EPHEMERAL_DIR);
         fsutil::create_dir_all(&dir)?;
         let index = self.nodes.len() + self.ephemeral_nodes()?.len();
         let mut node = [Node::create(&dir, self.kind.new_node(index)?)?];
         self.runtime.assign_ports(&mut node, false)?;
         let [node] = node;
+        Ok(node)
+    }
+
+    /// Starts an ephemeral node with every running node as its peer and
+    /// waits until it is healthy; on failure it is stopped again.
+    pub async fn start_ephemeral_node(&self, node: &Node, timeout: Duration) -> Result<()> {
         let peers = self.running_peers_except(usize::MAX).await?;
-        let deadline = tokio::time::Instant::now() + timeout;
-        let started = tokio::time::timeout_at(deadline, self.runtime.start(&node, &peers))
-            .await
-            .unwrap_or_else(|_| {
-                Err(Error::InvalidInput(format!(
-                    "ephemeral node did not start within {timeout:?}"
-                )))
-            });
-        let result = match started {
+        let deadline = deadline_after(timeout);
+        self.runtime.allow_starts(true);
+        let result = match self.runtime.start(node, &peers).await {
             Ok(_) => {
-                self.wait_healthy(vec![&node], deadline, timeout, &|_| {})
+                self.wait_healthy(vec![node], deadline, timeout, &|_| {})
                     .await
             }
             Err(e) => Err(e),
         };
         if let Err(e) = result {
-            let _ = self.stop_node(&node).await;
+            let _ = self.stop_node(node).await;
             return Err(e);
         }
-        Ok(node)
+        Ok(())
     }
 
     /// Stops one node (SIGTERM, then SIGKILL after the grace period).

@@ -52,6 +52,12 @@ pub trait NodeRuntime: Send + Sync + fmt::Debug {
         Ok(())
     }
 
+    /// Opens or closes the gate for new node processes. A network's stop
+    /// closes it first: a start still spawning finishes recording its
+    /// node (so the stop sees it), and later starts fail instead of
+    /// spawning behind the stop's back. Starts reopen it.
+    fn allow_starts(&self, allowed: bool);
+
     /// Starts `node` told to connect to `peers`; returns once its endpoint is
     /// known. On error nothing of this start is left running.
     async fn start(&self, node: &Node, peers: &[Peer]) -> Result<Endpoint>;

@@ -36,8 +36,56 @@ pub fn send(pid: u32, signal: i32) -> Result<()> {
         pid,
         source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
     })?;
+    kill(pid, raw, signal)
+}
+
+/// Sends `signal` to every process of the group `pgid` (a node and anything
+/// it forked). A group that is already gone is not an error.
+pub fn send_group(pgid: u32, signal: i32) -> Result<()> {
+    let raw = libc::pid_t::try_from(pgid)
+        .ok()
+        .filter(|p| *p > 1)
+        .ok_or_else(|| Error::Signal {
+            pid: pgid,
+            source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+        })?;
+    kill(pgid, -raw, signal)
+}
+
+/// The process group of `pid`, if it is alive.
+pub fn group_of(pid: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    rest.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Live (non-zombie) processes in the group `pgid`, from `/proc`.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            let Some(rest) = text.rfind(')').map(|i| &text[i + 1..]) else {
+                return false;
+            };
+            // Fields after the command: state (3), ppid (4), pgrp (5).
+            let mut fields = rest.split_whitespace();
+            let state = fields.next().unwrap_or("Z");
+            let pgrp = fields.nth(1).and_then(|f| f.parse::<u32>().ok());
+            state != "Z" && state != "X" && pgrp == Some(pgid)
+        })
+        .collect()
+}
+
+fn kill(shown: u32, target: libc::pid_t, signal: i32) -> Result<()> {
+    let pid = shown;
     // SAFETY: kill(2) has no memory-safety preconditions.
-    let rc = unsafe { libc::kill(raw, signal) };
+    let rc = unsafe { libc::kill(target, signal) };
     if rc == 0 {
         return Ok(());
     }
@@ -80,5 +128,42 @@ mod tests {
         child.wait().unwrap();
         assert!(!is_alive(pid, ticks));
         send(pid, libc::SIGTERM).unwrap();
+    }
+
+    #[test]
+    fn a_group_signal_reaches_forked_children() {
+        use std::os::unix::process::CommandExt;
+        // A shell that forks a sleeper and waits: the sleeper is in the
+        // shell's group.
+        let mut leader = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & wait"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = leader.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while group_members(pgid).len() < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the sleeper never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let member = *group_members(pgid).iter().find(|p| **p != pgid).unwrap();
+        assert_eq!(group_of(member), Some(pgid));
+        send_group(pgid, libc::SIGKILL).unwrap();
+        leader.wait().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !group_members(pgid).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "group members survived"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(
+            send_group(1, libc::SIGTERM).is_err(),
+            "init's group is refused"
+        );
     }
 }

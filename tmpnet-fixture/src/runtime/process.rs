@@ -27,6 +27,9 @@ use crate::node::{LaunchRecord, Node, ProcessContext};
 const POLL: Duration = Duration::from_millis(10);
 /// How long to wait for a SIGKILLed process to disappear.
 const KILL_WAIT: Duration = Duration::from_secs(5);
+/// The longest timing `config.json` may set (a day); larger values are
+/// clamped.
+const MAX_CONFIG_SECS: u64 = 24 * 3600;
 /// Log lines quoted in errors.
 pub const LOG_TAIL_LINES: usize = 10;
 
@@ -39,6 +42,8 @@ pub struct ProcessRuntime {
     config: ProcessConfig,
     http: reqwest::Client,
     log_scans: std::sync::Mutex<std::collections::HashMap<String, LogScan>>,
+    /// Open (true) while starts may spawn; held while spawning.
+    spawn_gate: std::sync::Mutex<bool>,
 }
 
 impl ProcessRuntime {
@@ -62,11 +67,16 @@ impl ProcessRuntime {
             config,
             http,
             log_scans: Default::default(),
+            spawn_gate: std::sync::Mutex::new(true),
         })
     }
 
     fn grace(&self) -> Duration {
-        Duration::from_secs(self.config.stop_grace_secs)
+        Duration::from_secs(self.config.stop_grace_secs.min(MAX_CONFIG_SECS))
+    }
+
+    fn init_timeout(&self) -> Duration {
+        Duration::from_secs(self.config.init_timeout_secs.min(MAX_CONFIG_SECS))
     }
 
     /// Spawns the node and records it. Nothing between the spawn and the
@@ -92,6 +102,14 @@ impl ProcessRuntime {
         let log_err = log
             .try_clone()
             .map_err(|e| Error::io("cannot open", &log_path, e))?;
+        let gate = self.spawn_gate.lock().unwrap_or_else(|p| p.into_inner());
+        if !*gate {
+            return Err(Error::StartFailed {
+                node: node.id().to_owned(),
+                reason: "its network is being stopped".into(),
+                log_tail: Vec::new(),
+            });
+        }
         let mut cmd = Command::new(&self.config.node_path);
         cmd.args(self.kind.command_args(&node.flags_path(), &flags))
             .current_dir(&node.dir)
@@ -115,6 +133,7 @@ impl ProcessRuntime {
             let _ = pid::send(child_pid, libc::SIGKILL);
             return Err(e);
         }
+        drop(gate);
         tracing::debug!(node = node.id(), pid = child_pid, "spawned");
         Ok((child, record))
     }
@@ -128,7 +147,7 @@ impl ProcessRuntime {
         child: &mut Child,
         record: &LaunchRecord,
     ) -> Result<Endpoint> {
-        let deadline = Instant::now() + Duration::from_secs(self.config.init_timeout_secs);
+        let deadline = Instant::now() + self.init_timeout();
         let failed = |reason: String| Error::StartFailed {
             node: node.id().to_owned(),
             reason,
@@ -148,10 +167,18 @@ impl ProcessRuntime {
                 return Ok(endpoint);
             }
             if Instant::now() >= deadline {
+                let waited_for = match self.kind.port_discovery() {
+                    PortDiscovery::SelfReported => {
+                        format!("it wrote no {}", node.process_path().display())
+                    }
+                    PortDiscovery::PreAllocated(_) => match self.kind.endpoint(node) {
+                        Some(e) => format!("its API at {} accepts no connections", e.uri),
+                        None => "its ports were never assigned".into(),
+                    },
+                };
                 return Err(failed(format!(
-                    "it did not bind its ports in {}s (no {})",
-                    self.config.init_timeout_secs,
-                    node.process_path().display()
+                    "{waited_for} after {:?}",
+                    self.init_timeout()
                 )));
             }
             tokio::time::sleep(POLL).await;
@@ -166,7 +193,7 @@ impl ProcessRuntime {
         match self.kind.port_discovery() {
             PortDiscovery::SelfReported => Ok(node
                 .process_context()?
-                .filter(|ctx| ctx.pid == record.pid)
+                .filter(|ctx| is_ours(ctx.pid, record))
                 .map(|ctx| Endpoint {
                     uri: ctx.uri,
                     p2p_address: ctx.p2p_address,
@@ -233,6 +260,12 @@ impl ProcessRuntime {
     }
 }
 
+/// Whether the pid a node reported is the process we spawned, or one in its
+/// process group (the daemon under a wrapper script that did not `exec`).
+fn is_ours(reported: u32, record: &LaunchRecord) -> bool {
+    reported == record.pid || pid::group_of(reported) == Some(record.pid)
+}
+
 /// What the log scan of one run of a node has found so far.
 #[derive(Debug, Clone, Default)]
 struct LogScan {
@@ -267,6 +300,10 @@ fn scan_log(
 
 #[async_trait]
 impl NodeRuntime for ProcessRuntime {
+    fn allow_starts(&self, allowed: bool) {
+        *self.spawn_gate.lock().unwrap_or_else(|p| p.into_inner()) = allowed;
+    }
+
     fn assign_ports(&self, nodes: &mut [Node], fresh: bool) -> Result<()> {
         let PortDiscovery::PreAllocated(names) = self.kind.port_discovery() else {
             return Ok(());
@@ -318,7 +355,8 @@ impl NodeRuntime for ProcessRuntime {
 
     async fn initiate_stop(&self, node: &Node) -> Result<()> {
         match self.state(node).await? {
-            NodeState::Running { pid, .. } => pid::send(pid, libc::SIGTERM),
+            // The whole process group: a wrapper script's daemon too.
+            NodeState::Running { pid, .. } => pid::send_group(pid, libc::SIGTERM),
             NodeState::Stale { .. } => self.remove_state_files(node),
             NodeState::Stopped => Ok(()),
         }
@@ -328,24 +366,33 @@ impl NodeRuntime for ProcessRuntime {
         let Some(record) = node.launch_record()? else {
             return Ok(());
         };
-        let alive = || pid::is_alive(record.pid, record.start_ticks);
+        let leader_alive = || pid::is_alive(record.pid, record.start_ticks);
         let deadline = Instant::now() + self.grace();
-        while alive() && Instant::now() < deadline {
+        while leader_alive() && Instant::now() < deadline {
             tokio::time::sleep(POLL).await;
         }
-        if alive() {
+        // Processes the node forked into its group (a wrapper script's
+        // daemon) get the rest of the grace period, then SIGKILL with it.
+        let group_alive = || leader_alive() || !pid::group_members(record.pid).is_empty();
+        if !leader_alive() && group_alive() {
+            pid::send_group(record.pid, libc::SIGTERM)?;
+            while group_alive() && Instant::now() < deadline {
+                tokio::time::sleep(POLL * 5).await;
+            }
+        }
+        if group_alive() {
             tracing::warn!(
                 node = node.id(),
                 pid = record.pid,
                 "no exit after {:?}; sending SIGKILL",
                 self.grace()
             );
-            pid::send(record.pid, libc::SIGKILL)?;
+            pid::send_group(record.pid, libc::SIGKILL)?;
             let deadline = Instant::now() + KILL_WAIT;
-            while alive() && Instant::now() < deadline {
+            while group_alive() && Instant::now() < deadline {
                 tokio::time::sleep(POLL).await;
             }
-            if alive() {
+            if group_alive() {
                 return Err(Error::StopFailed {
                     node: node.id().to_owned(),
                     pid: record.pid,
@@ -385,7 +432,7 @@ impl NodeRuntime for ProcessRuntime {
         }
         let endpoint = node
             .process_context()?
-            .filter(|ctx| ctx.pid == record.pid)
+            .filter(|ctx| is_ours(ctx.pid, &record))
             .map(|ctx| Endpoint {
                 uri: ctx.uri,
                 p2p_address: ctx.p2p_address,

@@ -200,7 +200,13 @@ impl NodeKind for Bitcoind {
         node: &Node,
         endpoint: &Endpoint,
     ) -> Health {
-        let network_dir = node.dir.parent().unwrap_or(&node.dir);
+        // The network dir holds the credentials; an ephemeral node lives one
+        // level deeper than a bootstrap node.
+        let network_dir = node
+            .dir
+            .ancestors()
+            .find(|d| d.join(credentials::FILE).is_file())
+            .unwrap_or(&node.dir);
         let client = match rpc::Rpc::new(http.clone(), &endpoint.uri, network_dir) {
             Ok(c) => c,
             Err(e) => return Health::Unhealthy(e.to_string()),

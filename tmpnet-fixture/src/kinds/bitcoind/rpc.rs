@@ -142,7 +142,7 @@ pub async fn wait_for_same_tip(network: &Network, timeout: Duration) -> Result<(
     for node in network.nodes() {
         clients.push((node.id().to_owned(), Rpc::for_node(network, node).await?));
     }
-    let deadline = tokio::time::Instant::now() + timeout;
+    let deadline = crate::network::deadline_after(timeout);
     loop {
         let mut tips = Vec::with_capacity(clients.len());
         for (id, rpc) in &clients {

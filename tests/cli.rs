@@ -156,3 +156,33 @@ fn two_networks_started_at_once_in_one_root_never_collide() {
         assert_no_processes_under(dir);
     }
 }
+
+#[test]
+fn tmpnetctl_embeds_the_reference_node() {
+    // A tmpnetctl alone: no tmpnet-refnode beside it or on PATH.
+    let root = tempfile::tempdir().unwrap();
+    let lonely = root.path().join("bin");
+    std::fs::create_dir(&lonely).unwrap();
+    let exe = lonely.join("tmpnetctl");
+    std::fs::copy(bin("tmpnetctl"), &exe).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(&exe)
+            .args(args)
+            .env("TMPNET_ROOT_DIR", root.path())
+            .env("PATH", "/nonexistent")
+            .env_remove("TMPNET_NETWORK_DIR")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["start-network", "--node-count", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = network_dir_of(&out);
+    for pid in launched_pids(&dir) {
+        let exe_of_node = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+        assert_eq!(exe_of_node, exe, "the node is the embedding tmpnetctl");
+    }
+    assert!(run(&["check-health"]).status.success());
+    assert!(run(&["restart-network"]).status.success());
+    assert!(run(&["stop-network"]).status.success());
+    assert_no_processes_under(&dir);
+}

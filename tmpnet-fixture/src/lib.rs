@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod embedded;
 pub mod env;
 pub mod error;
 pub mod flags;
@@ -44,6 +45,9 @@ pub mod __private {
 macro_rules! main {
     () => {
         fn main() -> ::std::process::ExitCode {
+            if let ::core::option::Option::Some(code) = $crate::embedded::serve_if_asked() {
+                return code;
+            }
             $crate::harness::run($crate::harness::Target {
                 crate_name: ::core::env!("CARGO_CRATE_NAME"),
                 main_file: ::core::file!(),

@@ -11,6 +11,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // tmpnetctl embeds the reference node: a node it starts is a copy of it.
+    if let Some(code) = tmpnet_fixture::embedded::serve_if_asked() {
+        return code;
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return cli::usage_error(e),

@@ -121,6 +121,12 @@ pub trait NodeKind: Send + Sync + fmt::Debug {
     /// How to get the binary, for the error when it cannot be found.
     fn install_hint(&self) -> &'static str;
 
+    /// Whether programs built on this library embed this node (see
+    /// [`crate::embedded`]).
+    fn is_embedded(&self) -> bool {
+        false
+    }
+
     /// Writes files the whole network shares (credentials, genesis) into a
     /// new network directory.
     fn init_network(&self, _dir: &Path) -> Result<()> {

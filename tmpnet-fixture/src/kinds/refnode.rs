@@ -51,6 +51,10 @@ impl NodeKind for RefNode {
         "tmpnet-refnode"
     }
 
+    fn is_embedded(&self) -> bool {
+        true
+    }
+
     fn install_hint(&self) -> &'static str {
         "build it with `cargo build --release -p tmpnet-refnode`"
     }

@@ -55,6 +55,10 @@ pub struct ProcessConfig {
     /// Seconds a node may take to report its ports after being spawned.
     #[serde(default = "default_init_timeout_secs")]
     pub init_timeout_secs: u64,
+    /// Set when `node_path` is a program embedding the node (see
+    /// [`crate::embedded`]): the embedded node's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedded: Option<String>,
 }
 
 fn default_stop_grace_secs() -> u64 {
@@ -73,6 +77,7 @@ impl ProcessConfig {
             reuse_dynamic_ports: false,
             stop_grace_secs: default_stop_grace_secs(),
             init_timeout_secs: default_init_timeout_secs(),
+            embedded: None,
         }
     }
 }

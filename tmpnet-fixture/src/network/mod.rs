@@ -111,7 +111,16 @@ impl Network {
             )));
         }
         let kind = kinds::by_name(&spec.node_kind)?;
-        let node_path = kinds::locate_binary(kind.as_ref(), spec.node_path.as_deref())?;
+        // Without an explicit path, a program embedding the node runs it
+        // itself: always the node of the same build, nothing to find.
+        let embedded = match (&spec.node_path, crate::embedded::program()) {
+            (None, Some(program)) if kind.is_embedded() => Some(program),
+            _ => None,
+        };
+        let node_path = match &embedded {
+            Some(program) => program.clone(),
+            None => kinds::locate_binary(kind.as_ref(), spec.node_path.as_deref())?,
+        };
         let dir = layout::create_network_dir(&spec.root_dir)?;
         let config = NetworkConfig {
             schema_version: SCHEMA_VERSION,
@@ -122,6 +131,7 @@ impl Network {
             default_flags: spec.default_flags.clone(),
             runtime: RuntimeConfig::Process(ProcessConfig {
                 reuse_dynamic_ports: spec.reuse_dynamic_ports,
+                embedded: embedded.map(|_| kind.name().to_owned()),
                 ..ProcessConfig::new(node_path)
             }),
         };

@@ -71,6 +71,16 @@ impl ProcessRuntime {
         })
     }
 
+    /// The program to spawn. An embedded node whose program is gone (a test
+    /// binary rebuilt since the network was made) runs from this program,
+    /// when it embeds the node too.
+    fn program(&self) -> std::path::PathBuf {
+        match (&self.config.embedded, crate::embedded::program()) {
+            (Some(_), Some(me)) if !self.config.node_path.exists() => me,
+            _ => self.config.node_path.clone(),
+        }
+    }
+
     fn grace(&self) -> Duration {
         Duration::from_secs(self.config.stop_grace_secs.min(MAX_CONFIG_SECS))
     }
@@ -110,7 +120,10 @@ impl ProcessRuntime {
                 log_tail: Vec::new(),
             });
         }
-        let mut cmd = Command::new(&self.config.node_path);
+        let mut cmd = Command::new(self.program());
+        if let Some(name) = &self.config.embedded {
+            cmd.env(crate::embedded::EMBEDDED_NODE_ENV, name);
+        }
         cmd.args(self.kind.command_args(&node.flags_path(), &flags))
             .current_dir(&node.dir)
             .stdin(Stdio::null())

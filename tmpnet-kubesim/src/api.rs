@@ -1,0 +1,492 @@
+//! The HTTP API: parses a request's path into what it addresses, and
+//! serves it from the store. Anything not implemented is a 501 naming the
+//! verb and resource.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::discovery;
+use crate::patch::{self, PatchKind};
+use crate::resources::{self, Resource};
+use crate::selectors::Selector;
+use crate::status::{ApiError, ApiResult};
+use crate::store::{Event, Store};
+
+/// What the server shares between requests.
+#[derive(Debug)]
+pub struct Shared {
+    /// The objects.
+    pub store: Store,
+    /// `host:port` the server listens on.
+    pub address: String,
+}
+
+/// What a path addresses.
+#[derive(Debug, PartialEq)]
+enum Target<'a> {
+    Version,
+    CoreVersions,
+    Groups,
+    Group(&'a str),
+    ResourceList(&'a str, &'a str),
+    Object {
+        res: &'static Resource,
+        ns: Option<&'a str>,
+        name: Option<&'a str>,
+        sub: Option<&'a str>,
+    },
+}
+
+fn parse_path(path: &str) -> Result<Target<'_>, ApiError> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let unknown = || ApiError::not_implemented(format!("the path {path}"));
+    let (group, version, rest) = match segs.as_slice() {
+        ["version"] => return Ok(Target::Version),
+        ["api"] => return Ok(Target::CoreVersions),
+        ["apis"] => return Ok(Target::Groups),
+        ["apis", g] => return Ok(Target::Group(g)),
+        ["api", v] => return Ok(Target::ResourceList("", v)),
+        ["apis", g, v] => return Ok(Target::ResourceList(g, v)),
+        ["api", v, rest @ ..] => ("", *v, rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
+        _ => return Err(unknown()),
+    };
+    let not_served = |plural: &str| {
+        ApiError::not_implemented(format!(
+            "the resource {plural} in {}",
+            if group.is_empty() {
+                version.to_owned()
+            } else {
+                format!("{group}/{version}")
+            }
+        ))
+    };
+    // `namespaces/<ns>/<plural>...` addresses a namespaced resource, except
+    // a namespace's own subresources (`namespaces/<name>/status`).
+    let namespace_sub = |plural: &str, more: &[&str]| {
+        group.is_empty() && more.is_empty() && matches!(plural, "status" | "finalize")
+    };
+    let (res, ns, name, sub) = match rest {
+        ["namespaces", ns, plural, more @ ..]
+            if more.len() <= 2 && !namespace_sub(plural, more) =>
+        {
+            let res = resources::find(group, version, plural)
+                .filter(|r| r.namespaced)
+                .ok_or_else(|| not_served(plural))?;
+            (res, Some(*ns), more.first().copied(), more.get(1).copied())
+        }
+        [plural, more @ ..] if more.len() <= 2 => {
+            let res = resources::find(group, version, plural).ok_or_else(|| not_served(plural))?;
+            (res, None, more.first().copied(), more.get(1).copied())
+        }
+        _ => return Err(unknown()),
+    };
+    Ok(Target::Object { res, ns, name, sub })
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let byte = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match byte {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn query(uri: &Uri) -> HashMap<String, String> {
+    uri.query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(p), String::new()),
+        })
+        .collect()
+}
+
+fn truthy(q: &HashMap<String, String>, key: &str) -> bool {
+    q.get(key).is_some_and(|v| v == "true" || v == "1")
+}
+
+fn body_json(body: &Bytes) -> ApiResult<Value> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not JSON: {e}")))
+}
+
+fn verb_name(method: &Method, name: Option<&str>, watch: bool) -> &'static str {
+    match (method.as_str(), name, watch) {
+        ("GET", _, true) => "watch",
+        ("GET", None, _) => "list",
+        ("GET", Some(_), _) => "get",
+        ("POST", _, _) => "create",
+        ("PUT", _, _) => "update",
+        ("PATCH", _, _) => "patch",
+        ("DELETE", None, _) => "deletecollection",
+        ("DELETE", Some(_), _) => "delete",
+        _ => "an unknown verb",
+    }
+}
+
+/// Serves one request.
+pub async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match route(&shared, &method, &uri, &headers, body).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::debug!(%method, %uri, code = e.code, message = %e.message, "refused");
+            e.into_response()
+        }
+    }
+}
+
+async fn route(
+    shared: &Arc<Shared>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let q = query(uri);
+    let target = parse_path(uri.path())?;
+    let found = |v: Option<Value>| {
+        v.map(|v| Json(v).into_response()).ok_or_else(|| {
+            ApiError::not_found("the server could not find the requested resource", "")
+        })
+    };
+    match (method, target) {
+        (&Method::GET, Target::Version) => Ok(Json(discovery::version()).into_response()),
+        (&Method::GET, Target::CoreVersions) => {
+            Ok(Json(discovery::core_versions(&shared.address)).into_response())
+        }
+        (&Method::GET, Target::Groups) => Ok(Json(discovery::groups()).into_response()),
+        (&Method::GET, Target::Group(g)) => found(discovery::group(g)),
+        (&Method::GET, Target::ResourceList(g, v)) => found(discovery::resource_list(g, v)),
+        (_, Target::Object { res, ns, name, sub }) => {
+            let watch = truthy(&q, "watch");
+            let verb = verb_name(method, name, watch);
+            if res.namespaced != ns.is_some() && !(name.is_none() && method == Method::GET) {
+                return Err(ApiError::bad_request(format!(
+                    "{} is {}namespaced; {} it {}",
+                    res.qualified(),
+                    if res.namespaced { "" } else { "not " },
+                    verb,
+                    if res.namespaced {
+                        "under /namespaces/<ns>/"
+                    } else {
+                        "without a namespace"
+                    }
+                )));
+            }
+            let store = &shared.store;
+            match (sub, name) {
+                (None, None) => match *method {
+                    Method::GET if watch => watch_response(shared.clone(), res, ns, &q),
+                    Method::GET => list(store, res, ns, &q),
+                    Method::POST => {
+                        let created = store.create(res, ns, body_json(&body)?)?;
+                        Ok((StatusCode::CREATED, Json(created)).into_response())
+                    }
+                    _ => Err(ApiError::not_implemented(format!(
+                        "{verb} on {}",
+                        res.qualified()
+                    ))),
+                },
+                (sub @ (None | Some("status")), Some(name)) => {
+                    let status_only = sub.is_some();
+                    if status_only && !res.status {
+                        return Err(ApiError::not_implemented(format!(
+                            "{verb} on {}/status",
+                            res.qualified()
+                        )));
+                    }
+                    match *method {
+                        Method::GET => Ok(Json(store.get(res, ns, name)?).into_response()),
+                        Method::PUT => Ok(Json(store.replace(
+                            res,
+                            ns,
+                            name,
+                            body_json(&body)?,
+                            status_only,
+                        )?)
+                        .into_response()),
+                        Method::PATCH => {
+                            patch_object(store, res, ns, name, status_only, headers, &q, &body)
+                        }
+                        Method::DELETE if !status_only => {
+                            Ok(Json(store.delete(res, ns, name)?).into_response())
+                        }
+                        _ => Err(ApiError::not_implemented(format!(
+                            "{verb} on {}/status",
+                            res.qualified()
+                        ))),
+                    }
+                }
+                (Some(sub), _) => Err(ApiError::not_implemented(format!(
+                    "{verb} on {}/{sub}",
+                    res.qualified()
+                ))),
+            }
+        }
+        (m, _) => Err(ApiError::not_implemented(format!("{m} {}", uri.path()))),
+    }
+}
+
+fn selectors(q: &HashMap<String, String>) -> ApiResult<(Selector, Selector)> {
+    Ok((
+        Selector::parse(
+            q.get("labelSelector").map(String::as_str).unwrap_or(""),
+            false,
+        )?,
+        Selector::parse(
+            q.get("fieldSelector").map(String::as_str).unwrap_or(""),
+            true,
+        )?,
+    ))
+}
+
+fn list(
+    store: &Store,
+    res: &'static Resource,
+    ns: Option<&str>,
+    q: &HashMap<String, String>,
+) -> ApiResult<Response> {
+    let (labels, fields) = selectors(q)?;
+    let (items, rv) = store.list(res, ns, |o| {
+        labels.matches_labels(o) && fields.matches_fields(o)
+    });
+    Ok(Json(json!({
+        "kind": format!("{}List", res.kind),
+        "apiVersion": res.api_version(),
+        "metadata": {"resourceVersion": rv.to_string()},
+        "items": items,
+    }))
+    .into_response())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn patch_object(
+    store: &Store,
+    res: &'static Resource,
+    ns: Option<&str>,
+    name: &str,
+    status_only: bool,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    body: &Bytes,
+) -> ApiResult<Response> {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let kind = PatchKind::from_content_type(content_type)?;
+    if kind == PatchKind::Apply {
+        if q.get("fieldManager").is_none_or(|m| m.is_empty()) {
+            return Err(ApiError::bad_request(
+                "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch".into(),
+            ));
+        }
+        if store.get(res, ns, name).is_err() && !status_only {
+            let mut object = body_json(body)?;
+            object["metadata"]["name"] = json!(name);
+            let created = store.create(res, ns, object)?;
+            return Ok((StatusCode::CREATED, Json(created)).into_response());
+        }
+    }
+    let mut object = store.get(res, ns, name)?;
+    patch::apply(kind, &mut object, body)?;
+    Ok(Json(store.replace(res, ns, name, object, status_only)?).into_response())
+}
+
+fn event_line(kind: &str, object: &Value) -> Bytes {
+    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+fn watch_response(
+    shared: Arc<Shared>,
+    res: &'static Resource,
+    ns: Option<&str>,
+    q: &HashMap<String, String>,
+) -> ApiResult<Response> {
+    let (labels, fields) = selectors(q)?;
+    let since = match q.get("resourceVersion").map(String::as_str) {
+        None | Some("") | Some("0") => None,
+        Some(rv) => Some(
+            rv.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))?,
+        ),
+    };
+    let timeout = q
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map_or(Duration::from_secs(1800), Duration::from_secs);
+    let bookmarks = truthy(q, "allowWatchBookmarks");
+    let ns = ns.map(str::to_owned);
+    let keep = move |e: &Event| {
+        std::ptr::eq(e.resource, res)
+            && ns.as_deref().is_none_or(|n| e.namespace() == Some(n))
+            && labels.matches_labels(&e.object)
+            && fields.matches_fields(&e.object)
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    let started = shared.store.watch(res, since);
+    tokio::spawn(async move {
+        let (initial, mut receiver) = match started {
+            Ok(pair) => pair,
+            Err(e) => {
+                let _ = tx.send(Ok(event_line("ERROR", &e.to_status()))).await;
+                return;
+            }
+        };
+        let mut last = since.unwrap_or(0);
+        for event in initial.iter().filter(|e| keep(e)) {
+            last = last.max(event.rv);
+            if tx
+                .send(Ok(event_line(event.kind.as_str(), &event.object)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        let bookmark = |rv: u64| json!({"kind": res.kind, "apiVersion": res.api_version(), "metadata": {"resourceVersion": rv.to_string()}});
+        if bookmarks {
+            let rv = shared.store.resource_version();
+            let _ = tx.send(Ok(event_line("BOOKMARK", &bookmark(rv)))).await;
+        }
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut ticks = tokio::time::interval(Duration::from_secs(10));
+        ticks.tick().await;
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return,
+                _ = ticks.tick(), if bookmarks => {
+                    let rv = shared.store.resource_version();
+                    if tx.send(Ok(event_line("BOOKMARK", &bookmark(rv)))).await.is_err() {
+                        return;
+                    }
+                }
+                received = receiver.recv() => match received {
+                    Ok(event) if event.rv > last && keep(&event) => {
+                        last = event.rv;
+                        if tx.send(Ok(event_line(event.kind.as_str(), &event.object))).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => {
+                        let gone = ApiError::gone("the watch fell behind; list again".into());
+                        let _ = tx.send(Ok(event_line("ERROR", &gone.to_status()))).await;
+                        return;
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+            }
+        }
+    });
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+    Ok(Response::builder()
+        .header("content-type", "application/json")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_parse_into_targets() {
+        let cm = resources::find("", "v1", "configmaps").unwrap();
+        let ns = resources::find("", "v1", "namespaces").unwrap();
+        assert_eq!(
+            parse_path("/api/v1/namespaces/d/configmaps/x").unwrap(),
+            Target::Object {
+                res: cm,
+                ns: Some("d"),
+                name: Some("x"),
+                sub: None
+            }
+        );
+        assert_eq!(
+            parse_path("/api/v1/namespaces/d").unwrap(),
+            Target::Object {
+                res: ns,
+                ns: None,
+                name: Some("d"),
+                sub: None
+            }
+        );
+        assert_eq!(
+            parse_path("/api/v1/configmaps").unwrap(),
+            Target::Object {
+                res: cm,
+                ns: None,
+                name: None,
+                sub: None
+            }
+        );
+        let sts = resources::find("apps", "v1", "statefulsets").unwrap();
+        assert_eq!(
+            parse_path("/apis/apps/v1/namespaces/d/statefulsets/s/status").unwrap(),
+            Target::Object {
+                res: sts,
+                ns: Some("d"),
+                name: Some("s"),
+                sub: Some("status")
+            }
+        );
+        let err = parse_path("/apis/apps/v1/namespaces/d/deployments").unwrap_err();
+        assert_eq!(err.code, 501);
+        assert!(
+            err.message.contains("deployments in apps/v1"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn query_strings_are_decoded() {
+        let uri: Uri = "/x?labelSelector=app%3Dnode%2Ctier+in+(a)&watch=1"
+            .parse()
+            .unwrap();
+        let q = query(&uri);
+        assert_eq!(q["labelSelector"], "app=node,tier in (a)");
+        assert!(truthy(&q, "watch"));
+    }
+}

@@ -1,0 +1,154 @@
+//! `tmpnet-kubesim`: a scoped Kubernetes API simulator for tests.
+//!
+//! It serves, over plain HTTP on loopback, the kinds and verbs tmpnet uses
+//! (see `README.md` for the list, and for everything it does differently from
+//! a real cluster), and answers every other request with a 501 that names
+//! it. It is test support only: the product never depends on it, and what
+//! is proven against it is labelled "simulated".
+//!
+//! Two ways to use it: in-process,
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let sim = tmpnet_kubesim::Simulator::start().await?;
+//! let client = sim.client()?;            // a kube::Client for it
+//! let kubeconfig = sim.kubeconfig_path(); // for another process
+//! # Ok(()) }
+//! ```
+//!
+//! or as a program: `tmpnet-kubesim serve --kubeconfig-out FILE`.
+
+mod api;
+mod discovery;
+mod kubeconfig;
+mod patch;
+mod resources;
+mod selectors;
+mod status;
+mod store;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use resources::{Resource, RESOURCES};
+pub use status::ApiError;
+
+/// Errors starting the simulator.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Binding the listener or writing the kubeconfig failed.
+    #[error("{action}: {source}")]
+    Io {
+        /// What was being done.
+        action: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Building a client for the simulator failed.
+    #[error("cannot build a client: {0}")]
+    Client(String),
+}
+
+/// A running simulator. Dropping it stops the server.
+#[derive(Debug)]
+pub struct Simulator {
+    shared: Arc<api::Shared>,
+    url: String,
+    kubeconfig: kubeconfig::KubeconfigFile,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Simulator {
+    /// Starts a simulator on 127.0.0.1 with an OS-chosen port.
+    pub async fn start() -> Result<Simulator, Error> {
+        Self::start_on("127.0.0.1:0").await
+    }
+
+    /// Starts a simulator on `address`.
+    pub async fn start_on(address: &str) -> Result<Simulator, Error> {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|e| Error::Io {
+                action: format!("cannot listen on {address}"),
+                source: e,
+            })?;
+        let local = listener.local_addr().map_err(|e| Error::Io {
+            action: "cannot read the listening address".into(),
+            source: e,
+        })?;
+        let url = format!("http://{local}");
+        let shared = Arc::new(api::Shared {
+            store: store::Store::new(),
+            address: local.to_string(),
+        });
+        let kubeconfig = kubeconfig::KubeconfigFile::create(&kubeconfig::render(&url, "default"))
+            .map_err(|e| Error::Io {
+            action: "cannot write the kubeconfig".into(),
+            source: e,
+        })?;
+        let app = axum::Router::new()
+            .fallback(api::handle)
+            .with_state(shared.clone());
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the simulator's server failed");
+            }
+        });
+        Ok(Simulator {
+            shared,
+            url,
+            kubeconfig,
+            shutdown: Some(shutdown),
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A kubeconfig file for the simulator (removed when it is dropped).
+    pub fn kubeconfig_path(&self) -> &Path {
+        self.kubeconfig.path()
+    }
+
+    /// Writes a kubeconfig for the simulator to `path`.
+    pub fn write_kubeconfig(&self, path: &Path) -> Result<PathBuf, Error> {
+        std::fs::write(path, kubeconfig::render(&self.url, "default")).map_err(|e| Error::Io {
+            action: format!("cannot write {}", path.display()),
+            source: e,
+        })?;
+        Ok(path.to_owned())
+    }
+
+    /// A `kube::Client` for the simulator, on the current tokio runtime.
+    pub fn client(&self) -> Result<kube::Client, Error> {
+        let uri = self
+            .url
+            .parse()
+            .map_err(|e| Error::Client(format!("{}: {e}", self.url)))?;
+        let config = kube::Config::new(uri);
+        kube::Client::try_from(config).map_err(|e| Error::Client(e.to_string()))
+    }
+
+    /// Forgets the watch history, as etcd compaction does: watches resuming
+    /// from an older resourceVersion get `410 Gone`.
+    pub fn compact(&self) {
+        self.shared.store.compact();
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}

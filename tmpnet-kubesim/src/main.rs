@@ -1,0 +1,94 @@
+//! `tmpnet-kubesim serve --kubeconfig-out FILE`: runs the simulator until
+//! SIGINT or SIGTERM, with a kubeconfig for it written to FILE, so any
+//! client (`KUBECONFIG=FILE cargo test ...`, kubectl, the Python client)
+//! can use it as it would a real cluster.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A Kubernetes API simulator for tests (everything it proves is simulated).
+#[derive(Debug, Parser)]
+#[command(name = "tmpnet-kubesim", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve until interrupted.
+    Serve {
+        /// Where to write the kubeconfig for the simulator.
+        #[arg(long, value_name = "FILE")]
+        kubeconfig_out: PathBuf,
+        /// Address to listen on (loopback only).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Command::Serve {
+        kubeconfig_out,
+        listen,
+    } = cli.command;
+    runtime.block_on(async move {
+        if !listen.starts_with("127.")
+            && !listen.starts_with("[::1]")
+            && !listen.starts_with("localhost")
+        {
+            eprintln!("error: --listen {listen} is not a loopback address; use 127.0.0.1:<port>");
+            return ExitCode::FAILURE;
+        }
+        let sim = match tmpnet_kubesim::Simulator::start_on(&listen).await {
+            Ok(sim) => sim,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Err(e) = sim.write_kubeconfig(&kubeconfig_out) {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        eprintln!(
+            "serving the simulated API at {} (kubeconfig: {})",
+            sim.url(),
+            kubeconfig_out.display()
+        );
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            eprintln!("error: cannot watch for signals");
+            return ExitCode::FAILURE;
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("stopped");
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,625 @@
+//! The object store: every object as JSON, one global resourceVersion, an
+//! event history for watches, and the apiserver's bookkeeping (uid,
+//! creationTimestamp, generation, conflicts, cascading deletes).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+
+use crate::resources::{Resource, RESOURCES};
+use crate::status::{ApiError, ApiResult};
+
+/// Events kept for watches that resume from a resourceVersion.
+const HISTORY: usize = 10_000;
+
+/// What happened to an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    /// Created.
+    Added,
+    /// Changed.
+    Modified,
+    /// Deleted.
+    Deleted,
+}
+
+impl EventType {
+    /// The watch event's `type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change, as watches see it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The resourceVersion the change produced.
+    pub rv: u64,
+    /// What happened.
+    pub kind: EventType,
+    /// The resource.
+    pub resource: &'static Resource,
+    /// The object after the change (before it, for a delete).
+    pub object: Value,
+}
+
+impl Event {
+    /// The namespace of the object.
+    pub fn namespace(&self) -> Option<&str> {
+        self.object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+    }
+}
+
+type Key = (&'static str, &'static str, String, String);
+
+fn key(res: &'static Resource, ns: Option<&str>, name: &str) -> Key {
+    (
+        res.group,
+        res.plural,
+        ns.unwrap_or_default().to_owned(),
+        name.to_owned(),
+    )
+}
+
+struct Inner {
+    objects: BTreeMap<Key, (&'static Resource, Value)>,
+    rv: u64,
+    history: VecDeque<Event>,
+    /// Watches may resume from any resourceVersion >= this one.
+    oldest_resumable: u64,
+}
+
+/// The store.
+pub struct Store {
+    inner: Mutex<Inner>,
+    events: broadcast::Sender<Event>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+/// RFC 3339 UTC, seconds precision, as Kubernetes writes timestamps.
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// A DNS-1123 subdomain, as most object names must be.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+fn name_of(object: &Value) -> Option<&str> {
+    object.pointer("/metadata/name").and_then(Value::as_str)
+}
+
+fn uid_of(object: &Value) -> Option<&str> {
+    object.pointer("/metadata/uid").and_then(Value::as_str)
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Store {
+    /// A store holding the `default` and `kube-system` namespaces.
+    pub fn new() -> Store {
+        let (events, _) = broadcast::channel(4096);
+        let store = Store {
+            inner: Mutex::new(Inner {
+                objects: BTreeMap::new(),
+                rv: 0,
+                history: VecDeque::new(),
+                oldest_resumable: 0,
+            }),
+            events,
+        };
+        let ns = &RESOURCES[0];
+        for name in ["default", "kube-system"] {
+            let _ = store.create(ns, None, json!({"metadata": {"name": name}}));
+        }
+        store
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn record(&self, inner: &mut Inner, kind: EventType, res: &'static Resource, object: Value) {
+        let event = Event {
+            rv: inner.rv,
+            kind,
+            resource: res,
+            object,
+        };
+        inner.history.push_back(event.clone());
+        if inner.history.len() > HISTORY {
+            if let Some(dropped) = inner.history.pop_front() {
+                inner.oldest_resumable = dropped.rv;
+            }
+        }
+        let _ = self.events.send(event);
+    }
+
+    /// The current resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.lock().rv
+    }
+
+    /// Forgets the event history, as etcd compaction does: a watch resuming
+    /// from an older resourceVersion then gets `410 Gone`.
+    pub fn compact(&self) {
+        let mut inner = self.lock();
+        inner.history.clear();
+        inner.oldest_resumable = inner.rv;
+    }
+
+    /// One object.
+    pub fn get(&self, res: &'static Resource, ns: Option<&str>, name: &str) -> ApiResult<Value> {
+        self.lock()
+            .objects
+            .get(&key(res, ns, name))
+            .map(|(_, o)| o.clone())
+            .ok_or_else(|| ApiError::not_found(&res.qualified(), name))
+    }
+
+    /// Objects of `res` (in `ns`, or everywhere) accepted by `keep`, and the
+    /// resourceVersion of the snapshot.
+    pub fn list(
+        &self,
+        res: &'static Resource,
+        ns: Option<&str>,
+        keep: impl Fn(&Value) -> bool,
+    ) -> (Vec<Value>, u64) {
+        let inner = self.lock();
+        let items = inner
+            .objects
+            .iter()
+            .filter(|((g, p, n, _), _)| {
+                *g == res.group && *p == res.plural && ns.is_none_or(|ns| n == ns)
+            })
+            .map(|(_, (_, o))| o)
+            .filter(|o| keep(o))
+            .cloned()
+            .collect();
+        (items, inner.rv)
+    }
+
+    /// Creates an object (`generateName` honoured); it must not exist.
+    pub fn create(
+        &self,
+        res: &'static Resource,
+        ns: Option<&str>,
+        mut object: Value,
+    ) -> ApiResult<Value> {
+        if !object.is_object() {
+            return Err(ApiError::bad_request(
+                "the body is not a JSON object".into(),
+            ));
+        }
+        let mut inner = self.lock();
+        if object.get("metadata").is_none_or(|m| !m.is_object()) {
+            object["metadata"] = json!({});
+        }
+        let name = match name_of(&object) {
+            Some(n) if !n.is_empty() => n.to_owned(),
+            _ => match object
+                .pointer("/metadata/generateName")
+                .and_then(Value::as_str)
+            {
+                Some(prefix) => {
+                    let suffix = uuid::Uuid::new_v4().simple().to_string();
+                    format!("{prefix}{}", &suffix[..5])
+                }
+                None => {
+                    return Err(ApiError::invalid(
+                        &res.qualified(),
+                        "",
+                        "metadata.name: Required value: name or generateName is required".into(),
+                    ))
+                }
+            },
+        };
+        if !valid_name(&name) {
+            return Err(ApiError::invalid(
+                &res.qualified(),
+                &name,
+                "metadata.name: Invalid value: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'".into(),
+            ));
+        }
+        if let Some(ns) = ns {
+            if let Some(given) = object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+            {
+                if given != ns {
+                    return Err(ApiError::bad_request(format!(
+                        "the namespace of the provided object ({given}) does not match the namespace sent on the request ({ns})"
+                    )));
+                }
+            }
+            let ns_key = key(&RESOURCES[0], None, ns);
+            if !inner.objects.contains_key(&ns_key) {
+                return Err(ApiError::not_found("namespaces", ns));
+            }
+        }
+        let k = key(res, ns, &name);
+        if inner.objects.contains_key(&k) {
+            return Err(ApiError::already_exists(&res.qualified(), &name));
+        }
+        inner.rv += 1;
+        let rv = inner.rv;
+        object["apiVersion"] = json!(res.api_version());
+        object["kind"] = json!(res.kind);
+        let meta = &mut object["metadata"];
+        meta["name"] = json!(name);
+        if let Some(ns) = ns {
+            meta["namespace"] = json!(ns);
+        }
+        meta["uid"] = json!(uuid::Uuid::new_v4().to_string());
+        meta["creationTimestamp"] = json!(now_rfc3339());
+        meta["resourceVersion"] = json!(rv.to_string());
+        meta["generation"] = json!(1);
+        if res.kind == "Namespace" {
+            object["status"] = json!({"phase": "Active"});
+        }
+        inner.objects.insert(k, (res, object.clone()));
+        self.record(&mut inner, EventType::Added, res, object.clone());
+        Ok(object)
+    }
+
+    /// Replaces an object. A `metadata.resourceVersion` in `object` must be
+    /// current (else 409). With `status_only`, only `.status` is taken from
+    /// `object`; otherwise `.status` is kept for resources with a status
+    /// subresource.
+    pub fn replace(
+        &self,
+        res: &'static Resource,
+        ns: Option<&str>,
+        name: &str,
+        object: Value,
+        status_only: bool,
+    ) -> ApiResult<Value> {
+        let mut inner = self.lock();
+        let k = key(res, ns, name);
+        let (_, old) = inner
+            .objects
+            .get(&k)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&res.qualified(), name))?;
+        if let Some(given) = object
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+        {
+            if Some(given)
+                != old
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+            {
+                return Err(ApiError::conflict(&res.qualified(), name));
+            }
+        }
+        if name_of(&object).is_some_and(|n| n != name) {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                name_of(&object).unwrap_or_default()
+            )));
+        }
+        let mut new = if status_only {
+            let mut new = old.clone();
+            new["status"] = object.get("status").cloned().unwrap_or(Value::Null);
+            new
+        } else {
+            let mut new = object;
+            if res.status {
+                match old.get("status") {
+                    Some(status) => new["status"] = status.clone(),
+                    None => {
+                        if let Some(map) = new.as_object_mut() {
+                            map.remove("status");
+                        }
+                    }
+                }
+            }
+            if new.get("metadata").is_none_or(|m| !m.is_object()) {
+                new["metadata"] = json!({});
+            }
+            for field in [
+                "name",
+                "namespace",
+                "uid",
+                "creationTimestamp",
+                "generation",
+            ] {
+                match old["metadata"].get(field) {
+                    Some(v) => new["metadata"][field] = v.clone(),
+                    None => {
+                        if let Some(meta) = new["metadata"].as_object_mut() {
+                            meta.remove(field);
+                        }
+                    }
+                }
+            }
+            new["apiVersion"] = json!(res.api_version());
+            new["kind"] = json!(res.kind);
+            new
+        };
+        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+        if new == old {
+            return Ok(old);
+        }
+        if !status_only && new.get("spec") != old.get("spec") {
+            let generation = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            new["metadata"]["generation"] = json!(generation + 1);
+        }
+        inner.rv += 1;
+        new["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
+        inner.objects.insert(k, (res, new.clone()));
+        self.record(&mut inner, EventType::Modified, res, new.clone());
+        Ok(new)
+    }
+
+    /// Deletes an object, then (in the background, as Kubernetes' garbage
+    /// collector would) every object it owns, and for a namespace every
+    /// object in it. Returns the deleted object.
+    pub fn delete(&self, res: &'static Resource, ns: Option<&str>, name: &str) -> ApiResult<Value> {
+        let mut inner = self.lock();
+        let (_, object) = inner
+            .objects
+            .remove(&key(res, ns, name))
+            .ok_or_else(|| ApiError::not_found(&res.qualified(), name))?;
+        let mut doomed = vec![(res, object.clone())];
+        while let Some((res, object)) = doomed.pop() {
+            inner.rv += 1;
+            let mut gone = object.clone();
+            gone["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
+            self.record(&mut inner, EventType::Deleted, res, gone);
+            let uid = uid_of(&object).unwrap_or_default().to_owned();
+            let namespace =
+                (res.kind == "Namespace").then(|| name_of(&object).unwrap_or_default().to_owned());
+            let dependents: Vec<Key> = inner
+                .objects
+                .iter()
+                .filter(|((_, _, ns, _), (_, o))| {
+                    namespace.as_deref().is_some_and(|n| n == ns)
+                        || o.pointer("/metadata/ownerReferences")
+                            .and_then(Value::as_array)
+                            .is_some_and(|refs| refs.iter().any(|r| r["uid"] == json!(uid)))
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in dependents {
+                if let Some(entry) = inner.objects.remove(&k) {
+                    doomed.push(entry);
+                }
+            }
+        }
+        Ok(object)
+    }
+
+    /// For a watch: the events it must send first (all current objects as
+    /// ADDED when `since` is `None`, else the history after `since`), and
+    /// a receiver for later events, taken atomically so none is missed.
+    pub fn watch(
+        &self,
+        res: &'static Resource,
+        since: Option<u64>,
+    ) -> ApiResult<(Vec<Event>, broadcast::Receiver<Event>)> {
+        let inner = self.lock();
+        let receiver = self.events.subscribe();
+        let initial = match since {
+            None => inner
+                .objects
+                .values()
+                .filter(|(r, _)| std::ptr::eq(*r, res))
+                .map(|(r, o)| Event {
+                    rv: inner.rv,
+                    kind: EventType::Added,
+                    resource: r,
+                    object: o.clone(),
+                })
+                .collect(),
+            Some(since) => {
+                if since < inner.oldest_resumable {
+                    return Err(ApiError::gone(format!(
+                        "too old resource version: {since} ({})",
+                        inner.oldest_resumable
+                    )));
+                }
+                inner
+                    .history
+                    .iter()
+                    .filter(|e| e.rv > since && std::ptr::eq(e.resource, res))
+                    .cloned()
+                    .collect()
+            }
+        };
+        Ok((initial, receiver))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::find;
+
+    fn cm() -> &'static Resource {
+        find("", "v1", "configmaps").unwrap()
+    }
+
+    #[test]
+    fn create_get_replace_conflict_delete() {
+        let s = Store::new();
+        let created = s
+            .create(
+                cm(),
+                Some("default"),
+                json!({"metadata": {"name": "a"}, "data": {"k": "1"}}),
+            )
+            .unwrap();
+        assert_eq!(created["kind"], "ConfigMap");
+        assert!(created["metadata"]["uid"].is_string());
+        let err = s
+            .create(cm(), Some("default"), json!({"metadata": {"name": "a"}}))
+            .unwrap_err();
+        assert_eq!((err.code, err.reason), (409, "AlreadyExists"));
+        let mut stale = created.clone();
+        stale["data"]["k"] = json!("2");
+        let updated = s
+            .replace(cm(), Some("default"), "a", stale.clone(), false)
+            .unwrap();
+        assert_ne!(
+            updated["metadata"]["resourceVersion"],
+            created["metadata"]["resourceVersion"]
+        );
+        let err = s
+            .replace(cm(), Some("default"), "a", stale, false)
+            .unwrap_err();
+        assert_eq!((err.code, err.reason), (409, "Conflict"));
+        s.delete(cm(), Some("default"), "a").unwrap();
+        assert_eq!(s.get(cm(), Some("default"), "a").unwrap_err().code, 404);
+    }
+
+    #[test]
+    fn bad_names_and_missing_namespaces_are_refused() {
+        let s = Store::new();
+        let err = s
+            .create(
+                cm(),
+                Some("default"),
+                json!({"metadata": {"name": "Bad_Name"}}),
+            )
+            .unwrap_err();
+        assert_eq!(err.code, 422);
+        let err = s
+            .create(cm(), Some("nowhere"), json!({"metadata": {"name": "a"}}))
+            .unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (404, "namespaces \"nowhere\" not found")
+        );
+        let generated = s
+            .create(
+                cm(),
+                Some("default"),
+                json!({"metadata": {"generateName": "x-"}}),
+            )
+            .unwrap();
+        assert!(generated["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("x-"));
+    }
+
+    #[test]
+    fn owners_and_namespaces_cascade() {
+        let s = Store::new();
+        let ns = &RESOURCES[0];
+        s.create(ns, None, json!({"metadata": {"name": "t"}}))
+            .unwrap();
+        let owner = s
+            .create(cm(), Some("t"), json!({"metadata": {"name": "owner"}}))
+            .unwrap();
+        let uid = owner["metadata"]["uid"].clone();
+        s.create(cm(), Some("t"), json!({"metadata": {"name": "child", "ownerReferences": [{"uid": uid, "name": "owner", "kind": "ConfigMap", "apiVersion": "v1"}]}})).unwrap();
+        s.create(cm(), Some("t"), json!({"metadata": {"name": "free"}}))
+            .unwrap();
+        s.delete(cm(), Some("t"), "owner").unwrap();
+        assert_eq!(s.get(cm(), Some("t"), "child").unwrap_err().code, 404);
+        assert!(s.get(cm(), Some("t"), "free").is_ok());
+        s.delete(ns, None, "t").unwrap();
+        assert_eq!(s.get(cm(), Some("t"), "free").unwrap_err().code, 404);
+    }
+
+    #[test]
+    fn status_is_written_only_through_the_subresource() {
+        let s = Store::new();
+        let pods = find("", "v1", "pods").unwrap();
+        let pod = s
+            .create(
+                pods,
+                Some("default"),
+                json!({"metadata": {"name": "p"}, "spec": {"containers": []}}),
+            )
+            .unwrap();
+        let mut with_status = pod.clone();
+        with_status["status"] = json!({"phase": "Running"});
+        let after = s
+            .replace(pods, Some("default"), "p", with_status.clone(), false)
+            .unwrap();
+        assert!(
+            after.get("status").is_none(),
+            "the main resource ignores status"
+        );
+        let after = s
+            .replace(pods, Some("default"), "p", with_status, true)
+            .unwrap();
+        assert_eq!(after["status"]["phase"], "Running");
+        assert_eq!(
+            after["metadata"]["generation"], 1,
+            "a status change keeps the generation"
+        );
+    }
+
+    #[test]
+    fn watch_resumes_from_history_until_compacted() {
+        let s = Store::new();
+        let rv = s.resource_version();
+        s.create(cm(), Some("default"), json!({"metadata": {"name": "a"}}))
+            .unwrap();
+        let (events, _) = s.watch(cm(), Some(rv)).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, EventType::Added);
+        s.compact();
+        assert_eq!(s.watch(cm(), Some(rv)).unwrap_err().code, 410);
+        assert!(s.watch(cm(), Some(s.resource_version())).is_ok());
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        let t = now_rfc3339();
+        assert_eq!(t.len(), 20);
+        assert!(t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
+    }
+}

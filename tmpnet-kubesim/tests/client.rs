@@ -1,0 +1,455 @@
+//! kube-rs clients against the simulator: every verb the simulator serves,
+//! its error bodies, watches (resume, 410), garbage collection, discovery,
+//! the kubeconfig, and the `serve` program. Simulated, not a real cluster.
+
+// Test code may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
+use kube::core::ObjectMeta;
+use kube::Client;
+use serde_json::json;
+use tmpnet_kubesim::Simulator;
+
+fn cm(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
+    ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([("k".to_string(), "1".to_string())])),
+        ..Default::default()
+    }
+}
+
+fn code(e: kube::Error) -> (u16, String) {
+    match e {
+        kube::Error::Api(s) => (s.code, s.message),
+        other => panic!("not an API error: {other}"),
+    }
+}
+
+async fn client() -> (Simulator, Client) {
+    let sim = Simulator::start().await.unwrap();
+    let client = sim.client().unwrap();
+    (sim, client)
+}
+
+#[tokio::test]
+async fn configmap_crud_conflicts_and_not_found() {
+    let (_sim, client) = client().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let created = api
+        .create(&PostParams::default(), &cm("a", &[("app", "x")]))
+        .await
+        .unwrap();
+    assert!(created.metadata.uid.is_some() && created.metadata.resource_version.is_some());
+    let (c, _) = code(
+        api.create(&PostParams::default(), &cm("a", &[]))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(c, 409);
+
+    let mut changed = created.clone();
+    changed.data = Some(BTreeMap::from([("k".to_string(), "2".to_string())]));
+    let replaced = api
+        .replace("a", &PostParams::default(), &changed)
+        .await
+        .unwrap();
+    assert_eq!(replaced.data.unwrap()["k"], "2");
+    let (c, m) = code(
+        api.replace("a", &PostParams::default(), &changed)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(c, 409, "a stale resourceVersion conflicts");
+    assert!(m.contains("has been modified"), "{m}");
+
+    let merged = api
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"m": "3"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(merged.data.as_ref().unwrap()["m"], "3");
+    let jsonp: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "remove", "path": "/data/m"}])).unwrap();
+    let patched = api
+        .patch("a", &PatchParams::default(), &Patch::<()>::Json(jsonp))
+        .await
+        .unwrap();
+    assert!(!patched.data.unwrap().contains_key("m"));
+
+    api.delete("a", &DeleteParams::default()).await.unwrap();
+    let (c, m) = code(api.get("a").await.unwrap_err());
+    assert_eq!((c, m.as_str()), (404, "configmaps \"a\" not found"));
+}
+
+#[tokio::test]
+async fn server_side_apply_creates_then_merges() {
+    let (_sim, client) = client().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let pp = PatchParams::apply("tmpnet").force();
+    let first = api
+        .patch(
+            "applied",
+            &pp,
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "1"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.data.unwrap()["a"], "1");
+    let second = api
+        .patch(
+            "applied",
+            &pp,
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"b": "2"}})),
+        )
+        .await
+        .unwrap();
+    let data = second.data.unwrap();
+    assert_eq!((data["a"].as_str(), data["b"].as_str()), ("1", "2"));
+}
+
+#[tokio::test]
+async fn lists_filter_by_label_and_field() {
+    let (_sim, client) = client().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for (name, app) in [("one", "node"), ("two", "node"), ("three", "other")] {
+        api.create(&PostParams::default(), &cm(name, &[("app", app)]))
+            .await
+            .unwrap();
+    }
+    let names = |l: kube::core::ObjectList<ConfigMap>| {
+        let mut n: Vec<String> = l
+            .items
+            .into_iter()
+            .filter_map(|c| c.metadata.name)
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().labels("app=node"))
+                .await
+                .unwrap()
+        ),
+        ["one", "two"]
+    );
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().fields("metadata.name=three"))
+                .await
+                .unwrap()
+        ),
+        ["three"]
+    );
+    let all: Api<ConfigMap> = Api::all(client);
+    assert_eq!(
+        all.list(&ListParams::default()).await.unwrap().items.len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn watch_streams_resumes_and_answers_410_after_compaction() {
+    let (sim, client) = client().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let start = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(10), &start)
+        .await
+        .unwrap()
+        .boxed();
+    api.create(&PostParams::default(), &cm("w", &[]))
+        .await
+        .unwrap();
+    api.patch(
+        "w",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"x": "y"}})),
+    )
+    .await
+    .unwrap();
+    api.delete("w", &DeleteParams::default()).await.unwrap();
+    let mut kinds = Vec::new();
+    while kinds.len() < 3 {
+        match tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Some(WatchEvent::Added(_)) => kinds.push("added"),
+            Some(WatchEvent::Modified(_)) => kinds.push("modified"),
+            Some(WatchEvent::Deleted(_)) => kinds.push("deleted"),
+            Some(WatchEvent::Bookmark(_)) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(kinds, ["added", "modified", "deleted"]);
+    // Resuming from the old version replays the history...
+    let replay = api
+        .watch(&WatchParams::default().timeout(1), &start)
+        .await
+        .unwrap()
+        .boxed();
+    let events: Vec<_> = replay.try_collect().await.unwrap();
+    let changes = events
+        .iter()
+        .filter(|e| !matches!(e, WatchEvent::Bookmark(_)))
+        .count();
+    assert_eq!(changes, 3, "{events:?}");
+    // ... until the history is compacted: then 410, as etcd would answer.
+    sim.compact();
+    let mut gone = api
+        .watch(&WatchParams::default().timeout(1), &start)
+        .await
+        .unwrap()
+        .boxed();
+    match gone.try_next().await.unwrap() {
+        Some(WatchEvent::Error(e)) => assert_eq!(e.code, 410),
+        other => panic!("expected 410, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_runtime_watcher_and_await_condition_work() {
+    let (_sim, client) = client().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let waiter = tokio::spawn({
+        let api = api.clone();
+        async move {
+            let ready = |c: Option<&ConfigMap>| {
+                c.and_then(|c| c.data.as_ref())
+                    .is_some_and(|d| d.get("ready").is_some_and(|v| v == "yes"))
+            };
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                kube::runtime::wait::await_condition(api, "flag", ready),
+            )
+            .await
+        }
+    });
+    api.create(&PostParams::default(), &cm("flag", &[]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    api.patch(
+        "flag",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"ready": "yes"}})),
+    )
+    .await
+    .unwrap();
+    waiter
+        .await
+        .unwrap()
+        .expect("condition met in time")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn deleting_owners_and_namespaces_collects_what_they_hold() {
+    let (_sim, client) = client().await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some("gc".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(client, "gc");
+    let owner = api
+        .create(&PostParams::default(), &cm("owner", &[]))
+        .await
+        .unwrap();
+    let mut child = cm("child", &[]);
+    child.metadata.owner_references = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: "owner".into(),
+            uid: owner.metadata.uid.unwrap(),
+            ..Default::default()
+        },
+    ]);
+    api.create(&PostParams::default(), &child).await.unwrap();
+    api.create(&PostParams::default(), &cm("bystander", &[]))
+        .await
+        .unwrap();
+    api.delete("owner", &DeleteParams::default()).await.unwrap();
+    assert_eq!(code(api.get("child").await.unwrap_err()).0, 404);
+    assert!(api.get("bystander").await.is_ok());
+    namespaces
+        .delete("gc", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert_eq!(code(api.get("bystander").await.unwrap_err()).0, 404);
+    let (c, m) = code(
+        api.create(&PostParams::default(), &cm("late", &[]))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((c, m.as_str()), (404, "namespaces \"gc\" not found"));
+}
+
+#[tokio::test]
+async fn status_is_its_own_subresource() {
+    let (_sim, client) = client().await;
+    let api: Api<StatefulSet> = Api::namespaced(client, "default");
+    let sts: StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": "s"},
+        "spec": {"selector": {"matchLabels": {"a": "b"}}, "serviceName": "s",
+                  "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}
+    }))
+    .unwrap();
+    let created = api.create(&PostParams::default(), &sts).await.unwrap();
+    assert_eq!(created.metadata.generation, Some(1));
+    let patched = api
+        .patch_status(
+            "s",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"replicas": 1, "readyReplicas": 1}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.status.unwrap().ready_replicas, Some(1));
+    assert_eq!(
+        patched.metadata.generation,
+        Some(1),
+        "status writes keep the generation"
+    );
+    let scaled = api
+        .patch(
+            "s",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 3}, "status": {"replicas": 99}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(scaled.metadata.generation, Some(2));
+    assert_eq!(
+        scaled.status.unwrap().replicas,
+        1,
+        "the main resource does not write status"
+    );
+}
+
+#[tokio::test]
+async fn unimplemented_requests_are_501_naming_verb_and_resource() {
+    let (_sim, client) = client().await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let (c, m) = code(deployments.list(&ListParams::default()).await.unwrap_err());
+    assert_eq!(c, 501);
+    assert!(m.contains("deployments in apps/v1"), "{m}");
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    let (c, m) = code(
+        cms.delete_collection(&DeleteParams::default(), &ListParams::default())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(c, 501);
+    assert!(m.contains("deletecollection on configmaps"), "{m}");
+}
+
+#[tokio::test]
+async fn discovery_finds_the_served_resources() {
+    let (_sim, client) = client().await;
+    let info = client.apiserver_version().await.unwrap();
+    assert_eq!((info.major.as_str(), info.minor.as_str()), ("1", "33"));
+    let discovery = kube::discovery::Discovery::new(client).run().await.unwrap();
+    let kinds: Vec<String> = discovery
+        .groups()
+        .flat_map(|g| g.recommended_resources().into_iter().map(|(ar, _)| ar.kind))
+        .collect();
+    for kind in ["Pod", "StatefulSet", "Job", "Ingress", "Role", "ConfigMap"] {
+        assert!(
+            kinds.iter().any(|k| k == kind),
+            "{kind} missing from {kinds:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_kubeconfig_file_reaches_the_simulator() {
+    let sim = Simulator::start().await.unwrap();
+    let kubeconfig = kube::config::Kubeconfig::read_from(sim.kubeconfig_path()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(config.default_namespace, "default");
+    let client = Client::try_from(config).unwrap();
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    api.create(&PostParams::default(), &cm("via-kubeconfig", &[]))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn the_serve_program_runs_until_terminated() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tmpnet-kubesim"))
+        .args(["serve", "--kubeconfig-out"])
+        .arg(&kubeconfig)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !kubeconfig.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no kubeconfig written"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let kc = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap();
+        let api: Api<Namespace> = Api::all(Client::try_from(config).unwrap());
+        let names: Vec<String> = api
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|n| n.metadata.name)
+            .collect();
+        assert!(names.contains(&"default".to_string()), "{names:?}");
+    });
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+}

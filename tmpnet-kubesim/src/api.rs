@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::discovery;
+use crate::logs;
 use crate::patch::{self, PatchKind};
 use crate::resources::{self, Resource};
 use crate::selectors::Selector;
@@ -28,6 +29,10 @@ pub struct Shared {
     pub store: Store,
     /// `host:port` the server listens on.
     pub address: String,
+    /// Where pods' directories and logs live.
+    pub state_dir: std::path::PathBuf,
+    /// The kubeconfig pods get through `KUBECONFIG`.
+    pub pod_kubeconfig: std::path::PathBuf,
 }
 
 /// What a path addresses.
@@ -253,6 +258,9 @@ async fn route(
                             res.qualified()
                         ))),
                     }
+                }
+                (Some("log"), Some(name)) if res.kind == "Pod" && *method == Method::GET => {
+                    logs::respond(shared.clone(), ns.unwrap_or("default"), name, &q)
                 }
                 (Some(sub), _) => Err(ApiError::not_implemented(format!(
                     "{verb} on {}/{sub}",

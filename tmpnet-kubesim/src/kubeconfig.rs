@@ -43,6 +43,11 @@ impl KubeconfigFile {
         Ok(KubeconfigFile { dir, path })
     }
 
+    /// The private directory holding the file.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path

@@ -21,14 +21,19 @@
 mod api;
 mod discovery;
 mod kubeconfig;
+mod kubelet;
+mod logs;
 mod patch;
 mod resources;
 mod selectors;
 mod status;
 mod store;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+pub use kubelet::mount_env;
 
 pub use resources::{Resource, RESOURCES};
 pub use status::ApiError;
@@ -50,23 +55,53 @@ pub enum Error {
     Client(String),
 }
 
-/// A running simulator. Dropping it stops the server.
+/// How to start a simulator.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Address to listen on; loopback only.
+    pub listen: String,
+    /// Image name to the local executable a container of that image runs.
+    pub images: HashMap<String, PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            listen: "127.0.0.1:0".into(),
+            images: HashMap::new(),
+        }
+    }
+}
+
+impl Options {
+    /// Maps `image` to the local executable `program`.
+    pub fn image(mut self, image: &str, program: impl Into<PathBuf>) -> Self {
+        self.images.insert(image.to_owned(), program.into());
+        self
+    }
+}
+
+/// A running simulator. Dropping it stops the server and asks the kubelet
+/// to stop every pod process; [`Simulator::shutdown`] waits for that.
 #[derive(Debug)]
 pub struct Simulator {
     shared: Arc<api::Shared>,
     url: String,
     kubeconfig: kubeconfig::KubeconfigFile,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    kubelet_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    kubelet: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Simulator {
-    /// Starts a simulator on 127.0.0.1 with an OS-chosen port.
+    /// Starts a simulator on 127.0.0.1 with an OS-chosen port and no images.
     pub async fn start() -> Result<Simulator, Error> {
-        Self::start_on("127.0.0.1:0").await
+        Self::start_with(Options::default()).await
     }
 
-    /// Starts a simulator on `address`.
-    pub async fn start_on(address: &str) -> Result<Simulator, Error> {
+    /// Starts a simulator with `options`.
+    pub async fn start_with(options: Options) -> Result<Simulator, Error> {
+        let address = options.listen.as_str();
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .map_err(|e| Error::Io {
@@ -78,15 +113,27 @@ impl Simulator {
             source: e,
         })?;
         let url = format!("http://{local}");
-        let shared = Arc::new(api::Shared {
-            store: store::Store::new(),
-            address: local.to_string(),
-        });
         let kubeconfig = kubeconfig::KubeconfigFile::create(&kubeconfig::render(&url, "default"))
             .map_err(|e| Error::Io {
             action: "cannot write the kubeconfig".into(),
             source: e,
         })?;
+        let state_dir = kubeconfig.dir().join("state");
+        let shared = Arc::new(api::Shared {
+            store: store::Store::new(),
+            address: local.to_string(),
+            state_dir: state_dir.clone(),
+            pod_kubeconfig: kubeconfig.path().to_owned(),
+        });
+        let (kubelet_stop, kubelet_stopped) = tokio::sync::oneshot::channel::<()>();
+        let kubelet = kubelet::Kubelet::new(
+            shared.clone(),
+            kubelet::KubeletConfig {
+                images: options.images.clone(),
+                state_dir,
+            },
+        );
+        let kubelet = tokio::spawn(kubelet.run(kubelet_stopped));
         let app = axum::Router::new()
             .fallback(api::handle)
             .with_state(shared.clone());
@@ -106,6 +153,8 @@ impl Simulator {
             url,
             kubeconfig,
             shutdown: Some(shutdown),
+            kubelet_stop: Some(kubelet_stop),
+            kubelet: Some(kubelet),
         })
     }
 
@@ -145,8 +194,23 @@ impl Simulator {
     }
 }
 
+impl Simulator {
+    /// Stops the server and every pod process, and waits until they are gone.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.kubelet_stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(kubelet) = self.kubelet.take() {
+            let _ = kubelet.await;
+        }
+    }
+}
+
 impl Drop for Simulator {
     fn drop(&mut self) {
+        if let Some(stop) = self.kubelet_stop.take() {
+            let _ = stop.send(());
+        }
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }

@@ -26,6 +26,9 @@ enum Command {
         /// Address to listen on (loopback only).
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
+        /// What a container image runs: IMAGE=PATH (repeatable).
+        #[arg(long = "image-map", value_name = "IMAGE=PATH")]
+        image_map: Vec<String>,
     },
 }
 
@@ -51,7 +54,23 @@ fn main() -> ExitCode {
     let Command::Serve {
         kubeconfig_out,
         listen,
+        image_map,
     } = cli.command;
+    let mut options = tmpnet_kubesim::Options {
+        listen: listen.clone(),
+        ..Default::default()
+    };
+    for entry in &image_map {
+        match entry.split_once('=') {
+            Some((image, path)) if !image.is_empty() && std::path::Path::new(path).is_file() => {
+                options = options.image(image, path);
+            }
+            _ => {
+                eprintln!("error: --image-map {entry:?} is not IMAGE=PATH of an existing file; write e.g. --image-map tmpnet/refnode=/usr/local/bin/tmpnet-refnode");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     runtime.block_on(async move {
         if !listen.starts_with("127.")
             && !listen.starts_with("[::1]")
@@ -60,7 +79,7 @@ fn main() -> ExitCode {
             eprintln!("error: --listen {listen} is not a loopback address; use 127.0.0.1:<port>");
             return ExitCode::FAILURE;
         }
-        let sim = match tmpnet_kubesim::Simulator::start_on(&listen).await {
+        let sim = match tmpnet_kubesim::Simulator::start_with(options).await {
             Ok(sim) => sim,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -88,6 +107,7 @@ fn main() -> ExitCode {
             _ = int.recv() => {}
             _ = term.recv() => {}
         }
+        sim.shutdown().await;
         eprintln!("stopped");
         ExitCode::SUCCESS
     })

@@ -1,0 +1,312 @@
+//! The process kubelet under kube-rs clients: pods run as local processes
+//! with real exit codes, logs, env from the downward API, Secrets and
+//! ConfigMaps, volumes, per-pod addresses, probes, and deletion stopping
+//! the process. Simulated, not a real cluster.
+
+// Test code may unwrap: a panic is how a test fails.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use futures::{AsyncBufReadExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use kube::api::{Api, DeleteParams, LogParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
+use serde_json::json;
+use tmpnet_kubesim::{Options, Simulator};
+
+async fn sim() -> (Simulator, Api<Pod>) {
+    let sim = Simulator::start_with(
+        Options::default()
+            .image("busybox", "/bin/sh")
+            .image("python", "/usr/bin/python3"),
+    )
+    .await
+    .unwrap();
+    let pods = Api::namespaced(sim.client().unwrap(), "default");
+    (sim, pods)
+}
+
+fn shell_pod(name: &str, script: &str, restart: &str) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": restart,
+            "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", script]}]
+        }
+    }))
+    .unwrap()
+}
+
+/// Waits until `check` holds for the pod, or fails with its last state.
+async fn wait_for(pods: &Api<Pod>, name: &str, what: &str, check: impl Fn(&Pod) -> bool) -> Pod {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let pod = pods.get(name).await.unwrap();
+        if check(&pod) {
+            return pod;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} never {what}: {:?}",
+            pod.status
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn phase(p: &Pod) -> &str {
+    p.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("")
+}
+
+fn exit_code(p: &Pod) -> Option<i32> {
+    p.status.as_ref()?.container_statuses.as_ref()?[0]
+        .state
+        .as_ref()?
+        .terminated
+        .as_ref()
+        .map(|t| t.exit_code)
+}
+
+#[tokio::test]
+async fn exit_codes_phases_and_logs_after_exit() {
+    let (_sim, pods) = sim().await;
+    pods.create(
+        &PostParams::default(),
+        &shell_pod("fails", "echo about to fail; exit 3", "Never"),
+    )
+    .await
+    .unwrap();
+    pods.create(
+        &PostParams::default(),
+        &shell_pod("works", "echo fine", "Never"),
+    )
+    .await
+    .unwrap();
+    let failed = wait_for(&pods, "fails", "failed", |p| phase(p) == "Failed").await;
+    assert_eq!(exit_code(&failed), Some(3));
+    let worked = wait_for(&pods, "works", "succeeded", |p| phase(p) == "Succeeded").await;
+    assert_eq!(exit_code(&worked), Some(0));
+    let logs = pods.logs("fails", &LogParams::default()).await.unwrap();
+    assert_eq!(logs, "about to fail\n");
+}
+
+#[tokio::test]
+async fn an_unmapped_image_cannot_be_pulled() {
+    let (_sim, pods) = sim().await;
+    let mut pod = shell_pod("nowhere", "true", "Never");
+    pod.spec.as_mut().unwrap().containers[0].image = Some("registry.example/none:1".into());
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let reason = |p: &Pod| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .and_then(|c| c[0].state.as_ref())
+            .and_then(|s| s.waiting.as_ref())
+            .and_then(|w| w.reason.clone())
+    };
+    wait_for(&pods, "nowhere", "failed to pull", |p| {
+        reason(p).as_deref() == Some("ErrImagePull")
+    })
+    .await;
+    let backoff = wait_for(&pods, "nowhere", "backed off", |p| {
+        reason(p).as_deref() == Some("ImagePullBackOff")
+    })
+    .await;
+    assert_eq!(phase(&backoff), "Pending");
+}
+
+#[tokio::test]
+async fn environment_from_the_downward_api_secrets_and_configmaps() {
+    let (sim, pods) = sim().await;
+    let client = sim.client().unwrap();
+    let secret: Secret =
+        serde_json::from_value(json!({"metadata": {"name": "s"}, "data": {"token": "c2VjcmV0"}}))
+            .unwrap();
+    Api::<Secret>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let cm: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": "c"}, "data": {"MODE": "fast", "LEVEL": "3"}}),
+    )
+    .unwrap();
+    Api::<ConfigMap>::namespaced(client, "default")
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "env"},
+        "spec": {"restartPolicy": "Never", "containers": [{
+            "name": "main", "image": "busybox",
+            "command": ["sh", "-c", "echo $ME $NS $IP $TOKEN $CM_MODE $CM_LEVEL $PLAIN"],
+            "envFrom": [{"configMapRef": {"name": "c"}, "prefix": "CM_"}],
+            "env": [
+                {"name": "ME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "token"}}},
+                {"name": "PLAIN", "value": "p"}
+            ]
+        }]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let done = wait_for(&pods, "env", "succeeded", |p| phase(p) == "Succeeded").await;
+    let ip = done.status.unwrap().pod_ip.unwrap();
+    assert!(ip.starts_with("127.0."), "{ip}");
+    let logs = pods.logs("env", &LogParams::default()).await.unwrap();
+    assert_eq!(logs.trim(), format!("env default {ip} secret fast 3 p"));
+}
+
+#[tokio::test]
+async fn mount_paths_map_to_volume_directories() {
+    let (_sim, pods) = sim().await;
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "vol"},
+        "spec": {"restartPolicy": "Never",
+            "volumes": [{"name": "data", "emptyDir": {}}],
+            "containers": [{"name": "main", "image": "busybox",
+                "command": ["sh", "-c", "echo kept > /data/file && cat $KUBESIM_MOUNT_DATA/file"],
+                "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    wait_for(&pods, "vol", "succeeded", |p| phase(p) == "Succeeded").await;
+    assert_eq!(
+        pods.logs("vol", &LogParams::default()).await.unwrap(),
+        "kept\n"
+    );
+    assert!(
+        !std::path::Path::new("/data/file").exists(),
+        "nothing written outside the simulator"
+    );
+}
+
+fn server_pod(name: &str) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"containers": [{
+            "name": "web", "image": "python",
+            "command": ["python3", "-m", "http.server", "8080", "--bind", "$(POD_IP)"],
+            "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+            "ports": [{"name": "http", "containerPort": 8080}],
+            "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1}
+        }]}
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn pods_get_their_own_addresses_readiness_and_are_stopped_on_delete() {
+    let (_sim, pods) = sim().await;
+    for name in ["web-a", "web-b"] {
+        pods.create(&PostParams::default(), &server_pod(name))
+            .await
+            .unwrap();
+    }
+    for name in ["web-a", "web-b"] {
+        let ready = tokio::time::timeout(
+            Duration::from_secs(20),
+            await_condition(pods.clone(), name, conditions::is_pod_running()),
+        );
+        ready.await.unwrap().unwrap();
+        wait_for(&pods, name, "became ready", |p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+        .await;
+    }
+    let ip = |p: Pod| p.status.unwrap().pod_ip.unwrap();
+    let (a, b) = (
+        ip(pods.get("web-a").await.unwrap()),
+        ip(pods.get("web-b").await.unwrap()),
+    );
+    assert_ne!(a, b, "each pod has its own address, both on port 8080");
+    for addr in [&a, &b] {
+        assert!(
+            std::net::TcpStream::connect((addr.as_str(), 8080)).is_ok(),
+            "{addr}:8080"
+        );
+    }
+    pods.delete("web-a", &DeleteParams::default())
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect((a.as_str(), 8080)).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deleted pod's process still serves"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn logs_follow_until_the_container_exits() {
+    let (_sim, pods) = sim().await;
+    pods.create(
+        &PostParams::default(),
+        &shell_pod(
+            "ticker",
+            "for i in 1 2 3; do echo tick $i; sleep 0.2; done",
+            "Never",
+        ),
+    )
+    .await
+    .unwrap();
+    await_condition(pods.clone(), "ticker", conditions::is_pod_running())
+        .await
+        .unwrap();
+    let stream = pods
+        .log_stream(
+            "ticker",
+            &LogParams {
+                follow: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let lines: Vec<String> =
+        tokio::time::timeout(Duration::from_secs(10), stream.lines().try_collect())
+            .await
+            .expect("the stream ends when the container exits")
+            .unwrap();
+    assert_eq!(lines, ["tick 1", "tick 2", "tick 3"]);
+    let last = pods
+        .logs(
+            "ticker",
+            &LogParams {
+                tail_lines: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(last, "tick 3\n");
+}
+
+#[tokio::test]
+async fn restart_policies_restart_failed_containers() {
+    let (_sim, pods) = sim().await;
+    pods.create(
+        &PostParams::default(),
+        &shell_pod("flaky", "echo run; exit 1", "OnFailure"),
+    )
+    .await
+    .unwrap();
+    let restarted = wait_for(&pods, "flaky", "restarted twice", |p| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .is_some_and(|c| c[0].restart_count >= 2)
+    })
+    .await;
+    assert_ne!(phase(&restarted), "Failed");
+}

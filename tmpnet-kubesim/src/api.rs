@@ -259,6 +259,9 @@ async fn route(
                         ))),
                     }
                 }
+                (Some("scale"), Some(name)) if res.kind == "StatefulSet" => {
+                    scale(store, res, ns, name, method, headers, &body)
+                }
                 (Some("log"), Some(name)) if res.kind == "Pod" && *method == Method::GET => {
                     logs::respond(shared.clone(), ns.unwrap_or("default"), name, &q)
                 }
@@ -336,6 +339,68 @@ fn patch_object(
     let mut object = store.get(res, ns, name)?;
     patch::apply(kind, &mut object, body)?;
     Ok(Json(store.replace(res, ns, name, object, status_only)?).into_response())
+}
+
+/// `statefulsets/<name>/scale`: the replica count as an autoscaling/v1 Scale.
+fn scale(
+    store: &Store,
+    res: &'static Resource,
+    ns: Option<&str>,
+    name: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult<Response> {
+    let object = store.get(res, ns, name)?;
+    let as_scale = |o: &Value| {
+        let selector = o
+            .pointer("/spec/selector/matchLabels")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default();
+        json!({
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {"name": name, "namespace": ns, "uid": o["metadata"]["uid"],
+                         "resourceVersion": o["metadata"]["resourceVersion"]},
+            "spec": {"replicas": o.pointer("/spec/replicas").cloned().unwrap_or(json!(1))},
+            "status": {"replicas": o.pointer("/status/replicas").cloned().unwrap_or(json!(0)), "selector": selector},
+        })
+    };
+    let mut scale_obj = as_scale(&object);
+    match *method {
+        Method::GET => return Ok(Json(scale_obj).into_response()),
+        Method::PUT => scale_obj = body_json(body)?,
+        Method::PATCH => {
+            let content_type = headers
+                .get(axum::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            patch::apply(
+                PatchKind::from_content_type(content_type)?,
+                &mut scale_obj,
+                body,
+            )?;
+        }
+        _ => {
+            return Err(ApiError::not_implemented(format!(
+                "{method} on statefulsets/scale"
+            )))
+        }
+    }
+    let replicas = scale_obj
+        .pointer("/spec/replicas")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| ApiError::invalid("scale", name, "spec.replicas: Required value".into()))?;
+    let mut updated = object;
+    updated["spec"]["replicas"] = json!(replicas);
+    let updated = store.replace(res, ns, name, updated, false)?;
+    Ok(Json(as_scale(&updated)).into_response())
 }
 
 fn event_line(kind: &str, object: &Value) -> Bytes {

@@ -19,6 +19,7 @@
 //! or as a program: `tmpnet-kubesim serve --kubeconfig-out FILE`.
 
 mod api;
+mod controllers;
 mod discovery;
 mod kubeconfig;
 mod kubelet;
@@ -91,6 +92,7 @@ pub struct Simulator {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     kubelet_stop: Option<tokio::sync::oneshot::Sender<()>>,
     kubelet: Option<tokio::task::JoinHandle<()>>,
+    controllers_stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Simulator {
@@ -134,6 +136,8 @@ impl Simulator {
             },
         );
         let kubelet = tokio::spawn(kubelet.run(kubelet_stopped));
+        let (controllers_stop, controllers_stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(controllers::run(shared.clone(), controllers_stopped));
         let app = axum::Router::new()
             .fallback(api::handle)
             .with_state(shared.clone());
@@ -155,6 +159,7 @@ impl Simulator {
             shutdown: Some(shutdown),
             kubelet_stop: Some(kubelet_stop),
             kubelet: Some(kubelet),
+            controllers_stop: Some(controllers_stop),
         })
     }
 
@@ -197,6 +202,9 @@ impl Simulator {
 impl Simulator {
     /// Stops the server and every pod process, and waits until they are gone.
     pub async fn shutdown(mut self) {
+        if let Some(stop) = self.controllers_stop.take() {
+            let _ = stop.send(());
+        }
         if let Some(stop) = self.kubelet_stop.take() {
             let _ = stop.send(());
         }
@@ -208,6 +216,9 @@ impl Simulator {
 
 impl Drop for Simulator {
     fn drop(&mut self) {
+        if let Some(stop) = self.controllers_stop.take() {
+            let _ = stop.send(());
+        }
         if let Some(stop) = self.kubelet_stop.take() {
             let _ = stop.send(());
         }

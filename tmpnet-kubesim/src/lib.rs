@@ -25,6 +25,7 @@ mod kubeconfig;
 mod kubelet;
 mod logs;
 mod patch;
+mod portforward;
 mod resources;
 mod selectors;
 mod status;
@@ -139,6 +140,10 @@ impl Simulator {
         let (controllers_stop, controllers_stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(controllers::run(shared.clone(), controllers_stopped));
         let app = axum::Router::new()
+            .route(
+                "/api/v1/namespaces/{ns}/pods/{name}/portforward",
+                axum::routing::get(portforward::handle),
+            )
             .fallback(api::handle)
             .with_state(shared.clone());
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();

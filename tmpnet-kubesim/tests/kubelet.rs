@@ -310,3 +310,64 @@ async fn restart_policies_restart_failed_containers() {
     .await;
     assert_ne!(phase(&restarted), "Failed");
 }
+
+#[tokio::test]
+async fn port_forward_reaches_the_pods_own_port() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_sim, pods) = sim().await;
+    pods.create(&PostParams::default(), &server_pod("forwarded"))
+        .await
+        .unwrap();
+    wait_for(&pods, "forwarded", "became ready", |p| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    })
+    .await;
+    let mut forwarder = pods.portforward("forwarded", &[8080]).await.unwrap();
+    let mut stream = forwarder.take_stream(8080).unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.0 200"), "{text}");
+    // The server closed the connection, and with it the forward: no error
+    // was reported for the port.
+    let error = forwarder.take_error(8080).unwrap();
+    drop(stream);
+    let reported = tokio::time::timeout(Duration::from_secs(10), error)
+        .await
+        .unwrap();
+    assert_eq!(reported, None);
+}
+
+#[tokio::test]
+async fn port_forward_to_a_closed_port_reports_an_error() {
+    let (_sim, pods) = sim().await;
+    pods.create(&PostParams::default(), &server_pod("closed"))
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        await_condition(pods.clone(), "closed", conditions::is_pod_running()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let mut forwarder = pods.portforward("closed", &[9]).await.unwrap();
+    let error = forwarder.take_error(9).unwrap();
+    let message = tokio::time::timeout(Duration::from_secs(10), error)
+        .await
+        .unwrap();
+    assert!(
+        message.is_some_and(|m| m.contains("port 9")),
+        "the port error names the port"
+    );
+}

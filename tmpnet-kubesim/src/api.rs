@@ -31,8 +31,8 @@ pub struct Shared {
     pub address: String,
     /// Where pods' directories and logs live.
     pub state_dir: std::path::PathBuf,
-    /// The kubeconfig pods get through `KUBECONFIG`.
-    pub pod_kubeconfig: std::path::PathBuf,
+    /// Tokens and RBAC.
+    pub rbac: crate::rbac::Rbac,
 }
 
 /// What a path addresses.
@@ -185,7 +185,30 @@ async fn route(
     body: Bytes,
 ) -> ApiResult<Response> {
     let q = query(uri);
+    let who = shared.rbac.authenticate(
+        headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    )?;
     let target = parse_path(uri.path())?;
+    if let Target::Object { res, ns, name, sub } = &target {
+        let verb = verb_name(method, *name, truthy(&q, "watch"));
+        let resource = match sub {
+            Some(sub) => format!("{}/{sub}", res.plural),
+            None => res.plural.to_owned(),
+        };
+        shared.rbac.authorize(
+            &shared.store,
+            &who,
+            &crate::rbac::Request {
+                verb,
+                group: res.group,
+                resource,
+                namespace: *ns,
+                name: *name,
+            },
+        )?;
+    }
     let found = |v: Option<Value>| {
         v.map(|v| Json(v).into_response()).ok_or_else(|| {
             ApiError::not_found("the server could not find the requested resource", "")

@@ -5,13 +5,23 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-/// A kubeconfig for `server` with `namespace` as the default namespace.
+/// A kubeconfig for `server` with `namespace` as the default namespace,
+/// as the admin (no token).
 pub fn render(server: &str, namespace: &str) -> String {
+    render_with_token(server, namespace, None)
+}
+
+/// A kubeconfig for `server`, authenticating with `token` when given.
+pub fn render_with_token(server: &str, namespace: &str, token: Option<&str>) -> String {
+    let user = match token {
+        Some(token) => json!({"token": token}),
+        None => json!({}),
+    };
     let config = json!({
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "tmpnet-kubesim", "cluster": {"server": server}}],
-        "users": [{"name": "tmpnet-kubesim", "user": {}}],
+        "users": [{"name": "tmpnet-kubesim", "user": user}],
         "contexts": [{
             "name": "tmpnet-kubesim",
             "context": {"cluster": "tmpnet-kubesim", "user": "tmpnet-kubesim", "namespace": namespace}

@@ -6,14 +6,15 @@
 //! - `command[0]`, when given, is used if it is an executable on this
 //!   machine; otherwise the image's executable runs with `command[1..]` and
 //!   `args`.
-//! - Each pod gets its own loopback address (127.0.x.y) as its pod IP, so
+//! - Each pod gets its own loopback address (127.N.x.y) as its pod IP, so
 //!   two pods can listen on the same port; containers must bind the pod IP
 //!   (the downward API's `status.podIP`), not 0.0.0.0.
 //! - Volumes are directories under the simulator's state dir (a PVC's
 //!   directory outlives its pods). A container finds a mount by its path:
 //!   every occurrence of a `mountPath` in its command, args and env values is
 //!   replaced by the directory, and `KUBESIM_MOUNT_<VOLUME>` names it too.
-//! - Each pod gets `KUBECONFIG` pointing at a kubeconfig for the simulator.
+//! - Each pod gets `KUBECONFIG` pointing at a kubeconfig for the simulator
+//!   with a bearer token for its ServiceAccount (RBAC applies to it).
 //! - Init containers run to completion, in order, before the containers.
 //! - Readiness and liveness probes (httpGet, tcpSocket, exec) drive the
 //!   pod's conditions; restartPolicy is honoured; exits keep their real exit
@@ -24,6 +25,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -116,7 +118,6 @@ pub struct Kubelet {
     shared: Arc<Shared>,
     config: KubeletConfig,
     pods: HashMap<String, PodRun>,
-    next_ip: u32,
 }
 
 fn pods_resource() -> &'static resources::Resource {
@@ -185,7 +186,6 @@ impl Kubelet {
             shared,
             config,
             pods: HashMap::new(),
-            next_ip: 2,
         }
     }
 
@@ -203,13 +203,17 @@ impl Kubelet {
         }
     }
 
+    /// A pod IP no other pod of this process has: one counter shared by
+    /// every simulator in the process, in a 127.N.0.0/16 block chosen from
+    /// the pid, so simulators in parallel test processes rarely meet.
     fn allocate_ip(&mut self) -> String {
+        static NEXT: AtomicU32 = AtomicU32::new(2);
+        let block = 10 + std::process::id() % 240;
         loop {
-            let n = self.next_ip;
-            self.next_ip = if n >= 65_000 { 2 } else { n + 1 };
+            let n = NEXT.fetch_add(1, Ordering::Relaxed) % 65_536;
             let (hi, lo) = (n / 256, n % 256);
             if lo != 0 && lo != 255 {
-                return format!("127.0.{hi}.{lo}");
+                return format!("127.{block}.{hi}.{lo}");
             }
         }
     }
@@ -282,6 +286,15 @@ impl Kubelet {
             self.fill_volume(volume, &namespace, &path)?;
             mounts.insert(vname, path);
         }
+        // The pod's ServiceAccount token, in a kubeconfig of its own.
+        let account = str_at(pod, "/spec/serviceAccountName").unwrap_or("default");
+        let token = self.shared.rbac.issue(&namespace, account);
+        let kubeconfig = crate::kubeconfig::render_with_token(
+            &format!("http://{}", self.shared.address),
+            &namespace,
+            Some(&token),
+        );
+        std::fs::write(dir.join("kubeconfig"), kubeconfig)?;
         let specs = |key: &str| -> Vec<Container> {
             pod.pointer(&format!("/spec/{key}"))
                 .and_then(Value::as_array)
@@ -553,7 +566,7 @@ fn start(shared: &Shared, config: &KubeletConfig, run: &PodRun, pod: &Value, c: 
                 .unwrap_or_else(|_| Stdio::null()),
         )
         .stderr(Stdio::from(log))
-        .env("KUBECONFIG", &shared.pod_kubeconfig)
+        .env("KUBECONFIG", run.dir.join("kubeconfig"))
         .env("HOSTNAME", &run.name)
         .kill_on_drop(true);
     for (path, dir) in &mounts {

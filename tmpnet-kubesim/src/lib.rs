@@ -26,6 +26,7 @@ mod kubelet;
 mod logs;
 mod patch;
 mod portforward;
+mod rbac;
 mod resources;
 mod selectors;
 mod status;
@@ -126,7 +127,7 @@ impl Simulator {
             store: store::Store::new(),
             address: local.to_string(),
             state_dir: state_dir.clone(),
-            pod_kubeconfig: kubeconfig.path().to_owned(),
+            rbac: rbac::Rbac::default(),
         });
         let (kubelet_stop, kubelet_stopped) = tokio::sync::oneshot::channel::<()>();
         let kubelet = kubelet::Kubelet::new(
@@ -194,6 +195,28 @@ impl Simulator {
             .parse()
             .map_err(|e| Error::Client(format!("{}: {e}", self.url)))?;
         let config = kube::Config::new(uri);
+        kube::Client::try_from(config).map_err(|e| Error::Client(e.to_string()))
+    }
+
+    /// A bearer token for the ServiceAccount `name` in `namespace`: requests
+    /// with it are allowed only what RBAC allows that account.
+    pub fn service_account_token(&self, namespace: &str, name: &str) -> String {
+        self.shared.rbac.issue(namespace, name)
+    }
+
+    /// A kube client acting as the ServiceAccount `name` in `namespace`.
+    pub fn service_account_client(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<kube::Client, Error> {
+        let uri = self
+            .url
+            .parse()
+            .map_err(|e| Error::Client(format!("{}: {e}", self.url)))?;
+        let mut config = kube::Config::new(uri);
+        config.default_namespace = namespace.to_owned();
+        config.auth_info.token = Some(self.service_account_token(namespace, name).into());
         kube::Client::try_from(config).map_err(|e| Error::Client(e.to_string()))
     }
 

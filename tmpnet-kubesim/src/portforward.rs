@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::Uri;
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -53,8 +53,32 @@ pub async fn handle(
     State(shared): State<Arc<Shared>>,
     Path((ns, name)): Path<(String, String)>,
     uri: Uri,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let who = match shared.rbac.authenticate(
+        headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    ) {
+        Ok(who) => who,
+        Err(e) => return e.into_response(),
+    };
+    // Port-forward is `create` on pods/portforward (`get` is accepted too).
+    let request = |verb| crate::rbac::Request {
+        verb,
+        group: "",
+        resource: "pods/portforward".into(),
+        namespace: Some(&ns),
+        name: Some(&name),
+    };
+    if let Err(e) = shared
+        .rbac
+        .authorize(&shared.store, &who, &request("create"))
+        .or_else(|_| shared.rbac.authorize(&shared.store, &who, &request("get")))
+    {
+        return e.into_response();
+    }
     let ports = match ports(&uri) {
         Ok(p) => p,
         Err(e) => return e.into_response(),

@@ -68,6 +68,16 @@ impl ApiError {
         .with_details(resource, name)
     }
 
+    /// 401: the token is unknown.
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized".into())
+    }
+
+    /// 403: RBAC refuses the request.
+    pub fn forbidden(message: String) -> Self {
+        Self::new(403, "Forbidden", message)
+    }
+
     /// 400: the request is malformed.
     pub fn bad_request(message: String) -> Self {
         Self::new(400, "BadRequest", message)

@@ -95,7 +95,15 @@ pub fn respond(
     };
     let follow = q.get("follow").is_some_and(|v| v == "true" || v == "1");
     if !follow {
-        return Ok((StatusCode::OK, first).into_response());
+        return Ok((
+            StatusCode::OK,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            first,
+        )
+            .into_response());
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let (ns, name) = (ns.to_owned(), name.to_owned());
@@ -125,7 +133,7 @@ pub fn respond(
         }
     });
     Ok(Response::builder()
-        .header("content-type", "text/plain")
+        .header("content-type", "text/plain; charset=utf-8")
         .body(Body::from_stream(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         ))

@@ -453,3 +453,39 @@ fn the_serve_program_runs_until_terminated() {
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     assert!(child.wait().unwrap().success());
 }
+
+#[tokio::test]
+async fn strategic_merge_patches_merge_containers_and_env_by_name() {
+    let (_sim, client) = client().await;
+    let api: Api<StatefulSet> = Api::namespaced(client, "default");
+    let sts: StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": "s"},
+        "spec": {"selector": {"matchLabels": {"a": "b"}}, "serviceName": "s",
+                  "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [
+                      {"name": "node", "image": "i", "env": [{"name": "A", "value": "1"}]},
+                      {"name": "sidecar", "image": "j"}]}}}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &sts).await.unwrap();
+    let patched = api
+        .patch(
+            "s",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "node", "env": [{"name": "B", "value": "2"}]}
+            ]}}}})),
+        )
+        .await
+        .unwrap();
+    let containers = patched.spec.unwrap().template.spec.unwrap().containers;
+    assert_eq!(containers.len(), 2, "the sidecar is kept");
+    let env: Vec<String> = containers[0]
+        .env
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(env, ["A", "B"]);
+    assert_eq!(containers[0].image.as_deref(), Some("i"));
+}

@@ -24,24 +24,31 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::config::Config;
 use crate::node::Node;
 
-const USAGE: &str = "usage: tmpnet-refnode --flags-file <flags.json> | --version";
+const USAGE: &str =
+    "usage: tmpnet-refnode --flags-file <flags.json> | --flag <name>=<value>... | --version";
 
 /// Runs the node with its command-line arguments (without the program
 /// name) until SIGTERM or SIGINT; returns its exit code.
 pub fn run(args: impl IntoIterator<Item = String>) -> ExitCode {
     let args: Vec<String> = args.into_iter().collect();
-    let flags_file = match args.as_slice() {
+    let loaded = match args.as_slice() {
         [flag] if flag == "--version" => {
             println!("tmpnet-refnode {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
-        [flag, path] if flag == "--flags-file" => PathBuf::from(path),
+        [flag, path] if flag == "--flags-file" => Config::load(&PathBuf::from(path)),
+        // Flags on the command line, e.g. in a pod whose values come from
+        // the downward API.
+        [first, ..] if first == "--flag" => match flags_from_args(&args) {
+            Some(flags) => Config::from_flags(&flags),
+            None => Err(format!("bad arguments; {USAGE}")),
+        },
         _ => {
             eprintln!("FATAL bad arguments; {USAGE}");
             return ExitCode::from(2);
         }
     };
-    let config = match Config::load(&flags_file) {
+    let config = match loaded {
         Ok(c) => c,
         Err(e) => {
             eprintln!("FATAL {e}");
@@ -77,6 +84,21 @@ pub fn run(args: impl IntoIterator<Item = String>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--flag k=v --flag k2=v2 ...` as a map; `None` if malformed.
+fn flags_from_args(args: &[String]) -> Option<std::collections::BTreeMap<String, String>> {
+    let mut flags = std::collections::BTreeMap::new();
+    for pair in args.chunks(2) {
+        match pair {
+            [flag, kv] if flag == "--flag" => {
+                let (k, v) = kv.split_once('=')?;
+                flags.insert(k.to_owned(), v.to_owned());
+            }
+            _ => return None,
+        }
+    }
+    Some(flags)
 }
 
 /// Resolves when SIGTERM or SIGINT arrives; with `ignore_sigterm`, only
@@ -154,4 +176,21 @@ fn write_process_context(
     std::fs::write(&tmp, body.to_string())
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_from_the_command_line() {
+        let args: Vec<String> = ["--flag", "node-id=a", "--flag", "db-dir=/d=x"]
+            .map(String::from)
+            .to_vec();
+        let flags = flags_from_args(&args).unwrap();
+        assert_eq!(flags["node-id"], "a");
+        assert_eq!(flags["db-dir"], "/d=x");
+        assert!(flags_from_args(&["--flag".to_owned()]).is_none());
+        assert!(flags_from_args(&["--flag".to_owned(), "novalue".to_owned()]).is_none());
+    }
 }

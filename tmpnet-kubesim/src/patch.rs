@@ -178,10 +178,8 @@ mod tests {
             PatchKind::Apply
         );
         assert_eq!(
-            PatchKind::from_content_type("application/strategic-merge-patch+json")
-                .unwrap_err()
-                .code,
-            501
+            PatchKind::from_content_type("application/strategic-merge-patch+json").unwrap(),
+            PatchKind::Strategic
         );
         assert_eq!(
             PatchKind::from_content_type("text/plain").unwrap_err().code,

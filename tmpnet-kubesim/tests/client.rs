@@ -324,42 +324,43 @@ async fn deleting_owners_and_namespaces_collects_what_they_hold() {
 
 #[tokio::test]
 async fn status_is_its_own_subresource() {
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    // A kind no simulated controller writes the status of.
     let (_sim, client) = client().await;
-    let api: Api<StatefulSet> = Api::namespaced(client, "default");
-    let sts: StatefulSet = serde_json::from_value(json!({
-        "metadata": {"name": "s"},
-        "spec": {"selector": {"matchLabels": {"a": "b"}}, "serviceName": "s",
-                  "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(client, "default");
+    let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
+        "metadata": {"name": "c"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
     }))
     .unwrap();
-    let created = api.create(&PostParams::default(), &sts).await.unwrap();
+    let created = api.create(&PostParams::default(), &pvc).await.unwrap();
     assert_eq!(created.metadata.generation, Some(1));
     let patched = api
         .patch_status(
-            "s",
+            "c",
             &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"replicas": 1, "readyReplicas": 1}})),
+            &Patch::Merge(json!({"status": {"phase": "Bound"}})),
         )
         .await
         .unwrap();
-    assert_eq!(patched.status.unwrap().ready_replicas, Some(1));
+    assert_eq!(patched.status.unwrap().phase.as_deref(), Some("Bound"));
     assert_eq!(
         patched.metadata.generation,
         Some(1),
         "status writes keep the generation"
     );
-    let scaled = api
+    let resized = api
         .patch(
-            "s",
+            "c",
             &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 3}, "status": {"replicas": 99}})),
+            &Patch::Merge(json!({"spec": {"resources": {"requests": {"storage": "2Gi"}}}, "status": {"phase": "Lost"}})),
         )
         .await
         .unwrap();
-    assert_eq!(scaled.metadata.generation, Some(2));
+    assert_eq!(resized.metadata.generation, Some(2));
     assert_eq!(
-        scaled.status.unwrap().replicas,
-        1,
+        resized.status.unwrap().phase.as_deref(),
+        Some("Bound"),
         "the main resource does not write status"
     );
 }

@@ -371,3 +371,163 @@ async fn port_forward_to_a_closed_port_reports_an_error() {
         "the port error names the port"
     );
 }
+
+#[tokio::test]
+async fn configmap_and_secret_volumes_and_key_references() {
+    let (sim, pods) = sim().await;
+    let client = sim.client().unwrap();
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "conf"}, "data": {"mode": "fast"}}))
+            .unwrap();
+    Api::<ConfigMap>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    let secret: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "keys"}, "data": {"key.pem": "UFJJVkFURQ=="}}),
+    )
+    .unwrap();
+    Api::<Secret>::namespaced(client, "default")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "mounted"},
+        "spec": {"restartPolicy": "Never",
+            "volumes": [{"name": "conf", "configMap": {"name": "conf"}}, {"name": "keys", "secret": {"secretName": "keys"}}],
+            "containers": [{"name": "main", "image": "busybox",
+                "command": ["sh", "-c", "echo $MODE $(cat /etc/conf/mode) $(cat /etc/keys/key.pem)"],
+                "env": [{"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "conf", "key": "mode"}}}],
+                "volumeMounts": [{"name": "conf", "mountPath": "/etc/conf"}, {"name": "keys", "mountPath": "/etc/keys"}]}]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    wait_for(&pods, "mounted", "succeeded", |p| phase(p) == "Succeeded").await;
+    assert_eq!(
+        pods.logs("mounted", &LogParams::default()).await.unwrap(),
+        "fast fast PRIVATE\n"
+    );
+}
+
+fn ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+#[tokio::test]
+async fn tcp_and_exec_probes_decide_readiness_and_liveness_restarts() {
+    let (_sim, pods) = sim().await;
+    let probed =
+        |name: &str, probe: serde_json::Value, liveness: Option<serde_json::Value>| -> Pod {
+            let mut container = json!({"name": "main", "image": "busybox",
+            "command": ["sh", "-c", "python3 -m http.server 8080 --bind $POD_IP"],
+            "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+            "readinessProbe": probe});
+            if let Some(l) = liveness {
+                container["livenessProbe"] = l;
+            }
+            serde_json::from_value(
+                json!({"metadata": {"name": name}, "spec": {"containers": [container]}}),
+            )
+            .unwrap()
+        };
+    pods.create(
+        &PostParams::default(),
+        &probed(
+            "tcp",
+            json!({"tcpSocket": {"port": 8080}, "periodSeconds": 1}),
+            None,
+        ),
+    )
+    .await
+    .unwrap();
+    pods.create(
+        &PostParams::default(),
+        &probed("exec-ok", json!({"exec": {"command": ["true"]}}), None),
+    )
+    .await
+    .unwrap();
+    pods.create(
+        &PostParams::default(),
+        &probed("exec-no", json!({"exec": {"command": ["false"]}}), None),
+    )
+    .await
+    .unwrap();
+    let failing_liveness =
+        json!({"exec": {"command": ["false"]}, "periodSeconds": 1, "failureThreshold": 1});
+    pods.create(
+        &PostParams::default(),
+        &probed(
+            "dies",
+            json!({"tcpSocket": {"port": 8080}}),
+            Some(failing_liveness),
+        ),
+    )
+    .await
+    .unwrap();
+    wait_for(&pods, "tcp", "became ready on its TCP port", ready).await;
+    wait_for(&pods, "exec-ok", "became ready by exec", ready).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let not_ready = pods.get("exec-no").await.unwrap();
+    assert_eq!(phase(&not_ready), "Running");
+    assert!(
+        !ready(&not_ready),
+        "a failing exec probe keeps the pod unready"
+    );
+    wait_for(&pods, "dies", "was restarted by its liveness probe", |p| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .is_some_and(|c| c[0].restart_count >= 1)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_pod_ignoring_sigterm_is_killed_after_its_grace_period() {
+    let (_sim, pods) = sim().await;
+    let mut pod = shell_pod(
+        "stubborn",
+        "trap '' TERM; echo started; while true; do sleep 0.1; done",
+        "Always",
+    );
+    pod.spec.as_mut().unwrap().termination_grace_period_seconds = Some(1);
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    wait_for(&pods, "stubborn", "started", |p| phase(p) == "Running").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while pods
+        .logs("stubborn", &LogParams::default())
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shell never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let marker = "while true; do sleep 0.1";
+    let running = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(marker))
+                .unwrap_or(false)
+                && std::fs::read_to_string(e.path().join("stat")).is_ok_and(|s| !s.contains(") Z "))
+        })
+    };
+    assert!(running());
+    pods.delete("stubborn", &DeleteParams::default())
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while running() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stubborn pod survived SIGKILL"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -462,20 +462,33 @@ impl NodeRuntime for ProcessRuntime {
             detail,
             log_tail: node.log_tail(LOG_TAIL_LINES),
         };
-        if let Some(record) = node.launch_record()? {
-            if let Some(line) = self.fatal_line(node, &record) {
-                return Err(Error::Failed {
-                    node: node.id().to_owned(),
-                    detail: format!("it logged {line:?}"),
-                    log_tail: node.log_tail(LOG_TAIL_LINES),
-                });
+        let fatal = || -> Result<()> {
+            if let Some(record) = node.launch_record()? {
+                if let Some(line) = self.fatal_line(node, &record) {
+                    return Err(Error::Failed {
+                        node: node.id().to_owned(),
+                        detail: format!("it logged {line:?}"),
+                        log_tail: node.log_tail(LOG_TAIL_LINES),
+                    });
+                }
             }
-        }
+            Ok(())
+        };
+        fatal()?;
         match self.state(node).await? {
             NodeState::Running {
                 endpoint: Some(endpoint),
                 ..
-            } => Ok(self.kind.check_health(&self.http, node, &endpoint).await),
+            } => {
+                let health = self.kind.check_health(&self.http, node, &endpoint).await;
+                // A daemon may log a failure while the check runs (bitcoind
+                // logs a failed bind, then answers RPC): look again before
+                // calling it healthy.
+                if health.is_healthy() {
+                    fatal()?;
+                }
+                Ok(health)
+            }
             NodeState::Running { endpoint: None, .. } => Ok(Health::Unhealthy(
                 "starting: its ports are not reported yet".into(),
             )),

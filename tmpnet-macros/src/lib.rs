@@ -1,21 +1,22 @@
 //! `#[tmpnet_test]`: registers an `async fn` as a test of the tmpnet harness.
 //!
-//! ```ignore
+//! ```no_run
 //! use tmpnet_fixture::{tmpnet_test, TestEnvironment};
 //!
 //! #[tmpnet_test(timeout = "90s")]
 //! async fn value_propagates(env: &TestEnvironment) -> Result<(), String> {
 //!     let uris = env.node_uris().await.map_err(|e| e.to_string())?;
-//!     // ...
+//!     assert!(!uris.is_empty());
 //!     Ok(())
 //! }
+//! # fn main() {}
 //! ```
 //!
 //! Options: `ignore`, `timeout = "90s"` (default 2 minutes), `nodes = N` (a
 //! private network of N nodes for this test alone), `serial` (never runs
 //! at the same time as another test). The function takes one
 //! `&TestEnvironment` and returns `()` or `Result<(), E>` with `E: Display`.
-//! The macro is a thin shim over [`expand`](crate::expand), which holds the logic.
+//! The macro is a thin shim over the `expand` module, which holds the logic.
 
 mod expand;
 mod options;

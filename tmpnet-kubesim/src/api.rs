@@ -33,6 +33,8 @@ pub struct Shared {
     pub state_dir: std::path::PathBuf,
     /// Tokens and RBAC.
     pub rbac: crate::rbac::Rbac,
+    /// Process groups of pod containers that may still have processes.
+    pub groups: Arc<std::sync::Mutex<std::collections::HashSet<u32>>>,
 }
 
 /// What a path addresses.
@@ -137,8 +139,11 @@ fn query(uri: &Uri) -> HashMap<String, String> {
         .collect()
 }
 
-fn truthy(q: &HashMap<String, String>, key: &str) -> bool {
-    q.get(key).is_some_and(|v| v == "true" || v == "1")
+/// A boolean query parameter, read as Go's `strconv.ParseBool` reads it
+/// (the Python client sends `True`).
+pub fn truthy(q: &HashMap<String, String>, key: &str) -> bool {
+    q.get(key)
+        .is_some_and(|v| matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"))
 }
 
 fn body_json(body: &Bytes) -> ApiResult<Value> {
@@ -354,13 +359,36 @@ fn patch_object(
         }
         if store.get(res, ns, name).is_err() && !status_only {
             let mut object = body_json(body)?;
+            if !object.is_object() || object.get("metadata").is_some_and(|m| !m.is_object()) {
+                return Err(ApiError::bad_request(
+                    "an apply patch must be an object with an object `metadata`".into(),
+                ));
+            }
+            if object.get("metadata").is_none() {
+                object["metadata"] = json!({});
+            }
             object["metadata"]["name"] = json!(name);
             let created = store.create(res, ns, object)?;
             return Ok((StatusCode::CREATED, Json(created)).into_response());
         }
     }
     let mut object = store.get(res, ns, name)?;
+    let before_rv = object.pointer("/metadata/resourceVersion").cloned();
     patch::apply(kind, &mut object, body)?;
+    if !object.is_object() || !object.get("metadata").is_some_and(Value::is_object) {
+        return Err(ApiError::invalid(
+            &res.qualified(),
+            name,
+            "the patch leaves no object metadata".into(),
+        ));
+    }
+    // A patch applies to the latest version unless it names one itself, as
+    // on a real apiserver: only a resourceVersion the patch set is checked.
+    if object.pointer("/metadata/resourceVersion").cloned() == before_rv {
+        if let Some(meta) = object["metadata"].as_object_mut() {
+            meta.remove("resourceVersion");
+        }
+    }
     Ok(Json(store.replace(res, ns, name, object, status_only)?).into_response())
 }
 
@@ -461,7 +489,7 @@ fn watch_response(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     let started = shared.store.watch(res, since);
     tokio::spawn(async move {
-        let (initial, mut receiver) = match started {
+        let (initial, mut receiver, initial_rv) = match started {
             Ok(pair) => pair,
             Err(e) => {
                 let _ = tx.send(Ok(event_line("ERROR", &e.to_status()))).await;
@@ -481,8 +509,10 @@ fn watch_response(
         }
         let bookmark = |rv: u64| json!({"kind": res.kind, "apiVersion": res.api_version(), "metadata": {"resourceVersion": rv.to_string()}});
         if bookmarks {
-            let rv = shared.store.resource_version();
-            let _ = tx.send(Ok(event_line("BOOKMARK", &bookmark(rv)))).await;
+            // Everything up to now that matters was sent (the rest did not
+            // match): resuming from here loses nothing.
+            last = last.max(initial_rv);
+            let _ = tx.send(Ok(event_line("BOOKMARK", &bookmark(last)))).await;
         }
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
@@ -492,8 +522,9 @@ fn watch_response(
             tokio::select! {
                 _ = &mut deadline => return,
                 _ = ticks.tick(), if bookmarks => {
-                    let rv = shared.store.resource_version();
-                    if tx.send(Ok(event_line("BOOKMARK", &bookmark(rv)))).await.is_err() {
+                    // The last event processed: events still queued in the
+                    // receiver are newer and come after a resume from here.
+                    if tx.send(Ok(event_line("BOOKMARK", &bookmark(last)))).await.is_err() {
                         return;
                     }
                 }
@@ -504,7 +535,7 @@ fn watch_response(
                             return;
                         }
                     }
-                    Ok(_) => {}
+                    Ok(event) => last = last.max(event.rv),
                     Err(RecvError::Lagged(_)) => {
                         let gone = ApiError::gone("the watch fell behind; list again".into());
                         let _ = tx.send(Ok(event_line("ERROR", &gone.to_status()))).await;

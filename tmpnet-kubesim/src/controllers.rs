@@ -131,6 +131,14 @@ fn statefulsets(store: &Store) {
             .unwrap_or(1) as usize;
         let parallel = s(&sts, "/spec/podManagementPolicy") == "Parallel";
         let template = sts.pointer("/spec/template").cloned().unwrap_or(json!({}));
+        // A template whose spec or labels are not objects cannot make pods.
+        if !template.get("spec").is_none_or(Value::is_object)
+            || !template
+                .pointer("/metadata/labels")
+                .is_none_or(Value::is_object)
+        {
+            continue;
+        }
         let rev = format!("{name}-{}", revision(&template));
         let pods = owned_by(&all_pods, &sts);
         let ordinal = |p: &Value| -> Option<usize> {
@@ -309,7 +317,7 @@ fn jobs(store: &Store) {
                 .find(|c| c["type"] == "Complete" || c["type"] == "Failed")
                 .and_then(|c| parse_time(s(c, "/lastTransitionTime")));
             if let (Some(ttl), Some(done_at)) = (ttl, done_at) {
-                if unix_now() >= done_at + ttl {
+                if unix_now() >= done_at.saturating_add(ttl) {
                     log_err("ttl delete", store.delete(job_res, Some(&ns), &name));
                 }
             }

@@ -66,7 +66,13 @@ struct Container {
     restarts: u32,
     ready: bool,
     next_probe: Instant,
+    next_liveness: Instant,
+    /// A readiness or liveness check under way: (is liveness, result).
+    probing: Option<tokio::task::JoinHandle<(bool, bool)>>,
     liveness_failures: u32,
+    /// The process group of the last start (kept after the main process
+    /// exits, so anything it left behind can be killed).
+    group: Option<u32>,
     restart_at: Option<Instant>,
     log: PathBuf,
 }
@@ -87,7 +93,10 @@ impl Container {
             restarts: 0,
             ready: false,
             next_probe: Instant::now(),
+            next_liveness: Instant::now(),
+            probing: None,
             liveness_failures: 0,
+            group: None,
             restart_at: None,
         }
     }
@@ -99,6 +108,7 @@ impl Container {
 
 #[derive(Debug)]
 struct PodRun {
+    uid: String,
     namespace: String,
     name: String,
     ip: String,
@@ -118,6 +128,7 @@ pub struct Kubelet {
     shared: Arc<Shared>,
     config: KubeletConfig,
     pods: HashMap<String, PodRun>,
+    stopping: Vec<tokio::task::JoinHandle<()>>,
 }
 
 fn pods_resource() -> &'static resources::Resource {
@@ -186,10 +197,12 @@ impl Kubelet {
             shared,
             config,
             pods: HashMap::new(),
+            stopping: Vec::new(),
         }
     }
 
-    /// Runs until `stop` fires, then stops every pod process.
+    /// Runs until `stop` fires, then stops every pod process (all pods at
+    /// once) and waits for the stops still under way.
     pub async fn run(mut self, mut stop: tokio::sync::oneshot::Receiver<()>) {
         let mut tick = tokio::time::interval(TICK);
         loop {
@@ -198,8 +211,16 @@ impl Kubelet {
                 _ = tick.tick() => self.reconcile().await,
             }
         }
+        let groups = self.shared.groups.clone();
         for (_, run) in self.pods.drain() {
-            stop_pod(run, Duration::from_secs(5)).await;
+            self.stopping.push(tokio::spawn(stop_pod(
+                run,
+                Duration::from_secs(5),
+                groups.clone(),
+            )));
+        }
+        for task in self.stopping.drain(..) {
+            let _ = task.await;
         }
     }
 
@@ -219,6 +240,7 @@ impl Kubelet {
     }
 
     async fn reconcile(&mut self) {
+        self.stopping.retain(|t| !t.is_finished());
         let (pods, _) = self.shared.store.list(pods_resource(), None, |_| true);
         let live: HashMap<String, Value> = pods
             .into_iter()
@@ -233,7 +255,9 @@ impl Kubelet {
         for uid in gone {
             if let Some(run) = self.pods.remove(&uid) {
                 let grace = run.grace;
-                tokio::spawn(stop_pod(run, grace));
+                let groups = self.shared.groups.clone();
+                self.stopping
+                    .push(tokio::spawn(stop_pod(run, grace, groups)));
             }
         }
         for (uid, pod) in live {
@@ -304,6 +328,7 @@ impl Kubelet {
                 .collect()
         };
         Ok(PodRun {
+            uid: uid.to_owned(),
             ip: self.allocate_ip(),
             grace: grace_of(pod),
             restart_policy: str_at(pod, "/spec/restartPolicy")
@@ -588,6 +613,14 @@ fn start(shared: &Shared, config: &KubeletConfig, run: &PodRun, pod: &Value, c: 
     match cmd.spawn() {
         Ok(child) => {
             c.pid = child.id();
+            c.group = child.id();
+            if let Some(pid) = c.pid {
+                shared
+                    .groups
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(pid);
+            }
             c.child = Some(child);
             c.started_at = Some(now_rfc3339());
             c.waiting = None;
@@ -595,10 +628,12 @@ fn start(shared: &Shared, config: &KubeletConfig, run: &PodRun, pod: &Value, c: 
             c.ready = false;
             c.liveness_failures = 0;
             c.next_probe = Instant::now() + probe_delay(&c.spec, "readinessProbe");
+            c.next_liveness = Instant::now() + probe_delay(&c.spec, "livenessProbe");
         }
         Err(e) => {
             tracing::warn!(program = %program.display(), error = %e, "cannot start a container");
             c.terminated = Some((128, "ContainerCannotRun", now_rfc3339()));
+            c.restart_at = Some(Instant::now() + backoff(c.restarts));
         }
     }
 }
@@ -754,28 +789,8 @@ async fn step(shared: &Arc<Shared>, config: &KubeletConfig, run: &mut PodRun, po
             } else if !c.running() {
                 start(shared, config, run, pod, c);
             }
-            if c.running() && Instant::now() >= c.next_probe {
-                c.next_probe = Instant::now() + probe_period(&c.spec, "readinessProbe");
-                c.ready = match c.spec.get("readinessProbe") {
-                    Some(p) => probe(p, &c.spec, &run.ip, &run.dir).await,
-                    None => true,
-                };
-                if let Some(p) = c.spec.get("livenessProbe") {
-                    if probe(p, &c.spec, &run.ip, &run.dir).await {
-                        c.liveness_failures = 0;
-                    } else {
-                        c.liveness_failures += 1;
-                        let threshold = p
-                            .get("failureThreshold")
-                            .and_then(Value::as_u64)
-                            .unwrap_or(3);
-                        if u64::from(c.liveness_failures) >= threshold {
-                            if let Some(pid) = c.pid {
-                                signal_group(pid, libc::SIGKILL);
-                            }
-                        }
-                    }
-                }
+            if c.running() {
+                probe_step(c, &run.ip, &run.dir);
             }
         }
         run.containers = containers;
@@ -783,7 +798,7 @@ async fn step(shared: &Arc<Shared>, config: &KubeletConfig, run: &mut PodRun, po
     let status = pod_status(run, failed_init);
     if status != run.last_status {
         let mut object = json!({"status": status.clone()});
-        object["metadata"] = json!({"name": run.name});
+        object["metadata"] = json!({"name": run.name, "uid": run.uid});
         if shared
             .store
             .replace(
@@ -797,6 +812,72 @@ async fn step(shared: &Arc<Shared>, config: &KubeletConfig, run: &mut PodRun, po
         {
             run.last_status = status;
         }
+    }
+}
+
+/// Collects a finished probe's result and starts the next due one. Probes
+/// run in their own tasks, so a slow one never stalls the kubelet.
+fn probe_step(c: &mut Container, ip: &str, dir: &Path) {
+    if let Some(task) = c.probing.take() {
+        if !task.is_finished() {
+            c.probing = Some(task);
+            return;
+        }
+        if let Some(Ok((liveness, passed))) = task.now_or_never_result() {
+            if liveness {
+                if passed {
+                    c.liveness_failures = 0;
+                } else {
+                    c.liveness_failures += 1;
+                    let threshold = c
+                        .spec
+                        .pointer("/livenessProbe/failureThreshold")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(3);
+                    if u64::from(c.liveness_failures) >= threshold {
+                        if let Some(pid) = c.pid {
+                            signal_group(pid, libc::SIGKILL);
+                        }
+                    }
+                }
+            } else {
+                c.ready = passed;
+            }
+        }
+    }
+    let now = Instant::now();
+    let (liveness, probe_spec) = if now >= c.next_probe {
+        c.next_probe = now + probe_period(&c.spec, "readinessProbe");
+        match c.spec.get("readinessProbe") {
+            Some(p) => (false, p.clone()),
+            None => {
+                c.ready = true;
+                return;
+            }
+        }
+    } else if now >= c.next_liveness {
+        c.next_liveness = now + probe_period(&c.spec, "livenessProbe");
+        match c.spec.get("livenessProbe") {
+            Some(p) => (true, p.clone()),
+            None => return,
+        }
+    } else {
+        return;
+    };
+    let (spec, ip, dir) = (c.spec.clone(), ip.to_owned(), dir.to_owned());
+    c.probing = Some(tokio::spawn(async move {
+        (liveness, probe(&probe_spec, &spec, &ip, &dir).await)
+    }));
+}
+
+/// The result of a finished task, without waiting.
+trait FinishedResult<T> {
+    fn now_or_never_result(self) -> Option<Result<T, tokio::task::JoinError>>;
+}
+
+impl<T> FinishedResult<T> for tokio::task::JoinHandle<T> {
+    fn now_or_never_result(self) -> Option<Result<T, tokio::task::JoinError>> {
+        futures::FutureExt::now_or_never(self)
     }
 }
 
@@ -819,6 +900,10 @@ fn reap(c: &mut Container) {
         c.child = None;
         c.pid = None;
         c.ready = false;
+        // Whatever the container left running in its group goes with it.
+        if let Some(group) = c.group {
+            signal_group(group, libc::SIGKILL);
+        }
     }
 }
 
@@ -903,7 +988,11 @@ fn signal_group(pid: u32, signal: i32) {
 
 /// Stops a pod's processes: SIGTERM to each container's group, then
 /// SIGKILL after `grace`.
-async fn stop_pod(mut run: PodRun, grace: Duration) {
+async fn stop_pod(
+    mut run: PodRun,
+    grace: Duration,
+    groups: Arc<std::sync::Mutex<std::collections::HashSet<u32>>>,
+) {
     let mut children: Vec<(u32, Child)> = run
         .init
         .iter_mut()
@@ -920,6 +1009,17 @@ async fn stop_pod(mut run: PodRun, grace: Duration) {
             signal_group(*pid, libc::SIGKILL);
             let _ = child.wait().await;
         }
+    }
+    // Anything left in any group a container of this pod ever had.
+    let mut known = groups.lock().unwrap_or_else(|p| p.into_inner());
+    for group in run
+        .init
+        .iter()
+        .chain(run.containers.iter())
+        .filter_map(|c| c.group)
+    {
+        signal_group(group, libc::SIGKILL);
+        known.remove(&group);
     }
 }
 

@@ -128,6 +128,7 @@ impl Simulator {
             address: local.to_string(),
             state_dir: state_dir.clone(),
             rbac: rbac::Rbac::default(),
+            groups: Default::default(),
         });
         let (kubelet_stop, kubelet_stopped) = tokio::sync::oneshot::channel::<()>();
         let kubelet = kubelet::Kubelet::new(
@@ -243,7 +244,22 @@ impl Simulator {
 }
 
 impl Drop for Simulator {
+    /// Without waiting: every pod process group gets SIGKILL (a runtime
+    /// that is being torn down may never run the kubelet's graceful stop).
     fn drop(&mut self) {
+        if self.kubelet.as_ref().is_some_and(|k| !k.is_finished()) {
+            let groups = self.shared.groups.lock().unwrap_or_else(|p| p.into_inner());
+            for group in groups.iter() {
+                if let Ok(pid) = i32::try_from(*group) {
+                    if pid > 1 {
+                        // SAFETY: kill(2) has no memory-safety preconditions.
+                        unsafe {
+                            libc::kill(-pid, libc::SIGKILL);
+                        }
+                    }
+                }
+            }
+        }
         if let Some(stop) = self.controllers_stop.take() {
             let _ = stop.send(());
         }

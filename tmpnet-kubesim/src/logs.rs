@@ -93,7 +93,7 @@ pub fn respond(
         Some(n) => tail(&whole, n).to_vec(),
         None => whole.clone(),
     };
-    let follow = q.get("follow").is_some_and(|v| v == "true" || v == "1");
+    let follow = crate::api::truthy(q, "follow");
     if !follow {
         return Ok((
             StatusCode::OK,

@@ -160,6 +160,7 @@ impl Store {
     }
 
     /// The current resourceVersion.
+    #[cfg(test)]
     pub fn resource_version(&self) -> u64 {
         self.lock().rv
     }
@@ -298,6 +299,11 @@ impl Store {
         object: Value,
         status_only: bool,
     ) -> ApiResult<Value> {
+        if !object.is_object() || object.get("metadata").is_some_and(|m| !m.is_object()) {
+            return Err(ApiError::bad_request(
+                "the body is not an object with an object `metadata`".into(),
+            ));
+        }
         let mut inner = self.lock();
         let k = key(res, ns, name);
         let (_, old) = inner
@@ -425,7 +431,7 @@ impl Store {
         &self,
         res: &'static Resource,
         since: Option<u64>,
-    ) -> ApiResult<(Vec<Event>, broadcast::Receiver<Event>)> {
+    ) -> ApiResult<(Vec<Event>, broadcast::Receiver<Event>, u64)> {
         let inner = self.lock();
         let receiver = self.events.subscribe();
         let initial = match since {
@@ -441,6 +447,12 @@ impl Store {
                 })
                 .collect(),
             Some(since) => {
+                if since > inner.rv {
+                    return Err(ApiError::gone(format!(
+                        "Too large resource version: {since}, current resource version: {}",
+                        inner.rv
+                    )));
+                }
                 if since < inner.oldest_resumable {
                     return Err(ApiError::gone(format!(
                         "too old resource version: {since} ({})",
@@ -455,7 +467,7 @@ impl Store {
                     .collect()
             }
         };
-        Ok((initial, receiver))
+        Ok((initial, receiver, inner.rv))
     }
 }
 
@@ -588,12 +600,18 @@ mod tests {
         let rv = s.resource_version();
         s.create(cm(), Some("default"), json!({"metadata": {"name": "a"}}))
             .unwrap();
-        let (events, _) = s.watch(cm(), Some(rv)).unwrap();
+        let (events, _, _) = s.watch(cm(), Some(rv)).unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].kind, EventType::Added);
         s.compact();
         assert_eq!(s.watch(cm(), Some(rv)).unwrap_err().code, 410);
         assert!(s.watch(cm(), Some(s.resource_version())).is_ok());
+        let too_new = s.watch(cm(), Some(s.resource_version() + 5)).unwrap_err();
+        assert!(
+            too_new.message.contains("Too large resource version"),
+            "{}",
+            too_new.message
+        );
     }
 
     #[test]

@@ -490,3 +490,59 @@ async fn strategic_merge_patches_merge_containers_and_env_by_name() {
     assert_eq!(env, ["A", "B"]);
     assert_eq!(containers[0].image.as_deref(), Some("i"));
 }
+
+/// One raw HTTP/1.1 request to the simulator: (status, body).
+fn raw(url: &str, request: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let host = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, response)
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_refused_and_python_style_booleans_understood() {
+    let (sim, client) = client().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    api.create(&PostParams::default(), &cm("raw", &[]))
+        .await
+        .unwrap();
+    let url = sim.url().to_owned();
+    let put = "PUT /api/v1/namespaces/default/configmaps/raw HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]";
+    let (code, body) = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || raw(&url, put)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 400, "{body}");
+    let patch = "PATCH /api/v1/namespaces/default/configmaps/raw HTTP/1.1\r\nHost: x\r\nContent-Type: application/merge-patch+json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]";
+    let (code, body) = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || raw(&url, patch)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 422, "{body}");
+    assert!(api.get("raw").await.is_ok(), "the object survived");
+    // The Python client writes booleans as `True`.
+    let watch = "GET /api/v1/namespaces/default/configmaps?watch=True&timeoutSeconds=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let (code, body) = tokio::task::spawn_blocking(move || raw(&url, watch))
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("\"type\":\"ADDED\""),
+        "watch=True streams events: {body}"
+    );
+}

@@ -531,3 +531,29 @@ async fn a_pod_ignoring_sigterm_is_killed_after_its_grace_period() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn what_a_container_leaves_running_dies_with_it() {
+    let (_sim, pods) = sim().await;
+    pods.create(
+        &PostParams::default(),
+        &shell_pod("leaver", "sleep 3107 & echo left", "Never"),
+    )
+    .await
+    .unwrap();
+    wait_for(&pods, "leaver", "succeeded", |p| phase(p) == "Succeeded").await;
+    let sleeper_alive = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x003107\x00")
+                && std::fs::read_to_string(e.path().join("stat")).is_ok_and(|s| !s.contains(") Z "))
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while sleeper_alive() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the background sleep outlived its container"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -480,11 +480,22 @@ fn watch_response(
         .map_or(Duration::from_secs(1800), Duration::from_secs);
     let bookmarks = truthy(q, "allowWatchBookmarks");
     let ns = ns.map(str::to_owned);
-    let keep = move |e: &Event| {
-        std::ptr::eq(e.resource, res)
-            && ns.as_deref().is_none_or(|n| e.namespace() == Some(n))
-            && labels.matches_labels(&e.object)
-            && fields.matches_fields(&e.object)
+    // What this watch sends for an event, if anything: a change that makes
+    // an object start (stop) matching the selectors is sent as ADDED
+    // (DELETED), as the apiserver does.
+    let translate = move |e: &Event| -> Option<&'static str> {
+        if !std::ptr::eq(e.resource, res) || ns.as_deref().is_some_and(|n| e.namespace() != Some(n))
+        {
+            return None;
+        }
+        let matches = |o: &Value| labels.matches_labels(o) && fields.matches_fields(o);
+        let now = matches(&e.object);
+        match (&e.previous, now) {
+            (Some(before), true) if !matches(before) => Some("ADDED"),
+            (Some(before), false) if matches(before) => Some("DELETED"),
+            (_, true) => Some(e.kind.as_str()),
+            (_, false) => None,
+        }
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     let started = shared.store.watch(res, since);
@@ -497,13 +508,12 @@ fn watch_response(
             }
         };
         let mut last = since.unwrap_or(0);
-        for event in initial.iter().filter(|e| keep(e)) {
+        for event in &initial {
+            let Some(kind) = translate(event) else {
+                continue;
+            };
             last = last.max(event.rv);
-            if tx
-                .send(Ok(event_line(event.kind.as_str(), &event.object)))
-                .await
-                .is_err()
-            {
+            if tx.send(Ok(event_line(kind, &event.object))).await.is_err() {
                 return;
             }
         }
@@ -529,13 +539,15 @@ fn watch_response(
                     }
                 }
                 received = receiver.recv() => match received {
-                    Ok(event) if event.rv > last && keep(&event) => {
+                    Ok(event) if event.rv > last => {
                         last = event.rv;
-                        if tx.send(Ok(event_line(event.kind.as_str(), &event.object))).await.is_err() {
-                            return;
+                        if let Some(kind) = translate(&event) {
+                            if tx.send(Ok(event_line(kind, &event.object))).await.is_err() {
+                                return;
+                            }
                         }
                     }
-                    Ok(event) => last = last.max(event.rv),
+                    Ok(_) => {}
                     Err(RecvError::Lagged(_)) => {
                         let gone = ApiError::gone("the watch fell behind; list again".into());
                         let _ = tx.send(Ok(event_line("ERROR", &gone.to_status()))).await;

@@ -47,6 +47,9 @@ pub struct Event {
     pub resource: &'static Resource,
     /// The object after the change (before it, for a delete).
     pub object: Value,
+    /// For a change, the object before it (selector watches turn a change
+    /// into ADDED or DELETED when the object starts or stops matching).
+    pub previous: Option<Value>,
 }
 
 impl Event {
@@ -143,12 +146,20 @@ impl Store {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn record(&self, inner: &mut Inner, kind: EventType, res: &'static Resource, object: Value) {
+    fn record(
+        &self,
+        inner: &mut Inner,
+        kind: EventType,
+        res: &'static Resource,
+        object: Value,
+        previous: Option<Value>,
+    ) {
         let event = Event {
             rv: inner.rv,
             kind,
             resource: res,
             object,
+            previous,
         };
         inner.history.push_back(event.clone());
         if inner.history.len() > HISTORY {
@@ -283,7 +294,7 @@ impl Store {
             object["status"] = json!({"phase": "Active"});
         }
         inner.objects.insert(k, (res, object.clone()));
-        self.record(&mut inner, EventType::Added, res, object.clone());
+        self.record(&mut inner, EventType::Added, res, object.clone(), None);
         Ok(object)
     }
 
@@ -382,7 +393,7 @@ impl Store {
         inner.rv += 1;
         new["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
         inner.objects.insert(k, (res, new.clone()));
-        self.record(&mut inner, EventType::Modified, res, new.clone());
+        self.record(&mut inner, EventType::Modified, res, new.clone(), Some(old));
         Ok(new)
     }
 
@@ -400,7 +411,7 @@ impl Store {
             inner.rv += 1;
             let mut gone = object.clone();
             gone["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
-            self.record(&mut inner, EventType::Deleted, res, gone);
+            self.record(&mut inner, EventType::Deleted, res, gone, None);
             let uid = uid_of(&object).unwrap_or_default().to_owned();
             let namespace =
                 (res.kind == "Namespace").then(|| name_of(&object).unwrap_or_default().to_owned());
@@ -444,6 +455,7 @@ impl Store {
                     kind: EventType::Added,
                     resource: r,
                     object: o.clone(),
+                    previous: None,
                 })
                 .collect(),
             Some(since) => {

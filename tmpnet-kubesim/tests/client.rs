@@ -546,3 +546,47 @@ async fn malformed_bodies_are_refused_and_python_style_booleans_understood() {
         "watch=True streams events: {body}"
     );
 }
+
+#[tokio::test]
+async fn selector_watches_see_objects_enter_and_leave() {
+    let (_sim, client) = client().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let start = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let params = WatchParams::default().labels("tier=p2p").timeout(5);
+    let mut stream = api.watch(&params, &start).await.unwrap().boxed();
+    api.create(&PostParams::default(), &cm("moves", &[("tier", "web")]))
+        .await
+        .unwrap();
+    let relabel = |tier: &str| Patch::Merge(json!({"metadata": {"labels": {"tier": tier}}}));
+    api.patch("moves", &PatchParams::default(), &relabel("p2p"))
+        .await
+        .unwrap();
+    api.patch("moves", &PatchParams::default(), &relabel("web"))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        match tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Some(WatchEvent::Added(_)) => seen.push("added"),
+            Some(WatchEvent::Deleted(_)) => seen.push("deleted"),
+            Some(WatchEvent::Modified(_)) => seen.push("modified"),
+            Some(WatchEvent::Bookmark(_)) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        seen,
+        ["added", "deleted"],
+        "entering and leaving the selector"
+    );
+}

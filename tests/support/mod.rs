@@ -221,24 +221,41 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// The litecoind daemon, or `None` (after saying so loudly) when it is not
-/// installed and real-node tests are not required. With
-/// `TMPNET_REQUIRE_REAL_NODES=1` (set by `scripts/test.sh` and so by CI)
-/// a missing daemon fails the test instead.
-pub fn litecoind() -> Option<PathBuf> {
-    let path = PathBuf::from("/usr/lib/litecoin/litecoind");
-    if path.exists() {
-        return Some(path);
+/// Whether a tool the test needs is present. When it is not: with
+/// `TMPNET_REQUIRE_REAL_NODES` set (as `scripts/test.sh`, and so CI, sets
+/// it) the test fails naming the fix; otherwise it says loudly that it is
+/// not run.
+fn required_tool(present: bool, message: &str) -> bool {
+    if present {
+        return true;
     }
     let required =
         std::env::var("TMPNET_REQUIRE_REAL_NODES").is_ok_and(|v| v != "0" && !v.is_empty());
-    let message = "litecoind is not installed, so the real-daemon tests cannot run: \
-                   install it with `sudo apt-get install -y litecoind`";
     if required {
         panic!("{message} (TMPNET_REQUIRE_REAL_NODES is set)");
     }
     eprintln!("\n!!!!!!!!!!\n!!! NOT RUN: {message}\n!!!!!!!!!!\n");
-    None
+    false
+}
+
+/// The litecoind daemon, if installed (see [`required_tool`]).
+pub fn litecoind() -> Option<PathBuf> {
+    let path = PathBuf::from("/usr/lib/litecoin/litecoind");
+    let message = "litecoind is not installed, so the real-daemon tests cannot run: \
+                   install it with `sudo apt-get install -y litecoind`";
+    required_tool(path.exists(), message).then_some(path)
+}
+
+/// Whether `cargo nextest` is installed (see [`required_tool`]).
+pub fn nextest_available() -> bool {
+    let present = Command::new(env!("CARGO"))
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    required_tool(
+        present,
+        "cargo-nextest is not installed: `cargo install cargo-nextest --locked`",
+    )
 }
 
 /// Runs `tmpnetctl start-network` with `extra` arguments, asserts it

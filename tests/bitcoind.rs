@@ -36,7 +36,7 @@ fn quiet(_: Progress) {}
 async fn three_nodes_share_blocks_and_transactions_and_keep_the_chain_across_restart() {
     let _one_at_a_time = serial();
     let Some(daemon) = litecoind() else { return };
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let mut network = Network::create(&spec(root.path(), daemon, 3)).unwrap();
     network.start(TIMEOUT, &quiet).await.unwrap();
     let nodes = network.nodes().to_vec();
@@ -107,7 +107,7 @@ async fn three_nodes_share_blocks_and_transactions_and_keep_the_chain_across_res
 async fn a_port_taken_before_the_daemon_binds_it_is_retried() {
     let _one_at_a_time = serial();
     let Some(daemon) = litecoind() else { return };
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let mut network = Network::create(&spec(root.path(), daemon, 2)).unwrap();
     // Another program holds the port node 1 was given.
     let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -155,7 +155,7 @@ fn free_port() -> u16 {
 fn cli_starts_checks_and_stops_a_litecoind_network() {
     let _one_at_a_time = serial();
     let Some(daemon) = litecoind() else { return };
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let d = daemon.to_str().unwrap();
     let dir = start_network(
         root.path(),
@@ -201,7 +201,7 @@ fn cli_starts_checks_and_stops_a_litecoind_network() {
 fn a_daemon_exiting_during_start_and_a_wrong_path_are_clear_errors() {
     let _one_at_a_time = serial();
     let Some(daemon) = litecoind() else { return };
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let d = daemon.to_str().unwrap();
     let out = ctl(
         root.path(),
@@ -259,7 +259,7 @@ fn a_daemon_exiting_during_start_and_a_wrong_path_are_clear_errors() {
 fn the_harness_runs_tests_on_litecoind_networks() {
     let _one_at_a_time = serial();
     let Some(daemon) = litecoind() else { return };
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_chain-suite"))
         .args(["--node-kind", "bitcoind", "--node-count", "3"])
         .arg("--node-path")

@@ -7,7 +7,7 @@ use tmpnet_acceptance::*;
 
 #[test]
 fn start_check_restart_stop_a_real_network() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let out = ctl(root.path(), &["start-network", "--node-count", "3"]);
     assert!(out.status.success(), "start failed: {}", stderr(&out));
     let dir = network_dir_of(&out);
@@ -93,7 +93,7 @@ fn start_check_restart_stop_a_real_network() {
 
 #[test]
 fn env_var_selects_the_network_and_a_stopped_network_can_be_started_again() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let dir = start_network(root.path(), &["--node-count", "1"]);
     let stop = ctl_cmd(root.path(), &["stop-network"])
         .env("TMPNET_NETWORK_DIR", &dir)
@@ -113,7 +113,7 @@ fn env_var_selects_the_network_and_a_stopped_network_can_be_started_again() {
 
 #[test]
 fn reuse_dynamic_ports_keeps_api_ports_across_restart() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let dir = start_network(root.path(), &["--node-count", "2", "--reuse-dynamic-ports"]);
     let before = node_uris(&dir);
     let out = ctl(root.path(), &["restart-network"]);
@@ -126,7 +126,7 @@ fn reuse_dynamic_ports_keeps_api_ports_across_restart() {
 #[test]
 fn two_networks_started_at_once_in_one_root_never_collide() {
     use std::process::Stdio;
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let spawn = || {
         ctl_cmd(root.path(), &["start-network", "--node-count", "3"])
             .stdout(Stdio::piped())
@@ -160,7 +160,7 @@ fn two_networks_started_at_once_in_one_root_never_collide() {
 #[test]
 fn tmpnetctl_embeds_the_reference_node() {
     // A tmpnetctl alone: no tmpnet-refnode beside it or on PATH.
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let lonely = root.path().join("bin");
     std::fs::create_dir(&lonely).unwrap();
     let exe = lonely.join("tmpnetctl");

@@ -28,7 +28,7 @@ fn assert_nothing_created(root: &Path) {
 
 #[test]
 fn missing_or_non_executable_node_binary() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let out = ctl(
         root.path(),
         &["start-network", "--node-path", "/nonexistent/refnode"],
@@ -50,7 +50,7 @@ fn missing_or_non_executable_node_binary() {
 
 #[test]
 fn node_count_out_of_range_unknown_kind_and_bad_flags() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     assert_error(
         &ctl(root.path(), &["start-network", "--node-count", "0"]),
         &["node count 0", "1 to 256"],
@@ -96,13 +96,13 @@ fn node_count_out_of_range_unknown_kind_and_bad_flags() {
 
 #[test]
 fn network_dir_that_is_missing_or_not_a_network() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     assert_error(&ctl(root.path(), &["status"]), &["start-network"]);
     for cmd in ["status", "stop-network", "restart-network", "check-health"] {
         let out = ctl(root.path(), &[cmd, "--network-dir", "/nonexistent/net"]);
         assert_error(&out, &["/nonexistent/net", "not a network directory"]);
     }
-    let empty = tempfile::tempdir().unwrap();
+    let empty = test_root();
     let out = ctl(
         root.path(),
         &["status", "--network-dir", empty.path().to_str().unwrap()],
@@ -112,7 +112,7 @@ fn network_dir_that_is_missing_or_not_a_network() {
 
 #[test]
 fn corrupt_config_is_named_and_left_untouched() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let dir = start_network(root.path(), &["--node-count", "1"]);
     assert!(ctl(root.path(), &["stop-network"]).status.success());
     let config = dir.join("config.json");
@@ -153,7 +153,7 @@ fn corrupt_config_is_named_and_left_untouched() {
 
 #[test]
 fn starting_a_running_network_is_refused() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let dir = start_network(root.path(), &["--node-count", "2"]);
     let pids = launched_pids(&dir);
     let again = ctl(
@@ -173,7 +173,7 @@ fn starting_a_running_network_is_refused() {
 
 #[test]
 fn stale_state_after_kill_9_is_recognised_and_a_fresh_start_works() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let dir = start_network(root.path(), &["--node-count", "2"]);
     for pid in launched_pids(&dir) {
         kill(pid, libc::SIGKILL);

@@ -70,7 +70,7 @@ fn lines(root: &Path, file: &str) -> Vec<String> {
 
 #[test]
 fn list_prints_only_names_and_starts_nothing() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let out = run(root.path(), &["--list", "--format", "terse"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
@@ -92,7 +92,7 @@ fn list_prints_only_names_and_starts_nothing() {
 
 #[test]
 fn cargo_test_mode_shares_one_network_and_stops_everything() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let out = run(root.path(), &["ok::", "--test-threads", "4"]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     let text = stdout(&out);
@@ -135,7 +135,7 @@ fn cargo_test_mode_shares_one_network_and_stops_everything() {
 
 #[test]
 fn failing_and_panicking_tests_fail_the_run_report_and_leave_nothing() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let out = run(root.path(), &["bad::"]);
     assert_eq!(out.status.code(), Some(101), "{}", stdout(&out));
     let (text, err) = (stdout(&out), stderr(&out));
@@ -159,7 +159,7 @@ fn failing_and_panicking_tests_fail_the_run_report_and_leave_nothing() {
 
 #[test]
 fn a_test_overrunning_its_timeout_fails_clearly() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let out = run(root.path(), &["slow::overruns", "--exact"]);
     assert_eq!(out.status.code(), Some(101));
     assert!(
@@ -187,7 +187,7 @@ fn hanging(root: &Path) -> std::process::Child {
 
 #[test]
 fn sigint_to_the_harness_stops_every_node() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let child = hanging(root.path());
     assert!(!live_processes_under(root.path()).is_empty());
     kill(child.id(), libc::SIGINT);
@@ -198,7 +198,7 @@ fn sigint_to_the_harness_stops_every_node() {
 
 #[test]
 fn sigkill_of_the_harness_is_reaped_by_the_next_run() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let mut child = hanging(root.path());
     kill(child.id(), libc::SIGKILL);
     child.wait().unwrap();
@@ -222,7 +222,7 @@ fn sigkill_of_the_harness_is_reaped_by_the_next_run() {
 
 #[test]
 fn reuse_restart_network_dir_and_stop_across_runs() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let r = root.path();
     // First run creates the reusable network and leaves it running.
     let out = run(r, &["ok::passes", "--exact", "--reuse-network"]);
@@ -315,8 +315,29 @@ fn reuse_restart_network_dir_and_stop_across_runs() {
 }
 
 #[test]
+fn the_network_can_outlive_the_last_test_for_a_while() {
+    let root = test_root();
+    let started = std::time::Instant::now();
+    let out = run(
+        root.path(),
+        &["ok::passes", "--exact", "--delay-network-shutdown", "1"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stopping the network in 1s"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the delay was skipped"
+    );
+    assert_no_processes_under(root.path());
+}
+
+#[test]
 fn kube_mode_fails_before_any_test_runs() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let out = suite(root.path(), &["ok::passes"])
         .env("E2E_USE_KUBERNETES", "1")
         .output()
@@ -334,7 +355,7 @@ fn kube_mode_fails_before_any_test_runs() {
 
 #[test]
 fn a_stray_test_attribute_stops_the_harness_with_its_location() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let out = Command::new(env!("CARGO_BIN_EXE_stray-suite"))
         .env("TMPNET_ROOT_DIR", root.path())
         .output()
@@ -350,8 +371,8 @@ fn a_stray_test_attribute_stops_the_harness_with_its_location() {
 
 /// Runs the example suite with `cargo <args>` under a fresh root; returns
 /// the root.
-fn run_e2e_suite(args: &[&str]) -> tempfile::TempDir {
-    let root = tempfile::tempdir().unwrap();
+fn run_e2e_suite(args: &[&str]) -> TestRoot {
+    let root = test_root();
     let out = Command::new(env!("CARGO"))
         .args(args)
         .env("TMPNET_ROOT_DIR", root.path())
@@ -415,7 +436,7 @@ fn harness_flags_pass_through_cargo_test_and_env_vars_through_nextest() {
             stderr(&out)
         );
     };
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let r = root.path();
     cargo(
         &["test", "-q", "-p", "e2e-suite", "--", "--reuse-network"],

@@ -21,7 +21,7 @@ fn quiet(_: tmpnet_fixture::Progress) {}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_failing_node_fails_the_start_and_nothing_is_left() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let mut spec = spec(root.path(), 4);
     spec.node_flags = vec![(2, Flags::from([("fault-fatal".into(), "disk full".into())]))];
     let mut network = Network::create(&spec).unwrap();
@@ -43,7 +43,7 @@ async fn one_failing_node_fails_the_start_and_nothing_is_left() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_process_can_load_and_drive_a_running_network() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let mut created = Network::create(&spec(root.path(), 3)).unwrap();
     created.start(TIMEOUT, &quiet).await.unwrap();
 
@@ -90,7 +90,7 @@ async fn another_process_can_load_and_drive_a_running_network() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_keeps_the_store_and_the_network_connected() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let mut network = Network::create(&spec(root.path(), 3)).unwrap();
     network.start(TIMEOUT, &quiet).await.unwrap();
     let uris = network.node_uris().await.unwrap();

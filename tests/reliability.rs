@@ -8,7 +8,7 @@ use tmpnet_acceptance::*;
 
 #[test]
 fn a_node_killed_with_sigkill_is_reported_unhealthy() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let dir = start_network(root.path(), &["--node-count", "3"]);
     let victim = std::fs::read_dir(&dir)
         .unwrap()
@@ -55,7 +55,7 @@ fn failing_start(root: &std::path::Path, extra: &[&str]) -> (String, std::path::
 
 #[test]
 fn a_node_exiting_during_start_fails_the_start_with_its_log_tail() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let (line, dir) = failing_start(root.path(), &["--flag", "fault-exit-during-start=3"]);
     assert!(
         line.contains("exited during start (exit status: 3)"),
@@ -70,7 +70,7 @@ fn a_node_exiting_during_start_fails_the_start_with_its_log_tail() {
 
 #[test]
 fn a_fatal_log_line_fails_the_start_fast() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let started = Instant::now();
     let (line, dir) = failing_start(
         root.path(),
@@ -86,7 +86,7 @@ fn a_fatal_log_line_fails_the_start_fast() {
 
 #[test]
 fn nodes_that_never_become_healthy_are_named_and_stopped() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let (line, dir) = failing_start(
         root.path(),
         &["--flag", "fault-unhealthy=true", "--start-timeout", "1"],
@@ -98,7 +98,7 @@ fn nodes_that_never_become_healthy_are_named_and_stopped() {
 
 #[test]
 fn a_node_ignoring_sigterm_is_killed_after_the_grace_period() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let dir = start_network(
         root.path(),
         &["--node-count", "2", "--flag", "fault-ignore-sigterm=true"],
@@ -167,7 +167,7 @@ fn start_slow_network(
 
 #[test]
 fn stop_network_after_the_cli_was_killed_mid_start() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let (mut child, dir) = start_slow_network(root.path(), 3);
     kill(child.id(), libc::SIGKILL);
     child.wait().unwrap();
@@ -186,7 +186,7 @@ fn stop_network_after_the_cli_was_killed_mid_start() {
 
 #[test]
 fn ctrl_c_during_start_stops_every_node_started() {
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     let (child, dir) = start_slow_network(root.path(), 1);
     kill(child.id(), libc::SIGINT);
     let out = child.wait_with_output().unwrap();
@@ -197,7 +197,7 @@ fn ctrl_c_during_start_stops_every_node_started() {
 #[test]
 fn a_daemon_under_a_wrapper_script_is_stopped_with_it() {
     use std::os::unix::fs::PermissionsExt;
-    let root = tempfile::tempdir().unwrap();
+    let root = test_root();
     // No `exec`: the shell stays the spawned process, the node its child.
     let wrapper = root.path().join("wrapper.sh");
     std::fs::write(
@@ -223,4 +223,17 @@ fn a_daemon_under_a_wrapper_script_is_stopped_with_it() {
     assert!(ctl(root.path(), &["check-health"]).status.success());
     assert!(ctl(root.path(), &["stop-network"]).status.success());
     assert_no_processes_under(&dir);
+}
+
+#[test]
+fn a_test_root_kills_what_a_failed_test_left_running() {
+    let root = test_root();
+    let dir = start_network(root.path(), &["--node-count", "2"]);
+    assert_eq!(live_processes_under(&dir).len(), 2);
+    // As when a test panics before stopping its network.
+    drop(root);
+    assert!(
+        live_processes_under(&dir).is_empty(),
+        "the nodes outlived the test root"
+    );
 }

@@ -170,7 +170,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = tmpnet_acceptance::test_root();
     rt.block_on(harness(scratch.path(), &daemon, 1));
     println!("litecoind start to all healthy and peered, {runs} runs each, medians");
     println!("| nodes | harness (s) | baseline (s) | harness / baseline |");

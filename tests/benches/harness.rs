@@ -42,7 +42,7 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(7);
-    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = tmpnet_acceptance::test_root();
     let root = scratch.path();
     timed(suite(root, &["t00", "--exact"]));
 

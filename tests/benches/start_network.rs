@@ -53,7 +53,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let root = tempfile::tempdir().expect("tempdir");
+    let root = tmpnet_acceptance::test_root();
     // Warm up: page cache, binary loading.
     rt.block_on(one_run(root.path(), 2));
     let mut medians = Vec::new();

@@ -86,6 +86,32 @@ pub fn network_dir_of(out: &Output) -> PathBuf {
     PathBuf::from(line)
 }
 
+/// A scratch root for one test. Whatever way the test ends, a panic
+/// included, dropping it kills every process whose command line mentions
+/// the root (nodes the test started and did not stop), then removes it.
+#[derive(Debug)]
+pub struct TestRoot(tempfile::TempDir);
+
+/// A fresh [`TestRoot`].
+pub fn test_root() -> TestRoot {
+    TestRoot(tempfile::tempdir().expect("create a scratch root"))
+}
+
+impl TestRoot {
+    /// The root's path.
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for TestRoot {
+    fn drop(&mut self) {
+        for pid in live_processes_under(self.path()) {
+            kill(pid, libc::SIGKILL);
+        }
+    }
+}
+
 /// Pids of live (non-zombie) processes whose command line mentions `dir`.
 pub fn live_processes_under(dir: &Path) -> Vec<u32> {
     let needle = dir.to_string_lossy().into_owned();

@@ -186,6 +186,15 @@ pub enum Error {
         message: String,
     },
 
+    /// A Kubernetes API call failed.
+    #[error("Kubernetes: cannot {action}: {reason}")]
+    Kube {
+        /// What was being done.
+        action: String,
+        /// Why it failed, and what to do.
+        reason: String,
+    },
+
     /// The operation was interrupted (Ctrl-C or SIGTERM).
     #[error("interrupted; the network's nodes were stopped")]
     Interrupted,

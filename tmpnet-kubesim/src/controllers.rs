@@ -202,7 +202,28 @@ fn statefulsets(store: &Store) {
                 let claim_name = s(claim, "/metadata/name");
                 let pvc_name = format!("{claim_name}-{name}-{i}");
                 if store.get(pvc_res, Some(&ns), &pvc_name).is_err() {
-                    let mut pvc = json!({"metadata": {"name": pvc_name, "labels": sts.pointer("/spec/selector/matchLabels").cloned().unwrap_or(json!({}))}, "spec": claim.get("spec").cloned().unwrap_or(json!({}))});
+                    // Labels: the claim template's, then the selector's;
+                    // owned by the set when it asks for its claims to be
+                    // deleted with it (persistentVolumeClaimRetentionPolicy).
+                    let mut labels = claim
+                        .pointer("/metadata/labels")
+                        .cloned()
+                        .unwrap_or(json!({}));
+                    if let (Some(l), Some(sel)) = (
+                        labels.as_object_mut(),
+                        sts.pointer("/spec/selector/matchLabels")
+                            .and_then(Value::as_object),
+                    ) {
+                        l.extend(sel.clone());
+                    }
+                    let mut pvc = json!({"metadata": {"name": pvc_name, "labels": labels}, "spec": claim.get("spec").cloned().unwrap_or(json!({}))});
+                    if s(
+                        &sts,
+                        "/spec/persistentVolumeClaimRetentionPolicy/whenDeleted",
+                    ) == "Delete"
+                    {
+                        pvc["metadata"]["ownerReferences"] = owner_ref(&sts);
+                    }
                     pvc["status"] = json!({"phase": "Bound"});
                     log_err("create pvc", store.create(pvc_res, Some(&ns), pvc));
                 }

@@ -7,8 +7,10 @@
 //!   machine; otherwise the image's executable runs with `command[1..]` and
 //!   `args`.
 //! - Each pod gets its own loopback address (127.N.x.y) as its pod IP, so
-//!   two pods can listen on the same port; containers must bind the pod IP
-//!   (the downward API's `status.podIP`), not 0.0.0.0.
+//!   two pods can listen on the same port. A pod has no network namespace
+//!   of its own, so a bind on all interfaces cannot be honoured: `0.0.0.0`
+//!   in a container's command, args and env values is replaced by the pod
+//!   IP (which is also where port-forward connects).
 //! - Volumes are directories under the simulator's state dir (a PVC's
 //!   directory outlives its pods). A container finds a mount by its path:
 //!   every occurrence of a `mountPath` in its command, args and env values is
@@ -511,9 +513,10 @@ fn expand(text: &str, vars: &[(String, String)]) -> String {
     out
 }
 
-/// Replaces each mount path in `text` by its directory.
-fn remap(text: &str, mounts: &[(String, PathBuf)]) -> String {
-    let mut out = text.to_owned();
+/// Replaces each mount path in `text` by its directory, and the wildcard
+/// address by the pod's IP.
+fn remap(text: &str, mounts: &[(String, PathBuf)], pod_ip: &str) -> String {
+    let mut out = text.replace("0.0.0.0", pod_ip);
     for (mount_path, dir) in mounts {
         if !mount_path.is_empty() && mount_path != "/" {
             out = out.replace(mount_path.as_str(), &dir.display().to_string());
@@ -551,12 +554,12 @@ fn start(shared: &Shared, config: &KubeletConfig, run: &PodRun, pod: &Value, c: 
             .into_iter()
             .flatten()
             .filter_map(|v| v.as_str())
-            .map(|s| remap(s, &mounts))
+            .map(|s| remap(s, &mounts, &run.ip))
             .collect()
     };
     let mut vars: Vec<(String, String)> = Vec::new();
     for (key, value) in environment(shared, run, pod, &c.spec) {
-        let value = expand(&remap(&value, &mounts), &vars);
+        let value = expand(&remap(&value, &mounts, &run.ip), &vars);
         vars.push((key, value));
     }
     let (command, args) = (strings("command"), strings("args"));

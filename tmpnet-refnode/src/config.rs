@@ -34,6 +34,9 @@ pub struct Config {
     pub process_context_file: PathBuf,
     pub http_addr: String,
     pub p2p_addr: String,
+    /// The host announced to peers instead of the bound one (a node bound
+    /// on 0.0.0.0 in a pod announces its pod IP).
+    pub p2p_advertise_host: Option<String>,
     pub bootstrap_peers: Vec<BootstrapPeer>,
     pub log_level: String,
     pub faults: Faults,
@@ -94,6 +97,10 @@ impl Config {
             process_context_file: get(flags, "process-context-file")?.into(),
             http_addr: format!("{}:{}", host("http-host"), port("http-port")?),
             p2p_addr: format!("{}:{}", host("p2p-host"), port("p2p-port")?),
+            p2p_advertise_host: flags
+                .get("p2p-advertise-host")
+                .filter(|h| !h.is_empty())
+                .cloned(),
             bootstrap_peers,
             log_level: flags
                 .get("log-level")

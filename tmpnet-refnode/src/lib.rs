@@ -134,8 +134,12 @@ async fn serve(config: Config) -> Result<(), String> {
     let p2p = bind(&config.p2p_addr).await?;
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;
     let p2p_addr = p2p.local_addr().map_err(|e| e.to_string())?;
-    let node = Arc::new(Node::new(config, p2p_addr.to_string(), store));
-    write_process_context(&node.config.process_context_file, &http_addr, &p2p_addr)?;
+    let announced = match &config.p2p_advertise_host {
+        Some(host) => format!("{host}:{}", p2p_addr.port()),
+        None => p2p_addr.to_string(),
+    };
+    let node = Arc::new(Node::new(config, announced.clone(), store));
+    write_process_context(&node.config.process_context_file, &http_addr, &announced)?;
     tracing::info!(node = %node.config.node_id, %http_addr, %p2p_addr, "serving");
 
     tokio::spawn(p2p::accept(node.clone(), p2p));
@@ -165,12 +169,12 @@ async fn bind(addr: &str) -> Result<TcpListener, String> {
 fn write_process_context(
     path: &Path,
     http: &std::net::SocketAddr,
-    p2p: &std::net::SocketAddr,
+    p2p: &str,
 ) -> Result<(), String> {
     let body = serde_json::json!({
         "pid": std::process::id(),
         "uri": format!("http://{http}"),
-        "p2pAddress": p2p.to_string(),
+        "p2pAddress": p2p,
     });
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, body.to_string())

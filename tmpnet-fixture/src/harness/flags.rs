@@ -72,6 +72,10 @@ pub struct HarnessFlags {
     /// Seconds to wait before stopping the network at the end of the run.
     #[arg(long, env = "E2E_DELAY_NETWORK_SHUTDOWN", value_name = "SECS")]
     pub delay_network_shutdown: Option<u64>,
+
+    /// Kubernetes settings (used with --use-kubernetes).
+    #[command(flatten)]
+    pub kube: crate::runtime::kube::KubeFlags,
 }
 
 impl HarnessFlags {
@@ -87,10 +91,15 @@ impl HarnessFlags {
                 "--stop-network and --start-network contradict each other; pass one".into(),
             );
         }
-        if self.wants_kube() {
-            return Err("the Kubernetes runtime is not available in this version of tmpnet; drop --use-kubernetes / E2E_USE_KUBERNETES / --runtime kube to run on local processes".into());
+        if self.wants_kube() && self.node_path.is_some() {
+            return Err("--node-path names a local binary, but nodes run on Kubernetes; choose the image with --kube-image (TMPNET_KUBE_IMAGE) instead".into());
         }
         Ok(())
+    }
+
+    /// The Kubernetes settings when Kubernetes was asked for.
+    pub fn kube_config(&self) -> Option<crate::network::KubeConfig> {
+        self.wants_kube().then(|| self.kube.to_config())
     }
 
     /// Whether a reusable network is asked for.
@@ -125,10 +134,15 @@ mod tests {
 
     #[test]
     fn kube_and_contradictions_are_refused_with_a_fix() {
-        let f = parse(&["--use-kubernetes"]);
-        assert!(f.wants_kube());
-        assert!(f.validate().unwrap_err().contains("drop --use-kubernetes"));
-        assert!(parse(&["--runtime", "kube"]).validate().is_err());
+        let f = parse(&["--use-kubernetes", "--kube-namespace", "e2e"]);
+        assert!(f.wants_kube() && f.validate().is_ok());
+        assert_eq!(f.kube_config().unwrap().namespace, "e2e");
+        assert!(parse(&["--runtime", "kube"]).wants_kube());
+        assert!(parse(&[]).kube_config().is_none());
+        let err = parse(&["--runtime", "kube", "--node-path", "/bin/x"])
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("--kube-image"), "{err}");
         let f = parse(&["--stop-network", "--start-network"]);
         assert!(f.validate().unwrap_err().contains("contradict"));
         assert!(parse(&[]).validate().is_ok());

@@ -101,6 +101,7 @@ pub fn run(target: Target) -> ExitCode {
             node_kind: flags.node_kind.clone(),
             node_path: flags.node_path.clone(),
             owner: target.crate_name.to_owned(),
+            kube: flags.kube_config(),
             ..NetworkSpec::new(root, flags.node_count)
         },
         suite: target.crate_name.to_owned(),

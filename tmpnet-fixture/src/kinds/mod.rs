@@ -90,9 +90,50 @@ pub enum PortDiscovery {
     PreAllocated(&'static [&'static str]),
 }
 
+/// Where a node runs, for the flags that depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// A local process: loopback binds, ports chosen per node, data in the
+    /// node directory.
+    Local,
+    /// A container in a pod: binds on all of the pod's addresses, the
+    /// kind's fixed [`PodProfile`] ports, data under
+    /// [`PodProfile::data_path`]. Values may use [`POD_IP`] and
+    /// [`POD_NAME`], which the pod's environment defines.
+    Pod,
+}
+
+/// A reference to the pod's own IP, expanded by the kubelet in a
+/// container's arguments.
+pub const POD_IP: &str = "$(POD_IP)";
+/// A reference to the pod's name, expanded like [`POD_IP`].
+pub const POD_NAME: &str = "$(POD_NAME)";
+
+/// What a kind needs from a pod: the parts of its manifest that differ per
+/// daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodProfile {
+    /// The image used unless `--kube-image` says otherwise.
+    pub default_image: &'static str,
+    /// The API port (HTTP or RPC) inside the pod.
+    pub api_port: u16,
+    /// The p2p port inside the pod.
+    pub p2p_port: u16,
+    /// Where the data volume is mounted.
+    pub data_path: &'static str,
+    /// The readiness probe: an HTTP GET of this path on the API port, or a
+    /// TCP connect to the API port when `None`.
+    pub readiness_path: Option<&'static str>,
+    /// Where Prometheus scrapes metrics on the API port, if the daemon
+    /// serves them.
+    pub metrics_path: Option<&'static str>,
+}
+
 /// What a kind needs to compose a node's flags for one start.
 #[derive(Debug)]
 pub struct LaunchSpec<'a> {
+    /// Where the node runs.
+    pub placement: Placement,
     /// The network's configuration.
     pub network: &'a NetworkConfig,
     /// The network directory.
@@ -147,6 +188,19 @@ pub trait NodeKind: Send + Sync + fmt::Debug {
 
     /// The binary's arguments, given the written flags file.
     fn command_args(&self, flags_file: &Path, flags: &Flags) -> Vec<OsString>;
+
+    /// How the daemon runs in a pod.
+    fn pod_profile(&self) -> PodProfile;
+
+    /// The container's arguments for flags composed with
+    /// [`Placement::Pod`] (no flags file: the pod has only its image).
+    fn pod_args(&self, flags: &Flags) -> Vec<String>;
+
+    /// Network files that hold secrets (kept in a Secret, not in the
+    /// network's ConfigMap, on Kubernetes).
+    fn secret_files(&self) -> &'static [&'static str] {
+        &[]
+    }
 
     /// The flag that pins the HTTP API port (for `reuse_dynamic_ports`).
     fn api_port_flag(&self) -> &'static str;
@@ -282,6 +336,12 @@ mod tests {
         }
         fn api_port_flag(&self) -> &'static str {
             "port"
+        }
+        fn pod_profile(&self) -> PodProfile {
+            refnode::RefNode.pod_profile()
+        }
+        fn pod_args(&self, _flags: &Flags) -> Vec<String> {
+            Vec::new()
         }
         async fn check_health(&self, _: &reqwest::Client, _: &Node, _: &Endpoint) -> Health {
             Health::Healthy

@@ -10,6 +10,7 @@
 //! | `bootstrap-peers` | `id@host:port` list, comma separated (forced) |
 //! | `http-host`, `http-port` | API listener (default `127.0.0.1`, `0`) |
 //! | `p2p-host`, `p2p-port` | p2p listener (default `127.0.0.1`, `0`) |
+//! | `p2p-advertise-host` | the host peers are told to dial (default: the bound one) |
 //! | `log-level` | `error`, `warn`, `info` (default), `debug`, `trace` |
 //! | `fault-exit-during-start` | exit with this code before binding |
 //! | `fault-start-delay-ms` | sleep this long before binding |
@@ -22,13 +23,20 @@ use std::path::Path;
 
 use async_trait::async_trait;
 
-use super::{Endpoint, Health, LaunchSpec, NodeKind, PortDiscovery};
+use super::{Endpoint, Health, LaunchSpec, NodeKind, Placement, PodProfile, PortDiscovery, POD_IP};
 use crate::error::Result;
 use crate::flags::{self, Flags};
 use crate::node::{Node, NodeConfig};
 
 /// The kind's name.
 pub const NAME: &str = "refnode";
+
+/// The API port in a pod.
+const POD_API_PORT: u16 = 9650;
+/// The p2p port in a pod.
+const POD_P2P_PORT: u16 = 9651;
+/// Where a pod's data volume is mounted.
+const POD_DATA: &str = "/data";
 
 /// The embedded reference node kind.
 #[derive(Debug, Clone, Copy, Default)]
@@ -74,28 +82,49 @@ impl NodeKind for RefNode {
     }
 
     fn compose_flags(&self, spec: &LaunchSpec<'_>) -> Result<Flags> {
-        let defaults = owned(&[
-            ("http-host", "127.0.0.1".into()),
-            ("http-port", "0".into()),
-            ("p2p-host", "127.0.0.1".into()),
-            ("p2p-port", "0".into()),
-            ("log-level", "info".into()),
-        ]);
         let peers = spec
             .peers
             .iter()
             .map(|p| format!("{}@{}", p.node_id, p.p2p_address))
             .collect::<Vec<_>>()
             .join(",");
-        let forced = owned(&[
-            ("node-id", spec.node.id().to_owned()),
-            ("db-dir", spec.node.db_dir().display().to_string()),
-            (
-                "process-context-file",
-                spec.node.process_path().display().to_string(),
+        let (defaults, placed) = match spec.placement {
+            Placement::Local => (
+                owned(&[
+                    ("http-host", "127.0.0.1".into()),
+                    ("http-port", "0".into()),
+                    ("p2p-host", "127.0.0.1".into()),
+                    ("p2p-port", "0".into()),
+                    ("log-level", "info".into()),
+                ]),
+                owned(&[
+                    ("db-dir", spec.node.db_dir().display().to_string()),
+                    (
+                        "process-context-file",
+                        spec.node.process_path().display().to_string(),
+                    ),
+                ]),
             ),
+            // A pod has its own addresses: fixed ports, every interface
+            // (port-forward arrives on the pod's loopback, peers on its IP).
+            Placement::Pod => (
+                owned(&[("log-level", "info".into())]),
+                owned(&[
+                    ("http-host", "0.0.0.0".into()),
+                    ("http-port", POD_API_PORT.to_string()),
+                    ("p2p-host", "0.0.0.0".into()),
+                    ("p2p-port", POD_P2P_PORT.to_string()),
+                    ("p2p-advertise-host", POD_IP.into()),
+                    ("db-dir", format!("{POD_DATA}/db")),
+                    ("process-context-file", format!("{POD_DATA}/process.json")),
+                ]),
+            ),
+        };
+        let mut forced = owned(&[
+            ("node-id", spec.node.id().to_owned()),
             ("bootstrap-peers", peers),
         ]);
+        forced.extend(placed);
         Ok(flags::compose([
             &defaults,
             &spec.network.default_flags,
@@ -106,6 +135,24 @@ impl NodeKind for RefNode {
 
     fn command_args(&self, flags_file: &Path, _flags: &Flags) -> Vec<OsString> {
         vec!["--flags-file".into(), flags_file.as_os_str().to_owned()]
+    }
+
+    fn pod_profile(&self) -> PodProfile {
+        PodProfile {
+            default_image: "tmpnet/refnode:latest",
+            api_port: POD_API_PORT,
+            p2p_port: POD_P2P_PORT,
+            data_path: POD_DATA,
+            readiness_path: Some("/ext/health/liveness"),
+            metrics_path: Some("/ext/metrics"),
+        }
+    }
+
+    fn pod_args(&self, flags: &Flags) -> Vec<String> {
+        flags
+            .iter()
+            .flat_map(|(k, v)| ["--flag".to_owned(), format!("{k}={v}")])
+            .collect()
     }
 
     fn api_port_flag(&self) -> &'static str {
@@ -172,6 +219,7 @@ mod tests {
             },
         ];
         let spec = LaunchSpec {
+            placement: Placement::Local,
             network: &network,
             network_dir: Path::new("/net"),
             node: &node,
@@ -189,6 +237,42 @@ mod tests {
             flags["bootstrap-peers"],
             "ref-0@127.0.0.1:1000,ref-2@127.0.0.1:1002"
         );
+    }
+
+    #[test]
+    fn in_a_pod_ports_are_fixed_and_binds_cover_the_pod() {
+        let network: NetworkConfig = serde_json::from_value(serde_json::json!({
+            "schemaVersion": 1, "uuid": "u", "nodeKind": "refnode", "nodeCount": 1,
+            "defaultFlags": {"http-port": "1234", "log-level": "debug"},
+            "runtime": {"process": {"nodePath": "/bin/x"}}
+        }))
+        .unwrap();
+        let node = Node {
+            dir: "/net/ref-1".into(),
+            config: RefNode.new_node(0).unwrap(),
+        };
+        let peers = [Peer {
+            node_id: "ref-0".into(),
+            p2p_address: "10.0.0.7:9651".into(),
+        }];
+        let spec = LaunchSpec {
+            placement: Placement::Pod,
+            network: &network,
+            network_dir: Path::new("/net"),
+            node: &node,
+            peers: &peers,
+        };
+        let flags = RefNode.compose_flags(&spec).unwrap();
+        assert_eq!(flags["http-port"], "9650", "the probe's port wins");
+        assert_eq!(flags["http-host"], "0.0.0.0");
+        assert_eq!(flags["p2p-advertise-host"], "$(POD_IP)");
+        assert_eq!(flags["db-dir"], "/data/db");
+        assert_eq!(flags["log-level"], "debug");
+        assert_eq!(flags["bootstrap-peers"], "ref-0@10.0.0.7:9651");
+        let args = RefNode.pod_args(&flags);
+        assert_eq!(args[0], "--flag");
+        assert!(args.contains(&"http-port=9650".to_owned()), "{args:?}");
+        assert_eq!(args.len(), flags.len() * 2);
     }
 
     #[test]

@@ -37,6 +37,71 @@ pub struct NetworkConfig {
 pub enum RuntimeConfig {
     /// Nodes are local processes.
     Process(ProcessConfig),
+    /// Nodes are pods on Kubernetes.
+    Kube(KubeConfig),
+}
+
+impl RuntimeConfig {
+    /// The runtime's name as `--runtime` spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RuntimeConfig::Process(_) => "process",
+            RuntimeConfig::Kube(_) => "kube",
+        }
+    }
+}
+
+/// The smallest volume a node may get, in GiB: daemons commonly refuse to
+/// run with under 1 GiB free, and cloud disks come in whole GiB.
+pub const MIN_VOLUME_GIB: u32 = 2;
+
+/// Settings of the Kubernetes runtime.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeConfig {
+    /// The kubeconfig file; `None` follows `KUBECONFIG`, then
+    /// `~/.kube/config`, then the in-cluster service account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context; `None` uses its current context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// The namespace every object of the network lives in.
+    pub namespace: String,
+    /// The node image.
+    pub image: String,
+    /// Each node's data volume, in GiB (at least [`MIN_VOLUME_GIB`]).
+    pub volume_size_gib: u32,
+    /// One node per Kubernetes node, on nodes carrying this label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclusive_scheduling: Option<SchedulingLabel>,
+    /// Reach node APIs through an Ingress on this host (e.g.
+    /// `localhost:30791`) instead of port-forwarding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress_host: Option<String>,
+    /// The TLS Secret for the ingress host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress_secret: Option<String>,
+    /// Seconds a pod may take to become ready.
+    #[serde(default = "default_ready_timeout_secs")]
+    pub ready_timeout_secs: u64,
+    /// Seconds between a pod's stop signal and its kill.
+    #[serde(default = "default_stop_grace_secs")]
+    pub stop_grace_secs: u64,
+}
+
+/// The node label that exclusive scheduling selects and tolerates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchedulingLabel {
+    /// Label (and taint) key.
+    pub key: String,
+    /// Label (and taint) value.
+    pub value: String,
+}
+
+fn default_ready_timeout_secs() -> u64 {
+    120
 }
 
 /// Settings of the local-process runtime.
@@ -84,6 +149,21 @@ impl ProcessConfig {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn kube_config_round_trips_with_defaults() {
+        let k: KubeConfig =
+            serde_json::from_str(r#"{"namespace": "tmpnet", "image": "img", "volumeSizeGib": 2}"#)
+                .unwrap();
+        assert_eq!(k.ready_timeout_secs, 120);
+        assert_eq!(k.stop_grace_secs, 10);
+        let cfg = RuntimeConfig::Kube(k.clone());
+        assert_eq!(cfg.name(), "kube");
+        let json = serde_json::to_value(&cfg).unwrap();
+        assert_eq!(json["kube"]["namespace"], "tmpnet");
+        assert!(json["kube"].get("kubeconfig").is_none());
+        assert_eq!(serde_json::from_value::<RuntimeConfig>(json).unwrap(), cfg);
+    }
+
     use super::*;
 
     #[test]

@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use config::{NetworkConfig, ProcessConfig, RuntimeConfig, SCHEMA_VERSION};
+pub use config::{
+    KubeConfig, NetworkConfig, ProcessConfig, RuntimeConfig, SchedulingLabel, MIN_VOLUME_GIB,
+    SCHEMA_VERSION,
+};
 pub use health::{NodeStatus, Progress};
 
 use crate::error::{Error, Result};
@@ -66,6 +69,9 @@ pub struct NetworkSpec {
     pub reuse_dynamic_ports: bool,
     /// Free-text owner.
     pub owner: String,
+    /// Run on Kubernetes with these settings (an empty image means the
+    /// kind's default); local processes when `None`.
+    pub kube: Option<KubeConfig>,
 }
 
 impl NetworkSpec {
@@ -80,6 +86,7 @@ impl NetworkSpec {
             node_flags: Vec::new(),
             reuse_dynamic_ports: false,
             owner: String::new(),
+            kube: None,
         }
     }
 }
@@ -111,15 +118,9 @@ impl Network {
             )));
         }
         let kind = kinds::by_name(&spec.node_kind)?;
-        // Without an explicit path, a program embedding the node runs it
-        // itself: always the node of the same build, nothing to find.
-        let embedded = match (&spec.node_path, crate::embedded::program()) {
-            (None, Some(program)) if kind.is_embedded() => Some(program),
-            _ => None,
-        };
-        let node_path = match &embedded {
-            Some(program) => program.clone(),
-            None => kinds::locate_binary(kind.as_ref(), spec.node_path.as_deref())?,
+        let runtime = match &spec.kube {
+            Some(kube) => RuntimeConfig::Kube(Self::kube_settings(kube, kind.as_ref())?),
+            None => Self::process_settings(spec, kind.as_ref())?,
         };
         let dir = layout::create_network_dir(&spec.root_dir)?;
         let config = NetworkConfig {
@@ -129,17 +130,71 @@ impl Network {
             node_kind: kind.name().to_owned(),
             node_count: spec.node_count,
             default_flags: spec.default_flags.clone(),
-            runtime: RuntimeConfig::Process(ProcessConfig {
-                reuse_dynamic_ports: spec.reuse_dynamic_ports,
-                embedded: embedded.map(|_| kind.name().to_owned()),
-                ..ProcessConfig::new(node_path)
-            }),
+            runtime,
         };
         let result = Self::write_new(&dir, config, kind, spec);
         if result.is_err() {
             let _ = std::fs::remove_dir_all(&dir);
         }
         result
+    }
+
+    fn kube_settings(kube: &KubeConfig, kind: &dyn NodeKind) -> Result<KubeConfig> {
+        if kube.volume_size_gib < MIN_VOLUME_GIB {
+            return Err(Error::InvalidInput(format!(
+                "--kube-volume-size {} is below the minimum; use {MIN_VOLUME_GIB} (GiB) or more",
+                kube.volume_size_gib
+            )));
+        }
+        if kube.namespace.is_empty()
+            || kube.namespace.len() > 63
+            || !kube
+                .namespace
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            || kube.namespace.starts_with('-')
+            || kube.namespace.ends_with('-')
+        {
+            return Err(Error::InvalidInput(format!(
+                "--kube-namespace {:?} is not a valid namespace name; use lower-case letters, digits and '-', e.g. tmpnet",
+                kube.namespace
+            )));
+        }
+        if let Some(s) = &kube.exclusive_scheduling {
+            if s.key.is_empty() || s.value.is_empty() {
+                return Err(Error::InvalidInput(
+                    "exclusive scheduling needs a label key and value; pass --kube-scheduling-label-key and --kube-scheduling-label-value".into(),
+                ));
+            }
+        }
+        if kube.ingress_secret.is_some() && kube.ingress_host.is_none() {
+            return Err(Error::InvalidInput(
+                "--kube-ingress-secret needs --kube-ingress-host".into(),
+            ));
+        }
+        let mut kube = kube.clone();
+        if kube.image.is_empty() {
+            kube.image = kind.pod_profile().default_image.to_owned();
+        }
+        Ok(kube)
+    }
+
+    fn process_settings(spec: &NetworkSpec, kind: &dyn NodeKind) -> Result<RuntimeConfig> {
+        // Without an explicit path, a program embedding the node runs it
+        // itself: always the node of the same build, nothing to find.
+        let embedded = match (&spec.node_path, crate::embedded::program()) {
+            (None, Some(program)) if kind.is_embedded() => Some(program),
+            _ => None,
+        };
+        let node_path = match &embedded {
+            Some(program) => program.clone(),
+            None => kinds::locate_binary(kind, spec.node_path.as_deref())?,
+        };
+        Ok(RuntimeConfig::Process(ProcessConfig {
+            reuse_dynamic_ports: spec.reuse_dynamic_ports,
+            embedded: embedded.map(|_| kind.name().to_owned()),
+            ..ProcessConfig::new(node_path)
+        }))
     }
 
     fn write_new(
@@ -314,8 +369,10 @@ impl Network {
     }
 
     async fn bootstrap(&self, progress: &(dyn Fn(Progress) + Sync)) -> Result<()> {
-        match self.kind.port_discovery() {
-            PortDiscovery::SelfReported => {
+        let upfront = matches!(self.kind.port_discovery(), PortDiscovery::PreAllocated(_))
+            && self.runtime.addresses_known_up_front();
+        match upfront {
+            false => {
                 let (first, rest) = self.nodes.split_first().ok_or_else(|| Error::NotANetwork {
                     path: self.dir.clone(),
                     reason: "it has no nodes".into(),
@@ -329,7 +386,7 @@ impl Network {
                 let plan = rest.iter().map(|n| (n.clone(), peers.clone())).collect();
                 self.start_parallel(plan, progress).await
             }
-            PortDiscovery::PreAllocated(_) => {
+            true => {
                 // Every address is known: start all at once, each node told
                 // of the nodes before it.
                 let mut plan = Vec::with_capacity(self.nodes.len());
@@ -377,6 +434,8 @@ impl Network {
 
     /// Stops every node: all are signalled first, then awaited; a node that
     /// outlives the grace period is killed. Stale state files are removed.
+    /// Then the runtime releases the network (on Kubernetes: every object
+    /// of the network is deleted).
     pub async fn stop(&self) -> Result<()> {
         // No start of this runtime may spawn a node after this point, and
         // one spawning right now has recorded it once this returns.
@@ -400,6 +459,11 @@ impl Network {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => errors.push(e),
                 Err(e) => errors.push(Error::InvalidInput(format!("a stop task failed: {e}"))),
+            }
+        }
+        if errors.is_empty() {
+            if let Err(e) = self.runtime.network_stopped().await {
+                errors.push(e);
             }
         }
         Error::join(errors)

@@ -3,10 +3,12 @@
 //! A [`NodeRuntime`] starts a node, stops it in two phases (so a whole
 //! network stops in parallel), restarts it, reports its state and health,
 //! and gives the URI a caller can reach. The local-process runtime is
-//! [`process::ProcessRuntime`]; a Kubernetes runtime fits the same trait
-//! (start = create objects and wait for the endpoint, stop = scale to zero,
-//! accessible URI = pod IP in-cluster or a port-forward outside).
+//! [`process::ProcessRuntime`]; the Kubernetes runtime is
+//! [`kube::KubeRuntime`] (start = create objects and watch the pod, stop =
+//! scale to zero, accessible URI = pod IP in-cluster or a port-forward
+//! outside).
 
+pub mod kube;
 pub mod pid;
 pub mod ports;
 pub mod process;
@@ -58,6 +60,20 @@ pub trait NodeRuntime: Send + Sync + fmt::Debug {
     /// spawning behind the stop's back. Starts reopen it.
     fn allow_starts(&self, allowed: bool);
 
+    /// Whether nodes' addresses are known before they start (so a kind with
+    /// [`crate::kinds::PortDiscovery::PreAllocated`] ports can start all
+    /// nodes at once). Pods get their IPs only when scheduled.
+    fn addresses_known_up_front(&self) -> bool {
+        true
+    }
+
+    /// Called once every node of the network has stopped, to release what
+    /// the runtime holds for the network as a whole. The default does
+    /// nothing.
+    async fn network_stopped(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Starts `node` told to connect to `peers`; returns once its endpoint is
     /// known. On error nothing of this start is left running.
     async fn start(&self, node: &Node, peers: &[Peer]) -> Result<Endpoint>;
@@ -95,6 +111,12 @@ pub fn for_network(
             Arc::new(config.clone()),
             dir.to_owned(),
             p.clone(),
+        )?)),
+        RuntimeConfig::Kube(k) => Ok(Arc::new(self::kube::KubeRuntime::new(
+            kind,
+            Arc::new(config.clone()),
+            dir.to_owned(),
+            k.clone(),
         )?)),
     }
 }

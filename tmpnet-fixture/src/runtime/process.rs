@@ -94,6 +94,7 @@ impl ProcessRuntime {
     /// unrecorded process.
     fn spawn(&self, node: &Node, peers: &[Peer]) -> Result<(Child, LaunchRecord)> {
         let spec = LaunchSpec {
+            placement: crate::kinds::Placement::Local,
             network: &self.network,
             network_dir: &self.network_dir,
             node,

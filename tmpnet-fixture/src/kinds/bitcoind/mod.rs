@@ -28,9 +28,9 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
-pub use credentials::Credentials;
+pub use credentials::{rpcauth_line, Credentials};
 
-use super::{Endpoint, Health, LaunchSpec, NodeKind, PortDiscovery};
+use super::{Endpoint, Health, LaunchSpec, NodeKind, Placement, PodProfile, PortDiscovery};
 use crate::error::Result;
 use crate::flags::{self, Flags};
 use crate::node::{Node, NodeConfig};
@@ -40,6 +40,12 @@ pub const NAME: &str = "bitcoind";
 
 /// Names of the ports allocated per node; `rpc` is the API port.
 const PORTS: &[&str] = &["rpc", "p2p", "onion"];
+
+/// Ports inside a pod (regtest's usual RPC and p2p ports, and one above
+/// for the onion bind).
+const POD_PORTS: [u16; 3] = [19443, 19444, 19445];
+/// Where a pod's data volume is mounted.
+const POD_DATA: &str = "/data";
 
 /// Where Debian's litecoind keeps the real daemon (`/usr/bin/litecoind` is a
 /// wrapper that writes into `$HOME`, so it is never used).
@@ -120,7 +126,18 @@ impl NodeKind for Bitcoind {
                 ))
             })
         };
-        let (rpc, p2p, onion) = (ports("rpc")?, ports("p2p")?, ports("onion")?);
+        let ([rpc, p2p, onion], host, allow, datadir) = match spec.placement {
+            Placement::Local => (
+                [ports("rpc")?, ports("p2p")?, ports("onion")?],
+                "127.0.0.1",
+                "127.0.0.1",
+                node.db_dir().display().to_string(),
+            ),
+            // In a pod: every interface (peers dial the pod IP,
+            // port-forward arrives on the pod's loopback), any client
+            // address (rpcauth still guards RPC).
+            Placement::Pod => (POD_PORTS, "0.0.0.0", "0.0.0.0/0", POD_DATA.to_owned()),
+        };
         let credentials = Credentials::load(spec.network_dir)?;
         let defaults = owned(&[
             ("regtest", "1".into()),
@@ -130,7 +147,7 @@ impl NodeKind for Bitcoind {
             ("dnsseed", "0".into()),
             ("listenonion", "0".into()),
             ("upnp", "0".into()),
-            ("whitelist", "127.0.0.1".into()),
+            ("whitelist", allow.into()),
             ("printtoconsole", "1".into()),
             ("debuglogfile", "0".into()),
             ("fallbackfee", "0.0001".into()),
@@ -145,11 +162,11 @@ impl NodeKind for Bitcoind {
                 .join("\n")
         };
         let forced = owned(&[
-            ("datadir", node.db_dir().display().to_string()),
+            ("datadir", datadir),
             ("port", p2p.to_string()),
-            ("bind", format!("127.0.0.1:{p2p}\n127.0.0.1:{onion}=onion")),
-            ("rpcbind", "127.0.0.1".into()),
-            ("rpcallowip", "127.0.0.1".into()),
+            ("bind", format!("{host}:{p2p}\n{host}:{onion}=onion")),
+            ("rpcbind", host.into()),
+            ("rpcallowip", allow.into()),
             ("rpcport", rpc.to_string()),
             ("rpcauth", credentials.rpcauth),
             ("connect", connect),
@@ -167,6 +184,28 @@ impl NodeKind for Bitcoind {
             .iter()
             .flat_map(|(k, v)| v.lines().map(move |line| format!("-{k}={line}").into()))
             .collect()
+    }
+
+    fn pod_profile(&self) -> PodProfile {
+        PodProfile {
+            default_image: "tmpnet/litecoind:latest",
+            api_port: POD_PORTS[0],
+            p2p_port: POD_PORTS[1],
+            data_path: POD_DATA,
+            readiness_path: None,
+            metrics_path: None,
+        }
+    }
+
+    fn pod_args(&self, flags: &Flags) -> Vec<String> {
+        flags
+            .iter()
+            .flat_map(|(k, v)| v.lines().map(move |line| format!("-{k}={line}")))
+            .collect()
+    }
+
+    fn secret_files(&self) -> &'static [&'static str] {
+        &[credentials::FILE]
     }
 
     fn api_port_flag(&self) -> &'static str {
@@ -294,6 +333,7 @@ mod tests {
             },
         ];
         let spec = LaunchSpec {
+            placement: Placement::Local,
             network: &network,
             network_dir: dir.path(),
             node: &node,
@@ -335,6 +375,52 @@ mod tests {
             connect_targets(&flags),
             vec!["127.0.0.1:17002", "127.0.0.1:17012"]
         );
+    }
+
+    #[test]
+    fn in_a_pod_binds_cover_the_pod_on_fixed_ports() {
+        let dir = tempfile::tempdir().unwrap();
+        Bitcoind.init_network(dir.path()).unwrap();
+        let network = NetworkConfig {
+            schema_version: SCHEMA_VERSION,
+            uuid: "u".into(),
+            owner: String::new(),
+            node_kind: NAME.into(),
+            node_count: 2,
+            default_flags: Flags::new(),
+            runtime: RuntimeConfig::Process(ProcessConfig::new(LITECOIND.into())),
+        };
+        let mut node = node(dir.path());
+        node.config.ports.clear();
+        let peers = [Peer {
+            node_id: "a".into(),
+            p2p_address: "10.1.2.3:19444".into(),
+        }];
+        let spec = LaunchSpec {
+            placement: Placement::Pod,
+            network: &network,
+            network_dir: dir.path(),
+            node: &node,
+            peers: &peers,
+        };
+        let flags = Bitcoind.compose_flags(&spec).unwrap();
+        let args = Bitcoind.pod_args(&flags);
+        for expected in [
+            "-bind=0.0.0.0:19444",
+            "-bind=0.0.0.0:19445=onion",
+            "-rpcbind=0.0.0.0",
+            "-rpcallowip=0.0.0.0/0",
+            "-rpcport=19443",
+            "-datadir=/data",
+            "-connect=10.1.2.3:19444",
+        ] {
+            assert!(
+                args.contains(&expected.to_owned()),
+                "{expected} missing from {args:?}"
+            );
+        }
+        assert_eq!(Bitcoind.pod_profile().api_port, 19443);
+        assert_eq!(Bitcoind.secret_files(), &["rpc.json"]);
     }
 
     #[test]

@@ -1,0 +1,697 @@
+//! The Kubernetes runtime: each node is a StatefulSet of one pod.
+//!
+//! - A start makes sure the namespace and the network's state ConfigMap
+//!   exist (once per runtime), writes the node's files into that state,
+//!   creates the node's headless Service (and Ingress, with an ingress
+//!   host) and its StatefulSet (or scales an existing one back to one with
+//!   the new arguments), then watches the pod until it is Ready or fails.
+//! - Stop scales the StatefulSet to zero and waits for the pod to go;
+//!   restart changes the pod template and replaces the pod; when the whole
+//!   network stops, the state ConfigMap is deleted and with it, through
+//!   owner references, every object of the network.
+//! - A node's URI is its pod IP inside the cluster, a loopback port-forward
+//!   outside it, or the ingress host when one is set ([`Access`]).
+//!
+//! No `kubectl`: every call goes through kube-rs.
+
+pub mod client;
+pub mod flags;
+pub mod forward;
+pub mod manifests;
+pub mod pods;
+pub mod render;
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret, Service,
+};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
+use kube::Client;
+use serde_json::json;
+
+pub use self::flags::KubeFlags;
+
+use self::client::{api_error, status_code};
+use self::manifests::Context;
+use self::pods::Verdict;
+use super::{NodeRuntime, NodeState};
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::kinds::{Endpoint, Health, LaunchSpec, NodeKind, Peer, Placement};
+use crate::network::{KubeConfig, NetworkConfig};
+use crate::node::Node;
+
+/// How many log lines an error quotes.
+const LOG_TAIL_LINES: i64 = 20;
+/// Time a stopped pod may take to go, on top of its grace period.
+const STOP_SLACK: Duration = Duration::from_secs(30);
+/// Env var choosing how nodes are reached: `port-forward`, `pod-ip` or
+/// `ingress` (default: `ingress` with an ingress host, else `pod-ip` in a
+/// pod, else `port-forward`).
+pub const ACCESS_ENV: &str = "TMPNET_KUBE_ACCESS";
+/// Where a pod finds its service account (present only inside a cluster).
+const SERVICE_ACCOUNT_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/// How this process reaches node APIs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A loopback listener per node, carried over the API server's
+    /// port-forward (works from anywhere the API server is reachable).
+    PortForward,
+    /// The pod IP directly (inside the cluster).
+    PodIp,
+    /// Through the Ingress on the configured ingress host.
+    Ingress,
+}
+
+impl Access {
+    /// Parses [`ACCESS_ENV`]'s value.
+    pub fn parse(text: &str) -> Result<Access> {
+        match text {
+            "port-forward" => Ok(Access::PortForward),
+            "pod-ip" => Ok(Access::PodIp),
+            "ingress" => Ok(Access::Ingress),
+            other => Err(Error::InvalidInput(format!(
+                "{ACCESS_ENV}={other:?} is not an access mode; use port-forward, pod-ip or ingress"
+            ))),
+        }
+    }
+
+    /// The access mode for this process: [`ACCESS_ENV`] if set, else
+    /// ingress when an ingress host is configured, else the pod IP inside a
+    /// cluster, else port-forward.
+    pub fn detect(settings: &KubeConfig) -> Result<Access> {
+        let access = match std::env::var(ACCESS_ENV) {
+            Ok(v) if !v.is_empty() => Access::parse(&v)?,
+            _ if settings.ingress_host.is_some() => Access::Ingress,
+            _ if Path::new(SERVICE_ACCOUNT_TOKEN).is_file() => Access::PodIp,
+            _ => Access::PortForward,
+        };
+        if access == Access::Ingress && settings.ingress_host.is_none() {
+            return Err(Error::InvalidInput(format!(
+                "{ACCESS_ENV}=ingress needs an ingress host; pass --kube-ingress-host"
+            )));
+        }
+        Ok(access)
+    }
+}
+
+/// Runs nodes as pods.
+pub struct KubeRuntime {
+    kind: Arc<dyn NodeKind>,
+    network: Arc<NetworkConfig>,
+    dir: PathBuf,
+    settings: KubeConfig,
+    access: Access,
+    client: tokio::sync::OnceCell<Client>,
+    /// The state ConfigMap's reference once this runtime made sure of it.
+    owner: tokio::sync::Mutex<Option<OwnerReference>>,
+    forwards: forward::Forwards,
+    http: reqwest::Client,
+    starts_allowed: AtomicBool,
+}
+
+impl std::fmt::Debug for KubeRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeRuntime")
+            .field("network", &self.network.uuid)
+            .field("namespace", &self.settings.namespace)
+            .field("access", &self.access)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KubeRuntime {
+    /// A runtime for the network in `dir`; connects on first use.
+    pub fn new(
+        kind: Arc<dyn NodeKind>,
+        network: Arc<NetworkConfig>,
+        dir: PathBuf,
+        settings: KubeConfig,
+    ) -> Result<KubeRuntime> {
+        let access = Access::detect(&settings)?;
+        Self::build(kind, network, dir, settings, access, None)
+    }
+
+    /// A runtime using `client` (e.g. a test's mock) and `access`.
+    pub fn with_client(
+        kind: Arc<dyn NodeKind>,
+        network: Arc<NetworkConfig>,
+        dir: PathBuf,
+        settings: KubeConfig,
+        client: Client,
+        access: Access,
+    ) -> Result<KubeRuntime> {
+        Self::build(kind, network, dir, settings, access, Some(client))
+    }
+
+    fn build(
+        kind: Arc<dyn NodeKind>,
+        network: Arc<NetworkConfig>,
+        dir: PathBuf,
+        settings: KubeConfig,
+        access: Access,
+        client: Option<Client>,
+    ) -> Result<KubeRuntime> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| Error::InvalidInput(format!("cannot build an HTTP client: {e}")))?;
+        Ok(KubeRuntime {
+            kind,
+            network,
+            dir,
+            settings,
+            access,
+            client: match client {
+                Some(c) => tokio::sync::OnceCell::new_with(Some(c)),
+                None => tokio::sync::OnceCell::new(),
+            },
+            owner: tokio::sync::Mutex::new(None),
+            forwards: forward::Forwards::default(),
+            http,
+            starts_allowed: AtomicBool::new(true),
+        })
+    }
+
+    async fn client(&self) -> Result<Client> {
+        self.client
+            .get_or_try_init(|| {
+                client::connect(
+                    self.settings.kubeconfig.as_deref(),
+                    self.settings.context.as_deref(),
+                )
+            })
+            .await
+            .cloned()
+    }
+
+    async fn api<K>(&self) -> Result<Api<K>>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        Ok(Api::namespaced(
+            self.client().await?,
+            &self.settings.namespace,
+        ))
+    }
+
+    fn context(&self, owner: Option<OwnerReference>) -> Context<'_> {
+        Context {
+            network: &self.network,
+            settings: &self.settings,
+            profile: self.kind.pod_profile(),
+            owner,
+        }
+    }
+
+    fn object_name(&self, node: &Node) -> String {
+        manifests::node_object_name(&self.network.uuid, node.id())
+    }
+
+    fn pod_name(&self, node: &Node) -> String {
+        manifests::pod_name(&self.network.uuid, node.id())
+    }
+
+    /// Makes sure the namespace, the state ConfigMap (with the network
+    /// directory's current files) and the Secret exist; returns the owner
+    /// reference for the network's objects.
+    async fn ensure_network(&self) -> Result<OwnerReference> {
+        let mut owner = self.owner.lock().await;
+        if let Some(o) = owner.as_ref() {
+            return Ok(o.clone());
+        }
+        let client = self.client().await?;
+        let ctx = self.context(None);
+        let ns = &self.settings.namespace;
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        match namespaces.get_opt(ns).await {
+            Ok(Some(_)) => {}
+            Ok(None) => match namespaces
+                .create(&PostParams::default(), &ctx.namespace())
+                .await
+            {
+                Ok(_) => tracing::info!(namespace = %ns, "created the namespace"),
+                Err(e) if status_code(&e) == Some(409) => {}
+                Err(e) => return Err(api_error(format!("create namespace {ns}"), e)),
+            },
+            // A namespaced account cannot read namespaces; the calls below
+            // say clearly if it does not exist.
+            Err(e) if status_code(&e) == Some(403) => {}
+            Err(e) => return Err(api_error(format!("read namespace {ns}"), e)),
+        }
+        let files = state::collect(&self.dir, self.kind.secret_files())?;
+        let maps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+        let wanted = ctx.state_config_map(files.plain.clone());
+        let name = manifests::network_name(&self.network.uuid);
+        let created = match maps.create(&PostParams::default(), &wanted).await {
+            Ok(created) => created,
+            Err(e) if status_code(&e) == Some(409) => maps
+                .patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"data": files.plain})),
+                )
+                .await
+                .map_err(|e| api_error(format!("update configmap {name}"), e))?,
+            Err(e) => return Err(api_error(format!("create configmap {name}"), e)),
+        };
+        let reference = manifests::owner_reference(&created).ok_or_else(|| Error::Kube {
+            action: format!("create configmap {name}"),
+            reason: "the API server returned it without a name or uid".into(),
+        })?;
+        if !files.secret.is_empty() {
+            let secrets: Api<Secret> = Api::namespaced(client, ns);
+            let ctx = self.context(Some(reference.clone()));
+            let secret = ctx.secret(files.secret.clone());
+            let secret_name = manifests::secret_name(&self.network.uuid);
+            match secrets.create(&PostParams::default(), &secret).await {
+                Ok(_) => {}
+                Err(e) if status_code(&e) == Some(409) => {
+                    secrets
+                        .replace(&secret_name, &PostParams::default(), &secret)
+                        .await
+                        .map_err(|e| api_error(format!("update secret {secret_name}"), e))?;
+                }
+                Err(e) => return Err(api_error(format!("create secret {secret_name}"), e)),
+            }
+        }
+        *owner = Some(reference.clone());
+        Ok(reference)
+    }
+
+    /// Composes the node's flags for a pod, records them (`flags.json` and
+    /// the state ConfigMap) and returns the container's arguments.
+    async fn prepare_args(&self, node: &Node, peers: &[Peer]) -> Result<Vec<String>> {
+        let spec = LaunchSpec {
+            placement: Placement::Pod,
+            network: &self.network,
+            network_dir: &self.dir,
+            node,
+            peers,
+        };
+        let flags = self.kind.compose_flags(&spec)?;
+        fsutil::write_json(&node.flags_path(), &flags)?;
+        let mut data = BTreeMap::new();
+        for path in [node.config_path(), node.flags_path()] {
+            let relative = path.strip_prefix(&self.dir).unwrap_or(&path);
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+            data.insert(state::key_of(relative)?, text);
+        }
+        let maps: Api<ConfigMap> = self.api().await?;
+        let name = manifests::network_name(&self.network.uuid);
+        maps.patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "data": data })),
+        )
+        .await
+        .map_err(|e| api_error(format!("update configmap {name}"), e))?;
+        Ok(self.kind.pod_args(&flags))
+    }
+
+    /// Creates the node's Service, Ingress and StatefulSet; an existing
+    /// StatefulSet (a stopped node) gets the new template and one replica.
+    async fn apply_node(&self, node: &Node, args: Vec<String>) -> Result<()> {
+        let owner = self.ensure_network().await?;
+        let ctx = self.context(Some(owner));
+        let services: Api<Service> = self.api().await?;
+        create_if_missing(&services, &ctx.service(node)).await?;
+        if let Some(ingress) = ctx.ingress(node) {
+            let ingresses: Api<Ingress> = self.api().await?;
+            create_if_missing(&ingresses, &ingress).await?;
+        }
+        let sets: Api<StatefulSet> = self.api().await?;
+        let set = ctx.stateful_set(node, args);
+        let name = self.object_name(node);
+        match sets.create(&PostParams::default(), &set).await {
+            Ok(_) => Ok(()),
+            Err(e) if status_code(&e) == Some(409) => {
+                let template = set.spec.map(|s| s.template);
+                sets.patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"spec": {"replicas": 1, "template": template}})),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| api_error(format!("update statefulset {name}"), e))
+            }
+            Err(e) => Err(api_error(format!("create statefulset {name}"), e)),
+        }
+    }
+
+    /// Waits for the node's pod to be ready; on failure or timeout, scales
+    /// the node to zero and says why, quoting its log.
+    async fn await_ready(&self, node: &Node, replaced: Option<&str>) -> Result<Endpoint> {
+        let pods: Api<Pod> = self.api().await?;
+        let pod_name = self.pod_name(node);
+        let timeout = Duration::from_secs(self.settings.ready_timeout_secs);
+        match pods::wait_ready(&pods, &pod_name, replaced, timeout).await {
+            Ok(pod) => {
+                let ip = pod.status.and_then(|s| s.pod_ip).unwrap_or_default();
+                self.endpoint(node, &ip).await
+            }
+            Err(verdict) => {
+                let why = match verdict {
+                    Verdict::Failed(w) | Verdict::Pending(w) => w,
+                    Verdict::Ready { .. } => "ready".into(),
+                };
+                let log_tail = self.log_tail(&pods, &pod_name).await;
+                let _ = self.initiate_stop(node).await;
+                Err(Error::StartFailed {
+                    node: node.id().to_owned(),
+                    reason: format!(
+                        "pod {pod_name} in namespace {}: {why}{}",
+                        self.settings.namespace,
+                        self.hint(&why)
+                    ),
+                    log_tail,
+                })
+            }
+        }
+    }
+
+    fn hint(&self, why: &str) -> String {
+        if why.contains("ImagePull") || why.contains("InvalidImageName") {
+            format!(
+                "; check --kube-image ({}) and that the cluster can pull it (with kind: `kind load docker-image {}`)",
+                self.settings.image, self.settings.image
+            )
+        } else {
+            String::new()
+        }
+    }
+
+    async fn log_tail(&self, pods: &Api<Pod>, pod: &str) -> Vec<String> {
+        let params = LogParams {
+            container: Some(manifests::CONTAINER.to_owned()),
+            tail_lines: Some(LOG_TAIL_LINES),
+            ..LogParams::default()
+        };
+        match pods.logs(pod, &params).await {
+            Ok(text) => text.lines().map(str::to_owned).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The endpoint of a node whose pod has `ip`: its API reachable from
+    /// here, its p2p address as peers inside the cluster dial it.
+    async fn endpoint(&self, node: &Node, ip: &str) -> Result<Endpoint> {
+        let profile = self.kind.pod_profile();
+        let uri = match self.access {
+            Access::PodIp => format!("http://{ip}:{}", profile.api_port),
+            Access::Ingress => {
+                let host = self.settings.ingress_host.as_deref().unwrap_or_default();
+                let scheme = if self.settings.ingress_secret.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                let path = self.context(None).ingress_path(node);
+                format!("{scheme}://{host}{path}")
+            }
+            Access::PortForward => {
+                let pods: Api<Pod> = self.api().await?;
+                let local = self
+                    .forwards
+                    .local(&pods, &self.pod_name(node), profile.api_port)
+                    .await?;
+                format!("http://{local}")
+            }
+        };
+        Ok(Endpoint {
+            uri,
+            p2p_address: format!("{ip}:{}", profile.p2p_port),
+        })
+    }
+
+    /// The node's StatefulSet replicas (`None` when it does not exist) and
+    /// its pod.
+    async fn observe(&self, node: &Node) -> Result<(Option<i32>, Option<Pod>)> {
+        let sets: Api<StatefulSet> = self.api().await?;
+        let name = self.object_name(node);
+        let replicas = match sets.get_opt(&name).await {
+            Ok(Some(set)) => Some(set.spec.and_then(|s| s.replicas).unwrap_or(1)),
+            Ok(None) => None,
+            Err(e) => return Err(api_error(format!("read statefulset {name}"), e)),
+        };
+        if replicas.unwrap_or(0) == 0 {
+            return Ok((replicas, None));
+        }
+        let pods: Api<Pod> = self.api().await?;
+        let pod_name = self.pod_name(node);
+        let pod = pods
+            .get_opt(&pod_name)
+            .await
+            .map_err(|e| api_error(format!("read pod {pod_name}"), e))?;
+        Ok((replicas, pod))
+    }
+
+    /// Deletes whatever of the network is still labelled with its uuid
+    /// (what owner references did not remove), and says what was left.
+    async fn sweep(&self) -> Result<Vec<String>> {
+        let selector = format!(
+            "{}={}",
+            manifests::LABEL_NETWORK,
+            manifests::label_value(&self.network.uuid)
+        );
+        let mut left = Vec::new();
+        left.extend(self.sweep_kind::<StatefulSet>(&selector).await?);
+        left.extend(self.sweep_kind::<Ingress>(&selector).await?);
+        left.extend(self.sweep_kind::<Service>(&selector).await?);
+        left.extend(self.sweep_kind::<Secret>(&selector).await?);
+        left.extend(self.sweep_kind::<PersistentVolumeClaim>(&selector).await?);
+        left.extend(self.sweep_kind::<Pod>(&selector).await?);
+        Ok(left)
+    }
+
+    async fn sweep_kind<K>(&self, selector: &str) -> Result<Vec<String>>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        let api: Api<K> = self.api().await?;
+        let kind = K::kind(&Default::default()).to_ascii_lowercase();
+        let found = api
+            .list(&ListParams::default().labels(selector))
+            .await
+            .map_err(|e| api_error(format!("list {kind}s"), e))?;
+        let mut left = Vec::new();
+        for object in found.items {
+            let name = object.meta().name.clone().unwrap_or_default();
+            match api.delete(&name, &DeleteParams::background()).await {
+                Ok(_) => left.push(format!("{kind}/{name}")),
+                Err(e) if status_code(&e) == Some(404) => {}
+                Err(e) => return Err(api_error(format!("delete {kind} {name}"), e)),
+            }
+        }
+        Ok(left)
+    }
+}
+
+async fn create_if_missing<K>(api: &Api<K>, object: &K) -> Result<()>
+where
+    K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+    <K as kube::Resource>::DynamicType: Default,
+{
+    match api.create(&PostParams::default(), object).await {
+        Ok(_) => Ok(()),
+        // Names derive from the network and node, and specs from their
+        // settings: an existing object is this one.
+        Err(e) if status_code(&e) == Some(409) => Ok(()),
+        Err(e) => Err(api_error(
+            format!(
+                "create {} {}",
+                K::kind(&Default::default()).to_ascii_lowercase(),
+                object.meta().name.clone().unwrap_or_default()
+            ),
+            e,
+        )),
+    }
+}
+
+#[async_trait]
+impl NodeRuntime for KubeRuntime {
+    fn allow_starts(&self, allowed: bool) {
+        self.starts_allowed.store(allowed, Ordering::SeqCst);
+    }
+
+    fn addresses_known_up_front(&self) -> bool {
+        false
+    }
+
+    async fn start(&self, node: &Node, peers: &[Peer]) -> Result<Endpoint> {
+        if !self.starts_allowed.load(Ordering::SeqCst) {
+            return Err(Error::StartFailed {
+                node: node.id().to_owned(),
+                reason: "the network is stopping".into(),
+                log_tail: Vec::new(),
+            });
+        }
+        self.ensure_network().await?;
+        let args = self.prepare_args(node, peers).await?;
+        self.apply_node(node, args).await?;
+        self.await_ready(node, None).await
+    }
+
+    async fn initiate_stop(&self, node: &Node) -> Result<()> {
+        let sets: Api<StatefulSet> = self.api().await?;
+        let name = self.object_name(node);
+        match sets
+            .patch_scale(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"replicas": 0}})),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if status_code(&e) == Some(404) => Ok(()),
+            Err(e) => Err(api_error(format!("scale statefulset {name} to zero"), e)),
+        }
+    }
+
+    async fn wait_for_stopped(&self, node: &Node) -> Result<()> {
+        let pods: Api<Pod> = self.api().await?;
+        let timeout = Duration::from_secs(self.settings.stop_grace_secs) + STOP_SLACK;
+        pods::wait_deleted(&pods, &self.pod_name(node), timeout).await
+    }
+
+    async fn restart(&self, node: &mut Node, peers: &[Peer]) -> Result<Endpoint> {
+        let pods: Api<Pod> = self.api().await?;
+        let pod_name = self.pod_name(node);
+        let old = pods
+            .get_opt(&pod_name)
+            .await
+            .map_err(|e| api_error(format!("read pod {pod_name}"), e))?
+            .and_then(|p| p.metadata.uid);
+        let args = self.prepare_args(node, peers).await?;
+        let owner = self.ensure_network().await?;
+        let mut template = self.context(Some(owner)).pod_template(node, args);
+        if let Some(meta) = template.metadata.as_mut() {
+            meta.annotations.get_or_insert_with(BTreeMap::new).insert(
+                manifests::ANNOTATION_RESTARTED.to_owned(),
+                uuid::Uuid::new_v4().to_string(),
+            );
+        }
+        let sets: Api<StatefulSet> = self.api().await?;
+        let name = self.object_name(node);
+        sets.patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 1, "template": template}})),
+        )
+        .await
+        .map_err(|e| api_error(format!("update statefulset {name}"), e))?;
+        // Replace the pod now rather than wait for the rollout, which a
+        // StatefulSet never starts while its pod is unready.
+        match pods.delete(&pod_name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(e) if status_code(&e) == Some(404) => {}
+            Err(e) => return Err(api_error(format!("delete pod {pod_name}"), e)),
+        }
+        self.await_ready(node, old.as_deref()).await
+    }
+
+    async fn state(&self, node: &Node) -> Result<NodeState> {
+        let (replicas, pod) = self.observe(node).await?;
+        if replicas.unwrap_or(0) == 0 {
+            return Ok(NodeState::Stopped);
+        }
+        let endpoint = match pod.as_ref().map(pods::judge) {
+            Some(Verdict::Ready { ip }) => Some(self.endpoint(node, &ip).await?),
+            _ => None,
+        };
+        Ok(NodeState::Running { pid: 0, endpoint })
+    }
+
+    async fn health(&self, node: &Node) -> Result<Health> {
+        let (replicas, pod) = self.observe(node).await?;
+        let not_running = |detail: String| Error::NotRunning {
+            node: node.id().to_owned(),
+            detail,
+            log_tail: Vec::new(),
+        };
+        let pod = match (replicas, pod) {
+            (None, _) => return Err(not_running("it has no statefulset".into())),
+            (Some(0), _) => return Err(not_running("its statefulset is scaled to zero".into())),
+            (_, None) => return Ok(Health::Unhealthy("its pod does not exist yet".into())),
+            (_, Some(pod)) => pod,
+        };
+        match pods::judge(&pod) {
+            Verdict::Ready { ip } => {
+                let endpoint = self.endpoint(node, &ip).await?;
+                Ok(self.kind.check_health(&self.http, node, &endpoint).await)
+            }
+            Verdict::Pending(why) => Ok(Health::Unhealthy(why)),
+            Verdict::Failed(why) => {
+                let pods: Api<Pod> = self.api().await?;
+                let pod_name = self.pod_name(node);
+                Err(Error::Failed {
+                    node: node.id().to_owned(),
+                    detail: format!("pod {pod_name}: {why}"),
+                    log_tail: self.log_tail(&pods, &pod_name).await,
+                })
+            }
+        }
+    }
+
+    async fn accessible_uri(&self, node: &Node) -> Result<Option<String>> {
+        Ok(match self.state(node).await? {
+            NodeState::Running {
+                endpoint: Some(e), ..
+            } => Some(e.uri),
+            _ => None,
+        })
+    }
+
+    async fn network_stopped(&self) -> Result<()> {
+        self.forwards.close_all();
+        let maps: Api<ConfigMap> = self.api().await?;
+        let name = manifests::network_name(&self.network.uuid);
+        match maps.delete(&name, &DeleteParams::foreground()).await {
+            Ok(_) => {}
+            Err(e) if status_code(&e) == Some(404) => {}
+            Err(e) => return Err(api_error(format!("delete configmap {name}"), e)),
+        }
+        let timeout = Duration::from_secs(self.settings.stop_grace_secs) + STOP_SLACK;
+        if let Ok(Some(cm)) = maps.get_opt(&name).await {
+            let uid = cm.metadata.uid.unwrap_or_default();
+            let gone = kube::runtime::wait::await_condition(
+                maps.clone(),
+                &name,
+                kube::runtime::conditions::is_deleted(&uid),
+            );
+            if tokio::time::timeout(timeout, gone).await.is_err() {
+                return Err(Error::Kube {
+                    action: format!("delete configmap {name}"),
+                    reason: format!("it still exists after {}s", timeout.as_secs()),
+                });
+            }
+        }
+        *self.owner.lock().await = None;
+        let left = self.sweep().await?;
+        if !left.is_empty() {
+            tracing::warn!(objects = %left.join(", "), "objects not removed through their owner were deleted");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,293 @@
+//! What a node's pod says about it: ready (with its IP), still coming up
+//! (and why), or failed (and why, from its container status), and a
+//! watch-based wait for the first two to resolve.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use kube::api::Api;
+use kube::runtime::watcher;
+
+use super::client::api_error;
+use crate::error::{Error, Result};
+
+/// Waiting reasons that mean the pod will not come up by itself.
+const FATAL_WAITING: &[&str] = &[
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    "CrashLoopBackOff",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+];
+
+/// The verdict on one observation of a pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Ready, at this IP.
+    Ready {
+        /// The pod IP.
+        ip: String,
+    },
+    /// Not ready yet; the text says what it is doing.
+    Pending(String),
+    /// It will not become ready; the text says why.
+    Failed(String),
+}
+
+fn describe_container(c: &ContainerStatus) -> Option<Verdict> {
+    let state = c.state.as_ref()?;
+    if let Some(w) = &state.waiting {
+        let reason = w.reason.clone().unwrap_or_default();
+        let message = w.message.clone().unwrap_or_default();
+        let text = if message.is_empty() {
+            reason.clone()
+        } else {
+            format!("{reason}: {message}")
+        };
+        if FATAL_WAITING.contains(&reason.as_str()) {
+            let last = c
+                .last_state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                .map(|t| format!(" (last exit code {})", t.exit_code))
+                .unwrap_or_default();
+            return Some(Verdict::Failed(format!("{text}{last}")));
+        }
+        return Some(Verdict::Pending(text));
+    }
+    if let Some(t) = &state.terminated {
+        return Some(Verdict::Failed(format!(
+            "container exited with code {}{}",
+            t.exit_code,
+            t.reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        )));
+    }
+    if c.restart_count > 0 {
+        let code = c
+            .last_state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .map(|t| t.exit_code.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        return Some(Verdict::Failed(format!(
+            "container restarted {} time(s) (last exit code {code})",
+            c.restart_count
+        )));
+    }
+    None
+}
+
+/// Judges one observation of a node's pod.
+pub fn judge(pod: &Pod) -> Verdict {
+    let Some(status) = &pod.status else {
+        return Verdict::Pending("no status yet".into());
+    };
+    if status.phase.as_deref() == Some("Failed") {
+        return Verdict::Failed(format!(
+            "pod failed{}",
+            status
+                .reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ));
+    }
+    let statuses = status
+        .init_container_statuses
+        .iter()
+        .chain(status.container_statuses.iter())
+        .flatten();
+    let mut pending = None;
+    for c in statuses {
+        match describe_container(c) {
+            Some(Verdict::Failed(why)) => return Verdict::Failed(why),
+            Some(p @ Verdict::Pending(_)) if pending.is_none() => pending = Some(p),
+            _ => {}
+        }
+    }
+    let ready = status
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    match (&status.pod_ip, ready) {
+        (Some(ip), true) if !ip.is_empty() => Verdict::Ready { ip: ip.clone() },
+        _ => pending.unwrap_or_else(|| {
+            let phase = status.phase.clone().unwrap_or_else(|| "Pending".into());
+            let unready = status
+                .conditions
+                .iter()
+                .flatten()
+                .find(|c| c.type_ == "Ready" && c.status != "True")
+                .and_then(|c| c.message.clone().or_else(|| c.reason.clone()));
+            match unready {
+                Some(why) => Verdict::Pending(format!("{phase}, not ready: {why}")),
+                None => Verdict::Pending(format!("{phase}, not ready")),
+            }
+        }),
+    }
+}
+
+/// Watches pod `name` until it is ready (returning it) or fails, for at
+/// most `timeout`. A pod whose uid is `replaced` is the one being replaced
+/// and is not judged. A watch the server ends or expires (410) is resumed
+/// by re-listing.
+pub async fn wait_ready(
+    pods: &Api<Pod>,
+    name: &str,
+    replaced: Option<&str>,
+    timeout: Duration,
+) -> std::result::Result<Pod, Verdict> {
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut events = std::pin::pin!(watcher(pods.clone(), config));
+    let mut last = Verdict::Pending("no pod yet".into());
+    let watch = async {
+        while let Some(event) = events.next().await {
+            let pod = match event {
+                Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => pod,
+                Ok(watcher::Event::Delete(_)) => {
+                    last = Verdict::Pending("pod deleted, waiting for its replacement".into());
+                    continue;
+                }
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::debug!(pod = name, error = %e, "pod watch error; the watch resumes");
+                    last = Verdict::Pending(format!("watch error: {e}"));
+                    continue;
+                }
+            };
+            if replaced.is_some() && pod.metadata.uid.as_deref() == replaced {
+                last = Verdict::Pending("the old pod is still being replaced".into());
+                continue;
+            }
+            match judge(&pod) {
+                Verdict::Ready { .. } => return Ok(pod),
+                failed @ Verdict::Failed(_) => return Err(failed),
+                pending => last = pending,
+            }
+        }
+        Err(Verdict::Pending("the pod watch ended".into()))
+    };
+    match tokio::time::timeout(timeout, watch).await {
+        Ok(result) => result,
+        Err(_) => Err(match last {
+            Verdict::Pending(why) => {
+                Verdict::Pending(format!("not ready after {}s: {why}", timeout.as_secs()))
+            }
+            other => other,
+        }),
+    }
+}
+
+/// Watches until pod `name` (if any) is gone, for at most `timeout`.
+pub async fn wait_deleted(pods: &Api<Pod>, name: &str, timeout: Duration) -> Result<()> {
+    let uid = match pods.get_opt(name).await {
+        Ok(Some(pod)) => pod.metadata.uid.unwrap_or_default(),
+        Ok(None) => return Ok(()),
+        Err(e) => return Err(api_error(format!("read pod {name}"), e)),
+    };
+    let gone = kube::runtime::wait::await_condition(
+        pods.clone(),
+        name,
+        kube::runtime::conditions::is_deleted(&uid),
+    );
+    match tokio::time::timeout(timeout, gone).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(Error::Kube {
+            action: format!("wait for pod {name} to stop"),
+            reason: e.to_string(),
+        }),
+        Err(_) => Err(Error::Kube {
+            action: format!("wait for pod {name} to stop"),
+            reason: format!("it still exists after {}s", timeout.as_secs()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "p"}, "status": status}))
+            .unwrap()
+    }
+
+    #[test]
+    fn ready_needs_the_condition_and_an_ip() {
+        let ready = pod(serde_json::json!({
+            "phase": "Running", "podIP": "10.0.0.5",
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": "node", "ready": true, "restartCount": 0, "image": "i", "imageID": "",
+                                   "state": {"running": {}}}]
+        }));
+        assert_eq!(
+            judge(&ready),
+            Verdict::Ready {
+                ip: "10.0.0.5".into()
+            }
+        );
+        let unready = pod(serde_json::json!({
+            "phase": "Running", "podIP": "10.0.0.5",
+            "conditions": [{"type": "Ready", "status": "False", "message": "readiness probe failed"}]
+        }));
+        assert_eq!(
+            judge(&unready),
+            Verdict::Pending("Running, not ready: readiness probe failed".into())
+        );
+    }
+
+    #[test]
+    fn pull_errors_and_crashes_are_failures_with_their_reason() {
+        let pull = pod(serde_json::json!({
+            "phase": "Pending",
+            "containerStatuses": [{"name": "node", "ready": false, "restartCount": 0, "image": "i", "imageID": "",
+                "state": {"waiting": {"reason": "ErrImagePull", "message": "image \"nope\" not found"}}}]
+        }));
+        assert_eq!(
+            judge(&pull),
+            Verdict::Failed("ErrImagePull: image \"nope\" not found".into())
+        );
+        let crash = pod(serde_json::json!({
+            "phase": "Running",
+            "containerStatuses": [{"name": "node", "ready": false, "restartCount": 2, "image": "i", "imageID": "",
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {"terminated": {"exitCode": 3}}}]
+        }));
+        assert_eq!(
+            judge(&crash),
+            Verdict::Failed("CrashLoopBackOff (last exit code 3)".into())
+        );
+        let exited = pod(serde_json::json!({
+            "phase": "Running",
+            "containerStatuses": [{"name": "node", "ready": false, "restartCount": 0, "image": "i", "imageID": "",
+                "state": {"terminated": {"exitCode": 7, "reason": "Error"}}}]
+        }));
+        assert_eq!(
+            judge(&exited),
+            Verdict::Failed("container exited with code 7 (Error)".into())
+        );
+        let restarted = pod(serde_json::json!({
+            "phase": "Running", "podIP": "10.0.0.5",
+            "containerStatuses": [{"name": "node", "ready": false, "restartCount": 1, "image": "i", "imageID": "",
+                "state": {"running": {}}, "lastState": {"terminated": {"exitCode": 1}}}]
+        }));
+        assert!(matches!(judge(&restarted), Verdict::Failed(w) if w.contains("exit code 1")));
+        let creating = pod(serde_json::json!({
+            "phase": "Pending",
+            "containerStatuses": [{"name": "node", "ready": false, "restartCount": 0, "image": "i", "imageID": "",
+                "state": {"waiting": {"reason": "ContainerCreating"}}}]
+        }));
+        assert_eq!(
+            judge(&creating),
+            Verdict::Pending("ContainerCreating".into())
+        );
+    }
+}

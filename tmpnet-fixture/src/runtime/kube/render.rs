@@ -1,0 +1,301 @@
+//! `tmpnetctl render --runtime kube`: every manifest a new network would
+//! create, printed as YAML without touching a cluster (like `helm
+//! template`).
+
+use std::sync::Arc;
+
+use super::manifests::{self, Context};
+use super::state::{self, StateFiles};
+use crate::error::{Error, Result};
+use crate::kinds::{LaunchSpec, NodeKind, Peer, Placement};
+use crate::network::{KubeConfig, Network, NetworkConfig, NetworkSpec, RuntimeConfig};
+use crate::node::Node;
+
+/// The objects of a network, in creation order: namespace, state
+/// ConfigMap, Secret (if the kind has secret files), then per node its
+/// Service, Ingress (with an ingress host) and StatefulSet. The first node
+/// has no peers, the others have the first, named by its stable DNS name
+/// (at run time peers are given by pod IP). Owner references are absent:
+/// they name the ConfigMap's uid, known only once it exists.
+pub fn documents(
+    network: &NetworkConfig,
+    settings: &KubeConfig,
+    kind: &dyn NodeKind,
+    network_dir: &std::path::Path,
+    nodes: &[Node],
+    files: StateFiles,
+) -> Result<Vec<serde_json::Value>> {
+    let ctx = Context {
+        network,
+        settings,
+        profile: kind.pod_profile(),
+        owner: None,
+    };
+    let mut docs = vec![
+        to_value(&ctx.namespace())?,
+        to_value(&ctx.state_config_map(files.plain))?,
+    ];
+    if !files.secret.is_empty() {
+        docs.push(to_value(&ctx.secret(files.secret))?);
+    }
+    let first_peer = nodes.first().map(|first| {
+        let name = manifests::node_object_name(&network.uuid, first.id());
+        Peer {
+            node_id: first.id().to_owned(),
+            p2p_address: format!(
+                "{name}-0.{name}.{}.svc.cluster.local:{}",
+                settings.namespace, ctx.profile.p2p_port
+            ),
+        }
+    });
+    for (i, node) in nodes.iter().enumerate() {
+        let peers: Vec<Peer> = if i == 0 {
+            Vec::new()
+        } else {
+            first_peer.iter().cloned().collect()
+        };
+        let flags = kind.compose_flags(&LaunchSpec {
+            placement: Placement::Pod,
+            network,
+            network_dir,
+            node,
+            peers: &peers,
+        })?;
+        docs.push(to_value(&ctx.service(node))?);
+        if let Some(ingress) = ctx.ingress(node) {
+            docs.push(to_value(&ingress)?);
+        }
+        docs.push(to_value(&ctx.stateful_set(node, kind.pod_args(&flags)))?);
+    }
+    Ok(docs)
+}
+
+fn to_value<T: serde::Serialize>(object: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(object)
+        .map_err(|e| Error::InvalidInput(format!("cannot serialise a manifest: {e}")))
+}
+
+/// Documents as one YAML stream.
+pub fn to_yaml(docs: &[serde_json::Value]) -> Result<String> {
+    let mut out = String::new();
+    for doc in docs {
+        out.push_str("---\n");
+        out.push_str(
+            &serde_saphyr::to_string(doc)
+                .map_err(|e| Error::InvalidInput(format!("cannot write YAML: {e}")))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Renders the manifests of a new network of `spec` (which must ask for
+/// Kubernetes): the network is made in a scratch directory that is removed
+/// afterwards, so nothing is written under the root and no cluster is
+/// contacted.
+pub fn render(spec: &NetworkSpec) -> Result<String> {
+    if spec.kube.is_none() {
+        return Err(Error::InvalidInput(
+            "render needs --runtime kube (the process runtime creates no manifests)".into(),
+        ));
+    }
+    let scratch = tempfile::tempdir().map_err(|e| {
+        Error::io(
+            "cannot create a scratch directory in",
+            std::env::temp_dir(),
+            e,
+        )
+    })?;
+    let network = Network::create(&NetworkSpec {
+        root_dir: scratch.path().to_owned(),
+        ..spec.clone()
+    })?;
+    let RuntimeConfig::Kube(settings) = &network.config().runtime else {
+        return Err(Error::InvalidInput("render needs --runtime kube".into()));
+    };
+    let kind: &Arc<dyn NodeKind> = network.kind();
+    let files = state::collect(network.dir(), kind.secret_files())?;
+    let docs = documents(
+        network.config(),
+        settings,
+        kind.as_ref(),
+        network.dir(),
+        network.nodes(),
+        files,
+    )?;
+    let header = format!(
+        "# Network {} (uuid {}) in namespace {}: {} {} node(s).\n\
+         # At creation every object but the namespace and the ConfigMap gets an\n\
+         # owner reference to the ConfigMap, so deleting it deletes the network.\n",
+        manifests::network_name(&network.config().uuid),
+        network.config().uuid,
+        settings.namespace,
+        network.nodes().len(),
+        network.config().node_kind,
+    );
+    Ok(header + &to_yaml(&docs)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flags::Flags;
+    use crate::kinds::{bitcoind, refnode};
+    use crate::network::{SchedulingLabel, SCHEMA_VERSION};
+    use crate::node::NodeConfig;
+
+    fn network(kind: &str, count: usize) -> (NetworkConfig, KubeConfig, Vec<Node>) {
+        let settings = KubeConfig {
+            kubeconfig: None,
+            context: None,
+            namespace: "tmpnet".into(),
+            image: format!("tmpnet/{kind}:test"),
+            volume_size_gib: 2,
+            exclusive_scheduling: None,
+            ingress_host: None,
+            ingress_secret: None,
+            ready_timeout_secs: 120,
+            stop_grace_secs: 10,
+        };
+        let config = NetworkConfig {
+            schema_version: SCHEMA_VERSION,
+            uuid: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0".into(),
+            owner: "e2e suite".into(),
+            node_kind: kind.into(),
+            node_count: count,
+            default_flags: Flags::from([("log-level".to_owned(), "debug".to_owned())]),
+            runtime: RuntimeConfig::Kube(settings.clone()),
+        };
+        let nodes = (0..count)
+            .map(|i| Node {
+                dir: format!("/net/{kind}-{i}").into(),
+                config: NodeConfig {
+                    id: format!("{kind}-{i}"),
+                    index: i,
+                    flags: Flags::new(),
+                    ports: Default::default(),
+                },
+            })
+            .collect();
+        (config, settings, nodes)
+    }
+
+    /// Compares with the golden file; `UPDATE_SNAPSHOTS=1` rewrites it.
+    fn check_snapshot(name: &str, yaml: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/runtime/kube/snapshots")
+            .join(name);
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&path, yaml).unwrap();
+        }
+        let golden = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            golden == yaml,
+            "{} differs from what is rendered now; if the change is intended, run with UPDATE_SNAPSHOTS=1 and review the diff.\n--- rendered:\n{yaml}",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn refnode_manifests_match_the_snapshot() {
+        let (config, settings, nodes) = network(refnode::NAME, 2);
+        let files = StateFiles {
+            plain: [("config.json".to_owned(), "{}".to_owned())].into(),
+            secret: Default::default(),
+        };
+        let docs = documents(
+            &config,
+            &settings,
+            &refnode::RefNode,
+            std::path::Path::new("/net"),
+            &nodes,
+            files,
+        )
+        .unwrap();
+        let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "Namespace",
+                "ConfigMap",
+                "Service",
+                "StatefulSet",
+                "Service",
+                "StatefulSet"
+            ]
+        );
+        check_snapshot("refnode.yaml", &to_yaml(&docs).unwrap());
+    }
+
+    #[test]
+    fn bitcoind_manifests_with_scheduling_and_ingress_match_the_snapshot() {
+        let (config, mut settings, nodes) = network(bitcoind::NAME, 2);
+        settings.exclusive_scheduling = Some(SchedulingLabel {
+            key: "tmpnet.io/node-pool".into(),
+            value: "tmpnet".into(),
+        });
+        settings.ingress_host = Some("nodes.example.com".into());
+        settings.ingress_secret = Some("nodes-tls".into());
+        settings.volume_size_gib = 20;
+        let dir = tempfile::tempdir().unwrap();
+        let fixed = bitcoind::Credentials {
+            user: "tmpnet".into(),
+            password: "secret".into(),
+            rpcauth: bitcoind::rpcauth_line("tmpnet", "salt", "secret").unwrap(),
+        };
+        crate::fsutil::write_json(&dir.path().join("rpc.json"), &fixed).unwrap();
+        let files = StateFiles {
+            plain: [("config.json".to_owned(), "{}".to_owned())].into(),
+            secret: [("rpc.json".to_owned(), b"{}".to_vec())].into(),
+        };
+        let docs = documents(
+            &config,
+            &settings,
+            &bitcoind::Bitcoind,
+            dir.path(),
+            &nodes,
+            files,
+        )
+        .unwrap();
+        let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "Namespace",
+                "ConfigMap",
+                "Secret",
+                "Service",
+                "Ingress",
+                "StatefulSet",
+                "Service",
+                "Ingress",
+                "StatefulSet"
+            ]
+        );
+        check_snapshot("bitcoind-exclusive-ingress.yaml", &to_yaml(&docs).unwrap());
+    }
+
+    #[test]
+    fn render_refuses_the_process_runtime_and_writes_nothing_under_the_root() {
+        let root = tempfile::tempdir().unwrap();
+        let mut spec = NetworkSpec::new(root.path(), 3);
+        assert!(render(&spec)
+            .unwrap_err()
+            .to_string()
+            .contains("--runtime kube"));
+        let (_, settings, _) = network(refnode::NAME, 1);
+        spec.kube = Some(KubeConfig {
+            image: String::new(),
+            ..settings
+        });
+        let yaml = render(&spec).unwrap();
+        assert_eq!(yaml.matches("kind: StatefulSet").count(), 3);
+        assert!(
+            yaml.contains("image: tmpnet/refnode:latest"),
+            "the kind's default image"
+        );
+        assert!(
+            !root.path().join("networks").exists(),
+            "nothing written under the root"
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! The network's state on the cluster: the network directory's files in the
+//! state ConfigMap (and the kind's secret files in a Secret), so any process
+//! that can read the namespace, inside the cluster or out, can attach to the
+//! network by name.
+//!
+//! Keys are the files' paths relative to the network directory with `/`
+//! written as `_` (ConfigMap keys cannot hold `/`): `config.json`,
+//! `<node id>_config.json`, `<node id>_flags.json`,
+//! `ephemeral_<node id>_config.json`, ...
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::network::{CONFIG_FILE, ENV_FILE, EPHEMERAL_DIR};
+use crate::node;
+
+/// The files a network's state holds: non-secret ones (ConfigMap) and the
+/// kind's secret ones (Secret).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StateFiles {
+    /// ConfigMap data, by key.
+    pub plain: BTreeMap<String, String>,
+    /// Secret data, by key.
+    pub secret: BTreeMap<String, Vec<u8>>,
+}
+
+/// The key a relative path is stored under.
+pub fn key_of(relative: &Path) -> Result<String> {
+    let parts: Vec<&str> = relative.iter().filter_map(|p| p.to_str()).collect();
+    if parts.iter().any(|p| p.contains('_') || p.is_empty()) || parts.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "{} cannot be kept in the network's ConfigMap (its path has a '_'); rename it",
+            relative.display()
+        )));
+    }
+    Ok(parts.join("_"))
+}
+
+/// The relative path a key stands for.
+pub fn path_of(key: &str) -> Result<PathBuf> {
+    let path: PathBuf = key.split('_').collect();
+    if key.is_empty()
+        || key
+            .split('_')
+            .any(|p| p.is_empty() || p == "." || p == "..")
+    {
+        return Err(Error::InvalidInput(format!(
+            "the network's ConfigMap has a key {key:?} that is not a file path; it was not written by tmpnet"
+        )));
+    }
+    Ok(path)
+}
+
+fn read(dir: &Path, relative: &Path) -> Result<Vec<u8>> {
+    let path = dir.join(relative);
+    std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))
+}
+
+fn node_files(dir: &Path, prefix: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let base = dir.join(prefix);
+    let entries = match std::fs::read_dir(&base) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("cannot read", &base, e)),
+    };
+    let mut names: Vec<_> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
+    names.sort();
+    for name in names {
+        for file in [node::CONFIG_FILE, node::FLAGS_FILE] {
+            let relative = prefix.join(&name).join(file);
+            if dir.join(&relative).is_file() {
+                out.push(relative);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads the state of the network in `dir`: its top-level files (but the
+/// shell snippet, which names a local path) and each node's config and
+/// flags; the files named in `secret_files` go to the secret part.
+pub fn collect(dir: &Path, secret_files: &[&str]) -> Result<StateFiles> {
+    let mut relatives = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("cannot read", dir, e))?;
+    let mut top: Vec<_> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .map(|e| PathBuf::from(e.file_name()))
+        .filter(|n| n != Path::new(ENV_FILE) && n.extension().is_none_or(|x| x != "tmp"))
+        .collect();
+    top.sort();
+    relatives.extend(top);
+    node_files(dir, Path::new(""), &mut relatives)?;
+    node_files(dir, Path::new(EPHEMERAL_DIR), &mut relatives)?;
+    let mut state = StateFiles::default();
+    for relative in relatives {
+        let bytes = read(dir, &relative)?;
+        let key = key_of(&relative)?;
+        if secret_files.iter().any(|s| Path::new(s) == relative) {
+            state.secret.insert(key, bytes);
+        } else {
+            let text = String::from_utf8(bytes).map_err(|_| {
+                Error::InvalidInput(format!(
+                    "{} is not UTF-8 text and cannot be kept in a ConfigMap",
+                    dir.join(&relative).display()
+                ))
+            })?;
+            state.plain.insert(key, text);
+        }
+    }
+    Ok(state)
+}
+
+/// Writes a network directory at `dir` from its state (each file atomically;
+/// secret files with mode 0600), plus its shell snippet.
+pub fn materialize(dir: &Path, state: &StateFiles) -> Result<()> {
+    if !state.plain.contains_key(CONFIG_FILE) {
+        return Err(Error::NotANetwork {
+            path: dir.to_owned(),
+            reason: format!("its ConfigMap has no {CONFIG_FILE}"),
+        });
+    }
+    let files = state
+        .plain
+        .iter()
+        .map(|(k, v)| (k, v.as_bytes(), 0o644))
+        .chain(state.secret.iter().map(|(k, v)| (k, v.as_slice(), 0o600)));
+    for (key, bytes, mode) in files {
+        let path = dir.join(path_of(key)?);
+        if let Some(parent) = path.parent() {
+            fsutil::create_dir_all(parent)?;
+        }
+        fsutil::atomic_write(&path, bytes, mode)?;
+    }
+    let env = format!(
+        "export {}={}\n",
+        crate::layout::NETWORK_DIR_ENV,
+        dir.display()
+    );
+    fsutil::atomic_write(&dir.join(ENV_FILE), env.as_bytes(), 0o644)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_paths_round_trip() {
+        for p in [
+            "config.json",
+            "ref-1/flags.json",
+            "ephemeral/ref-9/config.json",
+        ] {
+            let key = key_of(Path::new(p)).unwrap();
+            assert!(!key.contains('/'), "{key}");
+            assert_eq!(path_of(&key).unwrap(), PathBuf::from(p));
+        }
+        assert!(key_of(Path::new("a_b.json")).is_err());
+        assert!(path_of("..").is_err());
+        assert!(path_of("a__b").is_err());
+    }
+
+    #[test]
+    fn a_directory_survives_collect_and_materialize() {
+        let src = tempfile::tempdir().unwrap();
+        let d = src.path();
+        std::fs::write(d.join("config.json"), "{}").unwrap();
+        std::fs::write(d.join("network.env"), "export X=/local").unwrap();
+        std::fs::write(d.join("rpc.json"), "secret").unwrap();
+        for n in ["ref-1", "ephemeral/ref-2"] {
+            std::fs::create_dir_all(d.join(n).join("logs")).unwrap();
+            std::fs::write(d.join(n).join("config.json"), n).unwrap();
+            std::fs::write(d.join(n).join("logs/main.log"), "log").unwrap();
+        }
+        std::fs::write(d.join("ref-1/flags.json"), "{\"a\":\"b\"}").unwrap();
+        let state = collect(d, &["rpc.json"]).unwrap();
+        assert_eq!(
+            state.plain.keys().collect::<Vec<_>>(),
+            [
+                "config.json",
+                "ephemeral_ref-2_config.json",
+                "ref-1_config.json",
+                "ref-1_flags.json"
+            ]
+        );
+        assert_eq!(state.secret["rpc.json"], b"secret");
+
+        let dst = tempfile::tempdir().unwrap();
+        materialize(dst.path(), &state).unwrap();
+        let read = |p: &str| std::fs::read_to_string(dst.path().join(p)).unwrap();
+        assert_eq!(read("ephemeral/ref-2/config.json"), "ephemeral/ref-2");
+        assert_eq!(read("ref-1/flags.json"), "{\"a\":\"b\"}");
+        assert!(read("network.env").contains(&dst.path().display().to_string()));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dst.path().join("rpc.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+
+        let empty = StateFiles::default();
+        assert!(materialize(dst.path(), &empty).is_err());
+    }
+}

@@ -35,6 +35,8 @@ pub struct Shared {
     pub rbac: crate::rbac::Rbac,
     /// Process groups of pod containers that may still have processes.
     pub groups: Arc<std::sync::Mutex<std::collections::HashSet<u32>>>,
+    /// Requests served so far.
+    pub requests: std::sync::atomic::AtomicU64,
 }
 
 /// What a path addresses.
@@ -173,6 +175,9 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    shared
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match route(&shared, &method, &uri, &headers, body).await {
         Ok(response) => response,
         Err(e) => {

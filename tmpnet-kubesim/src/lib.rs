@@ -56,6 +56,14 @@ pub enum Error {
     /// Building a client for the simulator failed.
     #[error("cannot build a client: {0}")]
     Client(String),
+    /// A manifest given to [`Simulator::apply`] cannot be applied.
+    #[error("cannot apply {what}: {reason}")]
+    Apply {
+        /// Which document.
+        what: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// How to start a simulator.
@@ -129,6 +137,7 @@ impl Simulator {
             state_dir: state_dir.clone(),
             rbac: rbac::Rbac::default(),
             groups: Default::default(),
+            requests: Default::default(),
         });
         let (kubelet_stop, kubelet_stopped) = tokio::sync::oneshot::channel::<()>();
         let kubelet = kubelet::Kubelet::new(
@@ -219,6 +228,73 @@ impl Simulator {
         config.default_namespace = namespace.to_owned();
         config.auth_info.token = Some(self.service_account_token(namespace, name).into());
         kube::Client::try_from(config).map_err(|e| Error::Client(e.to_string()))
+    }
+
+    /// Writes a kubeconfig acting as the ServiceAccount `name` in
+    /// `namespace` (RBAC applies to it) to `path`.
+    pub fn write_service_account_kubeconfig(
+        &self,
+        namespace: &str,
+        name: &str,
+        path: &Path,
+    ) -> Result<PathBuf, Error> {
+        let token = self.service_account_token(namespace, name);
+        let text = kubeconfig::render_with_token(&self.url, namespace, Some(&token));
+        std::fs::write(path, text).map_err(|e| Error::Io {
+            action: format!("cannot write {}", path.display()),
+            source: e,
+        })?;
+        Ok(path.to_owned())
+    }
+
+    /// Creates the objects of a YAML (or JSON) stream as the cluster admin,
+    /// as `kubectl apply` would for new objects; objects that exist are
+    /// left as they are. Returns how many were created.
+    pub fn apply(&self, yaml: &str) -> Result<usize, Error> {
+        let docs: Vec<serde_json::Value> =
+            serde_saphyr::from_multiple(yaml).map_err(|e| Error::Apply {
+                what: "the manifests".into(),
+                reason: e.to_string(),
+            })?;
+        let mut created = 0;
+        for doc in docs.into_iter().filter(|d| !d.is_null()) {
+            let api_version = doc["apiVersion"].as_str().unwrap_or_default().to_owned();
+            let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
+            let what = format!(
+                "{kind} {}",
+                doc.pointer("/metadata/name")
+                    .and_then(|n| n.as_str())
+                    .unwrap_or("(unnamed)")
+            );
+            let res = resources::by_kind(&api_version, &kind).ok_or_else(|| Error::Apply {
+                what: what.clone(),
+                reason: format!("{api_version} {kind} is not served by the simulator"),
+            })?;
+            let ns = res.namespaced.then(|| {
+                doc.pointer("/metadata/namespace")
+                    .and_then(|n| n.as_str())
+                    .unwrap_or("default")
+                    .to_owned()
+            });
+            match self.shared.store.create(res, ns.as_deref(), doc) {
+                Ok(_) => created += 1,
+                Err(e) if e.code == 409 => {}
+                Err(e) => {
+                    return Err(Error::Apply {
+                        what,
+                        reason: e.message,
+                    })
+                }
+            }
+        }
+        Ok(created)
+    }
+
+    /// How many API requests the simulator has served.
+    pub fn requests(&self) -> u64 {
+        self.shared
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Forgets the watch history, as etcd compaction does: watches resuming

@@ -29,6 +29,12 @@ enum Command {
         /// What a container image runs: IMAGE=PATH (repeatable).
         #[arg(long = "image-map", value_name = "IMAGE=PATH")]
         image_map: Vec<String>,
+        /// Create the objects of this YAML file at start, as `kubectl apply` would (repeatable).
+        #[arg(long, value_name = "FILE")]
+        apply: Vec<PathBuf>,
+        /// Write a kubeconfig acting as a ServiceAccount: NAMESPACE/NAME=FILE (repeatable).
+        #[arg(long = "service-account-kubeconfig", value_name = "NS/NAME=FILE")]
+        service_account_kubeconfig: Vec<String>,
     },
 }
 
@@ -55,7 +61,23 @@ fn main() -> ExitCode {
         kubeconfig_out,
         listen,
         image_map,
+        apply,
+        service_account_kubeconfig,
     } = cli.command;
+    let mut accounts = Vec::new();
+    for entry in &service_account_kubeconfig {
+        match entry.split_once('=').and_then(|(who, file)| {
+            let (ns, name) = who.split_once('/')?;
+            (!ns.is_empty() && !name.is_empty() && !file.is_empty())
+                .then(|| (ns.to_owned(), name.to_owned(), PathBuf::from(file)))
+        }) {
+            Some(account) => accounts.push(account),
+            None => {
+                eprintln!("error: --service-account-kubeconfig {entry:?} is not NAMESPACE/NAME=FILE; write e.g. --service-account-kubeconfig tmpnet/tmpnet=/tmp/sa.kubeconfig");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let mut options = tmpnet_kubesim::Options {
         listen: listen.clone(),
         ..Default::default()
@@ -86,6 +108,22 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        for file in &apply {
+            let applied = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))
+                .and_then(|text| sim.apply(&text).map_err(|e| e.to_string()));
+            if let Err(e) = applied {
+                eprintln!("error: --apply {}: {e}", file.display());
+                return ExitCode::FAILURE;
+            }
+        }
+        for (ns, name, file) in &accounts {
+            if let Err(e) = sim.write_service_account_kubeconfig(ns, name, file) {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        // Written last: a script waiting for this file finds everything ready.
         if let Err(e) = sim.write_kubeconfig(&kubeconfig_out) {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -20,6 +20,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/ext/info", get(info))
         .route("/ext/metrics", get(metrics))
         .route("/ext/kv/{key}", get(get_key).put(put_key))
+        .route("/ext/fault/crash", post(crash))
         .with_state(node)
 }
 
@@ -44,6 +45,20 @@ async fn health(State(node): State<Arc<Node>>) -> Response {
             .into_response(),
     }
 }
+
+/// Fault injection: answers, then exits at once with code 70 (no clean
+/// shutdown, `process.json` left behind), as a crashing daemon would.
+async fn crash() -> Json<serde_json::Value> {
+    tracing::error!("crashing on request (POST /ext/fault/crash)");
+    tokio::spawn(async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        std::process::exit(CRASH_EXIT_CODE);
+    });
+    Json(json!({"crashing": true}))
+}
+
+/// The exit code of a crash asked for through the API.
+pub const CRASH_EXIT_CODE: i32 = 70;
 
 async fn liveness() -> Json<serde_json::Value> {
     Json(json!({"alive": true}))

@@ -29,6 +29,54 @@ pub enum Command {
     Status(TargetArgs),
     /// List the networks under the root directory and whether each is running.
     List(RootArgs),
+    /// Print every Kubernetes manifest a new network would create, without touching a cluster (needs --runtime kube).
+    Render(RenderArgs),
+}
+
+/// Where a new network's nodes run.
+#[derive(Debug, Args)]
+pub struct RuntimeArgs {
+    /// Where nodes run: local processes or Kubernetes pods.
+    #[arg(long, env = "E2E_RUNTIME", value_enum, default_value = "process")]
+    pub runtime: tmpnet_fixture::harness::RuntimeChoice,
+    /// Run nodes on Kubernetes (same as --runtime kube).
+    #[arg(long, env = "E2E_USE_KUBERNETES", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
+    pub use_kubernetes: bool,
+    #[command(flatten)]
+    pub kube: tmpnet_fixture::runtime::kube::KubeFlags,
+}
+
+impl RuntimeArgs {
+    /// The Kubernetes settings, when Kubernetes was asked for.
+    pub fn kube_config(&self) -> Option<tmpnet_fixture::network::KubeConfig> {
+        let kube =
+            self.use_kubernetes || self.runtime == tmpnet_fixture::harness::RuntimeChoice::Kube;
+        kube.then(|| self.kube.to_config())
+    }
+}
+
+/// `render` arguments.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Number of nodes (1 to 256).
+    #[arg(long, env = "TMPNET_NODE_COUNT", value_name = "N", default_value_t = 5)]
+    pub node_count: usize,
+    /// The node kind.
+    #[arg(
+        long,
+        env = "TMPNET_NODE_KIND",
+        value_name = "KIND",
+        default_value = "refnode"
+    )]
+    pub node_kind: String,
+    /// A flag for every node, KEY=VALUE (repeatable).
+    #[arg(long = "flag", value_name = "KEY=VALUE")]
+    pub flags: Vec<String>,
+    /// Free-text owner.
+    #[arg(long, value_name = "NAME")]
+    pub owner: Option<String>,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 /// The root directory.
@@ -88,6 +136,8 @@ pub struct StartArgs {
     /// Seconds to wait for all nodes to be healthy (1 to 86400).
     #[arg(long, default_value_t = 120, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub start_timeout: u64,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 /// Prints a parse error as one line (help and version as clap renders them)

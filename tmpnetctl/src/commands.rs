@@ -8,7 +8,7 @@ use tmpnet_fixture::error::Result;
 use tmpnet_fixture::flags::{self, Flags};
 use tmpnet_fixture::{layout, Error, Network, NetworkSpec, Progress};
 
-use crate::cli::{Command, StartArgs, TargetArgs};
+use crate::cli::{Command, RenderArgs, StartArgs, TargetArgs};
 
 /// Runs one subcommand.
 pub async fn run(command: Command) -> Result<ExitCode> {
@@ -34,6 +34,7 @@ pub async fn run(command: Command) -> Result<ExitCode> {
         Command::CheckHealth(target) => check_health(&load(&target)?).await,
         Command::Status(target) => status(&load(&target)?).await,
         Command::List(root) => list(&layout::root_dir(root.root_dir.as_deref())?).await,
+        Command::Render(args) => render(args),
     }
 }
 
@@ -89,10 +90,11 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
                 || args.node_count.is_some()
                 || args.node_kind.is_some()
                 || args.owner.is_some()
-                || args.reuse_dynamic_ports;
+                || args.reuse_dynamic_ports
+                || args.runtime.kube_config().is_some();
             if new_only {
                 return Err(Error::InvalidInput(
-                    "--flag, --node-path, --node-count, --node-kind, --owner and --reuse-dynamic-ports only apply to a new network; drop them, or omit --network-dir".into(),
+                    "--flag, --node-path, --node-count, --node-kind, --owner, --reuse-dynamic-ports and --runtime only apply to a new network (an existing one keeps its runtime); drop them, or omit --network-dir".into(),
                 ));
             }
             Network::load(dir)?
@@ -111,6 +113,7 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
                 node_flags: Vec::new(),
                 reuse_dynamic_ports: args.reuse_dynamic_ports,
                 owner: args.owner.clone().unwrap_or_default(),
+                kube: kube_only(&args)?,
             })?
         }
     };
@@ -129,6 +132,34 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
         layout::update_latest(&root, network.dir())?;
     }
     print_network(&network).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The Kubernetes settings of a new network, refusing process-only flags.
+fn kube_only(args: &StartArgs) -> Result<Option<tmpnet_fixture::network::KubeConfig>> {
+    let kube = args.runtime.kube_config();
+    if kube.is_some() && (args.node_path.is_some() || args.reuse_dynamic_ports) {
+        return Err(Error::InvalidInput(
+            "--node-path and --reuse-dynamic-ports apply to local processes; on Kubernetes choose the image with --kube-image".into(),
+        ));
+    }
+    Ok(kube)
+}
+
+fn render(args: RenderArgs) -> Result<ExitCode> {
+    let default_flags = args
+        .flags
+        .iter()
+        .map(|f| flags::parse_flag(f))
+        .collect::<Result<Flags>>()?;
+    let spec = NetworkSpec {
+        node_kind: args.node_kind.clone(),
+        default_flags,
+        owner: args.owner.clone().unwrap_or_default(),
+        kube: args.runtime.kube_config(),
+        ..NetworkSpec::new(std::env::temp_dir(), args.node_count)
+    };
+    print!("{}", tmpnet_fixture::runtime::kube::render::render(&spec)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -177,7 +208,11 @@ async fn status(network: &Network) -> Result<ExitCode> {
     println!("network {}", network.dir().display());
     println!("{:<18} {:>8}  {:<24} HEALTH", "NODE", "PID", "URI");
     for s in network.status().await? {
-        let pid = s.pid.map_or("-".to_owned(), |p| p.to_string());
+        // Pods have no local pid.
+        let pid = s
+            .pid
+            .filter(|p| *p != 0)
+            .map_or("-".to_owned(), |p| p.to_string());
         println!(
             "{:<18} {:>8}  {:<24} {}",
             s.id,

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, then every test of the workspace
-# (unit, acceptance on real local networks). CI runs exactly this.
+# The whole test suite: formatting, lints, every test of the workspace
+# (unit, contract, acceptance on real local networks and on the simulated
+# cluster), then the example suite in kube mode on the simulator. CI runs
+# exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,3 +25,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --workspace --locked
+
+echo "== simulated kube e2e"
+scripts/e2e-kubesim.sh

@@ -29,6 +29,8 @@ pub enum Command {
     Status(TargetArgs),
     /// List the networks under the root directory and whether each is running.
     List(RootArgs),
+    /// Make a local network directory for a network running on Kubernetes, from its state ConfigMap, so the other commands can act on it.
+    Attach(AttachArgs),
     /// Print every Kubernetes manifest a new network would create, without touching a cluster (needs --runtime kube).
     Render(RenderArgs),
 }
@@ -53,6 +55,18 @@ impl RuntimeArgs {
             self.use_kubernetes || self.runtime == tmpnet_fixture::harness::RuntimeChoice::Kube;
         kube.then(|| self.kube.to_config())
     }
+}
+
+/// `attach` arguments.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The network's name on the cluster (tmpnet-<first 8 of its uuid>, as printed at start).
+    #[arg(long, value_name = "NAME")]
+    pub network_name: String,
+    #[command(flatten)]
+    pub root: RootArgs,
+    #[command(flatten)]
+    pub kube: tmpnet_fixture::runtime::kube::KubeFlags,
 }
 
 /// `render` arguments.

@@ -35,6 +35,17 @@ pub async fn run(command: Command) -> Result<ExitCode> {
         Command::Status(target) => status(&load(&target)?).await,
         Command::List(root) => list(&layout::root_dir(root.root_dir.as_deref())?).await,
         Command::Render(args) => render(args),
+        Command::Attach(args) => {
+            let root = layout::root_dir(args.root.root_dir.as_deref())?;
+            let network = tmpnet_fixture::runtime::kube::state::attach(
+                &args.kube.to_config(),
+                &args.network_name,
+                &root,
+            )
+            .await?;
+            print_network(&network).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -171,6 +182,13 @@ fn root_of(dir: &Path) -> Option<PathBuf> {
 
 async fn print_network(network: &Network) -> Result<()> {
     println!("network dir: {}", network.dir().display());
+    if let tmpnet_fixture::network::RuntimeConfig::Kube(kube) = &network.config().runtime {
+        let name = tmpnet_fixture::runtime::kube::manifests::network_name(&network.config().uuid);
+        println!(
+            "on Kubernetes: network {name} in namespace {} (attach from elsewhere with `tmpnetctl attach --network-name {name} --kube-namespace {}`)",
+            kube.namespace, kube.namespace
+        );
+    }
     for s in network.status().await? {
         println!("{}  {}", s.id, s.uri.as_deref().unwrap_or("-"));
     }

@@ -472,7 +472,9 @@ impl Network {
     /// Restarts the network so that every node runs afresh, then waits for
     /// health. A fully stopped network is started; otherwise nodes are
     /// restarted (or started) one at a time, each given every other running
-    /// node as a peer, so the network stays connected throughout.
+    /// node as a peer, so the network stays connected throughout. Where a
+    /// restart changes a node's address (pods), each node is given only the
+    /// nodes already restarted, whose addresses are final.
     pub async fn restart(
         &mut self,
         timeout: Duration,
@@ -484,8 +486,13 @@ impl Network {
         let deadline = deadline_after(timeout);
         self.runtime.allow_starts(true);
         self.runtime.assign_ports(&mut self.nodes, false)?;
+        let stable = self.runtime.addresses_survive_restart();
         for i in 0..self.nodes.len() {
-            let peers = self.running_peers_except(i).await?;
+            let peers = if stable {
+                self.running_peers_except(i).await?
+            } else {
+                self.running_peers_among(0..i).await?
+            };
             let runtime = self.runtime.clone();
             let node = &mut self.nodes[i];
             let endpoint = match runtime.state(node).await? {
@@ -560,11 +567,16 @@ impl Network {
     }
 
     async fn running_peers_except(&self, skip: usize) -> Result<Vec<Peer>> {
+        self.running_peers_among((0..self.nodes.len()).filter(|i| *i != skip))
+            .await
+    }
+
+    async fn running_peers_among(&self, indices: impl Iterator<Item = usize>) -> Result<Vec<Peer>> {
         let mut peers = Vec::new();
-        for (i, node) in self.nodes.iter().enumerate() {
-            if i == skip {
+        for i in indices {
+            let Some(node) = self.nodes.get(i) else {
                 continue;
-            }
+            };
             if let NodeState::Running {
                 endpoint: Some(e), ..
             } = self.runtime.state(node).await?

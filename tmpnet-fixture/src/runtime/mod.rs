@@ -67,6 +67,14 @@ pub trait NodeRuntime: Send + Sync + fmt::Debug {
         true
     }
 
+    /// Whether a restarted node can be reached at its old address (local
+    /// processes keep their ports or re-announce them; a pod gets a new
+    /// IP). When not, a network restart gives each node only peers whose
+    /// address is final.
+    fn addresses_survive_restart(&self) -> bool {
+        true
+    }
+
     /// Called once every node of the network has stopped, to release what
     /// the runtime holds for the network as a whole. The default does
     /// nothing.

@@ -367,6 +367,9 @@ impl Context<'_> {
             containers: vec![Container {
                 name: CONTAINER.to_owned(),
                 image: Some(self.settings.image.clone()),
+                // A `:latest` image loaded into the cluster (kind load) is
+                // used as it is, not pulled from a registry.
+                image_pull_policy: Some("IfNotPresent".to_owned()),
                 args: Some(args),
                 env: Some(vec![
                     Self::field_env("POD_IP", "status.podIP"),

@@ -538,6 +538,10 @@ impl NodeRuntime for KubeRuntime {
         false
     }
 
+    fn addresses_survive_restart(&self) -> bool {
+        false
+    }
+
     async fn start(&self, node: &Node, peers: &[Peer]) -> Result<Endpoint> {
         if !self.starts_allowed.load(Ordering::SeqCst) {
             return Err(Error::StartFailed {

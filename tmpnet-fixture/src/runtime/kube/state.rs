@@ -145,6 +145,68 @@ pub fn materialize(dir: &Path, state: &StateFiles) -> Result<()> {
     fsutil::atomic_write(&dir.join(ENV_FILE), env.as_bytes(), 0o644)
 }
 
+/// Attaches to the network `name` (its state ConfigMap) in the namespace
+/// of `settings`: writes its directory under `root` (a new network
+/// directory) and loads it, with `settings`' kubeconfig and context in
+/// place of its creator's, so this process reaches the cluster its own way.
+pub async fn attach(
+    settings: &crate::network::KubeConfig,
+    name: &str,
+    root: &Path,
+) -> Result<crate::network::Network> {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    use kube::api::Api;
+
+    use super::client::{api_error, connect};
+
+    let client = connect(settings.kubeconfig.as_deref(), settings.context.as_deref()).await?;
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &settings.namespace);
+    let map = maps
+        .get_opt(name)
+        .await
+        .map_err(|e| api_error(format!("read configmap {name}"), e))?
+        .ok_or_else(|| Error::Kube {
+            action: format!("attach to network {name}"),
+            reason: format!(
+                "namespace {} has no network of that name; list them with `kubectl get configmaps -n {} -l app.kubernetes.io/managed-by=tmpnet`",
+                settings.namespace, settings.namespace
+            ),
+        })?;
+    let mut state = StateFiles {
+        plain: map.data.unwrap_or_default(),
+        secret: BTreeMap::new(),
+    };
+    let secrets: Api<Secret> = Api::namespaced(client, &settings.namespace);
+    let secret_name = format!("{name}-secrets");
+    if let Some(secret) = secrets
+        .get_opt(&secret_name)
+        .await
+        .map_err(|e| api_error(format!("read secret {secret_name}"), e))?
+    {
+        state.secret = secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect();
+    }
+    let dir = crate::layout::create_network_dir(root)?;
+    let written = materialize(&dir, &state).and_then(|()| {
+        let config_path = dir.join(CONFIG_FILE);
+        let mut config: crate::network::NetworkConfig = fsutil::read_json(&config_path)?;
+        if let crate::network::RuntimeConfig::Kube(kube) = &mut config.runtime {
+            kube.kubeconfig = settings.kubeconfig.clone();
+            kube.context = settings.context.clone();
+        }
+        fsutil::write_json(&config_path, &config)?;
+        crate::network::Network::load(&dir)
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    written
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

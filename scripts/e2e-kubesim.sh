@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Simulated Kubernetes end to end (everything here is proven against
+# tmpnet-kubesim, not a real cluster):
+#   1. every manifest tmpnetctl renders is validated offline against the
+#      official Kubernetes 1.33 schemas (kubernetes-validate, strict);
+#   2. the simulator is started as a user would start kind, with the RBAC of
+#      deploy/rbac.yaml applied and a kubeconfig for its least-privilege
+#      ServiceAccount;
+#   3. the example e2e suite runs unchanged in kube mode against it, and the
+#      bitcoind-family chain suite with litecoind pods;
+#   4. the namespace must hold nothing of tmpnet afterwards;
+#   5. the simulator is stopped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+work="$(mktemp -d)"
+sim_pid=""
+cleanup() {
+    if [ -n "$sim_pid" ] && kill -0 "$sim_pid" 2>/dev/null; then
+        kill -TERM "$sim_pid" 2>/dev/null || true
+        wait "$sim_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== build (simulator, reference node, tmpnetctl)"
+cargo build --quiet --locked -p tmpnet-kubesim -p tmpnet-refnode -p tmpnetctl
+bin="$(pwd)/target/debug"
+
+echo "== validate rendered manifests (kubernetes-validate --strict, Kubernetes 1.33)"
+"$bin/tmpnetctl" render --runtime kube --node-count 3 >"$work/refnode.yaml"
+"$bin/tmpnetctl" render --runtime kube --node-count 2 --node-kind bitcoind \
+    --kube-exclusive-scheduling --kube-ingress-host nodes.example.com \
+    --kube-ingress-secret nodes-tls --kube-volume-size 20 >"$work/bitcoind.yaml"
+manifests=("$work/refnode.yaml" "$work/bitcoind.yaml" deploy/rbac.yaml
+    tmpnet-fixture/src/runtime/kube/snapshots/*.yaml)
+if command -v kubernetes-validate >/dev/null; then
+    kubernetes-validate --strict -k 1.33.0 --quiet "${manifests[@]}"
+    echo "all ${#manifests[@]} manifest files valid"
+elif [ "${TMPNET_REQUIRE_REAL_NODES:-1}" = "1" ]; then
+    echo "error: kubernetes-validate is missing; install it with \`python3 -m pip install kubernetes-validate\` (or set TMPNET_REQUIRE_REAL_NODES=0 to skip this check)" >&2
+    exit 1
+else
+    echo "!! NOT RUN: manifest validation (kubernetes-validate is not installed)" >&2
+fi
+
+echo "== start the simulator (simulated cluster)"
+images=(--image-map "tmpnet/refnode:latest=$bin/tmpnet-refnode")
+if [ -x /usr/lib/litecoin/litecoind ]; then
+    images+=(--image-map "tmpnet/litecoind:latest=/usr/lib/litecoin/litecoind")
+fi
+"$bin/tmpnet-kubesim" serve --kubeconfig-out "$work/admin.kubeconfig" "${images[@]}" \
+    --apply deploy/rbac.yaml \
+    --service-account-kubeconfig "tmpnet/tmpnet=$work/tmpnet.kubeconfig" \
+    2>"$work/simulator.log" &
+sim_pid=$!
+for _ in $(seq 1 100); do
+    [ -s "$work/admin.kubeconfig" ] && break
+    kill -0 "$sim_pid" 2>/dev/null || { cat "$work/simulator.log" >&2; exit 1; }
+    sleep 0.1
+done
+[ -s "$work/admin.kubeconfig" ] || { echo "error: the simulator did not start" >&2; exit 1; }
+
+echo "== e2e suite in kube mode (simulated), as the tmpnet ServiceAccount"
+E2E_USE_KUBERNETES=true KUBECONFIG="$work/tmpnet.kubeconfig" \
+    TMPNET_ROOT_DIR="$work/root" \
+    cargo test --locked -p e2e-suite
+
+echo "== bitcoind-family (litecoind) chain suite in kube mode (simulated)"
+if [ -x /usr/lib/litecoin/litecoind ]; then
+    E2E_USE_KUBERNETES=true KUBECONFIG="$work/tmpnet.kubeconfig" \
+        TMPNET_ROOT_DIR="$work/root" E2E_NODE_KIND=bitcoind E2E_NODE_COUNT=3 \
+        cargo run --quiet --locked -p tmpnet-acceptance --bin chain-suite
+elif [ "${TMPNET_REQUIRE_REAL_NODES:-1}" = "1" ]; then
+    echo "error: litecoind is missing; install it with \`apt-get install litecoind\` (or set TMPNET_REQUIRE_REAL_NODES=0 to skip)" >&2
+    exit 1
+else
+    echo "!! NOT RUN: chain suite in kube mode (litecoind is not installed)" >&2
+fi
+
+echo "== the namespace holds nothing of tmpnet"
+python3 - "$work/admin.kubeconfig" <<'PY'
+import json, sys, urllib.request
+server = json.load(open(sys.argv[1]))["clusters"][0]["cluster"]["server"]
+paths = ["api/v1/namespaces/tmpnet/" + r for r in
+         ("pods", "services", "endpoints", "configmaps", "secrets", "persistentvolumeclaims")]
+paths += ["apis/apps/v1/namespaces/tmpnet/statefulsets",
+          "apis/networking.k8s.io/v1/namespaces/tmpnet/ingresses"]
+left = []
+for path in paths:
+    url = f"{server}/{path}?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dtmpnet"
+    with urllib.request.urlopen(url) as response:
+        items = json.load(response)["items"]
+    left += [f"{path.rsplit('/', 1)[1]}/{i['metadata']['name']}" for i in items]
+if left:
+    sys.exit("error: objects left in namespace tmpnet: " + ", ".join(left))
+print("namespace tmpnet is empty of tmpnet objects")
+PY
+
+echo "== stop the simulator"
+kill -TERM "$sim_pid"
+wait "$sim_pid"
+sim_pid=""
+echo "simulated kube e2e: passed"

@@ -1,0 +1,328 @@
+//! Simulated kube: the Kubernetes runtime against tmpnet-kubesim, acting as
+//! the least-privilege ServiceAccount of `deploy/rbac.yaml`. Everything here
+//! is proven on the simulator, not on a real cluster.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
+use kube::api::{Api, ListParams};
+use tmpnet_acceptance::*;
+use tmpnet_fixture::network::{KubeConfig, Network, NetworkSpec};
+use tmpnet_fixture::runtime::NodeState;
+use tmpnet_kubesim::{Options, Simulator};
+
+const NAMESPACE: &str = "tmpnet";
+const IMAGE: &str = "tmpnet/refnode:latest";
+
+struct Cluster {
+    sim: Simulator,
+    /// Kubeconfig of the `tmpnet` ServiceAccount (RBAC enforced).
+    kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+async fn cluster() -> Cluster {
+    let sim = Simulator::start_with(Options::default().image(IMAGE, refnode()))
+        .await
+        .unwrap();
+    let rbac =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/rbac.yaml"))
+            .unwrap();
+    assert_eq!(
+        sim.apply(&rbac).unwrap(),
+        4,
+        "namespace, account, role, binding"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = sim
+        .write_service_account_kubeconfig(NAMESPACE, "tmpnet", &dir.path().join("sa"))
+        .unwrap();
+    Cluster {
+        sim,
+        kubeconfig,
+        _dir: dir,
+    }
+}
+
+fn settings(cluster: &Cluster) -> KubeConfig {
+    KubeConfig {
+        kubeconfig: Some(cluster.kubeconfig.clone()),
+        ..base_settings()
+    }
+}
+
+/// Settings with no kubeconfig yet.
+fn base_settings() -> KubeConfig {
+    KubeConfig {
+        kubeconfig: None,
+        context: None,
+        namespace: NAMESPACE.into(),
+        image: String::new(),
+        volume_size_gib: 2,
+        exclusive_scheduling: None,
+        ingress_host: None,
+        ingress_secret: None,
+        ready_timeout_secs: 30,
+        stop_grace_secs: 5,
+    }
+}
+
+fn spec(root: &Path, count: usize, kube: KubeConfig) -> NetworkSpec {
+    NetworkSpec {
+        kube: Some(kube),
+        ..NetworkSpec::new(root, count)
+    }
+}
+
+/// Names of the objects of the network labelled `uuid` still in the
+/// namespace (as the admin sees them).
+async fn leftovers(sim: &Simulator, uuid: &str) -> Vec<String> {
+    let client = sim.client().unwrap();
+    let lp = ListParams::default().labels(&format!("tmpnet.io/network-uuid={uuid}"));
+    let mut left = Vec::new();
+    macro_rules! collect {
+        ($t:ty) => {
+            for o in Api::<$t>::namespaced(client.clone(), NAMESPACE)
+                .list(&lp)
+                .await
+                .unwrap()
+                .items
+            {
+                left.push(format!(
+                    "{}/{}",
+                    stringify!($t),
+                    o.metadata.name.unwrap_or_default()
+                ));
+            }
+        };
+    }
+    collect!(StatefulSet);
+    collect!(Pod);
+    collect!(Service);
+    collect!(PersistentVolumeClaim);
+    collect!(k8s_openapi::api::core::v1::ConfigMap);
+    collect!(k8s_openapi::api::core::v1::Secret);
+    collect!(k8s_openapi::api::core::v1::Endpoints);
+    left
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_lives_restarts_and_leaves_nothing_behind() {
+    let c = cluster().await;
+    let root = test_root();
+    let mut network = Network::create(&spec(root.path(), 3, settings(&c))).unwrap();
+    let uuid = network.config().uuid.clone();
+    let requests_before = c.sim.requests();
+    network
+        .start(Duration::from_secs(60), &|_| {})
+        .await
+        .unwrap();
+    let requests = c.sim.requests() - requests_before;
+
+    // The objects: a StatefulSet per node whose serviceName is a real
+    // headless Service, owned by the state ConfigMap, with the labels.
+    let admin = c.sim.client().unwrap();
+    let sets = Api::<StatefulSet>::namespaced(admin.clone(), NAMESPACE)
+        .list(&ListParams::default().labels(&format!("tmpnet.io/network-uuid={uuid}")))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(sets.len(), 3);
+    let services: Api<Service> = Api::namespaced(admin.clone(), NAMESPACE);
+    for set in &sets {
+        let spec = set.spec.as_ref().unwrap();
+        let svc = services
+            .get(spec.service_name.as_deref().unwrap())
+            .await
+            .expect("the serviceName's Service exists");
+        assert_eq!(
+            svc.spec.unwrap().cluster_ip.as_deref(),
+            Some("None"),
+            "headless"
+        );
+        let owners = set.metadata.owner_references.as_ref().unwrap();
+        assert_eq!(owners[0].kind, "ConfigMap");
+        let labels = set.metadata.labels.as_ref().unwrap();
+        assert_eq!(labels["app.kubernetes.io/name"], "refnode");
+        assert!(labels.contains_key("tmpnet.io/node-id"));
+    }
+
+    // Reachable through port-forward, and the nodes talk to each other.
+    let uris = network.node_uris().await.unwrap();
+    assert_eq!(uris.len(), 3);
+    assert!(uris.iter().all(|u| u.starts_with("http://127.0.0.1:")));
+    let (code, _) = http("PUT", &format!("{}/ext/kv/color", uris[0]), "blue");
+    assert_eq!(code, 200);
+    let replicated = eventually(Duration::from_secs(10), || {
+        uris.iter()
+            .all(|u| http("GET", &format!("{u}/ext/kv/color"), "").1 == "blue")
+    });
+    assert!(replicated, "a write on one node reaches the others");
+
+    // Stopping a node scales it to zero; its data claim stays.
+    let victim = network.nodes()[2].clone();
+    network.stop_node(&victim).await.unwrap();
+    assert_eq!(
+        network.runtime().state(&victim).await.unwrap(),
+        NodeState::Stopped
+    );
+    let claims = Api::<PersistentVolumeClaim>::namespaced(admin.clone(), NAMESPACE)
+        .list(&ListParams::default().labels(&format!("tmpnet.io/node-id={}", victim.id())))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(claims.len(), 1, "the stopped node keeps its data");
+
+    // Restart: the stopped node starts, the others get new pods; data kept.
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), NAMESPACE);
+    let uid_of = |pods: Vec<Pod>| -> Vec<String> {
+        let mut u: Vec<String> = pods.into_iter().filter_map(|p| p.metadata.uid).collect();
+        u.sort();
+        u
+    };
+    let lp = ListParams::default().labels(&format!("tmpnet.io/network-uuid={uuid}"));
+    let before = uid_of(pods.list(&lp).await.unwrap().items);
+    network
+        .restart(Duration::from_secs(60), &|_| {})
+        .await
+        .unwrap();
+    let after = uid_of(pods.list(&lp).await.unwrap().items);
+    assert_eq!(after.len(), 3);
+    assert!(
+        after.iter().all(|u| !before.contains(u)),
+        "every pod was replaced"
+    );
+    let uris = network.node_uris().await.unwrap();
+    assert_eq!(
+        http("GET", &format!("{}/ext/kv/color", uris[2]), "").1,
+        "blue"
+    );
+
+    // Another process can attach by name and sees the same nodes.
+    let other_root = test_root();
+    let name = tmpnet_fixture::runtime::kube::manifests::network_name(&uuid);
+    let attached =
+        tmpnet_fixture::runtime::kube::state::attach(&settings(&c), &name, other_root.path())
+            .await
+            .unwrap();
+    assert_eq!(attached.config().uuid, uuid);
+    assert_eq!(attached.running_nodes().await.unwrap().len(), 3);
+
+    // Stopping the network deletes everything it made.
+    network.stop().await.unwrap();
+    assert_eq!(leftovers(&c.sim, &uuid).await, Vec::<String>::new());
+    println!(
+        "simulated: {requests} API requests to start 3 nodes ({:.1} per node)",
+        requests as f64 / 3.0
+    );
+    c.sim.shutdown().await;
+}
+
+/// Starts a one-node network expected to fail; returns the error text, the
+/// time it took and what the network left in the namespace after the
+/// failed start cleaned up.
+async fn failed_start(kube: KubeConfig, flags: &[(&str, &str)]) -> (String, Duration, Vec<String>) {
+    let c = cluster().await;
+    let kube = KubeConfig {
+        kubeconfig: Some(c.kubeconfig.clone()),
+        ..kube
+    };
+    let root = test_root();
+    let mut spec = spec(root.path(), 1, kube);
+    spec.default_flags = flags
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let mut network = Network::create(&spec).unwrap();
+    let started = Instant::now();
+    let err = network
+        .start(Duration::from_secs(60), &|_| {})
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    let left = leftovers(&c.sim, &network.config().uuid).await;
+    c.sim.shutdown().await;
+    (err.to_string(), took, left)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_that_cannot_be_pulled_fails_at_once_naming_node_and_image() {
+    let base = base_settings();
+    let kube = KubeConfig {
+        image: "registry.invalid/nope:1".into(),
+        ..base
+    };
+    let (err, took, left) = failed_start(kube, &[]).await;
+    assert!(err.contains("ErrImagePull"), "{err}");
+    assert!(
+        err.contains("registry.invalid/nope:1") && err.contains("--kube-image"),
+        "{err}"
+    );
+    assert!(
+        err.contains("failed to start") && err.contains("ref-"),
+        "{err}"
+    );
+    assert!(
+        took < Duration::from_secs(20),
+        "no wait for the timeout: {took:?}"
+    );
+    assert_eq!(left, Vec::<String>::new(), "a failed start leaves nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_that_never_becomes_ready_times_out_with_its_reason() {
+    let base = base_settings();
+    let kube = KubeConfig {
+        ready_timeout_secs: 3,
+        ..base
+    };
+    // The node waits 10 minutes before binding: its readiness probe fails.
+    let (err, took, left) = failed_start(kube, &[("fault-start-delay-ms", "600000")]).await;
+    assert!(err.contains("not ready after 3s"), "{err}");
+    assert!(err.contains("ref-") && err.contains("pod tmpnet-"), "{err}");
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    assert_eq!(left, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_crashes_reports_its_exit_code_and_log() {
+    let base = base_settings();
+    let (err, took, left) = failed_start(base, &[("fault-exit-during-start", "3")]).await;
+    assert!(err.contains("exited with code 3"), "{err}");
+    assert!(
+        err.contains("exiting during start"),
+        "the log tail is quoted: {err}"
+    );
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    assert_eq!(left, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_permissions_name_the_rbac_fix() {
+    let c = cluster().await;
+    let dir = tempfile::tempdir().unwrap();
+    // An account with no Role bound.
+    let kubeconfig = c
+        .sim
+        .write_service_account_kubeconfig(NAMESPACE, "nobody", &dir.path().join("k"))
+        .unwrap();
+    let root = test_root();
+    let kube = KubeConfig {
+        kubeconfig: Some(kubeconfig),
+        ..settings(&c)
+    };
+    let mut network = Network::create(&spec(root.path(), 1, kube)).unwrap();
+    let err = network
+        .start(Duration::from_secs(30), &|_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("forbidden") || err.contains("Forbidden"),
+        "{err}"
+    );
+    assert!(err.contains("deploy/rbac.yaml"), "{err}");
+    c.sim.shutdown().await;
+}

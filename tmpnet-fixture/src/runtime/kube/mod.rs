@@ -587,8 +587,8 @@ impl NodeRuntime for KubeRuntime {
             .await
             .map_err(|e| api_error(format!("read pod {pod_name}"), e))?
             .and_then(|p| p.metadata.uid);
-        let args = self.prepare_args(node, peers).await?;
         let owner = self.ensure_network().await?;
+        let args = self.prepare_args(node, peers).await?;
         let mut template = self.context(Some(owner)).pod_template(node, args);
         if let Some(meta) = template.metadata.as_mut() {
             meta.annotations.get_or_insert_with(BTreeMap::new).insert(

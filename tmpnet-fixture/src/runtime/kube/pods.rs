@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use kube::api::Api;
-use kube::runtime::watcher;
+use kube::runtime::{watcher, WatchStreamExt};
 
 use super::client::api_error;
 use crate::error::{Error, Result};
@@ -146,7 +146,9 @@ pub async fn wait_ready(
     timeout: Duration,
 ) -> std::result::Result<Pod, Verdict> {
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut events = std::pin::pin!(watcher(pods.clone(), config));
+    // Backoff between failed attempts: without it a watch against an API
+    // server that keeps failing would spin.
+    let mut events = std::pin::pin!(watcher(pods.clone(), config).default_backoff());
     let mut last = Verdict::Pending("no pod yet".into());
     let watch = async {
         while let Some(event) = events.next().await {

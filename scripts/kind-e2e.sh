@@ -35,11 +35,6 @@ CLUSTER="${KIND_CLUSTER:-tmpnet-e2e}"
 NAMESPACE=tmpnet
 ACCOUNT=tmpnet
 IMAGE=tmpnet/refnode:latest
-# Pods get no imagePullPolicy, so for a `:latest` image Kubernetes uses
-# `Always` and tries docker.io, where tmpnet/refnode does not exist. The suite
-# therefore runs the same image under a non-latest tag, which the kubelet
-# takes from what `kind load` put on the node.
-RUN_IMAGE=tmpnet/refnode:kind-e2e
 MANAGED=app.kubernetes.io/managed-by=tmpnet
 GRACE="${KIND_LEFTOVER_GRACE:-30}"
 
@@ -83,10 +78,11 @@ fi
 kind get kubeconfig --name "$CLUSTER" >"$ADMIN_KUBECONFIG"
 
 step "Building $IMAGE from docker/refnode.Dockerfile"
-docker build -f docker/refnode.Dockerfile -t "$IMAGE" -t "$RUN_IMAGE" .
+docker build -f docker/refnode.Dockerfile -t "$IMAGE" .
 
 step "Loading $IMAGE into $CLUSTER"
-kind load docker-image "$IMAGE" "$RUN_IMAGE" --name "$CLUSTER"
+# Pods use imagePullPolicy IfNotPresent: the loaded image is used as is.
+kind load docker-image "$IMAGE" --name "$CLUSTER"
 
 step "Applying deploy/rbac.yaml"
 admin apply -f deploy/rbac.yaml
@@ -114,13 +110,13 @@ if kubectl --kubeconfig "$SA_KUBECONFIG" auth can-i create namespaces >/dev/null
     die "ServiceAccount $ACCOUNT can create namespaces; it is not least-privilege"
 fi
 
-step "Running the e2e suite on $CLUSTER as $NAMESPACE/$ACCOUNT (image $RUN_IMAGE)"
+step "Running the e2e suite on $CLUSTER as $NAMESPACE/$ACCOUNT (image $IMAGE)"
 mkdir -p "$WORK/root"
 suite_rc=0
 E2E_USE_KUBERNETES=true \
     KUBECONFIG="$SA_KUBECONFIG" \
     TMPNET_KUBE_NAMESPACE="$NAMESPACE" \
-    TMPNET_KUBE_IMAGE="$RUN_IMAGE" \
+    TMPNET_KUBE_IMAGE="$IMAGE" \
     TMPNET_ROOT_DIR="${TMPNET_ROOT_DIR:-$WORK/root}" \
     cargo test -p e2e-suite --locked || suite_rc=$?
 

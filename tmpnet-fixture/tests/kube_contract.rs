@@ -4,6 +4,8 @@
 //! scenario serves the requests in the order the runtime must send them; an
 //! unexpected request fails the test.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 use std::sync::Arc;
 
 use http::{Request, Response};

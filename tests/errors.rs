@@ -197,3 +197,66 @@ fn stale_state_after_kill_9_is_recognised_and_a_fresh_start_works() {
     assert!(ctl(root.path(), &["stop-network"]).status.success());
     assert_no_processes_under(&dir);
 }
+
+#[test]
+fn bad_kubernetes_settings_are_refused_before_anything_is_written() {
+    let root = test_root();
+    let kube = |extra: &[&str]| {
+        let mut args = vec!["start-network", "--runtime", "kube"];
+        args.extend_from_slice(extra);
+        ctl(root.path(), &args)
+    };
+    assert_error(
+        &kube(&["--kube-volume-size", "1"]),
+        &["--kube-volume-size 1", "minimum", "2"],
+    );
+    assert_error(
+        &kube(&["--kube-namespace", "Bad_Name"]),
+        &["Bad_Name", "namespace", "lower-case"],
+    );
+    assert_error(
+        &kube(&["--kube-ingress-secret", "tls"]),
+        &["--kube-ingress-secret", "--kube-ingress-host"],
+    );
+    assert_error(
+        &kube(&["--node-path", "/bin/true"]),
+        &["--node-path", "--kube-image"],
+    );
+    let missing = root.path().join("no-such-kubeconfig");
+    let out = kube(&["--kubeconfig", missing.to_str().unwrap()]);
+    assert_error(
+        &out,
+        &["no-such-kubeconfig", "does not exist", "--kubeconfig"],
+    );
+    assert_error(
+        &ctl(root.path(), &["render", "--node-count", "1"]),
+        &["render needs --runtime kube"],
+    );
+    assert_nothing_created(root.path());
+}
+
+#[test]
+fn render_prints_every_manifest_and_touches_nothing() {
+    let root = test_root();
+    let out = ctl(
+        root.path(),
+        &[
+            "render",
+            "--runtime",
+            "kube",
+            "--node-count",
+            "3",
+            "--kube-namespace",
+            "e2e",
+            "--kube-image",
+            "example/node:1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let yaml = stdout(&out);
+    assert_eq!(yaml.matches("kind: StatefulSet").count(), 3, "{yaml}");
+    assert_eq!(yaml.matches("kind: Service\n").count(), 3, "{yaml}");
+    assert_eq!(yaml.matches("kind: ConfigMap").count(), 1, "{yaml}");
+    assert!(yaml.contains("image: example/node:1") && yaml.contains("namespace: e2e"));
+    assert_nothing_created(root.path());
+}

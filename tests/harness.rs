@@ -336,21 +336,27 @@ fn the_network_can_outlive_the_last_test_for_a_while() {
 }
 
 #[test]
-fn kube_mode_fails_before_any_test_runs() {
+fn kube_mode_with_bad_settings_fails_naming_the_fix() {
     let root = test_root();
     let out = suite(root.path(), &["ok::passes"])
         .env("E2E_USE_KUBERNETES", "1")
+        .env_remove("E2E_NODE_PATH")
+        .env("TMPNET_KUBE_VOLUME_SIZE", "1")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_ne!(out.status.code(), Some(0));
+    let all = format!("{}{}", stdout(&out), stderr(&out));
     assert!(
-        stderr(&out).contains("Kubernetes runtime is not available"),
-        "{}",
-        stderr(&out)
+        all.contains("--kube-volume-size 1") && all.contains("minimum"),
+        "{all}"
     );
     assert!(network_dirs(root.path()).is_empty());
-    let out = run(root.path(), &["--runtime", "kube"]);
+    let out = run(
+        root.path(),
+        &["--runtime", "kube", "--node-path", "/bin/true"],
+    );
     assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--kube-image"), "{}", stderr(&out));
 }
 
 #[test]

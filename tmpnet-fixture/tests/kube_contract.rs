@@ -468,7 +468,13 @@ async fn deleting_the_network_deletes_its_state_in_the_foreground_then_sweeps_by
                 "IngressList",
             ),
             (format!("{base}/services"), "ServiceList"),
-            (format!("{base}/secrets"), "SecretList"),
+        ] {
+            expect(&mut h, "GET", &path, &[&label], 200, empty(kind)).await;
+        }
+        // The Secret by name (no right to list Secrets); gone with its owner.
+        let secret = format!("{base}/secrets/{cm}-secrets");
+        expect(&mut h, "DELETE", &secret, &[], 404, status(404, "NotFound")).await;
+        for (path, kind) in [
             (
                 format!("{base}/persistentvolumeclaims"),
                 "PersistentVolumeClaimList",

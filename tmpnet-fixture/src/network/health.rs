@@ -8,7 +8,6 @@ use super::Network;
 use crate::error::{Error, Result, UnhealthyNode};
 use crate::kinds::Health;
 use crate::node::Node;
-use crate::runtime::process::LOG_TAIL_LINES;
 use crate::runtime::{NodeRuntime, NodeState};
 
 /// How often an unhealthy node is asked again.
@@ -159,7 +158,7 @@ async fn wait_node(runtime: &dyn NodeRuntime, node: &Node, deadline: Instant) ->
             return Waited::TimedOut(UnhealthyNode {
                 node: node.id().to_owned(),
                 reason: why,
-                log_tail: node.log_tail(LOG_TAIL_LINES),
+                log_tail: runtime.log_tail(node).await,
             });
         }
         tokio::time::sleep(HEALTH_POLL).await;

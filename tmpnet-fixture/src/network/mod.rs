@@ -167,6 +167,12 @@ impl Network {
                 ));
             }
         }
+        if let Some(path) = kube.kubeconfig.as_deref().filter(|p| !p.is_file()) {
+            return Err(Error::InvalidInput(format!(
+                "the kubeconfig {} does not exist; pass --kubeconfig FILE or set KUBECONFIG",
+                path.display()
+            )));
+        }
         if kube.ingress_secret.is_some() && kube.ingress_host.is_none() {
             return Err(Error::InvalidInput(
                 "--kube-ingress-secret needs --kube-ingress-host".into(),

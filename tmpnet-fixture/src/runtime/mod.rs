@@ -103,6 +103,11 @@ pub trait NodeRuntime: Send + Sync + fmt::Debug {
     /// ([`crate::Error::NotRunning`]), so waits fail fast on a crash.
     async fn health(&self, node: &Node) -> Result<Health>;
 
+    /// The last lines of the node's log, for errors.
+    async fn log_tail(&self, node: &Node) -> Vec<String> {
+        node.log_tail(process::LOG_TAIL_LINES)
+    }
+
     /// A URI for the node's API reachable from where this code runs.
     async fn accessible_uri(&self, node: &Node) -> Result<Option<String>>;
 }

@@ -45,6 +45,27 @@ fn load_error(e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// How long one API call (not a watch) may take.
+pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs one API call with a time limit ([`CALL_TIMEOUT`]): a call that
+/// hangs on a half-open connection fails as unreachable instead of blocking
+/// a stop forever.
+pub async fn call<T>(
+    request: impl std::future::Future<Output = std::result::Result<T, kube::Error>>,
+) -> std::result::Result<T, kube::Error> {
+    match tokio::time::timeout(CALL_TIMEOUT, request).await {
+        Ok(result) => result,
+        Err(_) => Err(kube::Error::Service(Box::new(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "no answer from the API server within {}s",
+                CALL_TIMEOUT.as_secs()
+            ),
+        )))),
+    }
+}
+
 /// The HTTP status of an API error, if it is one.
 pub fn status_code(e: &kube::Error) -> Option<u16> {
     match e {
@@ -55,20 +76,30 @@ pub fn status_code(e: &kube::Error) -> Option<u16> {
 
 /// Wraps a failed API call, with the fix for the usual causes.
 pub fn api_error(action: impl Into<String>, e: kube::Error) -> Error {
-    let hint = match status_code(&e) {
+    Error::Kube {
+        action: action.into(),
+        reason: api_reason(&e),
+    }
+}
+
+/// Why an API call failed, on one line, with the fix for the usual causes.
+pub fn api_reason(e: &kube::Error) -> String {
+    let hint = match status_code(e) {
         Some(401) => "; the credentials were refused: check --kubeconfig / --kube-context",
         Some(403) => {
             "; the account lacks a permission: apply deploy/rbac.yaml to the namespace (README: Kubernetes mode)"
         }
+        Some(404) if matches!(e, kube::Error::Api(s) if s.message.contains("namespaces")) => {
+            "; create the namespace (deploy/rbac.yaml does, for `tmpnet`) or choose another with --kube-namespace"
+        }
         Some(_) => "",
         None => "; is the cluster reachable? check --kubeconfig / KUBECONFIG and --kube-context",
     };
-    let reason = match &e {
+    let reason = match e {
         kube::Error::Api(s) => s.message.clone(),
         other => other.to_string(),
     };
-    Error::Kube {
-        action: action.into(),
-        reason: format!("{reason}{hint}"),
-    }
+    // One line, whatever the server wrote (webhook denials have several).
+    let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+    format!("{reason}{hint}")
 }

@@ -82,6 +82,14 @@ impl KubeFlags {
             let first = paths.next()?;
             (paths.next().is_none() && first.is_file()).then_some(first)
         });
+        // Else the file kube-rs would read by default, if there is one.
+        let kubeconfig = kubeconfig.or_else(|| {
+            if std::env::var_os("KUBECONFIG").is_some() {
+                return None;
+            }
+            let default = std::path::Path::new(&std::env::var_os("HOME")?).join(".kube/config");
+            default.is_file().then_some(default)
+        });
         let kubeconfig = kubeconfig.map(|p| std::path::absolute(&p).unwrap_or(p));
         let context = self.kube_context.clone().or_else(|| {
             let file = kube::config::Kubeconfig::read_from(kubeconfig.as_ref()?).ok()?;

@@ -41,7 +41,7 @@ use serde_json::json;
 
 pub use self::flags::KubeFlags;
 
-use self::client::{api_error, status_code};
+use self::client::{api_error, call, status_code, CALL_TIMEOUT};
 use self::manifests::Context;
 use self::pods::Verdict;
 use super::{NodeRuntime, NodeState};
@@ -94,7 +94,15 @@ impl Access {
         let access = match std::env::var(ACCESS_ENV) {
             Ok(v) if !v.is_empty() => Access::parse(&v)?,
             _ if settings.ingress_host.is_some() => Access::Ingress,
-            _ if Path::new(SERVICE_ACCOUNT_TOKEN).is_file() => Access::PodIp,
+            // In a pod, and talking to that pod's own cluster (no kubeconfig
+            // naming another one).
+            _ if settings.kubeconfig.is_none()
+                && std::env::var_os("KUBECONFIG").is_none()
+                && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+                && Path::new(SERVICE_ACCOUNT_TOKEN).is_file() =>
+            {
+                Access::PodIp
+            }
             _ => Access::PortForward,
         };
         if access == Access::Ingress && settings.ingress_host.is_none() {
@@ -238,16 +246,15 @@ impl KubeRuntime {
         let ctx = self.context(None);
         let ns = &self.settings.namespace;
         let namespaces: Api<Namespace> = Api::all(client.clone());
-        match namespaces.get_opt(ns).await {
+        match call(namespaces.get_opt(ns)).await {
             Ok(Some(_)) => {}
-            Ok(None) => match namespaces
-                .create(&PostParams::default(), &ctx.namespace())
-                .await
-            {
-                Ok(_) => tracing::info!(namespace = %ns, "created the namespace"),
-                Err(e) if status_code(&e) == Some(409) => {}
-                Err(e) => return Err(api_error(format!("create namespace {ns}"), e)),
-            },
+            Ok(None) => {
+                match call(namespaces.create(&PostParams::default(), &ctx.namespace())).await {
+                    Ok(_) => tracing::info!(namespace = %ns, "created the namespace"),
+                    Err(e) if status_code(&e) == Some(409) => {}
+                    Err(e) => return Err(api_error(format!("create namespace {ns}"), e)),
+                }
+            }
             // A namespaced account cannot read namespaces; the calls below
             // say clearly if it does not exist.
             Err(e) if status_code(&e) == Some(403) => {}
@@ -257,16 +264,28 @@ impl KubeRuntime {
         let maps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
         let wanted = ctx.state_config_map(files.plain.clone());
         let name = manifests::network_name(&self.network.uuid);
-        let created = match maps.create(&PostParams::default(), &wanted).await {
+        let created = match call(maps.create(&PostParams::default(), &wanted)).await {
             Ok(created) => created,
-            Err(e) if status_code(&e) == Some(409) => maps
-                .patch(
+            Err(e) if status_code(&e) == Some(409) => {
+                let existing = call(maps.patch(
                     &name,
                     &PatchParams::default(),
                     &Patch::Merge(json!({"data": files.plain})),
-                )
+                ))
                 .await
-                .map_err(|e| api_error(format!("update configmap {name}"), e))?,
+                .map_err(|e| api_error(format!("update configmap {name}"), e))?;
+                if existing.metadata.deletion_timestamp.is_none() {
+                    existing
+                } else {
+                    // An earlier stop is still deleting the network: let it
+                    // finish, or new objects would be owned by the dying one.
+                    let timeout = Duration::from_secs(self.settings.stop_grace_secs) + STOP_SLACK;
+                    pods::wait_gone(&maps, &name, timeout).await?;
+                    call(maps.create(&PostParams::default(), &wanted))
+                        .await
+                        .map_err(|e| api_error(format!("create configmap {name}"), e))?
+                }
+            }
             Err(e) => return Err(api_error(format!("create configmap {name}"), e)),
         };
         let reference = manifests::owner_reference(&created).ok_or_else(|| Error::Kube {
@@ -278,11 +297,10 @@ impl KubeRuntime {
             let ctx = self.context(Some(reference.clone()));
             let secret = ctx.secret(files.secret.clone());
             let secret_name = manifests::secret_name(&self.network.uuid);
-            match secrets.create(&PostParams::default(), &secret).await {
+            match call(secrets.create(&PostParams::default(), &secret)).await {
                 Ok(_) => {}
                 Err(e) if status_code(&e) == Some(409) => {
-                    secrets
-                        .replace(&secret_name, &PostParams::default(), &secret)
+                    call(secrets.replace(&secret_name, &PostParams::default(), &secret))
                         .await
                         .map_err(|e| api_error(format!("update secret {secret_name}"), e))?;
                 }
@@ -314,11 +332,11 @@ impl KubeRuntime {
         }
         let maps: Api<ConfigMap> = self.api().await?;
         let name = manifests::network_name(&self.network.uuid);
-        maps.patch(
+        call(maps.patch(
             &name,
             &PatchParams::default(),
             &Patch::Merge(json!({ "data": data })),
-        )
+        ))
         .await
         .map_err(|e| api_error(format!("update configmap {name}"), e))?;
         Ok(self.kind.pod_args(&flags))
@@ -338,15 +356,15 @@ impl KubeRuntime {
         let sets: Api<StatefulSet> = self.api().await?;
         let set = ctx.stateful_set(node, args);
         let name = self.object_name(node);
-        match sets.create(&PostParams::default(), &set).await {
+        match call(sets.create(&PostParams::default(), &set)).await {
             Ok(_) => Ok(()),
             Err(e) if status_code(&e) == Some(409) => {
                 let template = set.spec.map(|s| s.template);
-                sets.patch(
+                call(sets.patch(
                     &name,
                     &PatchParams::default(),
                     &Patch::Merge(json!({"spec": {"replicas": 1, "template": template}})),
-                )
+                ))
                 .await
                 .map(|_| ())
                 .map_err(|e| api_error(format!("update statefulset {name}"), e))
@@ -371,7 +389,7 @@ impl KubeRuntime {
                     Verdict::Failed(w) | Verdict::Pending(w) => w,
                     Verdict::Ready { .. } => "ready".into(),
                 };
-                let log_tail = self.log_tail(&pods, &pod_name).await;
+                let log_tail = self.pod_log_tail(&pods, &pod_name).await;
                 let _ = self.initiate_stop(node).await;
                 Err(Error::StartFailed {
                     node: node.id().to_owned(),
@@ -397,16 +415,24 @@ impl KubeRuntime {
         }
     }
 
-    async fn log_tail(&self, pods: &Api<Pod>, pod: &str) -> Vec<String> {
-        let params = LogParams {
-            container: Some(manifests::CONTAINER.to_owned()),
-            tail_lines: Some(LOG_TAIL_LINES),
-            ..LogParams::default()
-        };
-        match pods.logs(pod, &params).await {
-            Ok(text) => text.lines().map(str::to_owned).collect(),
-            Err(_) => Vec::new(),
+    /// The container's last log lines: the current container's, or, when
+    /// it has none (waiting after a crash), the crashed one's.
+    async fn pod_log_tail(&self, pods: &Api<Pod>, pod: &str) -> Vec<String> {
+        for previous in [false, true] {
+            let params = LogParams {
+                container: Some(manifests::CONTAINER.to_owned()),
+                tail_lines: Some(LOG_TAIL_LINES),
+                previous,
+                ..LogParams::default()
+            };
+            if let Ok(Ok(text)) = tokio::time::timeout(CALL_TIMEOUT, pods.logs(pod, &params)).await
+            {
+                if !text.trim().is_empty() {
+                    return text.lines().map(str::to_owned).collect();
+                }
+            }
         }
+        Vec::new()
     }
 
     /// The endpoint of a node whose pod has `ip`: its API reachable from
@@ -445,7 +471,7 @@ impl KubeRuntime {
     async fn observe(&self, node: &Node) -> Result<(Option<i32>, Option<Pod>)> {
         let sets: Api<StatefulSet> = self.api().await?;
         let name = self.object_name(node);
-        let replicas = match sets.get_opt(&name).await {
+        let replicas = match call(sets.get_opt(&name)).await {
             Ok(Some(set)) => Some(set.spec.and_then(|s| s.replicas).unwrap_or(1)),
             Ok(None) => None,
             Err(e) => return Err(api_error(format!("read statefulset {name}"), e)),
@@ -455,8 +481,7 @@ impl KubeRuntime {
         }
         let pods: Api<Pod> = self.api().await?;
         let pod_name = self.pod_name(node);
-        let pod = pods
-            .get_opt(&pod_name)
+        let pod = call(pods.get_opt(&pod_name))
             .await
             .map_err(|e| api_error(format!("read pod {pod_name}"), e))?;
         Ok((replicas, pod))
@@ -474,7 +499,14 @@ impl KubeRuntime {
         left.extend(self.sweep_kind::<StatefulSet>(&selector).await?);
         left.extend(self.sweep_kind::<Ingress>(&selector).await?);
         left.extend(self.sweep_kind::<Service>(&selector).await?);
-        left.extend(self.sweep_kind::<Secret>(&selector).await?);
+        // By name: listing Secrets would need a right to read them all.
+        let secrets: Api<Secret> = self.api().await?;
+        let secret = manifests::secret_name(&self.network.uuid);
+        match call(secrets.delete(&secret, &DeleteParams::background())).await {
+            Ok(_) => left.push(format!("secret/{secret}")),
+            Err(e) if status_code(&e) == Some(404) => {}
+            Err(e) => return Err(api_error(format!("delete secret {secret}"), e)),
+        }
         left.extend(self.sweep_kind::<PersistentVolumeClaim>(&selector).await?);
         left.extend(self.sweep_kind::<Pod>(&selector).await?);
         Ok(left)
@@ -490,14 +522,13 @@ impl KubeRuntime {
     {
         let api: Api<K> = self.api().await?;
         let kind = K::kind(&Default::default()).to_ascii_lowercase();
-        let found = api
-            .list(&ListParams::default().labels(selector))
+        let found = call(api.list(&ListParams::default().labels(selector)))
             .await
             .map_err(|e| api_error(format!("list {kind}s"), e))?;
         let mut left = Vec::new();
         for object in found.items {
             let name = object.meta().name.clone().unwrap_or_default();
-            match api.delete(&name, &DeleteParams::background()).await {
+            match call(api.delete(&name, &DeleteParams::background())).await {
                 Ok(_) => left.push(format!("{kind}/{name}")),
                 Err(e) if status_code(&e) == Some(404) => {}
                 Err(e) => return Err(api_error(format!("delete {kind} {name}"), e)),
@@ -512,7 +543,7 @@ where
     K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
     <K as kube::Resource>::DynamicType: Default,
 {
-    match api.create(&PostParams::default(), object).await {
+    match call(api.create(&PostParams::default(), object)).await {
         Ok(_) => Ok(()),
         // Names derive from the network and node, and specs from their
         // settings: an existing object is this one.
@@ -559,13 +590,12 @@ impl NodeRuntime for KubeRuntime {
     async fn initiate_stop(&self, node: &Node) -> Result<()> {
         let sets: Api<StatefulSet> = self.api().await?;
         let name = self.object_name(node);
-        match sets
-            .patch_scale(
-                &name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"replicas": 0}})),
-            )
-            .await
+        match call(sets.patch_scale(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 0}})),
+        ))
+        .await
         {
             Ok(_) => Ok(()),
             Err(e) if status_code(&e) == Some(404) => Ok(()),
@@ -576,14 +606,13 @@ impl NodeRuntime for KubeRuntime {
     async fn wait_for_stopped(&self, node: &Node) -> Result<()> {
         let pods: Api<Pod> = self.api().await?;
         let timeout = Duration::from_secs(self.settings.stop_grace_secs) + STOP_SLACK;
-        pods::wait_deleted(&pods, &self.pod_name(node), timeout).await
+        pods::wait_gone(&pods, &self.pod_name(node), timeout).await
     }
 
     async fn restart(&self, node: &mut Node, peers: &[Peer]) -> Result<Endpoint> {
         let pods: Api<Pod> = self.api().await?;
         let pod_name = self.pod_name(node);
-        let old = pods
-            .get_opt(&pod_name)
+        let old = call(pods.get_opt(&pod_name))
             .await
             .map_err(|e| api_error(format!("read pod {pod_name}"), e))?
             .and_then(|p| p.metadata.uid);
@@ -598,18 +627,27 @@ impl NodeRuntime for KubeRuntime {
         }
         let sets: Api<StatefulSet> = self.api().await?;
         let name = self.object_name(node);
-        sets.patch(
+        call(sets.patch(
             &name,
             &PatchParams::default(),
             &Patch::Merge(json!({"spec": {"replicas": 1, "template": template}})),
-        )
+        ))
         .await
         .map_err(|e| api_error(format!("update statefulset {name}"), e))?;
         // Replace the pod now rather than wait for the rollout, which a
         // StatefulSet never starts while its pod is unready.
-        match pods.delete(&pod_name, &DeleteParams::default()).await {
+        // Only the pod seen before: one the controller already recreated
+        // from the new template stays (409 on the precondition).
+        let params = DeleteParams {
+            preconditions: old.clone().map(|uid| kube::api::Preconditions {
+                uid: Some(uid),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match call(pods.delete(&pod_name, &params)).await {
             Ok(_) => {}
-            Err(e) if status_code(&e) == Some(404) => {}
+            Err(e) if matches!(status_code(&e), Some(404 | 409)) => {}
             Err(e) => return Err(api_error(format!("delete pod {pod_name}"), e)),
         }
         self.await_ready(node, old.as_deref()).await
@@ -628,7 +666,13 @@ impl NodeRuntime for KubeRuntime {
     }
 
     async fn health(&self, node: &Node) -> Result<Health> {
-        let (replicas, pod) = self.observe(node).await?;
+        // An API hiccup (throttling, a reset connection) is a verdict for
+        // this check, not the end of the wait.
+        let (replicas, pod) = match self.observe(node).await {
+            Ok(observed) => observed,
+            Err(e @ Error::Kube { .. }) => return Ok(Health::Unhealthy(e.to_string())),
+            Err(e) => return Err(e),
+        };
         let not_running = |detail: String| Error::NotRunning {
             node: node.id().to_owned(),
             detail,
@@ -652,9 +696,16 @@ impl NodeRuntime for KubeRuntime {
                 Err(Error::Failed {
                     node: node.id().to_owned(),
                     detail: format!("pod {pod_name}: {why}"),
-                    log_tail: self.log_tail(&pods, &pod_name).await,
+                    log_tail: self.pod_log_tail(&pods, &pod_name).await,
                 })
             }
+        }
+    }
+
+    async fn log_tail(&self, node: &Node) -> Vec<String> {
+        match self.api::<Pod>().await {
+            Ok(pods) => self.pod_log_tail(&pods, &self.pod_name(node)).await,
+            Err(_) => Vec::new(),
         }
     }
 
@@ -671,26 +722,13 @@ impl NodeRuntime for KubeRuntime {
         self.forwards.close_all();
         let maps: Api<ConfigMap> = self.api().await?;
         let name = manifests::network_name(&self.network.uuid);
-        match maps.delete(&name, &DeleteParams::foreground()).await {
+        match call(maps.delete(&name, &DeleteParams::foreground())).await {
             Ok(_) => {}
             Err(e) if status_code(&e) == Some(404) => {}
             Err(e) => return Err(api_error(format!("delete configmap {name}"), e)),
         }
         let timeout = Duration::from_secs(self.settings.stop_grace_secs) + STOP_SLACK;
-        if let Ok(Some(cm)) = maps.get_opt(&name).await {
-            let uid = cm.metadata.uid.unwrap_or_default();
-            let gone = kube::runtime::wait::await_condition(
-                maps.clone(),
-                &name,
-                kube::runtime::conditions::is_deleted(&uid),
-            );
-            if tokio::time::timeout(timeout, gone).await.is_err() {
-                return Err(Error::Kube {
-                    action: format!("delete configmap {name}"),
-                    reason: format!("it still exists after {}s", timeout.as_secs()),
-                });
-            }
-        }
+        pods::wait_gone(&maps, &name, timeout).await?;
         *self.owner.lock().await = None;
         let left = self.sweep().await?;
         if !left.is_empty() {

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use kube::api::Api;
 use kube::runtime::{watcher, WatchStreamExt};
 
-use super::client::api_error;
+use super::client::{api_error, api_reason, call, status_code};
 use crate::error::{Error, Result};
 
 /// Waiting reasons that mean the pod will not come up by itself.
@@ -99,11 +99,16 @@ pub fn judge(pod: &Pod) -> Verdict {
                 .unwrap_or_default()
         ));
     }
-    let statuses = status
-        .init_container_statuses
-        .iter()
-        .chain(status.container_statuses.iter())
-        .flatten();
+    // An init container that finished with 0 is done, not failed.
+    let init = status.init_container_statuses.iter().flatten().filter(|c| {
+        let done = c
+            .state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .is_some_and(|t| t.exit_code == 0);
+        !done
+    });
+    let statuses = init.chain(status.container_statuses.iter().flatten());
     let mut pending = None;
     for c in statuses {
         match describe_container(c) {
@@ -121,6 +126,17 @@ pub fn judge(pod: &Pod) -> Verdict {
         (Some(ip), true) if !ip.is_empty() => Verdict::Ready { ip: ip.clone() },
         _ => pending.unwrap_or_else(|| {
             let phase = status.phase.clone().unwrap_or_else(|| "Pending".into());
+            let unscheduled = status
+                .conditions
+                .iter()
+                .flatten()
+                .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+                .map(|c| c.message.clone().or_else(|| c.reason.clone()).unwrap_or_default());
+            if let Some(why) = unscheduled {
+                return Verdict::Pending(format!(
+                    "not scheduled: {why} (check --kube-exclusive-scheduling's node label and that the cluster has a default StorageClass)"
+                ));
+            }
             let unready = status
                 .conditions
                 .iter()
@@ -159,6 +175,17 @@ pub async fn wait_ready(
                     continue;
                 }
                 Ok(_) => continue,
+                Err(
+                    watcher::Error::InitialListFailed(e)
+                    | watcher::Error::WatchStartFailed(e)
+                    | watcher::Error::WatchFailed(e),
+                ) if matches!(status_code(&e), Some(401 | 403)) => {
+                    // Permissions do not come back by waiting.
+                    return Err(Verdict::Failed(format!(
+                        "cannot watch the pod: {}",
+                        api_reason(&e)
+                    )));
+                }
                 Err(e) => {
                     tracing::debug!(pod = name, error = %e, "pod watch error; the watch resumes");
                     last = Verdict::Pending(format!("watch error: {e}"));
@@ -188,28 +215,54 @@ pub async fn wait_ready(
     }
 }
 
-/// Watches until pod `name` (if any) is gone, for at most `timeout`.
-pub async fn wait_deleted(pods: &Api<Pod>, name: &str, timeout: Duration) -> Result<()> {
-    let uid = match pods.get_opt(name).await {
-        Ok(Some(pod)) => pod.metadata.uid.unwrap_or_default(),
-        Ok(None) => return Ok(()),
-        Err(e) => return Err(api_error(format!("read pod {name}"), e)),
+/// Watches until the object `name` (if any) is gone, for at most
+/// `timeout`. A watch that ends early (an expired or dropped connection) is
+/// started again; only the deadline ends the wait.
+pub async fn wait_gone<K>(api: &Api<K>, name: &str, timeout: Duration) -> Result<()>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+    <K as kube::Resource>::DynamicType: Default,
+{
+    let kind = K::kind(&Default::default()).to_ascii_lowercase();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let late = || {
+        Error::Kube {
+        action: format!("wait for {kind} {name} to go"),
+        reason: format!(
+            "it still exists after {}s; look at it with `kubectl describe {kind} {name}`, then run the stop again",
+            timeout.as_secs()
+        ),
+    }
     };
-    let gone = kube::runtime::wait::await_condition(
-        pods.clone(),
-        name,
-        kube::runtime::conditions::is_deleted(&uid),
-    );
-    match tokio::time::timeout(timeout, gone).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(Error::Kube {
-            action: format!("wait for pod {name} to stop"),
-            reason: e.to_string(),
-        }),
-        Err(_) => Err(Error::Kube {
-            action: format!("wait for pod {name} to stop"),
-            reason: format!("it still exists after {}s", timeout.as_secs()),
-        }),
+    loop {
+        let uid = match call(api.get_opt(name)).await {
+            Ok(Some(object)) => object.meta().uid.clone().unwrap_or_default(),
+            Ok(None) => return Ok(()),
+            Err(e) if matches!(status_code(&e), Some(401 | 403)) => {
+                return Err(api_error(format!("read {kind} {name}"), e))
+            }
+            Err(e) => {
+                tracing::debug!(%kind, name, error = %e, "reading failed; trying again");
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(api_error(format!("read {kind} {name}"), e));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let gone = kube::runtime::wait::await_condition(
+            api.clone(),
+            name,
+            kube::runtime::conditions::is_deleted(&uid),
+        );
+        match tokio::time::timeout_at(deadline, gone).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => {
+                tracing::debug!(%kind, name, error = %e, "the watch ended; looking again");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(_) => return Err(late()),
+        }
     }
 }
 

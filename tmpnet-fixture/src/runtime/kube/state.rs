@@ -81,20 +81,18 @@ fn node_files(dir: &Path, prefix: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Reads the state of the network in `dir`: its top-level files (but the
-/// shell snippet, which names a local path) and each node's config and
-/// flags; the files named in `secret_files` go to the secret part.
+/// Reads the state of the network in `dir`: its `config.json`, the kind's
+/// network files named in `secret_files` (the secret part), and each
+/// node's config and flags. Nothing else: run records such as the harness's
+/// owner record belong to the machine that wrote them.
 pub fn collect(dir: &Path, secret_files: &[&str]) -> Result<StateFiles> {
-    let mut relatives = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("cannot read", dir, e))?;
-    let mut top: Vec<_> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_file())
-        .map(|e| PathBuf::from(e.file_name()))
-        .filter(|n| n != Path::new(ENV_FILE) && n.extension().is_none_or(|x| x != "tmp"))
-        .collect();
-    top.sort();
-    relatives.extend(top);
+    let mut relatives = vec![PathBuf::from(CONFIG_FILE)];
+    relatives.extend(
+        secret_files
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| dir.join(p).is_file()),
+    );
     node_files(dir, Path::new(""), &mut relatives)?;
     node_files(dir, Path::new(EPHEMERAL_DIR), &mut relatives)?;
     let mut state = StateFiles::default();
@@ -234,6 +232,7 @@ mod tests {
         std::fs::write(d.join("config.json"), "{}").unwrap();
         std::fs::write(d.join("network.env"), "export X=/local").unwrap();
         std::fs::write(d.join("rpc.json"), "secret").unwrap();
+        std::fs::write(d.join("owner.json"), "{\"pid\": 1}").unwrap();
         for n in ["ref-1", "ephemeral/ref-2"] {
             std::fs::create_dir_all(d.join(n).join("logs")).unwrap();
             std::fs::write(d.join(n).join("config.json"), n).unwrap();
@@ -251,6 +250,10 @@ mod tests {
             ]
         );
         assert_eq!(state.secret["rpc.json"], b"secret");
+        assert!(
+            !state.plain.contains_key("owner.json"),
+            "run records stay local"
+        );
 
         let dst = tempfile::tempdir().unwrap();
         materialize(dst.path(), &state).unwrap();

@@ -189,12 +189,16 @@ impl Simulator {
         self.kubeconfig.path()
     }
 
-    /// Writes a kubeconfig for the simulator to `path`.
+    /// Writes a kubeconfig for the simulator to `path`. The file appears whole (written aside, then renamed), so a script
+    /// waiting for it never reads half of it.
     pub fn write_kubeconfig(&self, path: &Path) -> Result<PathBuf, Error> {
-        std::fs::write(path, kubeconfig::render(&self.url, "default")).map_err(|e| Error::Io {
-            action: format!("cannot write {}", path.display()),
-            source: e,
-        })?;
+        let aside = path.with_extension("tmp");
+        std::fs::write(&aside, kubeconfig::render(&self.url, "default"))
+            .and_then(|()| std::fs::rename(&aside, path))
+            .map_err(|e| Error::Io {
+                action: format!("cannot write {}", path.display()),
+                source: e,
+            })?;
         Ok(path.to_owned())
     }
 

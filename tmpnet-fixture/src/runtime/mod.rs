@@ -112,6 +112,17 @@ pub trait NodeRuntime: Send + Sync + fmt::Debug {
     async fn accessible_uri(&self, node: &Node) -> Result<Option<String>>;
 }
 
+/// The HTTP client runtimes ask nodes about their health with: no proxy,
+/// short timeouts (a node that does not answer is not healthy yet).
+pub fn health_client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .map_err(|e| crate::Error::InvalidInput(format!("cannot build an HTTP client: {e}")))
+}
+
 /// Builds the runtime a network's config asks for.
 pub fn for_network(
     config: &NetworkConfig,

@@ -54,12 +54,7 @@ impl ProcessRuntime {
         network_dir: PathBuf,
         config: ProcessConfig,
     ) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(1))
-            .timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| Error::InvalidInput(format!("cannot build an HTTP client: {e}")))?;
+        let http = super::health_client()?;
         Ok(ProcessRuntime {
             kind,
             network,

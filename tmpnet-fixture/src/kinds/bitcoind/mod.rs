@@ -308,11 +308,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn flags_bind_loopback_use_allocated_ports_and_rpcauth() {
-        let dir = tempfile::tempdir().unwrap();
-        Bitcoind.init_network(dir.path()).unwrap();
-        let network = NetworkConfig {
+    fn network_config() -> NetworkConfig {
+        NetworkConfig {
             schema_version: SCHEMA_VERSION,
             uuid: "u".into(),
             owner: String::new(),
@@ -320,7 +317,14 @@ mod tests {
             node_count: 3,
             default_flags: Flags::new(),
             runtime: RuntimeConfig::Process(ProcessConfig::new(LITECOIND.into())),
-        };
+        }
+    }
+
+    #[test]
+    fn flags_bind_loopback_use_allocated_ports_and_rpcauth() {
+        let dir = tempfile::tempdir().unwrap();
+        Bitcoind.init_network(dir.path()).unwrap();
+        let network = network_config();
         let node = node(dir.path());
         let peers = [
             Peer {
@@ -381,15 +385,7 @@ mod tests {
     fn in_a_pod_binds_cover_the_pod_on_fixed_ports() {
         let dir = tempfile::tempdir().unwrap();
         Bitcoind.init_network(dir.path()).unwrap();
-        let network = NetworkConfig {
-            schema_version: SCHEMA_VERSION,
-            uuid: "u".into(),
-            owner: String::new(),
-            node_kind: NAME.into(),
-            node_count: 2,
-            default_flags: Flags::new(),
-            runtime: RuntimeConfig::Process(ProcessConfig::new(LITECOIND.into())),
-        };
+        let network = network_config();
         let mut node = node(dir.path());
         node.config.ports.clear();
         let peers = [Peer {

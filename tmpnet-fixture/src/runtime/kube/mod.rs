@@ -171,12 +171,7 @@ impl KubeRuntime {
         access: Access,
         client: Option<Client>,
     ) -> Result<KubeRuntime> {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| Error::InvalidInput(format!("cannot build an HTTP client: {e}")))?;
+        let http = super::health_client()?;
         Ok(KubeRuntime {
             kind,
             network,

@@ -189,8 +189,9 @@ impl Simulator {
         self.kubeconfig.path()
     }
 
-    /// Writes a kubeconfig for the simulator to `path`. The file appears whole (written aside, then renamed), so a script
-    /// waiting for it never reads half of it.
+    /// Writes a kubeconfig for the simulator to `path`. The file appears
+    /// whole (written aside, then renamed), so a script waiting for it never
+    /// reads half of it.
     pub fn write_kubeconfig(&self, path: &Path) -> Result<PathBuf, Error> {
         let aside = path.with_extension("tmp");
         std::fs::write(&aside, kubeconfig::render(&self.url, "default"))

@@ -162,14 +162,8 @@ fn main() {
         daemon.exists(),
         "litecoind is not installed: apt-get install -y litecoind"
     );
-    let runs: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(3);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runs = tmpnet_acceptance::bench_runs(3);
+    let rt = tmpnet_acceptance::bench_runtime();
     let scratch = tmpnet_acceptance::test_root();
     rt.block_on(harness(scratch.path(), &daemon, 1));
     println!("litecoind start to all healthy and peered, {runs} runs each, medians");

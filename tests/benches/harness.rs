@@ -38,10 +38,7 @@ fn timed(mut cmd: Command) -> f64 {
 }
 
 fn main() {
-    let runs: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(7);
+    let runs = tmpnet_acceptance::bench_runs(7);
     let scratch = tmpnet_acceptance::test_root();
     let root = scratch.path();
     timed(suite(root, &["t00", "--exact"]));

@@ -69,14 +69,8 @@ async fn one_run(sim: &Simulator, root: &std::path::Path, nodes: usize) -> Sampl
 }
 
 fn main() {
-    let runs: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(5);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runs = tmpnet_acceptance::bench_runs(5);
+    let rt = tmpnet_acceptance::bench_runtime();
     let root = tmpnet_acceptance::test_root();
     let sim = rt
         .block_on(Simulator::start_with(

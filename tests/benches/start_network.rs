@@ -45,14 +45,8 @@ async fn one_run(root: &std::path::Path, nodes: usize) -> Sample {
 }
 
 fn main() {
-    let runs: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(5);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runs = tmpnet_acceptance::bench_runs(5);
+    let rt = tmpnet_acceptance::bench_runtime();
     let root = tmpnet_acceptance::test_root();
     // Warm up: page cache, binary loading.
     rt.block_on(one_run(root.path(), 2));

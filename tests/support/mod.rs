@@ -323,3 +323,19 @@ pub async fn timed_start(spec: &tmpnet_fixture::NetworkSpec) -> (tmpnet_fixture:
         .expect("start");
     (network, started.elapsed().as_secs_f64())
 }
+
+/// A benchmark's run count: its first numeric argument, else `default`.
+pub fn bench_runs(default: usize) -> usize {
+    std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The multi-threaded runtime benchmarks drive networks with.
+pub fn bench_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}

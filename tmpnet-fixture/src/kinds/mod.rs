@@ -232,6 +232,15 @@ pub trait NodeKind: Send + Sync + fmt::Debug {
     ) -> Health;
 }
 
+/// Composes a node's flags for one start and records them in its
+/// `flags.json` (what the node really runs with, for people and for health
+/// checks that compare).
+pub fn compose_and_record(kind: &dyn NodeKind, spec: &LaunchSpec<'_>) -> Result<Flags> {
+    let flags = kind.compose_flags(spec)?;
+    crate::fsutil::write_json(&spec.node.flags_path(), &flags)?;
+    Ok(flags)
+}
+
 /// The names of the built-in kinds.
 pub const KNOWN_KINDS: &[&str] = &[refnode::NAME, bitcoind::NAME];
 

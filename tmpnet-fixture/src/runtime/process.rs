@@ -95,8 +95,7 @@ impl ProcessRuntime {
             node,
             peers,
         };
-        let flags = self.kind.compose_flags(&spec)?;
-        fsutil::write_json(&node.flags_path(), &flags)?;
+        let flags = crate::kinds::compose_and_record(self.kind.as_ref(), &spec)?;
         fsutil::create_dir_all(&node.dir.join("logs"))?;
         let log_path = node.log_path();
         let log = std::fs::OpenOptions::new()

@@ -46,7 +46,6 @@ use self::manifests::Context;
 use self::pods::Verdict;
 use super::{NodeRuntime, NodeState};
 use crate::error::{Error, Result};
-use crate::fsutil;
 use crate::kinds::{Endpoint, Health, LaunchSpec, NodeKind, Peer, Placement};
 use crate::network::{KubeConfig, NetworkConfig};
 use crate::node::Node;
@@ -316,8 +315,7 @@ impl KubeRuntime {
             node,
             peers,
         };
-        let flags = self.kind.compose_flags(&spec)?;
-        fsutil::write_json(&node.flags_path(), &flags)?;
+        let flags = crate::kinds::compose_and_record(self.kind.as_ref(), &spec)?;
         let mut data = BTreeMap::new();
         for path in [node.config_path(), node.flags_path()] {
             let relative = path.strip_prefix(&self.dir).unwrap_or(&path);

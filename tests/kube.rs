@@ -326,3 +326,105 @@ async fn missing_permissions_name_the_rbac_fix() {
     assert!(err.contains("deploy/rbac.yaml"), "{err}");
     c.sim.shutdown().await;
 }
+
+/// The fixture suite in kube mode against the simulator, as the RBAC
+/// account.
+fn kube_suite(c: &Cluster, root: &Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_fixture-suite"));
+    cmd.args(args)
+        .env("TMPNET_ROOT_DIR", root)
+        .env("E2E_USE_KUBERNETES", "1")
+        .env("KUBECONFIG", &c.kubeconfig)
+        .env("E2E_NODE_COUNT", "2");
+    for var in [
+        "E2E_NODE_PATH",
+        "TMPNET_NETWORK_DIR",
+        "NEXTEST_RUN_ID",
+        "NEXTEST_TEST_GLOBAL_SLOT",
+        "E2E_REUSE_NETWORK",
+        "E2E_RESTART_NETWORK",
+        "E2E_STOP_NETWORK",
+        "E2E_START_NETWORK",
+        "TMPNET_KUBE_NAMESPACE",
+        "TMPNET_KUBE_IMAGE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Pods labelled as tmpnet's, as the admin sees them.
+async fn tmpnet_pods(sim: &Simulator) -> usize {
+    Api::<Pod>::namespaced(sim.client().unwrap(), NAMESPACE)
+        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=tmpnet"))
+        .await
+        .unwrap()
+        .items
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_harness_run_is_reaped_by_the_next_run() {
+    let c = cluster().await;
+    let root = test_root();
+    let started = root.path().join("hang-started.txt");
+    let mut child = kube_suite(&c, root.path(), &["slow::hangs", "--exact"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&started).unwrap_or_default().trim() != "true" {
+        assert!(Instant::now() < deadline, "the hanging test never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        tmpnet_pods(&c.sim).await,
+        3,
+        "shared (2) and private (1) nodes run"
+    );
+    kill(child.id(), libc::SIGKILL);
+    child.wait().unwrap();
+    assert_eq!(tmpnet_pods(&c.sim).await, 3, "nothing stopped them");
+
+    let out = tokio::task::spawn_blocking({
+        let mut cmd = kube_suite(&c, root.path(), &["ok::passes", "--exact"]);
+        move || cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("left running by an earlier, killed run")
+            .count(),
+        2,
+        "{err}"
+    );
+    let client = c.sim.client().unwrap();
+    let managed = ListParams::default().labels("app.kubernetes.io/managed-by=tmpnet");
+    assert_eq!(tmpnet_pods(&c.sim).await, 0);
+    for kind in [
+        Api::<StatefulSet>::namespaced(client.clone(), NAMESPACE)
+            .list(&managed)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        Api::<Service>::namespaced(client.clone(), NAMESPACE)
+            .list(&managed)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client, NAMESPACE)
+            .list(&managed)
+            .await
+            .unwrap()
+            .items
+            .len(),
+    ] {
+        assert_eq!(kind, 0, "every object of the killed run's networks is gone");
+    }
+    c.sim.shutdown().await;
+}

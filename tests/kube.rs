@@ -428,3 +428,89 @@ async fn a_killed_harness_run_is_reaped_by_the_next_run() {
     }
     c.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tmpnetctl_drives_a_kube_network_from_start_to_delete() {
+    let c = cluster().await;
+    let root = test_root();
+    let kubeconfig = c.kubeconfig.to_str().unwrap().to_owned();
+    let ctl_kube = move |root: PathBuf, args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            ctl_cmd(&root, &args)
+                .env("KUBECONFIG", "/nonexistent")
+                .output()
+                .unwrap()
+        })
+    };
+    let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let out = ctl_kube(
+        root.path().to_owned(),
+        args(&[
+            "start-network",
+            "--runtime",
+            "kube",
+            "--node-count",
+            "2",
+            "--kubeconfig",
+            &kubeconfig,
+        ]),
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let name = text
+        .split_whitespace()
+        .find(|w| w.starts_with("tmpnet-") && w.len() == "tmpnet-".len() + 8)
+        .unwrap_or_else(|| panic!("no network name in {text}"))
+        .to_owned();
+    assert!(text.contains("namespace tmpnet"), "{text}");
+    // Later commands reach the cluster through the recorded kubeconfig,
+    // not the environment (KUBECONFIG points nowhere).
+    let out = ctl_kube(root.path().to_owned(), args(&["check-health"]))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("all 2 nodes healthy"),
+        "{}",
+        stdout(&out)
+    );
+    // Another root attaches by name and sees the same network.
+    let other = test_root();
+    let out = ctl_kube(
+        other.path().to_owned(),
+        args(&[
+            "attach",
+            "--network-name",
+            &name,
+            "--kubeconfig",
+            &kubeconfig,
+        ]),
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).matches("http://127.0.0.1:").count(),
+        2,
+        "{}",
+        stdout(&out)
+    );
+    let out = ctl_kube(root.path().to_owned(), args(&["stop-network"]))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(tmpnet_pods(&c.sim).await, 0);
+    let maps = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(
+        c.sim.client().unwrap(),
+        NAMESPACE,
+    )
+    .list(&ListParams::default().labels("app.kubernetes.io/managed-by=tmpnet"))
+    .await
+    .unwrap()
+    .items;
+    assert!(maps.is_empty(), "the state ConfigMap is gone");
+    c.sim.shutdown().await;
+}

@@ -22,7 +22,8 @@
 //!   pod's conditions; restartPolicy is honoured; exits keep their real exit
 //!   codes; output goes to a log file per container, served by `pods/log`.
 //! - A deleted pod's processes get SIGTERM, then SIGKILL after the grace
-//!   period (`terminationGracePeriodSeconds`, at most 30 s).
+//!   period (`terminationGracePeriodSeconds`, at most 30 s); a new pod of the
+//!   same name starts only once they are gone.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -130,7 +131,8 @@ pub struct Kubelet {
     shared: Arc<Shared>,
     config: KubeletConfig,
     pods: HashMap<String, PodRun>,
-    stopping: Vec<tokio::task::JoinHandle<()>>,
+    /// Stops under way, by the stopped pod's `namespace/name`.
+    stopping: Vec<(String, tokio::task::JoinHandle<()>)>,
 }
 
 fn pods_resource() -> &'static resources::Resource {
@@ -215,13 +217,13 @@ impl Kubelet {
         }
         let groups = self.shared.groups.clone();
         for (_, run) in self.pods.drain() {
-            self.stopping.push(tokio::spawn(stop_pod(
-                run,
-                Duration::from_secs(5),
-                groups.clone(),
-            )));
+            let key = format!("{}/{}", run.namespace, run.name);
+            self.stopping.push((
+                key,
+                tokio::spawn(stop_pod(run, Duration::from_secs(5), groups.clone())),
+            ));
         }
-        for task in self.stopping.drain(..) {
+        for (_, task) in self.stopping.drain(..) {
             let _ = task.await;
         }
     }
@@ -242,7 +244,7 @@ impl Kubelet {
     }
 
     async fn reconcile(&mut self) {
-        self.stopping.retain(|t| !t.is_finished());
+        self.stopping.retain(|(_, t)| !t.is_finished());
         let (pods, _) = self.shared.store.list(pods_resource(), None, |_| true);
         let live: HashMap<String, Value> = pods
             .into_iter()
@@ -258,14 +260,27 @@ impl Kubelet {
             if let Some(run) = self.pods.remove(&uid) {
                 let grace = run.grace;
                 let groups = self.shared.groups.clone();
+                let key = format!("{}/{}", run.namespace, run.name);
                 self.stopping
-                    .push(tokio::spawn(stop_pod(run, grace, groups)));
+                    .push((key, tokio::spawn(stop_pod(run, grace, groups))));
             }
         }
         for (uid, pod) in live {
             if !self.pods.contains_key(&uid) {
                 let phase = str_at(&pod, "/status/phase").unwrap_or("Pending");
                 if phase == "Succeeded" || phase == "Failed" {
+                    continue;
+                }
+                // A pod replacing one of the same name (a StatefulSet's)
+                // starts only once the old one's processes are gone, as a
+                // real kubelet and controller guarantee: at most one pod
+                // per identity, e.g. per data volume lock.
+                let key = format!(
+                    "{}/{}",
+                    str_at(&pod, "/metadata/namespace").unwrap_or("default"),
+                    str_at(&pod, "/metadata/name").unwrap_or_default()
+                );
+                if self.stopping.iter().any(|(k, _)| *k == key) {
                     continue;
                 }
                 match self.admit(&uid, &pod) {

@@ -557,3 +557,56 @@ async fn what_a_container_leaves_running_dies_with_it() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn a_replacement_pod_of_the_same_name_starts_after_the_old_one_is_gone() {
+    let (_sim, pods) = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace");
+    let t = trace.display();
+    // The old pod takes a second to shut down, like a daemon releasing a
+    // data directory lock.
+    let old = shell_pod(
+        "node-0",
+        &format!("trap 'sleep 1; echo old-exit >> {t}; exit 0' TERM; echo old-start >> {t}; while true; do sleep 0.05; done"),
+        "Always",
+    );
+    pods.create(&PostParams::default(), &old).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&trace)
+        .unwrap_or_default()
+        .contains("old-start")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old pod never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    pods.delete("node-0", &DeleteParams::default())
+        .await
+        .unwrap();
+    let new = shell_pod(
+        "node-0",
+        &format!("echo new-start >> {t}; sleep 30"),
+        "Always",
+    );
+    pods.create(&PostParams::default(), &new).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&trace)
+        .unwrap_or_default()
+        .contains("new-start")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new pod never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let lines: Vec<String> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines, ["old-start", "old-exit", "new-start"]);
+}

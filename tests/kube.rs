@@ -76,11 +76,19 @@ fn spec(root: &Path, count: usize, kube: KubeConfig) -> NetworkSpec {
     }
 }
 
-/// Names of the objects of the network labelled `uuid` still in the
-/// namespace (as the admin sees them).
-async fn leftovers(sim: &Simulator, uuid: &str) -> Vec<String> {
+/// Every object of tmpnet's, whatever its network.
+const MANAGED: &str = "app.kubernetes.io/managed-by=tmpnet";
+
+/// The objects of network `uuid`.
+fn of_network(uuid: &str) -> String {
+    format!("tmpnet.io/network-uuid={uuid}")
+}
+
+/// Names (`Kind/name`) of the objects matching the label `selector` still
+/// in the namespace, as the admin sees them.
+async fn leftovers(sim: &Simulator, selector: &str) -> Vec<String> {
     let client = sim.client().unwrap();
-    let lp = ListParams::default().labels(&format!("tmpnet.io/network-uuid={uuid}"));
+    let lp = ListParams::default().labels(selector);
     let mut left = Vec::new();
     macro_rules! collect {
         ($t:ty) => {
@@ -125,7 +133,7 @@ async fn a_network_lives_restarts_and_leaves_nothing_behind() {
     // headless Service, owned by the state ConfigMap, with the labels.
     let admin = c.sim.client().unwrap();
     let sets = Api::<StatefulSet>::namespaced(admin.clone(), NAMESPACE)
-        .list(&ListParams::default().labels(&format!("tmpnet.io/network-uuid={uuid}")))
+        .list(&ListParams::default().labels(&of_network(&uuid)))
         .await
         .unwrap()
         .items;
@@ -182,7 +190,7 @@ async fn a_network_lives_restarts_and_leaves_nothing_behind() {
         u.sort();
         u
     };
-    let lp = ListParams::default().labels(&format!("tmpnet.io/network-uuid={uuid}"));
+    let lp = ListParams::default().labels(&of_network(&uuid));
     let before = uid_of(pods.list(&lp).await.unwrap().items);
     network
         .restart(Duration::from_secs(60), &|_| {})
@@ -212,7 +220,10 @@ async fn a_network_lives_restarts_and_leaves_nothing_behind() {
 
     // Stopping the network deletes everything it made.
     network.stop().await.unwrap();
-    assert_eq!(leftovers(&c.sim, &uuid).await, Vec::<String>::new());
+    assert_eq!(
+        leftovers(&c.sim, &of_network(&uuid)).await,
+        Vec::<String>::new()
+    );
     println!(
         "simulated: {requests} API requests to start 3 nodes ({:.1} per node)",
         requests as f64 / 3.0
@@ -242,7 +253,7 @@ async fn failed_start(kube: KubeConfig, flags: &[(&str, &str)]) -> (String, Dura
         .await
         .unwrap_err();
     let took = started.elapsed();
-    let left = leftovers(&c.sim, &network.config().uuid).await;
+    let left = leftovers(&c.sim, &of_network(&network.config().uuid)).await;
     c.sim.shutdown().await;
     (err.to_string(), took, left)
 }
@@ -353,14 +364,13 @@ fn kube_suite(c: &Cluster, root: &Path, args: &[&str]) -> std::process::Command 
     cmd
 }
 
-/// Pods labelled as tmpnet's, as the admin sees them.
+/// How many of tmpnet's pods run.
 async fn tmpnet_pods(sim: &Simulator) -> usize {
-    Api::<Pod>::namespaced(sim.client().unwrap(), NAMESPACE)
-        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=tmpnet"))
+    leftovers(sim, MANAGED)
         .await
-        .unwrap()
-        .items
-        .len()
+        .iter()
+        .filter(|o| o.starts_with("Pod/"))
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -401,31 +411,11 @@ async fn a_killed_harness_run_is_reaped_by_the_next_run() {
         2,
         "{err}"
     );
-    let client = c.sim.client().unwrap();
-    let managed = ListParams::default().labels("app.kubernetes.io/managed-by=tmpnet");
-    assert_eq!(tmpnet_pods(&c.sim).await, 0);
-    for kind in [
-        Api::<StatefulSet>::namespaced(client.clone(), NAMESPACE)
-            .list(&managed)
-            .await
-            .unwrap()
-            .items
-            .len(),
-        Api::<Service>::namespaced(client.clone(), NAMESPACE)
-            .list(&managed)
-            .await
-            .unwrap()
-            .items
-            .len(),
-        Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client, NAMESPACE)
-            .list(&managed)
-            .await
-            .unwrap()
-            .items
-            .len(),
-    ] {
-        assert_eq!(kind, 0, "every object of the killed run's networks is gone");
-    }
+    assert_eq!(
+        leftovers(&c.sim, MANAGED).await,
+        Vec::<String>::new(),
+        "every object of the killed run's networks is gone"
+    );
     c.sim.shutdown().await;
 }
 
@@ -502,15 +492,6 @@ async fn tmpnetctl_drives_a_kube_network_from_start_to_delete() {
         .await
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(tmpnet_pods(&c.sim).await, 0);
-    let maps = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(
-        c.sim.client().unwrap(),
-        NAMESPACE,
-    )
-    .list(&ListParams::default().labels("app.kubernetes.io/managed-by=tmpnet"))
-    .await
-    .unwrap()
-    .items;
-    assert!(maps.is_empty(), "the state ConfigMap is gone");
+    assert_eq!(leftovers(&c.sim, MANAGED).await, Vec::<String>::new());
     c.sim.shutdown().await;
 }

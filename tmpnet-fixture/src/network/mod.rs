@@ -377,34 +377,31 @@ impl Network {
     async fn bootstrap(&self, progress: &(dyn Fn(Progress) + Sync)) -> Result<()> {
         let upfront = matches!(self.kind.port_discovery(), PortDiscovery::PreAllocated(_))
             && self.runtime.addresses_known_up_front();
-        match upfront {
-            false => {
-                let (first, rest) = self.nodes.split_first().ok_or_else(|| Error::NotANetwork {
-                    path: self.dir.clone(),
-                    reason: "it has no nodes".into(),
-                })?;
-                let endpoint = self.runtime.start(first, &[]).await?;
-                progress(Progress::Started {
-                    node: first.id().to_owned(),
-                    uri: endpoint.uri.clone(),
-                });
-                let peers = vec![peer(first, &endpoint)];
-                let plan = rest.iter().map(|n| (n.clone(), peers.clone())).collect();
-                self.start_parallel(plan, progress).await
-            }
-            true => {
-                // Every address is known: start all at once, each node told
-                // of the nodes before it.
-                let mut plan = Vec::with_capacity(self.nodes.len());
-                let mut earlier = Vec::new();
-                for node in &self.nodes {
-                    plan.push((node.clone(), earlier.clone()));
-                    if let Some(endpoint) = self.kind.endpoint(node) {
-                        earlier.push(peer(node, &endpoint));
-                    }
+        if !upfront {
+            let (first, rest) = self.nodes.split_first().ok_or_else(|| Error::NotANetwork {
+                path: self.dir.clone(),
+                reason: "it has no nodes".into(),
+            })?;
+            let endpoint = self.runtime.start(first, &[]).await?;
+            progress(Progress::Started {
+                node: first.id().to_owned(),
+                uri: endpoint.uri.clone(),
+            });
+            let peers = vec![peer(first, &endpoint)];
+            let plan = rest.iter().map(|n| (n.clone(), peers.clone())).collect();
+            self.start_parallel(plan, progress).await
+        } else {
+            // Every address is known: start all at once, each node told
+            // of the nodes before it.
+            let mut plan = Vec::with_capacity(self.nodes.len());
+            let mut earlier = Vec::new();
+            for node in &self.nodes {
+                plan.push((node.clone(), earlier.clone()));
+                if let Some(endpoint) = self.kind.endpoint(node) {
+                    earlier.push(peer(node, &endpoint));
                 }
-                self.start_parallel(plan, progress).await
             }
+            self.start_parallel(plan, progress).await
         }
     }
 

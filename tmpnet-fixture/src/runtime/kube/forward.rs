@@ -45,17 +45,6 @@ impl Forwards {
         Ok(addr)
     }
 
-    /// Closes the listeners of `pod`.
-    pub fn close(&self, pod: &str) {
-        self.lock().retain(|(p, _), (_, task)| {
-            let keep = p != pod;
-            if !keep {
-                task.abort();
-            }
-            keep
-        });
-    }
-
     /// Closes every listener.
     pub fn close_all(&self) {
         for (_, (_, task)) in self.lock().drain() {

@@ -335,10 +335,15 @@ impl KubeRuntime {
         Ok(self.kind.pod_args(&flags))
     }
 
-    /// Creates the node's Service, Ingress and StatefulSet; an existing
+    /// Creates the node's Service, Ingress and StatefulSet, owned by
+    /// `owner` (the state ConfigMap); an existing
     /// StatefulSet (a stopped node) gets the new template and one replica.
-    async fn apply_node(&self, node: &Node, args: Vec<String>) -> Result<()> {
-        let owner = self.ensure_network().await?;
+    async fn apply_node(
+        &self,
+        node: &Node,
+        args: Vec<String>,
+        owner: OwnerReference,
+    ) -> Result<()> {
         let ctx = self.context(Some(owner));
         let services: Api<Service> = self.api().await?;
         create_if_missing(&services, &ctx.service(node)).await?;
@@ -574,9 +579,9 @@ impl NodeRuntime for KubeRuntime {
                 log_tail: Vec::new(),
             });
         }
-        self.ensure_network().await?;
+        let owner = self.ensure_network().await?;
         let args = self.prepare_args(node, peers).await?;
-        self.apply_node(node, args).await?;
+        self.apply_node(node, args, owner).await?;
         self.await_ready(node, None).await
     }
 
@@ -728,5 +733,47 @@ impl NodeRuntime for KubeRuntime {
             tracing::warn!(objects = %left.join(", "), "objects not removed through their owner were deleted");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(ingress_host: Option<&str>) -> KubeConfig {
+        KubeConfig {
+            kubeconfig: Some("/k".into()),
+            context: None,
+            namespace: "tmpnet".into(),
+            image: "i".into(),
+            volume_size_gib: 2,
+            exclusive_scheduling: None,
+            ingress_host: ingress_host.map(str::to_owned),
+            ingress_secret: None,
+            ready_timeout_secs: 1,
+            stop_grace_secs: 1,
+        }
+    }
+
+    #[test]
+    fn access_modes_parse_and_an_ingress_host_chooses_the_ingress() {
+        assert_eq!(Access::parse("pod-ip").unwrap(), Access::PodIp);
+        assert_eq!(Access::parse("port-forward").unwrap(), Access::PortForward);
+        let err = Access::parse("vpn").unwrap_err().to_string();
+        assert!(
+            err.contains(ACCESS_ENV) && err.contains("port-forward"),
+            "{err}"
+        );
+        if std::env::var_os(ACCESS_ENV).is_none() {
+            // A kubeconfig names the cluster: never pod IPs from here.
+            assert_eq!(
+                Access::detect(&settings(None)).unwrap(),
+                Access::PortForward
+            );
+            assert_eq!(
+                Access::detect(&settings(Some("localhost:30791"))).unwrap(),
+                Access::Ingress
+            );
+        }
     }
 }

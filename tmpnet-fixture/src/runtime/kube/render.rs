@@ -179,13 +179,17 @@ mod tests {
         (config, settings, nodes)
     }
 
-    /// Compares with the golden file; `UPDATE_SNAPSHOTS=1` rewrites it.
-    fn check_snapshot(name: &str, yaml: &str) {
+    /// Checks the documents' kinds, in order, and their YAML against the
+    /// golden file `name`; `UPDATE_SNAPSHOTS=1` rewrites it.
+    fn check_snapshot(docs: &[serde_json::Value], kinds: &[&str], name: &str) {
+        let found: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+        assert_eq!(found, kinds);
+        let yaml = to_yaml(docs).unwrap();
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("src/runtime/kube/snapshots")
             .join(name);
         if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-            std::fs::write(&path, yaml).unwrap();
+            std::fs::write(&path, &yaml).unwrap();
         }
         let golden = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
@@ -211,19 +215,18 @@ mod tests {
             files,
         )
         .unwrap();
-        let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-        assert_eq!(
-            kinds,
-            [
+        check_snapshot(
+            &docs,
+            &[
                 "Namespace",
                 "ConfigMap",
                 "Service",
                 "StatefulSet",
                 "Service",
-                "StatefulSet"
-            ]
+                "StatefulSet",
+            ],
+            "refnode.yaml",
         );
-        check_snapshot("refnode.yaml", &to_yaml(&docs).unwrap());
     }
 
     #[test]
@@ -256,10 +259,9 @@ mod tests {
             files,
         )
         .unwrap();
-        let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-        assert_eq!(
-            kinds,
-            [
+        check_snapshot(
+            &docs,
+            &[
                 "Namespace",
                 "ConfigMap",
                 "Secret",
@@ -268,10 +270,10 @@ mod tests {
                 "StatefulSet",
                 "Service",
                 "Ingress",
-                "StatefulSet"
-            ]
+                "StatefulSet",
+            ],
+            "bitcoind-exclusive-ingress.yaml",
         );
-        check_snapshot("bitcoind-exclusive-ingress.yaml", &to_yaml(&docs).unwrap());
     }
 
     #[test]

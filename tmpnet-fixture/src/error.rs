@@ -6,7 +6,12 @@
 use std::path::PathBuf;
 
 /// Errors returned by `tmpnet-fixture`.
+///
+/// Variants keep their sources ([`std::error::Error::source`]); a failed
+/// Kubernetes call keeps kube's error, so [`Error::kube_status`] tells a 403
+/// from a 409.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A file or directory could not be read, written or created.
     #[error("{action} {}: {source}", path.display())]
@@ -97,9 +102,58 @@ pub enum Error {
         last: Box<Error>,
     },
 
-    /// A setting is outside its allowed range or badly formed.
+    /// A setting given by the user is outside its allowed range or badly
+    /// formed; the text names the setting and the fix.
     #[error("{0}")]
     InvalidInput(String),
+
+    /// The node kind lacks the capability the network needs (e.g. a kind
+    /// that cannot run in a pod, on Kubernetes).
+    #[error("node kind {kind:?} cannot {what}; {fix}")]
+    KindCannot {
+        /// The node kind.
+        kind: String,
+        /// What it cannot do.
+        what: &'static str,
+        /// What to do instead.
+        fix: &'static str,
+    },
+
+    /// A condition did not hold within its time limit.
+    #[error("{what} did not happen within {timeout:?}{}", last.as_ref().map(|l| format!(" (last: {l})")).unwrap_or_default())]
+    Timeout {
+        /// What was waited for.
+        what: String,
+        /// How long.
+        timeout: std::time::Duration,
+        /// The last observation or error, if any.
+        last: Option<String>,
+    },
+
+    /// A task of the library panicked or was cancelled (a bug, or the
+    /// async runtime shutting down).
+    #[error("a {what} task failed: {source}")]
+    Task {
+        /// What the task did.
+        what: &'static str,
+        /// The join error.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+
+    /// The HTTP client could not be built (TLS or resolver setup).
+    #[error("cannot build an HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+
+    /// A manifest or document could not be serialised.
+    #[error("cannot serialise {what}: {source}")]
+    Serialize {
+        /// What was being serialised.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 
     /// The network (or a node of it) is already running.
     #[error("network {} is already running (nodes: {nodes}); stop it with `tmpnetctl stop-network --network-dir {}` or use restart-network", dir.display(), dir.display())]
@@ -108,6 +162,13 @@ pub enum Error {
         dir: PathBuf,
         /// The running nodes, comma separated.
         nodes: String,
+    },
+
+    /// No node of the network is running.
+    #[error("no node of {} is running; start it with `tmpnetctl start-network --network-dir {}`", dir.display(), dir.display())]
+    NoRunningNode {
+        /// The network directory.
+        dir: PathBuf,
     },
 
     /// A node failed to start.
@@ -175,7 +236,7 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// A node's RPC call failed.
+    /// A node's RPC call failed (e.g. a bitcoind JSON-RPC method).
     #[error("RPC {method} at {url} failed: {message}")]
     Rpc {
         /// The node's RPC URL.
@@ -186,7 +247,19 @@ pub enum Error {
         message: String,
     },
 
-    /// A Kubernetes API call failed.
+    /// A Kubernetes API call failed. The source is kube's error; match on
+    /// the HTTP status with [`Error::kube_status`].
+    #[error("Kubernetes: cannot {action}: {}", kube_reason(source))]
+    KubeApi {
+        /// What was being done.
+        action: String,
+        /// The API error.
+        #[source]
+        source: Box<kube::Error>,
+    },
+
+    /// Kubernetes could not be used: no configuration, or the cluster lacks
+    /// what was asked for (e.g. no network of that name).
     #[error("Kubernetes: cannot {action}: {reason}")]
     Kube {
         /// What was being done.
@@ -231,6 +304,33 @@ fn describe_unhealthy(nodes: &[UnhealthyNode]) -> String {
         .join("; ")
 }
 
+/// Why a Kubernetes API call failed, on one line, with the fix for the
+/// usual causes.
+pub(crate) fn kube_reason(e: &kube::Error) -> String {
+    let code = match e {
+        kube::Error::Api(status) => Some(status.code),
+        _ => None,
+    };
+    let hint = match code {
+        Some(401) => "; the credentials were refused: check --kubeconfig / --kube-context",
+        Some(403) => {
+            "; the account lacks a permission: apply deploy/rbac.yaml to the namespace (README: Kubernetes mode)"
+        }
+        Some(404) if matches!(e, kube::Error::Api(s) if s.message.contains("namespaces")) => {
+            "; create the namespace (deploy/rbac.yaml does, for `tmpnet`) or choose another with --kube-namespace"
+        }
+        Some(_) => "",
+        None => "; is the cluster reachable? check --kubeconfig / KUBECONFIG and --kube-context",
+    };
+    let reason = match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    };
+    // One line, whatever the server wrote (webhook denials have several).
+    let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+    format!("{reason}{hint}")
+}
+
 impl Error {
     /// Builds an [`Error::Io`].
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
@@ -238,6 +338,18 @@ impl Error {
             action,
             path: path.into(),
             source,
+        }
+    }
+
+    /// The HTTP status of a failed Kubernetes API call (403, 404, 409, ...),
+    /// if this is one.
+    pub fn kube_status(&self) -> Option<u16> {
+        match self {
+            Error::KubeApi { source, .. } => match source.as_ref() {
+                kube::Error::Api(status) => Some(status.code),
+                _ => None,
+            },
+            _ => None,
         }
     }
 

@@ -1,40 +1,100 @@
 //! Temporary multi-node networks of real node processes, for end-to-end
 //! tests and for people at a terminal.
 //!
-//! A network lives in a directory that any process can load
-//! ([`Network::load`]); nodes are started by a [`runtime::NodeRuntime`] and
-//! what depends on the daemon is a [`kinds::NodeKind`].
+//! # Where things live
+//!
+//! The library is built in layers; each uses only those above it here:
+//!
+//! - [`model`]: plain data: node flags, node and network records, runtime
+//!   settings, every on-disk name.
+//! - [`kinds`]: *which* daemon runs: the [`kinds::NodeKind`] core and its
+//!   local-process and pod capabilities; the built-in kinds.
+//! - `runtime` (internal): *where* nodes run: local processes, Kubernetes.
+//! - [`Network`]: orchestration: create, load, bootstrap, stop, restart,
+//!   health, render, attach.
+//! - [`helpers`]: for test authors: waiting for a condition, per-kind
+//!   clients.
+//! - [`cli`]: the command-line arguments the harness and `tmpnetctl` share.
+//! - The harness: `#[tmpnet_test]`, [`main!`] and [`TestEnvironment`].
+//!
+//! # Writing tests
+//!
+//! A `harness = false` test target declares its test modules and ends with
+//! [`main!`]. Each `#[tmpnet_test]` gets a [`TestEnvironment`] on a network
+//! shared by the whole run (or its own with `nodes = N`) and returns a
+//! [`TestResult`], so `?` works on any error:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tmpnet_fixture::{tmpnet_test, TestEnvironment, TestResult};
+//!
+//! #[tmpnet_test]
+//! async fn every_node_answers(env: &TestEnvironment) -> TestResult {
+//!     for node in env.nodes() {
+//!         let uri = node.uri().await?;
+//!         assert!(uri.starts_with("http://"), "{}: {uri}", node.id());
+//!     }
+//!     env.restart_network().await?;
+//!     env.wait_until("every node is healthy", Duration::from_secs(30), || async {
+//!         let health = env.network().check_health().await?;
+//!         Ok::<_, tmpnet_fixture::Error>(health.iter().all(|(_, h)| h.is_healthy()))
+//!     })
+//!     .await?;
+//!     Ok(())
+//! }
+//!
+//! tmpnet_fixture::main!();
+//! ```
+//!
+//! # Networks without the harness
 //!
 //! ```no_run
 //! # async fn demo() -> tmpnet_fixture::Result<()> {
 //! use tmpnet_fixture::{Network, NetworkSpec, DEFAULT_START_TIMEOUT};
-//! let mut network = Network::create(&NetworkSpec::new("/tmp/tmpnet", 3))?;
-//! network.start(DEFAULT_START_TIMEOUT, &|p| eprintln!("{p:?}")).await?;
+//! let network = Network::create(&NetworkSpec::new("/tmp/tmpnet", 3))?;
+//! network.start(DEFAULT_START_TIMEOUT).await?;
 //! println!("{:?}", network.node_uris().await?);
-//! network.stop().await?;
+//! // Any process can load it again from its directory.
+//! let again = Network::load(network.dir())?;
+//! again.stop().await?;
 //! # Ok(()) }
 //! ```
 
-pub mod embedded;
-pub mod env;
-pub mod error;
-pub mod flags;
-pub mod fsutil;
-pub mod harness;
+pub mod cli;
+mod error;
+mod harness;
+pub mod helpers;
 pub mod kinds;
-pub mod layout;
-pub mod network;
-pub mod node;
-pub mod runtime;
+pub mod model;
+mod network;
+mod runtime;
+mod sys;
 
-pub use env::TestEnvironment;
-pub use error::{Error, Result};
+pub use error::{Error, Result, UnhealthyNode};
+pub use harness::TestEnvironment;
+pub use network::{
+    Network, NetworkSpec, NodeHandle, NodeStatus, Progress, DEFAULT_START_TIMEOUT,
+};
 pub use tmpnet_macros::tmpnet_test;
 
-/// What the `#[tmpnet_test]` expansion refers to. Not a stable API.
+/// What a test returns: `Ok(())`, or any error (`?` converts it).
+pub type TestResult<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Runs the embedded default node and returns its exit code if this
+/// process was started as one; otherwise records that this program can run
+/// embedded nodes and returns `None`. Call it first thing in `main` (the
+/// [`main!`] macro does), so networks made by the program run their nodes
+/// as copies of it and need no separate node binary.
+pub fn serve_embedded_node_if_asked() -> Option<std::process::ExitCode> {
+    kinds::embedded::serve_if_asked()
+}
+
+/// What the `#[tmpnet_test]` and [`main!`] expansions refer to. Not a
+/// stable API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::harness::registry::{IntoTestResult, TestDescriptor, TestFuture, TESTS};
+    pub use crate::harness::{run, Target};
     pub use linkme;
 }
 
@@ -45,10 +105,10 @@ pub mod __private {
 macro_rules! main {
     () => {
         fn main() -> ::std::process::ExitCode {
-            if let ::core::option::Option::Some(code) = $crate::embedded::serve_if_asked() {
+            if let ::core::option::Option::Some(code) = $crate::serve_embedded_node_if_asked() {
                 return code;
             }
-            $crate::harness::run($crate::harness::Target {
+            $crate::__private::run($crate::__private::Target {
                 crate_name: ::core::env!("CARGO_CRATE_NAME"),
                 main_file: ::core::file!(),
                 manifest_dir: ::core::env!("CARGO_MANIFEST_DIR"),
@@ -56,4 +116,3 @@ macro_rules! main {
         }
     };
 }
-pub use network::{Network, NetworkSpec, Progress, DEFAULT_START_TIMEOUT};

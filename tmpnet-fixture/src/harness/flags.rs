@@ -6,16 +6,11 @@
 use std::path::PathBuf;
 
 use clap::builder::BoolishValueParser;
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::{ArgAction, Parser};
 
-/// Where nodes run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RuntimeChoice {
-    /// Local processes.
-    Process,
-    /// Kubernetes.
-    Kube,
-}
+use crate::cli::RuntimeArgs;
+use crate::error::{Error, Result};
+use crate::model::KubeSettings;
 
 /// The harness's flags.
 #[derive(Debug, Parser)]
@@ -25,13 +20,9 @@ pub struct HarnessFlags {
     #[command(flatten)]
     pub libtest: libtest_mimic::Arguments,
 
-    /// Run nodes on Kubernetes (same as --runtime kube).
-    #[arg(long, env = "E2E_USE_KUBERNETES", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
-    pub use_kubernetes: bool,
-
     /// Where nodes run.
-    #[arg(long, env = "E2E_RUNTIME", value_enum, default_value = "process")]
-    pub runtime: RuntimeChoice,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 
     /// The node kind of new networks.
     #[arg(long, env = "E2E_NODE_KIND", default_value = "refnode")]
@@ -73,33 +64,30 @@ pub struct HarnessFlags {
     #[arg(long, env = "E2E_DELAY_NETWORK_SHUTDOWN", value_name = "SECS")]
     pub delay_network_shutdown: Option<u64>,
 
-    /// Kubernetes settings (used with --use-kubernetes).
-    #[command(flatten)]
-    pub kube: crate::runtime::kube::KubeFlags,
 }
 
 impl HarnessFlags {
     /// Whether Kubernetes was asked for, by either flag.
     pub fn wants_kube(&self) -> bool {
-        self.use_kubernetes || self.runtime == RuntimeChoice::Kube
+        self.runtime.wants_kube()
     }
 
     /// Rejects contradictory flags.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<()> {
         if self.stop_network && self.start_network {
-            return Err(
+            return Err(Error::InvalidInput(
                 "--stop-network and --start-network contradict each other; pass one".into(),
-            );
+            ));
         }
         if self.wants_kube() && self.node_path.is_some() {
-            return Err("--node-path names a local binary, but nodes run on Kubernetes; choose the image with --kube-image (TMPNET_KUBE_IMAGE) instead".into());
+            return Err(Error::InvalidInput("--node-path names a local binary, but nodes run on Kubernetes; choose the image with --kube-image (TMPNET_KUBE_IMAGE) instead".into()));
         }
         Ok(())
     }
 
     /// The Kubernetes settings when Kubernetes was asked for.
-    pub fn kube_config(&self) -> Option<crate::network::KubeConfig> {
-        self.wants_kube().then(|| self.kube.to_config())
+    pub fn kube_settings(&self) -> Option<KubeSettings> {
+        self.runtime.kube_settings()
     }
 
     /// Whether a reusable network is asked for.
@@ -136,15 +124,15 @@ mod tests {
     fn kube_and_contradictions_are_refused_with_a_fix() {
         let f = parse(&["--use-kubernetes", "--kube-namespace", "e2e"]);
         assert!(f.wants_kube() && f.validate().is_ok());
-        assert_eq!(f.kube_config().unwrap().namespace, "e2e");
+        assert_eq!(f.kube_settings().unwrap().namespace, "e2e");
         assert!(parse(&["--runtime", "kube"]).wants_kube());
-        assert!(parse(&[]).kube_config().is_none());
+        assert!(parse(&[]).kube_settings().is_none());
         let err = parse(&["--runtime", "kube", "--node-path", "/bin/x"])
             .validate()
             .unwrap_err();
-        assert!(err.contains("--kube-image"), "{err}");
+        assert!(err.to_string().contains("--kube-image"), "{err}");
         let f = parse(&["--stop-network", "--start-network"]);
-        assert!(f.validate().unwrap_err().contains("contradict"));
+        assert!(f.validate().unwrap_err().to_string().contains("contradict"));
         assert!(parse(&[]).validate().is_ok());
     }
 

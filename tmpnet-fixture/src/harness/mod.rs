@@ -4,6 +4,7 @@
 //! A suite's `main.rs` declares its test modules and ends with
 //! `tmpnet_fixture::main!();`. Tests are `#[tmpnet_test]` functions.
 
+mod env;
 mod flags;
 mod foreign;
 pub(crate) mod owner;
@@ -18,11 +19,12 @@ use std::time::Duration;
 
 use clap::Parser;
 
-pub use flags::{HarnessFlags, RuntimeChoice};
+pub use env::TestEnvironment;
+use flags::HarnessFlags;
 
-use crate::env::OwnedNetworks;
-use crate::layout;
+use crate::model::layout;
 use crate::network::{NetworkSpec, DEFAULT_START_TIMEOUT};
+use owner::OwnedNetworks;
 use registry::TESTS;
 use shared::{SharedNetwork, Source};
 
@@ -95,15 +97,14 @@ pub fn run(target: Target) -> ExitCode {
             dir.display()
         );
     }
+    let mut spec = NetworkSpec::new(root, flags.node_count)
+        .with_kind(flags.node_kind.clone())
+        .with_owner(target.crate_name);
+    spec.node_path = flags.node_path.clone();
+    spec.kube = flags.kube_settings();
     let shared = SharedNetwork {
         source: source(&flags),
-        spec: NetworkSpec {
-            node_kind: flags.node_kind.clone(),
-            node_path: flags.node_path.clone(),
-            owner: target.crate_name.to_owned(),
-            kube: flags.kube_config(),
-            ..NetworkSpec::new(root, flags.node_count)
-        },
+        spec,
         suite: target.crate_name.to_owned(),
         timeout: DEFAULT_START_TIMEOUT,
         owned,
@@ -184,11 +185,8 @@ async fn finish(state: &trials::State, delay: Option<u64>) {
         );
         tokio::time::sleep(Duration::from_secs(secs)).await;
     }
-    match network.stop().await {
-        Ok(()) => {
-            let _ = owner::release(network.dir());
-        }
-        Err(e) => eprintln!("error: cannot stop {}: {e}", network.dir().display()),
+    if let Err(e) = owner::stop_and_release(&state.owned, &network).await {
+        eprintln!("error: cannot stop {}: {e}", network.dir().display());
     }
     state.owned.remove(network.dir());
 }
@@ -209,9 +207,10 @@ async fn stop_on_signal(owned: Arc<OwnedNetworks>) {
     };
     let networks = owned.take();
     eprintln!("interrupted; stopping {} network(s)", networks.len());
+    let none_left = OwnedNetworks::default();
     for network in networks {
-        if network.stop().await.is_ok() {
-            let _ = owner::release(network.dir());
+        if let Err(e) = owner::stop_and_release(&none_left, &network).await {
+            eprintln!("error: cannot stop {}: {e}", network.dir().display());
         }
     }
     std::process::exit(code);

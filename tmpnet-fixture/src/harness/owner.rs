@@ -8,14 +8,15 @@
 //! ends). Networks kept on purpose (`--reuse-network`) have no owner.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::fsutil;
-use crate::layout;
-use crate::network::Network;
-use crate::runtime::pid;
+use crate::model::layout;
+use crate::network::{Network, NetworkSpec};
+use crate::sys::{files, pids};
 
 /// File name of the owner record.
 pub const OWNER_FILE: &str = "owner.json";
@@ -33,7 +34,7 @@ pub struct Owner {
 impl Owner {
     /// The process `pid`, if it is alive.
     pub fn of(pid: u32) -> Option<Owner> {
-        pid::start_ticks(pid).map(|start_ticks| Owner { pid, start_ticks })
+        pids::start_ticks(pid).map(|start_ticks| Owner { pid, start_ticks })
     }
 
     /// This process.
@@ -43,18 +44,74 @@ impl Owner {
 
     /// Whether the process is still alive (and is the same process).
     pub fn alive(&self) -> bool {
-        pid::is_alive(self.pid, self.start_ticks)
+        pids::is_alive(self.pid, self.start_ticks)
     }
 }
 
 /// Records `owner` as the owner of the network in `dir`.
 pub fn claim(dir: &Path, owner: &Owner) -> Result<()> {
-    fsutil::write_json(&dir.join(OWNER_FILE), owner)
+    files::write_json(&dir.join(OWNER_FILE), owner)
 }
 
 /// Removes the owner record (the network was stopped on purpose).
 pub fn release(dir: &Path) -> Result<()> {
-    fsutil::remove_if_exists(&dir.join(OWNER_FILE))
+    files::remove_if_exists(&dir.join(OWNER_FILE))
+}
+
+/// Networks this process started and must stop if it is interrupted.
+#[derive(Debug, Default)]
+pub(crate) struct OwnedNetworks(Mutex<Vec<Network>>);
+
+impl OwnedNetworks {
+    pub(crate) fn add(&self, network: &Network) {
+        self.lock().push(network.clone());
+    }
+
+    pub(crate) fn remove(&self, dir: &Path) {
+        self.lock().retain(|n| n.dir() != dir);
+    }
+
+    pub(crate) fn take(&self) -> Vec<Network> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Network>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Creates a network for `spec` owned by `owner`, registered in `owned`
+/// before it starts (so a run interrupted or killed during the start stops
+/// it, now or on the next run), then starts it. A failed start has stopped
+/// its nodes: the owner record is released and the network leaves `owned`.
+pub(crate) async fn start_owned(
+    spec: &NetworkSpec,
+    owner: Option<&Owner>,
+    owned: &OwnedNetworks,
+    timeout: Duration,
+) -> Result<Network> {
+    let network = Network::create(spec)?;
+    if let Some(owner) = owner {
+        claim(network.dir(), owner)?;
+    }
+    owned.add(&network);
+    if let Err(e) = network.start(timeout).await {
+        if network.running_nodes().await.is_ok_and(|r| r.is_empty()) {
+            release(network.dir())?;
+            owned.remove(network.dir());
+        }
+        return Err(e);
+    }
+    Ok(network)
+}
+
+/// Stops a network this process owns; its owner record is released and it
+/// leaves `owned` only once the stop succeeded.
+pub(crate) async fn stop_and_release(owned: &OwnedNetworks, network: &Network) -> Result<()> {
+    network.stop().await?;
+    release(network.dir())?;
+    owned.remove(network.dir());
+    Ok(())
 }
 
 /// Stops every network under `root` whose owner is gone; returns their
@@ -66,18 +123,15 @@ pub async fn sweep(root: &Path) -> Vec<PathBuf> {
     };
     let mut reaped = Vec::new();
     for dir in dirs {
-        let Ok(Some(owner)) = fsutil::read_json_opt::<Owner>(&dir.join(OWNER_FILE)) else {
+        let Ok(Some(owner)) = files::read_json_opt::<Owner>(&dir.join(OWNER_FILE)) else {
             continue;
         };
         if owner.alive() {
             continue;
         }
         match Network::load(&dir) {
-            Ok(network) => match network.stop().await {
-                Ok(()) => {
-                    let _ = release(&dir);
-                    reaped.push(dir);
-                }
+            Ok(network) => match network.stop().await.and_then(|()| release(&dir)) {
+                Ok(()) => reaped.push(dir),
                 Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot reap"),
             },
             Err(e) => {

@@ -5,7 +5,7 @@ use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::env::TestEnvironment;
+use super::env::TestEnvironment;
 
 /// The future a registered test returns.
 pub type TestFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + 'a>>;

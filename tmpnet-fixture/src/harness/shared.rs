@@ -12,13 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::owner::{self, Owner};
-use crate::env::OwnedNetworks;
+use super::owner::{self, OwnedNetworks, Owner};
 use crate::error::{Error, Result};
-use crate::fsutil;
-use crate::layout;
+use crate::model::layout;
+use crate::model::network::CONFIG_FILE;
 use crate::network::{Network, NetworkSpec};
-use crate::Progress;
+use crate::sys::files;
 
 /// Environment variable that turns a harness binary into a reaper.
 pub const REAP_DIR_ENV: &str = "TMPNET_HARNESS_REAP_DIR";
@@ -71,26 +70,37 @@ pub struct SharedNetwork {
     pub owned: Arc<OwnedNetworks>,
 }
 
-fn quiet(_: Progress) {}
-
-/// Takes an exclusive lock on `<root>/locks/<name>.lock`, waiting for it.
-async fn lock(root: &Path, name: &str) -> Result<File> {
+/// Takes a lock on `<root>/locks/<name>.lock` (exclusive, or shared),
+/// waiting for it; it is held until the file is dropped.
+pub(crate) fn lock_blocking(root: &Path, name: &str, exclusive: bool) -> Result<File> {
     let dir = root.join("locks");
-    fsutil::create_dir_all(&dir)?;
+    files::create_dir_all(&dir)?;
     let path = dir.join(format!("{name}.lock"));
-    tokio::task::spawn_blocking(move || {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io("cannot open", &path, e))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("cannot open", &path, e))?;
+    let locked = if exclusive {
         file.lock()
-            .map_err(|e| Error::io("cannot lock", &path, e))?;
-        Ok(file)
-    })
-    .await
-    .map_err(|e| Error::InvalidInput(format!("lock task failed: {e}")))?
+    } else {
+        file.lock_shared()
+    };
+    locked.map_err(|e| Error::io("cannot lock", &path, e))?;
+    Ok(file)
+}
+
+/// Takes an exclusive lock on `<root>/locks/<name>.lock`, waiting for it
+/// off the async threads.
+async fn lock(root: &Path, name: &str) -> Result<File> {
+    let (root, name) = (root.to_owned(), name.to_owned());
+    tokio::task::spawn_blocking(move || lock_blocking(&root, &name, true))
+        .await
+        .map_err(|e| Error::Task {
+            what: "file lock",
+            source: e,
+        })?
 }
 
 impl SharedNetwork {
@@ -121,7 +131,7 @@ impl SharedNetwork {
                         let network = self.create(Owner::me().as_ref()).await?;
                         self.owned.remove(network.dir());
                         owner::release(network.dir())?;
-                        fsutil::replace_symlink(network.dir(), &self.reuse_link())?;
+                        files::replace_symlink(network.dir(), &self.reuse_link())?;
                         Ok(network)
                     }
                 }
@@ -132,11 +142,13 @@ impl SharedNetwork {
                 if let Some(network) = self.follow(&link)? {
                     return Ok(network);
                 }
-                let owner = Owner::of(*runner).ok_or_else(|| {
-                    Error::InvalidInput(format!("the nextest process {runner} is gone"))
+                let owner = Owner::of(*runner).ok_or_else(|| Error::NotRunning {
+                    node: format!("nextest runner {runner}"),
+                    detail: "it ended before the shared network was made".into(),
+                    log_tail: Vec::new(),
                 })?;
                 let network = self.create(Some(&owner)).await?;
-                fsutil::replace_symlink(network.dir(), &link)?;
+                files::replace_symlink(network.dir(), &link)?;
                 spawn_reaper(network.dir(), *runner)?;
                 self.owned.remove(network.dir());
                 Ok(network)
@@ -148,7 +160,7 @@ impl SharedNetwork {
     /// The network the link points at, if the link and network exist.
     fn follow(&self, link: &Path) -> Result<Option<Network>> {
         match std::fs::read_link(link) {
-            Ok(target) if target.join(crate::network::CONFIG_FILE).is_file() => {
+            Ok(target) if target.join(CONFIG_FILE).is_file() => {
                 Network::load(&target).map(Some)
             }
             _ => Ok(None),
@@ -158,19 +170,19 @@ impl SharedNetwork {
     /// Starts what is stopped; restarts when asked, but under nextest only
     /// once per run (every test process would otherwise restart it under
     /// the feet of the others). Called under the network's lock.
-    async fn ensure_running(&self, mut network: Network, restart: bool) -> Result<Network> {
+    async fn ensure_running(&self, network: Network, restart: bool) -> Result<Network> {
         let marker = std::env::var("NEXTEST_RUN_ID")
             .ok()
             .map(|run| network.dir().join(format!("restarted-by-{run}")));
         let restart = restart && !marker.as_ref().is_some_and(|m| m.exists());
         let running = network.running_nodes().await?.len();
         if restart || (running > 0 && running < network.nodes().len()) {
-            network.restart(self.timeout, &quiet).await?;
+            network.restart(self.timeout).await?;
             if let Some(marker) = marker {
-                fsutil::atomic_write(&marker, b"", 0o644)?;
+                files::atomic_write(&marker, b"", 0o644)?;
             }
         } else if running == 0 {
-            network.start(self.timeout, &quiet).await?;
+            network.start(self.timeout).await?;
         }
         Ok(network)
     }
@@ -179,10 +191,7 @@ impl SharedNetwork {
     /// for interruption before the start, so that a run interrupted or
     /// killed during the start stops it (now, or on the next run).
     pub async fn create(&self, owner: Option<&Owner>) -> Result<Network> {
-        let mut network = create_claimed(&self.spec, owner)?;
-        self.owned.add(&network);
-        start_or_release(&mut network, self.timeout).await?;
-        Ok(network)
+        owner::start_owned(&self.spec, owner, &self.owned, self.timeout).await
     }
 
     /// Stops the reusable network (or the explicit one); returns its dir.
@@ -196,7 +205,7 @@ impl SharedNetwork {
         };
         network.stop().await?;
         if !matches!(self.source, Source::Explicit { .. }) {
-            fsutil::remove_if_exists(&self.reuse_link())?;
+            files::remove_if_exists(&self.reuse_link())?;
         }
         Ok(Some(network.dir().to_owned()))
     }
@@ -210,26 +219,6 @@ fn lock_name(dir: &Path) -> String {
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
     format!("dir-{name}")
-}
-
-/// Creates a network for `spec` and records `owner` as its owner; nothing
-/// runs yet.
-pub fn create_claimed(spec: &NetworkSpec, owner: Option<&Owner>) -> Result<Network> {
-    let network = Network::create(spec)?;
-    if let Some(owner) = owner {
-        owner::claim(network.dir(), owner)?;
-    }
-    Ok(network)
-}
-
-/// Starts `network`; a failed start has stopped its nodes, so its owner
-/// record is released.
-pub async fn start_or_release(network: &mut Network, timeout: Duration) -> Result<()> {
-    let result = network.start(timeout, &quiet).await;
-    if result.is_err() && network.running_nodes().await.is_ok_and(|r| r.is_empty()) {
-        owner::release(network.dir())?;
-    }
-    result
 }
 
 /// Starts a detached copy of this binary that stops the network in `dir`
@@ -261,7 +250,11 @@ pub async fn reap_when_done(dir: &Path) -> Result<()> {
     let watch: u32 = std::env::var("TMPNET_HARNESS_REAP_WATCH")
         .ok()
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| Error::InvalidInput("TMPNET_HARNESS_REAP_WATCH is not a pid".into()))?;
+        .ok_or_else(|| {
+            Error::InvalidInput(
+                "TMPNET_HARNESS_REAP_WATCH is not a pid; it is set only by the harness for its reaper".into(),
+            )
+        })?;
     if let Some(owner) = Owner::of(watch) {
         while owner.alive() {
             tokio::time::sleep(Duration::from_millis(100)).await;

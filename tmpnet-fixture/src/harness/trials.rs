@@ -10,11 +10,12 @@ use libtest_mimic::{Failed, Trial};
 use tokio::runtime::Handle;
 use tokio::sync::OnceCell;
 
-use super::owner::Owner;
+use super::env::{stop_owned, TestEnvironment};
+use super::owner::{self, OwnedNetworks, Owner};
 use super::registry::{TestDescriptor, TESTS};
 use super::shared::{self, SharedNetwork};
-use crate::env::{stop_owned, OwnedNetworks, TestEnvironment};
-use crate::network::{Network, NetworkSpec};
+use crate::error::Error;
+use crate::network::Network;
 
 /// A test's timeout unless it sets one.
 pub const DEFAULT_TEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -26,7 +27,7 @@ pub struct State {
     handle: Handle,
     pub(super) shared: SharedNetwork,
     pub(super) owned: Arc<OwnedNetworks>,
-    network: OnceCell<Result<Network, String>>,
+    network: OnceCell<Result<Network, Arc<Error>>>,
     slots: Mutex<Vec<bool>>,
 }
 
@@ -43,9 +44,9 @@ impl State {
 
     /// The shared network, created (or attached to) by the first test that
     /// needs it. A failure is remembered: later tests fail with it at once.
-    async fn shared_network(&self) -> Result<Network, String> {
+    async fn shared_network(&self) -> Result<Network, Arc<Error>> {
         self.network
-            .get_or_init(|| async { self.shared.acquire().await.map_err(|e| e.to_string()) })
+            .get_or_init(|| async { self.shared.acquire().await.map_err(Arc::new) })
             .await
             .clone()
     }
@@ -80,24 +81,9 @@ impl State {
 
     /// Serial tests hold the suite's lock exclusively, the others shared,
     /// across every process of the run.
-    fn serial_lock(&self, exclusive: bool) -> Result<File, String> {
-        let dir = self.shared.spec.root_dir.join("locks");
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let path = dir.join(format!("{}.serial.lock", self.shared.suite));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let locked = if exclusive {
-            file.lock()
-        } else {
-            file.lock_shared()
-        };
-        locked.map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
-        Ok(file)
+    fn serial_lock(&self, exclusive: bool) -> Result<File, Error> {
+        let name = format!("{}.serial", self.shared.suite);
+        shared::lock_blocking(&self.shared.spec.root_dir, &name, exclusive)
     }
 }
 
@@ -146,7 +132,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 fn run_one(state: &State, d: &'static TestDescriptor) -> Result<(), Failed> {
-    let _serial = state.serial_lock(d.serial)?;
+    let _serial = state.serial_lock(d.serial).map_err(|e| e.to_string())?;
     let slot = state.take_slot();
     let timeout = match d.timeout_ms {
         0 => DEFAULT_TEST_TIMEOUT,
@@ -190,19 +176,13 @@ async fn prepare(
 ) -> Result<TestEnvironment, String> {
     let spec = state.shared.spec.clone();
     let network = if d.nodes > 0 {
-        let private = NetworkSpec {
-            node_count: d.nodes,
-            owner: d.full_name(),
-            ..spec.clone()
-        };
-        let mut network = shared::create_claimed(&private, Owner::me().as_ref())
-            .map_err(|e| format!("cannot create the test's private network: {e}"))?;
-        state.owned.add(&network);
-        if let Err(e) = shared::start_or_release(&mut network, state.shared.timeout).await {
-            state.owned.remove(network.dir());
-            return Err(format!("cannot start the test's private network: {e}"));
-        }
-        network
+        let mut private = spec.clone();
+        private.node_count = d.nodes;
+        private.owner = d.full_name();
+        let owner = Owner::me();
+        owner::start_owned(&private, owner.as_ref(), &state.owned, state.shared.timeout)
+            .await
+            .map_err(|e| format!("cannot start the test's private network: {e}"))?
     } else {
         state
             .shared_network()
@@ -232,7 +212,7 @@ fn report_failure(env: &TestEnvironment, message: &str) {
             network.dir().display(),
             env.test_dir().display()
         );
-        let mut nodes = network.nodes().to_vec();
+        let mut nodes = network.nodes();
         nodes.extend(network.ephemeral_nodes().unwrap_or_default());
         for node in nodes {
             let tail = node.log_tail(ARTIFACT_LOG_LINES).join("\n");

@@ -1,97 +1,44 @@
 //! Node kinds: everything that depends on *which* daemon runs.
 //!
-//! A [`NodeKind`] knows a daemon's flags and files, how a node gets its id,
-//! how peers are given to it, how its ports become known and how to tell it
-//! is healthy. Nothing else in the library names a specific daemon.
+//! A [`NodeKind`] is the core every daemon needs: its name, how a node gets
+//! its id, the files the network shares, the flags it defaults and the
+//! flags it must force, how to tell it is healthy and which log lines mean
+//! it failed. Running it somewhere is a separate capability: a
+//! [`LocalDaemon`] runs as a local process, a [`PodDaemon`] in a pod. A kind
+//! offers the ones it supports; a network asking for a capability its kind
+//! lacks fails when it is created, with one line naming both.
 //!
-//! How the shapes of real daemons map onto the trait:
-//! - the embedded `refnode` takes port 0 and reports its ports itself in
-//!   `process.json` ([`PortDiscovery::SelfReported`]); peers are a flag;
-//! - a bitcoind-style daemon cannot report a port-0 choice, so its ports are
-//!   allocated by the harness before spawning, and its endpoint is computed
-//!   from them; its RPC credentials are network files made in
-//!   [`NodeKind::init_network`];
-//! - avalanchego writes `process.json` like refnode, and its staking keys
-//!   (from which the node id derives) are made in [`NodeKind::new_node`]
-//!   and kept as node flags, its genesis in [`NodeKind::init_network`].
+//! The library composes a node's flags, lowest precedence first: the kind's
+//! [`NodeKind::default_flags`], the network's flags, the node's own flags,
+//! then the kind's [`NodeKind::forced_flags`]. A kind never layers flags
+//! itself, so none can forget a layer.
+//!
+//! Nothing else in the library names a specific daemon.
 
 pub mod bitcoind;
+pub(crate) mod embedded;
+mod local;
+mod pod;
 pub mod refnode;
 
-use std::ffi::OsString;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use local::{LocalDaemon, PortDiscovery};
+pub(crate) use local::locate_binary;
+pub use pod::{PodDaemon, PodProfile, POD_IP, POD_NAME};
+
 use crate::error::{Error, Result};
-use crate::flags::Flags;
-use crate::network::NetworkConfig;
-use crate::node::{Node, NodeConfig};
-
-/// A peer a node is told to connect to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Peer {
-    /// The peer's node id.
-    pub node_id: String,
-    /// Its p2p address, `host:port`.
-    pub p2p_address: String,
-}
-
-/// Where a running node can be reached.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    /// HTTP API base URI.
-    pub uri: String,
-    /// p2p address, `host:port`.
-    pub p2p_address: String,
-}
-
-/// A health verdict.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Health {
-    /// The node is healthy.
-    Healthy,
-    /// The node answers but is not healthy yet, or does not answer; the text
-    /// says what is missing.
-    Unhealthy(String),
-}
-
-impl Health {
-    /// Whether the verdict is [`Health::Healthy`].
-    pub fn is_healthy(&self) -> bool {
-        matches!(self, Health::Healthy)
-    }
-}
-
-impl fmt::Display for Health {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Health::Healthy => f.write_str("healthy"),
-            Health::Unhealthy(why) => write!(f, "unhealthy: {why}"),
-        }
-    }
-}
-
-/// How the harness learns a started node's ports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PortDiscovery {
-    /// The node binds port 0 and writes `process.json` once bound. Later
-    /// nodes can only be given its address after it is up, so bootstrap
-    /// starts the first node alone, then the rest in parallel.
-    SelfReported,
-    /// The daemon cannot report a port-0 choice: the harness allocates the
-    /// named loopback ports before the start (kept in the node's
-    /// `config.json`, so they survive restarts), computes the endpoint with
-    /// [`NodeKind::endpoint`] and writes `process.json` itself. Every address
-    /// is known up front, so all nodes start in parallel. The first entry is
-    /// the API port that must accept connections for the start to count.
-    PreAllocated(&'static [&'static str]),
-}
+use crate::model::flags::{self, Flags};
+use crate::model::{Endpoint, Health, Node, NodeConfig, Peer};
+use crate::sys::files;
 
 /// Where a node runs, for the flags that depend on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Placement {
     /// A local process: loopback binds, ports chosen per node, data in the
     /// node directory.
@@ -103,40 +50,14 @@ pub enum Placement {
     Pod,
 }
 
-/// A reference to the pod's own IP, expanded by the kubelet in a
-/// container's arguments.
-pub const POD_IP: &str = "$(POD_IP)";
-/// A reference to the pod's name, expanded like [`POD_IP`].
-pub const POD_NAME: &str = "$(POD_NAME)";
-
-/// What a kind needs from a pod: the parts of its manifest that differ per
-/// daemon.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodProfile {
-    /// The image used unless `--kube-image` says otherwise.
-    pub default_image: &'static str,
-    /// The API port (HTTP or RPC) inside the pod.
-    pub api_port: u16,
-    /// The p2p port inside the pod.
-    pub p2p_port: u16,
-    /// Where the data volume is mounted.
-    pub data_path: &'static str,
-    /// The readiness probe: an HTTP GET of this path on the API port, or a
-    /// TCP connect to the API port when `None`.
-    pub readiness_path: Option<&'static str>,
-    /// Where Prometheus scrapes metrics on the API port, if the daemon
-    /// serves them.
-    pub metrics_path: Option<&'static str>,
-}
-
-/// What a kind needs to compose a node's flags for one start.
-#[derive(Debug)]
-pub struct LaunchSpec<'a> {
+/// What a kind is told when it forces a node's flags for one start.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct LaunchContext<'a> {
     /// Where the node runs.
     pub placement: Placement,
-    /// The network's configuration.
-    pub network: &'a NetworkConfig,
-    /// The network directory.
+    /// The network directory (where [`NodeKind::init_network`] wrote the
+    /// shared files).
     pub network_dir: &'a Path,
     /// The node being started.
     pub node: &'a Node,
@@ -144,72 +65,55 @@ pub struct LaunchSpec<'a> {
     pub peers: &'a [Peer],
 }
 
-/// Everything that depends on which daemon a node runs.
+/// What a kind is given to judge a running node's health.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct HealthContext<'a> {
+    /// An HTTP client with short timeouts and no proxy.
+    pub http: &'a reqwest::Client,
+    /// The network directory.
+    pub network_dir: &'a Path,
+    /// The node.
+    pub node: &'a Node,
+    /// Where it can be reached from here.
+    pub endpoint: &'a Endpoint,
+}
+
+impl HealthContext<'_> {
+    /// The flags the node was last started with (its `flags.json`).
+    pub fn started_flags(&self) -> Result<Flags> {
+        files::read_json(&self.node.flags_path())
+    }
+}
+
+/// What every daemon needs, wherever it runs.
 #[async_trait]
 pub trait NodeKind: Send + Sync + fmt::Debug {
     /// The name used on command lines and in `config.json`.
-    fn name(&self) -> &'static str;
-
-    /// The executable's file name, searched for when no path is given.
-    fn binary_name(&self) -> &'static str;
-
-    /// Where the binary is commonly installed, tried after the directory of
-    /// the running program and before `PATH`.
-    fn known_locations(&self) -> Vec<PathBuf> {
-        Vec::new()
-    }
-
-    /// How to get the binary, for the error when it cannot be found.
-    fn install_hint(&self) -> &'static str;
-
-    /// Whether programs built on this library embed this node (see
-    /// [`crate::embedded`]).
-    fn is_embedded(&self) -> bool {
-        false
-    }
-
-    /// Writes files the whole network shares (credentials, genesis) into a
-    /// new network directory.
-    fn init_network(&self, _dir: &Path) -> Result<()> {
-        Ok(())
-    }
+    fn name(&self) -> &str;
 
     /// Makes a new node's configuration: its id and any key material kept
     /// as flags. `index` is its place in bootstrap order.
     fn new_node(&self, index: usize) -> Result<NodeConfig>;
 
-    /// How the node's ports become known.
-    fn port_discovery(&self) -> PortDiscovery;
-
-    /// The node's full flags for one start: the kind's defaults, then the
-    /// network's and node's own flags, then what the harness must force
-    /// (data dir, peers, loopback binding).
-    fn compose_flags(&self, spec: &LaunchSpec<'_>) -> Result<Flags>;
-
-    /// The binary's arguments, given the written flags file.
-    fn command_args(&self, flags_file: &Path, flags: &Flags) -> Vec<OsString>;
-
-    /// How the daemon runs in a pod.
-    fn pod_profile(&self) -> PodProfile;
-
-    /// The container's arguments for flags composed with
-    /// [`Placement::Pod`] (no flags file: the pod has only its image).
-    fn pod_args(&self, flags: &Flags) -> Vec<String>;
-
-    /// Network files that hold secrets (kept in a Secret, not in the
-    /// network's ConfigMap, on Kubernetes).
-    fn secret_files(&self) -> &'static [&'static str] {
-        &[]
+    /// Writes files the whole network shares (credentials, genesis) into a
+    /// new network directory. The default writes nothing.
+    fn init_network(&self, _dir: &Path) -> Result<()> {
+        Ok(())
     }
 
-    /// The flag that pins the HTTP API port (for `reuse_dynamic_ports`).
-    fn api_port_flag(&self) -> &'static str;
-
-    /// For [`PortDiscovery::PreAllocated`] kinds: the endpoint a node has
-    /// once started on the ports recorded in its config.
-    fn endpoint(&self, _node: &Node) -> Option<Endpoint> {
-        None
+    /// Network files that hold secrets: mode 0600 on disk, a Secret (never
+    /// a ConfigMap) on Kubernetes. The default is none.
+    fn secret_files(&self) -> Vec<String> {
+        Vec::new()
     }
+
+    /// The flags a node gets unless the network or the node says otherwise.
+    fn default_flags(&self, placement: Placement) -> Flags;
+
+    /// The flags the harness must set whatever the user asked (data
+    /// directory, peers, binds): they override every other layer.
+    fn forced_flags(&self, launch: &LaunchContext<'_>) -> Result<Flags>;
 
     /// Whether a log line written since the node's start means it has failed
     /// (checked during start and by every health check).
@@ -217,27 +121,64 @@ pub trait NodeKind: Send + Sync + fmt::Debug {
         line.contains("FATAL")
     }
 
-    /// Whether these log lines show the node failed because a port was
-    /// taken (so a start with fresh ports may succeed).
-    fn is_port_conflict(&self, _log_tail: &[String]) -> bool {
-        false
+    /// Asks a running node whether it is healthy.
+    async fn check_health(&self, ctx: &HealthContext<'_>) -> Health;
+
+    /// How the daemon runs as a local process, if it can.
+    fn local(&self) -> Option<&dyn LocalDaemon> {
+        None
     }
 
-    /// Asks a running node whether it is healthy.
-    async fn check_health(
-        &self,
-        http: &reqwest::Client,
-        node: &Node,
-        endpoint: &Endpoint,
-    ) -> Health;
+    /// How the daemon runs in a pod, if it can.
+    fn pod(&self) -> Option<&dyn PodDaemon> {
+        None
+    }
+}
+
+/// The kind's local capability, or the one-line error saying it has none.
+pub(crate) fn local_of(kind: &dyn NodeKind) -> Result<&dyn LocalDaemon> {
+    kind.local().ok_or_else(|| Error::KindCannot {
+        kind: kind.name().to_owned(),
+        what: "run as a local process",
+        fix: "run it on Kubernetes (--use-kubernetes), or give the kind a LocalDaemon",
+    })
+}
+
+/// The kind's pod capability, or the one-line error saying it has none.
+pub(crate) fn pod_of(kind: &dyn NodeKind) -> Result<&dyn PodDaemon> {
+    kind.pod().ok_or_else(|| Error::KindCannot {
+        kind: kind.name().to_owned(),
+        what: "run in a pod",
+        fix: "run it as local processes (without --use-kubernetes), or give the kind a PodDaemon",
+    })
+}
+
+/// A node's full flags for one start: the kind's defaults, the network's
+/// flags, the node's own flags, then the kind's forced flags.
+pub(crate) fn compose_flags(
+    kind: &dyn NodeKind,
+    network_flags: &Flags,
+    launch: &LaunchContext<'_>,
+) -> Result<Flags> {
+    let forced = kind.forced_flags(launch)?;
+    Ok(flags::compose([
+        &kind.default_flags(launch.placement),
+        network_flags,
+        &launch.node.config.flags,
+        &forced,
+    ]))
 }
 
 /// Composes a node's flags for one start and records them in its
 /// `flags.json` (what the node really runs with, for people and for health
 /// checks that compare).
-pub fn compose_and_record(kind: &dyn NodeKind, spec: &LaunchSpec<'_>) -> Result<Flags> {
-    let flags = kind.compose_flags(spec)?;
-    crate::fsutil::write_json(&spec.node.flags_path(), &flags)?;
+pub(crate) fn compose_and_record(
+    kind: &dyn NodeKind,
+    network_flags: &Flags,
+    launch: &LaunchContext<'_>,
+) -> Result<Flags> {
+    let flags = compose_flags(kind, network_flags, launch)?;
+    files::write_json(&launch.node.flags_path(), &flags)?;
     Ok(flags)
 }
 
@@ -259,147 +200,91 @@ pub fn by_name(name: &str) -> Result<Arc<dyn NodeKind>> {
     }
 }
 
-/// Finds the node binary: `explicit` if given (it must be an executable
-/// file), else the kind's binary next to the running program, one directory
-/// up (cargo's `deps/` layout for test binaries), at the kind's known
-/// locations, or on `PATH`. The result is absolute.
-pub fn locate_binary(kind: &dyn NodeKind, explicit: Option<&Path>) -> Result<PathBuf> {
-    if let Some(path) = explicit {
-        check_executable(kind, path)?;
-        return std::path::absolute(path).map_err(|e| Error::io("cannot resolve", path, e));
+/// Builds a new node's config with a random id `<prefix>-<12 hex digits>`
+/// and no flags of its own: what most kinds' [`NodeKind::new_node`] does.
+pub fn node_with_random_id(prefix: &str, index: usize) -> NodeConfig {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    NodeConfig {
+        id: format!("{prefix}-{}", &id[..12]),
+        index,
+        flags: Flags::new(),
+        ports: Default::default(),
     }
-    let name = kind.binary_name();
-    let mut candidates = Vec::new();
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(dir) = exe.parent() {
-            candidates.push(dir.join(name));
-            if let Some(up) = dir.parent() {
-                candidates.push(up.join(name));
-            }
-        }
-    }
-    candidates.extend(kind.known_locations());
-    if let Some(path) = std::env::var_os("PATH") {
-        candidates.extend(std::env::split_paths(&path).map(|d| d.join(name)));
-    }
-    candidates
-        .into_iter()
-        .find(|c| check_executable(kind, c).is_ok())
-        .map(|c| std::path::absolute(&c).unwrap_or(c))
-        .ok_or_else(|| Error::NodeBinaryNotFound {
-            kind: kind.name().to_owned(),
-            binary: name.to_owned(),
-            hint: kind.install_hint().to_owned(),
-        })
 }
 
-fn check_executable(kind: &dyn NodeKind, path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let problem = match std::fs::metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist".to_owned(),
-        Err(e) => e.to_string(),
-        Ok(m) if !m.is_file() => "is not a file".to_owned(),
-        Ok(m) if m.permissions().mode() & 0o111 == 0 => "is not executable".to_owned(),
-        Ok(_) => return Ok(()),
-    };
-    Err(Error::NodeBinary {
-        path: path.to_owned(),
-        problem,
-        kind: kind.name().to_owned(),
-    })
+/// Builds flags from `(name, value)` pairs.
+pub fn flags_of<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Flags {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A kind whose binary is installed nowhere.
+    /// A kind that runs nowhere.
     #[derive(Debug)]
     struct Nowhere;
 
     #[async_trait]
     impl NodeKind for Nowhere {
-        fn name(&self) -> &'static str {
+        fn name(&self) -> &str {
             "nowhere"
         }
-        fn binary_name(&self) -> &'static str {
-            "tmpnet-no-such-daemon"
-        }
-        fn known_locations(&self) -> Vec<PathBuf> {
-            vec!["/nonexistent/tmpnet-no-such-daemon".into()]
-        }
-        fn install_hint(&self) -> &'static str {
-            "install it with `apt-get install nowhere`"
-        }
         fn new_node(&self, index: usize) -> Result<NodeConfig> {
-            refnode::RefNode.new_node(index)
+            Ok(node_with_random_id("nw", index))
         }
-        fn port_discovery(&self) -> PortDiscovery {
-            PortDiscovery::SelfReported
+        fn default_flags(&self, _: Placement) -> Flags {
+            flags_of([("a", "default"), ("b", "default"), ("c", "default")])
         }
-        fn compose_flags(&self, _spec: &LaunchSpec<'_>) -> Result<Flags> {
-            Ok(Flags::new())
+        fn forced_flags(&self, launch: &LaunchContext<'_>) -> Result<Flags> {
+            Ok(flags_of([("c", "forced"), ("id", launch.node.id())]))
         }
-        fn command_args(&self, _flags_file: &Path, _flags: &Flags) -> Vec<OsString> {
-            Vec::new()
-        }
-        fn api_port_flag(&self) -> &'static str {
-            "port"
-        }
-        fn pod_profile(&self) -> PodProfile {
-            refnode::RefNode.pod_profile()
-        }
-        fn pod_args(&self, _flags: &Flags) -> Vec<String> {
-            Vec::new()
-        }
-        async fn check_health(&self, _: &reqwest::Client, _: &Node, _: &Endpoint) -> Health {
+        async fn check_health(&self, _: &HealthContext<'_>) -> Health {
             Health::Healthy
         }
     }
 
     #[test]
-    fn a_missing_daemon_names_itself_and_how_to_install_it() {
-        let err = locate_binary(&Nowhere, None).unwrap_err().to_string();
-        assert!(err.contains("tmpnet-no-such-daemon"), "{err}");
-        assert!(err.contains("apt-get install nowhere"), "{err}");
-        assert!(err.contains("--node-path"), "{err}");
-        assert!(bitcoind::Bitcoind
-            .install_hint()
-            .contains("apt-get install litecoind"));
+    fn a_kind_without_a_capability_says_which_and_the_fix() {
+        let err = local_of(&Nowhere).err().unwrap().to_string();
+        assert!(
+            err.contains("nowhere") && err.contains("local process") && err.contains("Kubernetes"),
+            "{err}"
+        );
+        let err = pod_of(&Nowhere).err().unwrap().to_string();
+        assert!(err.contains("nowhere") && err.contains("pod"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn the_library_layers_defaults_network_node_then_forced() {
+        let node = Node {
+            dir: "/net/nw-1".into(),
+            config: NodeConfig {
+                flags: flags_of([("b", "node"), ("c", "node")]),
+                ..node_with_random_id("nw", 1)
+            },
+        };
+        let launch = LaunchContext {
+            placement: Placement::Local,
+            network_dir: Path::new("/net"),
+            node: &node,
+            peers: &[],
+        };
+        let network = flags_of([("a", "network"), ("b", "network")]);
+        let flags = compose_flags(&Nowhere, &network, &launch).unwrap();
+        assert_eq!(flags["a"], "network");
+        assert_eq!(flags["b"], "node");
+        assert_eq!(flags["c"], "forced");
+        assert_eq!(flags["id"], node.id());
     }
 
     #[test]
     fn unknown_kind_lists_the_known_ones() {
         let err = by_name("geth").unwrap_err().to_string();
         assert!(err.contains("geth") && err.contains("refnode"), "{err}");
-    }
-
-    #[test]
-    fn explicit_binary_must_exist_and_be_executable() {
-        use std::os::unix::fs::PermissionsExt;
-        let kind = refnode::RefNode;
-        let dir = tempfile::tempdir().unwrap();
-        let missing = dir.path().join("nope");
-        let err = locate_binary(&kind, Some(&missing))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("does not exist") && err.contains("--node-path"),
-            "{err}"
-        );
-
-        let plain = dir.path().join("plain");
-        std::fs::write(&plain, "x").unwrap();
-        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let err = locate_binary(&kind, Some(&plain)).unwrap_err().to_string();
-        assert!(err.contains("not executable"), "{err}");
-
-        let err = locate_binary(&kind, Some(dir.path()))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("not a file"), "{err}");
-
-        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o755)).unwrap();
-        assert_eq!(locate_binary(&kind, Some(&plain)).unwrap(), plain);
     }
 }

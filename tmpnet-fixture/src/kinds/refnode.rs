@@ -23,10 +23,12 @@ use std::path::Path;
 
 use async_trait::async_trait;
 
-use super::{Endpoint, Health, LaunchSpec, NodeKind, Placement, PodProfile, PortDiscovery, POD_IP};
+use super::{
+    flags_of, node_with_random_id, HealthContext, LaunchContext, LocalDaemon, NodeKind,
+    Placement, PodDaemon, PodProfile, PortDiscovery, POD_IP,
+};
 use crate::error::Result;
-use crate::flags::{self, Flags};
-use crate::node::{Node, NodeConfig};
+use crate::model::{Flags, Health, NodeConfig};
 
 /// The kind's name.
 pub const NAME: &str = "refnode";
@@ -42,131 +44,66 @@ const POD_DATA: &str = "/data";
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RefNode;
 
-fn owned(pairs: &[(&str, String)]) -> Flags {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect()
-}
-
 #[async_trait]
 impl NodeKind for RefNode {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 
-    fn binary_name(&self) -> &'static str {
-        "tmpnet-refnode"
-    }
-
-    fn is_embedded(&self) -> bool {
-        true
-    }
-
-    fn install_hint(&self) -> &'static str {
-        "build it with `cargo build --release -p tmpnet-refnode`"
-    }
-
     fn new_node(&self, index: usize) -> Result<NodeConfig> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        Ok(NodeConfig {
-            id: format!("ref-{}", &id[..12]),
-            index,
-            flags: Flags::new(),
-            ports: Default::default(),
-        })
+        Ok(node_with_random_id("ref", index))
     }
 
-    fn port_discovery(&self) -> PortDiscovery {
-        PortDiscovery::SelfReported
+    fn default_flags(&self, placement: Placement) -> Flags {
+        match placement {
+            Placement::Pod => flags_of([("log-level", "info")]),
+            _ => flags_of([
+                ("http-host", "127.0.0.1"),
+                ("http-port", "0"),
+                ("p2p-host", "127.0.0.1"),
+                ("p2p-port", "0"),
+                ("log-level", "info"),
+            ]),
+        }
     }
 
-    fn compose_flags(&self, spec: &LaunchSpec<'_>) -> Result<Flags> {
-        let peers = spec
+    fn forced_flags(&self, launch: &LaunchContext<'_>) -> Result<Flags> {
+        let peers = launch
             .peers
             .iter()
             .map(|p| format!("{}@{}", p.node_id, p.p2p_address))
             .collect::<Vec<_>>()
             .join(",");
-        let (defaults, placed) = match spec.placement {
-            Placement::Local => (
-                owned(&[
-                    ("http-host", "127.0.0.1".into()),
-                    ("http-port", "0".into()),
-                    ("p2p-host", "127.0.0.1".into()),
-                    ("p2p-port", "0".into()),
-                    ("log-level", "info".into()),
-                ]),
-                owned(&[
-                    ("db-dir", spec.node.db_dir().display().to_string()),
-                    (
-                        "process-context-file",
-                        spec.node.process_path().display().to_string(),
-                    ),
-                ]),
-            ),
-            // A pod has its own addresses: fixed ports, every interface
-            // (port-forward arrives on the pod's loopback, peers on its IP).
-            Placement::Pod => (
-                owned(&[("log-level", "info".into())]),
-                owned(&[
-                    ("http-host", "0.0.0.0".into()),
-                    ("http-port", POD_API_PORT.to_string()),
-                    ("p2p-host", "0.0.0.0".into()),
-                    ("p2p-port", POD_P2P_PORT.to_string()),
-                    ("p2p-advertise-host", POD_IP.into()),
-                    ("db-dir", format!("{POD_DATA}/db")),
-                    ("process-context-file", format!("{POD_DATA}/process.json")),
-                ]),
-            ),
-        };
-        let mut forced = owned(&[
-            ("node-id", spec.node.id().to_owned()),
+        let mut forced = flags_of([
+            ("node-id", launch.node.id().to_owned()),
             ("bootstrap-peers", peers),
         ]);
-        forced.extend(placed);
-        Ok(flags::compose([
-            &defaults,
-            &spec.network.default_flags,
-            &spec.node.config.flags,
-            &forced,
-        ]))
+        forced.extend(match launch.placement {
+            // A pod has its own addresses: fixed ports, every interface
+            // (port-forward arrives on the pod's loopback, peers on its IP).
+            Placement::Pod => flags_of([
+                ("http-host", "0.0.0.0".to_owned()),
+                ("http-port", POD_API_PORT.to_string()),
+                ("p2p-host", "0.0.0.0".to_owned()),
+                ("p2p-port", POD_P2P_PORT.to_string()),
+                ("p2p-advertise-host", POD_IP.to_owned()),
+                ("db-dir", format!("{POD_DATA}/db")),
+                ("process-context-file", format!("{POD_DATA}/process.json")),
+            ]),
+            _ => flags_of([
+                ("db-dir", launch.node.db_dir().display().to_string()),
+                (
+                    "process-context-file",
+                    launch.node.process_path().display().to_string(),
+                ),
+            ]),
+        });
+        Ok(forced)
     }
 
-    fn command_args(&self, flags_file: &Path, _flags: &Flags) -> Vec<OsString> {
-        vec!["--flags-file".into(), flags_file.as_os_str().to_owned()]
-    }
-
-    fn pod_profile(&self) -> PodProfile {
-        PodProfile {
-            default_image: "tmpnet/refnode:latest",
-            api_port: POD_API_PORT,
-            p2p_port: POD_P2P_PORT,
-            data_path: POD_DATA,
-            readiness_path: Some("/ext/health/liveness"),
-            metrics_path: Some("/ext/metrics"),
-        }
-    }
-
-    fn pod_args(&self, flags: &Flags) -> Vec<String> {
-        flags
-            .iter()
-            .flat_map(|(k, v)| ["--flag".to_owned(), format!("{k}={v}")])
-            .collect()
-    }
-
-    fn api_port_flag(&self) -> &'static str {
-        "http-port"
-    }
-
-    async fn check_health(
-        &self,
-        http: &reqwest::Client,
-        _node: &Node,
-        endpoint: &Endpoint,
-    ) -> Health {
-        let url = format!("{}/ext/health", endpoint.uri);
-        match http.get(&url).send().await {
+    async fn check_health(&self, ctx: &HealthContext<'_>) -> Health {
+        let url = format!("{}/ext/health", ctx.endpoint.uri);
+        match ctx.http.get(&url).send().await {
             Ok(resp) if resp.status().is_success() => Health::Healthy,
             Ok(resp) => {
                 let status = resp.status();
@@ -177,34 +114,76 @@ impl NodeKind for RefNode {
                     .unwrap_or_else(|| format!("HTTP {status}"));
                 Health::Unhealthy(why)
             }
-            Err(e) => Health::Unhealthy(format!("API not answering at {}: {e}", endpoint.uri)),
+            Err(e) => Health::Unhealthy(format!("API not answering at {}: {e}", ctx.endpoint.uri)),
         }
+    }
+
+    fn local(&self) -> Option<&dyn LocalDaemon> {
+        Some(self)
+    }
+
+    fn pod(&self) -> Option<&dyn PodDaemon> {
+        Some(self)
+    }
+}
+
+impl LocalDaemon for RefNode {
+    fn binary_name(&self) -> &str {
+        "tmpnet-refnode"
+    }
+
+    fn install_hint(&self) -> &str {
+        "build it with `cargo build --release -p tmpnet-refnode`"
+    }
+
+    fn is_embedded(&self) -> bool {
+        true
+    }
+
+    fn port_discovery(&self) -> PortDiscovery {
+        PortDiscovery::SelfReported
+    }
+
+    fn argv(&self, flags_file: &Path, _flags: &Flags) -> Vec<OsString> {
+        vec!["--flags-file".into(), flags_file.as_os_str().to_owned()]
+    }
+
+    fn api_port_flag(&self) -> &str {
+        "http-port"
+    }
+}
+
+impl PodDaemon for RefNode {
+    fn profile(&self) -> PodProfile {
+        PodProfile::new("tmpnet/refnode:latest", POD_API_PORT, POD_P2P_PORT)
+            .with_data_path(POD_DATA)
+            .with_readiness_path("/ext/health/liveness")
+            .with_metrics_path("/ext/metrics")
+    }
+
+    fn args(&self, flags: &Flags) -> Vec<String> {
+        flags
+            .iter()
+            .flat_map(|(k, v)| ["--flag".to_owned(), format!("{k}={v}")])
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::Peer;
-    use crate::network::{NetworkConfig, ProcessConfig, RuntimeConfig, SCHEMA_VERSION};
+    use crate::kinds::compose_flags;
+    use crate::model::{Node, Peer};
 
     #[test]
     fn flags_layer_defaults_network_node_then_forced() {
-        let network = NetworkConfig {
-            schema_version: SCHEMA_VERSION,
-            uuid: "u".into(),
-            owner: String::new(),
-            node_kind: NAME.into(),
-            node_count: 2,
-            default_flags: owned(&[("log-level", "debug".into()), ("node-id", "evil".into())]),
-            runtime: RuntimeConfig::Process(ProcessConfig::new("/bin/true".into())),
-        };
+        let network = flags_of([("log-level", "debug"), ("node-id", "evil")]);
         let node = Node {
             dir: "/net/ref-1".into(),
             config: NodeConfig {
                 id: "ref-1".into(),
                 index: 1,
-                flags: owned(&[("http-port", "9650".into())]),
+                flags: flags_of([("http-port", "9650")]),
                 ports: Default::default(),
             },
         };
@@ -218,14 +197,13 @@ mod tests {
                 p2p_address: "127.0.0.1:1002".into(),
             },
         ];
-        let spec = LaunchSpec {
+        let spec = LaunchContext {
             placement: Placement::Local,
-            network: &network,
             network_dir: Path::new("/net"),
             node: &node,
             peers: &peers,
         };
-        let flags = RefNode.compose_flags(&spec).unwrap();
+        let flags = compose_flags(&RefNode, &network, &spec).unwrap();
         assert_eq!(flags["log-level"], "debug");
         assert_eq!(flags["http-port"], "9650");
         assert_eq!(flags["p2p-port"], "0");
@@ -241,12 +219,7 @@ mod tests {
 
     #[test]
     fn in_a_pod_ports_are_fixed_and_binds_cover_the_pod() {
-        let network: NetworkConfig = serde_json::from_value(serde_json::json!({
-            "schemaVersion": 1, "uuid": "u", "nodeKind": "refnode", "nodeCount": 1,
-            "defaultFlags": {"http-port": "1234", "log-level": "debug"},
-            "runtime": {"process": {"nodePath": "/bin/x"}}
-        }))
-        .unwrap();
+        let network = flags_of([("http-port", "1234"), ("log-level", "debug")]);
         let node = Node {
             dir: "/net/ref-1".into(),
             config: RefNode.new_node(0).unwrap(),
@@ -255,21 +228,20 @@ mod tests {
             node_id: "ref-0".into(),
             p2p_address: "10.0.0.7:9651".into(),
         }];
-        let spec = LaunchSpec {
+        let spec = LaunchContext {
             placement: Placement::Pod,
-            network: &network,
             network_dir: Path::new("/net"),
             node: &node,
             peers: &peers,
         };
-        let flags = RefNode.compose_flags(&spec).unwrap();
+        let flags = compose_flags(&RefNode, &network, &spec).unwrap();
         assert_eq!(flags["http-port"], "9650", "the probe's port wins");
         assert_eq!(flags["http-host"], "0.0.0.0");
         assert_eq!(flags["p2p-advertise-host"], "$(POD_IP)");
         assert_eq!(flags["db-dir"], "/data/db");
         assert_eq!(flags["log-level"], "debug");
         assert_eq!(flags["bootstrap-peers"], "ref-0@10.0.0.7:9651");
-        let args = RefNode.pod_args(&flags);
+        let args = RefNode.args(&flags);
         assert_eq!(args[0], "--flag");
         assert!(args.contains(&"http-port=9650".to_owned()), "{args:?}");
         assert_eq!(args.len(), flags.len() * 2);

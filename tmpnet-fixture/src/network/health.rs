@@ -6,15 +6,15 @@ use tokio::time::Instant;
 
 use super::Network;
 use crate::error::{Error, Result, UnhealthyNode};
-use crate::kinds::Health;
-use crate::node::Node;
-use crate::runtime::{NodeRuntime, NodeState};
+use crate::model::{Health, Node, NodeState};
+use crate::runtime::NodeRuntime;
 
 /// How often an unhealthy node is asked again.
 const HEALTH_POLL: Duration = Duration::from_millis(20);
 
 /// Progress of a long operation, for a caller to report.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Progress {
     /// A node's process is up and has reported its API URI.
     Started {
@@ -39,46 +39,47 @@ pub enum Progress {
 
 /// One node's state and health.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NodeStatus {
     /// The node id.
     pub id: String,
-    /// Its pid when running (or recorded, when stale).
-    pub pid: Option<u32>,
-    /// Its API URI when running.
-    pub uri: Option<String>,
-    /// `running`, `stopped` or `stale`.
-    pub state: &'static str,
-    /// Its health verdict, or why it is not running.
-    pub health: String,
-    /// Whether it is healthy.
-    pub healthy: bool,
+    /// What the runtime knows of it.
+    pub state: NodeState,
+    /// Its health verdict (why it is unhealthy, when it is not running).
+    pub health: Health,
+}
+
+impl NodeStatus {
+    /// Its API URI, when running and known.
+    pub fn uri(&self) -> Option<&str> {
+        match &self.state {
+            NodeState::Running {
+                endpoint: Some(e), ..
+            } => Some(&e.uri),
+            _ => None,
+        }
+    }
 }
 
 pub(super) async fn node_status(runtime: &dyn NodeRuntime, node: &Node) -> Result<NodeStatus> {
-    let state = runtime.state(node).await?;
-    let (pid, uri, state_name) = match &state {
-        NodeState::Running { pid, endpoint } => (
-            Some(*pid),
-            endpoint.as_ref().map(|e| e.uri.clone()),
-            "running",
-        ),
-        NodeState::Stale { pid } => (Some(*pid), None, "stale"),
-        NodeState::Stopped => (None, None, "stopped"),
-    };
-    let (health, healthy) = match runtime.health(node).await {
-        Ok(h) => (h.to_string(), h.is_healthy()),
-        Err(Error::NotRunning { detail, .. }) => (format!("not running: {detail}"), false),
-        Err(Error::Failed { detail, .. }) => (format!("failed: {detail}"), false),
-        Err(e) => return Err(e),
-    };
     Ok(NodeStatus {
         id: node.id().to_owned(),
-        pid,
-        uri,
-        state: state_name,
-        health,
-        healthy,
+        state: runtime.state(node).await?,
+        health: health_now(runtime, node).await?,
     })
+}
+
+/// The node's health now; a node that is not running, or has failed, is
+/// unhealthy with the reason.
+pub(super) async fn health_now(runtime: &dyn NodeRuntime, node: &Node) -> Result<Health> {
+    match runtime.health(node).await {
+        Ok(h) => Ok(h),
+        Err(Error::NotRunning { detail, .. }) => {
+            Ok(Health::Unhealthy(format!("not running: {detail}")))
+        }
+        Err(Error::Failed { detail, .. }) => Ok(Health::Unhealthy(format!("failed: {detail}"))),
+        Err(e) => Err(e),
+    }
 }
 
 enum Waited {
@@ -101,7 +102,7 @@ impl Network {
         let total = nodes.len();
         let mut set = tokio::task::JoinSet::new();
         for node in nodes {
-            let runtime = self.runtime.clone();
+            let runtime = self.runtime().clone();
             let node = node.clone();
             set.spawn(async move { wait_node(runtime.as_ref(), &node, deadline).await });
         }
@@ -115,7 +116,12 @@ impl Network {
                 }
                 Ok(Waited::TimedOut(n)) => unhealthy.push(n),
                 Err(e) if e.is_cancelled() => {}
-                Err(e) => return Err(Error::InvalidInput(format!("a health task failed: {e}"))),
+                Err(e) => {
+                    return Err(Error::Task {
+                        what: "health wait",
+                        source: e,
+                    })
+                }
             }
         }
         if unhealthy.is_empty() {
@@ -127,23 +133,6 @@ impl Network {
             timeout,
             unhealthy,
         })
-    }
-
-    /// Every node's health, without waiting. A stopped node is unhealthy.
-    pub async fn check_health(&self) -> Result<Vec<(String, Health)>> {
-        let mut out = Vec::with_capacity(self.nodes.len());
-        for node in &self.nodes {
-            let health = match self.runtime.health(node).await {
-                Ok(h) => h,
-                Err(Error::NotRunning { detail, .. }) => {
-                    Health::Unhealthy(format!("not running: {detail}"))
-                }
-                Err(Error::Failed { detail, .. }) => Health::Unhealthy(format!("failed: {detail}")),
-                Err(e) => return Err(e),
-            };
-            out.push((node.id().to_owned(), health));
-        }
-        Ok(out)
     }
 }
 

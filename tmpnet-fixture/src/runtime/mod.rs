@@ -3,15 +3,13 @@
 //! A [`NodeRuntime`] starts a node, stops it in two phases (so a whole
 //! network stops in parallel), restarts it, reports its state and health,
 //! and gives the URI a caller can reach. The local-process runtime is
-//! [`process::ProcessRuntime`]; the Kubernetes runtime is
-//! [`kube::KubeRuntime`] (start = create objects and watch the pod, stop =
+//! `process::ProcessRuntime`; the Kubernetes runtime is
+//! `kube::KubeRuntime` (start = create objects and watch the pod, stop =
 //! scale to zero, accessible URI = pod IP in-cluster or a port-forward
 //! outside).
 
-pub mod kube;
-pub mod pid;
-pub mod ports;
-pub mod process;
+pub(crate) mod kube;
+pub(crate) mod process;
 
 use std::fmt;
 use std::path::Path;
@@ -19,29 +17,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::error::Result;
-use crate::kinds::{Endpoint, Health, NodeKind, Peer};
-use crate::network::{NetworkConfig, RuntimeConfig};
-use crate::node::Node;
-
-/// What a runtime knows of a node right now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NodeState {
-    /// Not running, and nothing says it should be.
-    Stopped,
-    /// Running. The endpoint is `None` until the node has reported it.
-    Running {
-        /// Its pid (or a runtime-specific id).
-        pid: u32,
-        /// Where it can be reached, once known.
-        endpoint: Option<Endpoint>,
-    },
-    /// A record says it runs, but the process is gone (e.g. after `kill -9`).
-    Stale {
-        /// The recorded pid.
-        pid: u32,
-    },
-}
+use crate::error::{Error, Result};
+use crate::kinds::NodeKind;
+use crate::model::node::LOG_TAIL_LINES;
+use crate::model::{
+    Endpoint, Health, KubeSettings, NetworkConfig, Node, NodeState, Peer, RuntimeSettings,
+};
 
 /// Where nodes run.
 #[async_trait]
@@ -60,11 +41,18 @@ pub trait NodeRuntime: Send + Sync + fmt::Debug {
     /// spawning behind the stop's back. Starts reopen it.
     fn allow_starts(&self, allowed: bool);
 
-    /// Whether nodes' addresses are known before they start (so a kind with
-    /// [`crate::kinds::PortDiscovery::PreAllocated`] ports can start all
-    /// nodes at once). Pods get their IPs only when scheduled.
-    fn addresses_known_up_front(&self) -> bool {
-        true
+    /// The endpoint the node will have once started, when it is known
+    /// before the start (local processes of a kind whose ports are
+    /// pre-allocated); then every node of a network can start at once.
+    /// Pods get their IPs only when scheduled. The default is `None`.
+    fn planned_endpoint(&self, _node: &Node) -> Option<Endpoint> {
+        None
+    }
+
+    /// Whether these lines of evidence of a failed start show a port taken
+    /// by another program (so a start with fresh ports may succeed).
+    fn is_port_conflict(&self, _evidence: &[String]) -> bool {
+        false
     }
 
     /// Whether a restarted node can be reached at its old address (local
@@ -105,7 +93,7 @@ pub trait NodeRuntime: Send + Sync + fmt::Debug {
 
     /// The last lines of the node's log, for errors.
     async fn log_tail(&self, node: &Node) -> Vec<String> {
-        node.log_tail(process::LOG_TAIL_LINES)
+        node.log_tail(LOG_TAIL_LINES)
     }
 
     /// A URI for the node's API reachable from where this code runs.
@@ -114,29 +102,45 @@ pub trait NodeRuntime: Send + Sync + fmt::Debug {
 
 /// The HTTP client runtimes ask nodes about their health with: no proxy,
 /// short timeouts (a node that does not answer is not healthy yet).
-pub fn health_client() -> Result<reqwest::Client> {
+pub(crate) fn health_client() -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .no_proxy()
         .connect_timeout(std::time::Duration::from_secs(2))
         .timeout(std::time::Duration::from_secs(5))
         .build()
-        .map_err(|e| crate::Error::InvalidInput(format!("cannot build an HTTP client: {e}")))
+        .map_err(Error::HttpClient)
+}
+
+/// The settings of a new network's runtime: Kubernetes with `kube`
+/// (validated, the kind's image filled in), else local processes of the
+/// binary at `node_path` (or found). Fails when the kind cannot run there.
+pub(crate) fn settings_for(
+    kind: &dyn NodeKind,
+    kube: Option<&KubeSettings>,
+    node_path: Option<&Path>,
+    reuse_dynamic_ports: bool,
+) -> Result<RuntimeSettings> {
+    match kube {
+        Some(kube) => self::kube::settings_for(kind, kube).map(RuntimeSettings::Kube),
+        None => process::settings_for(kind, node_path, reuse_dynamic_ports)
+            .map(RuntimeSettings::Process),
+    }
 }
 
 /// Builds the runtime a network's config asks for.
-pub fn for_network(
+pub(crate) fn for_network(
     config: &NetworkConfig,
     dir: &Path,
     kind: Arc<dyn NodeKind>,
 ) -> Result<Arc<dyn NodeRuntime>> {
     match &config.runtime {
-        RuntimeConfig::Process(p) => Ok(Arc::new(process::ProcessRuntime::new(
+        RuntimeSettings::Process(p) => Ok(Arc::new(process::ProcessRuntime::new(
             kind,
             Arc::new(config.clone()),
             dir.to_owned(),
             p.clone(),
         )?)),
-        RuntimeConfig::Kube(k) => Ok(Arc::new(self::kube::KubeRuntime::new(
+        RuntimeSettings::Kube(k) => Ok(Arc::new(self::kube::KubeRuntime::new(
             kind,
             Arc::new(config.clone()),
             dir.to_owned(),

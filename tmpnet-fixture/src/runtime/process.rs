@@ -16,12 +16,18 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::process::{Child, Command};
 
-use super::{pid, ports, NodeRuntime, NodeState};
+use super::NodeRuntime;
 use crate::error::{Error, Result};
-use crate::fsutil;
-use crate::kinds::{Endpoint, Health, LaunchSpec, NodeKind, Peer, PortDiscovery};
-use crate::network::{NetworkConfig, ProcessConfig};
-use crate::node::{LaunchRecord, Node, ProcessContext};
+use crate::kinds::{
+    self, embedded, HealthContext, LaunchContext, LocalDaemon, NodeKind, Placement,
+    PortDiscovery,
+};
+use crate::model::node::LOG_TAIL_LINES;
+use crate::model::{
+    Endpoint, Health, LaunchRecord, NetworkConfig, Node, NodeState, Peer, ProcessContext,
+    ProcessSettings,
+};
+use crate::sys::{files, pids, ports};
 
 /// How often start and stop look at the process.
 const POLL: Duration = Duration::from_millis(10);
@@ -30,8 +36,6 @@ const KILL_WAIT: Duration = Duration::from_secs(5);
 /// The longest timing `config.json` may set (a day); larger values are
 /// clamped.
 const MAX_CONFIG_SECS: u64 = 24 * 3600;
-/// Log lines quoted in errors.
-pub const LOG_TAIL_LINES: usize = 10;
 
 /// Runs nodes as local processes.
 #[derive(Debug)]
@@ -39,7 +43,7 @@ pub struct ProcessRuntime {
     kind: Arc<dyn NodeKind>,
     network: Arc<NetworkConfig>,
     network_dir: PathBuf,
-    config: ProcessConfig,
+    config: ProcessSettings,
     http: reqwest::Client,
     log_scans: std::sync::Mutex<std::collections::HashMap<String, LogScan>>,
     /// Open (true) while starts may spawn; held while spawning.
@@ -47,13 +51,15 @@ pub struct ProcessRuntime {
 }
 
 impl ProcessRuntime {
-    /// A runtime for the nodes of one network.
+    /// A runtime for the nodes of one network; fails when the kind cannot
+    /// run as a local process.
     pub fn new(
         kind: Arc<dyn NodeKind>,
         network: Arc<NetworkConfig>,
         network_dir: PathBuf,
-        config: ProcessConfig,
+        config: ProcessSettings,
     ) -> Result<Self> {
+        kinds::local_of(kind.as_ref())?;
         let http = super::health_client()?;
         Ok(ProcessRuntime {
             kind,
@@ -70,10 +76,15 @@ impl ProcessRuntime {
     /// binary rebuilt since the network was made) runs from this program,
     /// when it embeds the node too.
     fn program(&self) -> std::path::PathBuf {
-        match (&self.config.embedded, crate::embedded::program()) {
+        match (&self.config.embedded, embedded::program()) {
             (Some(_), Some(me)) if !self.config.node_path.exists() => me,
             _ => self.config.node_path.clone(),
         }
+    }
+
+    /// The kind's local capability (checked when the runtime was made).
+    fn local(&self) -> Result<&dyn LocalDaemon> {
+        kinds::local_of(self.kind.as_ref())
     }
 
     fn grace(&self) -> Duration {
@@ -88,15 +99,16 @@ impl ProcessRuntime {
     /// written launch record awaits, so a cancelled start never leaves an
     /// unrecorded process.
     fn spawn(&self, node: &Node, peers: &[Peer]) -> Result<(Child, LaunchRecord)> {
-        let spec = LaunchSpec {
-            placement: crate::kinds::Placement::Local,
-            network: &self.network,
+        let local = self.local()?;
+        let launch = LaunchContext {
+            placement: Placement::Local,
             network_dir: &self.network_dir,
             node,
             peers,
         };
-        let flags = crate::kinds::compose_and_record(self.kind.as_ref(), &spec)?;
-        fsutil::create_dir_all(&node.dir.join("logs"))?;
+        let flags =
+            kinds::compose_and_record(self.kind.as_ref(), &self.network.default_flags, &launch)?;
+        files::create_dir_all(&node.dir.join("logs"))?;
         let log_path = node.log_path();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -117,9 +129,9 @@ impl ProcessRuntime {
         }
         let mut cmd = Command::new(self.program());
         if let Some(name) = &self.config.embedded {
-            cmd.env(crate::embedded::EMBEDDED_NODE_ENV, name);
+            cmd.env(embedded::EMBEDDED_NODE_ENV, name);
         }
-        cmd.args(self.kind.command_args(&node.flags_path(), &flags))
+        cmd.args(local.argv(&node.flags_path(), &flags))
             .current_dir(&node.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
@@ -134,11 +146,11 @@ impl ProcessRuntime {
         let child_pid = child.id().unwrap_or_default();
         let record = LaunchRecord {
             pid: child_pid,
-            start_ticks: pid::start_ticks(child_pid).unwrap_or_default(),
+            start_ticks: pids::start_ticks(child_pid).unwrap_or_default(),
             log_offset,
         };
-        if let Err(e) = fsutil::write_json(&node.launch_path(), &record) {
-            let _ = pid::send(child_pid, libc::SIGKILL);
+        if let Err(e) = files::write_json(&node.launch_path(), &record) {
+            let _ = pids::send(child_pid, libc::SIGKILL);
             return Err(e);
         }
         drop(gate);
@@ -175,11 +187,12 @@ impl ProcessRuntime {
                 return Ok(endpoint);
             }
             if Instant::now() >= deadline {
-                let waited_for = match self.kind.port_discovery() {
+                let local = self.local()?;
+                let waited_for = match local.port_discovery() {
                     PortDiscovery::SelfReported => {
                         format!("it wrote no {}", node.process_path().display())
                     }
-                    PortDiscovery::PreAllocated(_) => match self.kind.endpoint(node) {
+                    _ => match local.endpoint(node) {
                         Some(e) => format!("its API at {} accepts no connections", e.uri),
                         None => "its ports were never assigned".into(),
                     },
@@ -198,7 +211,7 @@ impl ProcessRuntime {
         node: &Node,
         record: &LaunchRecord,
     ) -> Result<Option<Endpoint>> {
-        match self.kind.port_discovery() {
+        match self.local()?.port_discovery() {
             PortDiscovery::SelfReported => Ok(node
                 .process_context()?
                 .filter(|ctx| is_ours(ctx.pid, record))
@@ -206,8 +219,8 @@ impl ProcessRuntime {
                     uri: ctx.uri,
                     p2p_address: ctx.p2p_address,
                 })),
-            PortDiscovery::PreAllocated(_) => {
-                let endpoint = self.planned_endpoint(node)?;
+            _ => {
+                let endpoint = self.assigned_endpoint(node)?;
                 let api = endpoint.uri.trim_start_matches("http://");
                 if tokio::net::TcpStream::connect(api).await.is_err() {
                     return Ok(None);
@@ -217,14 +230,14 @@ impl ProcessRuntime {
                     uri: endpoint.uri.clone(),
                     p2p_address: endpoint.p2p_address.clone(),
                 };
-                fsutil::write_json(&node.process_path(), &ctx)?;
+                files::write_json(&node.process_path(), &ctx)?;
                 Ok(Some(endpoint))
             }
         }
     }
 
-    fn planned_endpoint(&self, node: &Node) -> Result<Endpoint> {
-        self.kind.endpoint(node).ok_or_else(|| Error::StartFailed {
+    fn assigned_endpoint(&self, node: &Node) -> Result<Endpoint> {
+        self.local()?.endpoint(node).ok_or_else(|| Error::StartFailed {
             node: node.id().to_owned(),
             reason: "its ports were never assigned; start it through its network".into(),
             log_tail: Vec::new(),
@@ -263,15 +276,40 @@ impl ProcessRuntime {
     }
 
     fn remove_state_files(&self, node: &Node) -> Result<()> {
-        fsutil::remove_if_exists(&node.process_path())?;
-        fsutil::remove_if_exists(&node.launch_path())
+        files::remove_if_exists(&node.process_path())?;
+        files::remove_if_exists(&node.launch_path())
     }
+}
+
+/// The settings of a new network of local processes: the binary at
+/// `node_path`, or found; a program embedding the kind's node runs it
+/// itself.
+pub(crate) fn settings_for(
+    kind: &dyn NodeKind,
+    node_path: Option<&std::path::Path>,
+    reuse_dynamic_ports: bool,
+) -> Result<ProcessSettings> {
+    let local = kinds::local_of(kind)?;
+    // Without an explicit path, a program embedding the node runs it
+    // itself: always the node of the same build, nothing to find.
+    let embedded = match (node_path, embedded::program()) {
+        (None, Some(program)) if local.is_embedded() => Some(program),
+        _ => None,
+    };
+    let node_path = match &embedded {
+        Some(program) => program.clone(),
+        None => kinds::locate_binary(kind.name(), local, node_path)?,
+    };
+    let mut settings = ProcessSettings::new(node_path);
+    settings.reuse_dynamic_ports = reuse_dynamic_ports;
+    settings.embedded = embedded.map(|_| kind.name().to_owned());
+    Ok(settings)
 }
 
 /// Whether the pid a node reported is the process we spawned, or one in its
 /// process group (the daemon under a wrapper script that did not `exec`).
 fn is_ours(reported: u32, record: &LaunchRecord) -> bool {
-    reported == record.pid || pid::group_of(reported) == Some(record.pid)
+    reported == record.pid || pids::group_of(reported) == Some(record.pid)
 }
 
 /// What the log scan of one run of a node has found so far.
@@ -308,12 +346,24 @@ fn scan_log(
 
 #[async_trait]
 impl NodeRuntime for ProcessRuntime {
+    fn planned_endpoint(&self, node: &Node) -> Option<Endpoint> {
+        let local = self.local().ok()?;
+        match local.port_discovery() {
+            PortDiscovery::SelfReported => None,
+            _ => local.endpoint(node),
+        }
+    }
+
+    fn is_port_conflict(&self, evidence: &[String]) -> bool {
+        self.local().is_ok_and(|l| l.is_port_conflict(evidence))
+    }
+
     fn allow_starts(&self, allowed: bool) {
         *self.spawn_gate.lock().unwrap_or_else(|p| p.into_inner()) = allowed;
     }
 
     fn assign_ports(&self, nodes: &mut [Node], fresh: bool) -> Result<()> {
-        let PortDiscovery::PreAllocated(names) = self.kind.port_discovery() else {
+        let PortDiscovery::PreAllocated(names) = self.local()?.port_discovery() else {
             return Ok(());
         };
         let needy: Vec<usize> = (0..nodes.len())
@@ -321,15 +371,15 @@ impl NodeRuntime for ProcessRuntime {
                 fresh
                     || names
                         .iter()
-                        .any(|n| !nodes[i].config.ports.contains_key(*n))
+                        .any(|n| !nodes[i].config.ports.contains_key(n))
             })
             .collect();
         let mut free = ports::allocate(needy.len() * names.len())?.into_iter();
         for i in needy {
             let node = &mut nodes[i];
-            for name in names {
+            for name in &names {
                 if let Some(port) = free.next() {
-                    node.config.ports.insert((*name).to_owned(), port);
+                    node.config.ports.insert(name.clone(), port);
                 }
             }
             node.save()?;
@@ -342,14 +392,14 @@ impl NodeRuntime for ProcessRuntime {
             NodeState::Running { pid, .. } => {
                 return Err(Error::AlreadyRunning {
                     dir: self.network_dir.clone(),
-                    nodes: format!("{} (pid {pid})", node.id()),
+                    nodes: format!("{} (pid {})", node.id(), pid.unwrap_or_default()),
                 })
             }
             NodeState::Stale { pid } => {
                 tracing::info!(node = node.id(), pid, "removing stale state of a dead node");
                 self.remove_state_files(node)?;
             }
-            NodeState::Stopped => fsutil::remove_if_exists(&node.process_path())?,
+            _ => files::remove_if_exists(&node.process_path())?,
         }
         let (mut child, record) = self.spawn(node, peers)?;
         match self.wait_for_endpoint(node, &mut child, &record).await {
@@ -364,9 +414,9 @@ impl NodeRuntime for ProcessRuntime {
     async fn initiate_stop(&self, node: &Node) -> Result<()> {
         match self.state(node).await? {
             // The whole process group: a wrapper script's daemon too.
-            NodeState::Running { pid, .. } => pid::send_group(pid, libc::SIGTERM),
+            NodeState::Running { pid: Some(pid), .. } => pids::send_group(pid, libc::SIGTERM),
             NodeState::Stale { .. } => self.remove_state_files(node),
-            NodeState::Stopped => Ok(()),
+            _ => Ok(()),
         }
     }
 
@@ -374,16 +424,16 @@ impl NodeRuntime for ProcessRuntime {
         let Some(record) = node.launch_record()? else {
             return Ok(());
         };
-        let leader_alive = || pid::is_alive(record.pid, record.start_ticks);
+        let leader_alive = || pids::is_alive(record.pid, record.start_ticks);
         let deadline = Instant::now() + self.grace();
         while leader_alive() && Instant::now() < deadline {
             tokio::time::sleep(POLL).await;
         }
         // Processes the node forked into its group (a wrapper script's
         // daemon) get the rest of the grace period, then SIGKILL with it.
-        let group_alive = || leader_alive() || !pid::group_members(record.pid).is_empty();
+        let group_alive = || leader_alive() || !pids::group_members(record.pid).is_empty();
         if !leader_alive() && group_alive() {
-            pid::send_group(record.pid, libc::SIGTERM)?;
+            pids::send_group(record.pid, libc::SIGTERM)?;
             while group_alive() && Instant::now() < deadline {
                 tokio::time::sleep(POLL * 5).await;
             }
@@ -395,7 +445,7 @@ impl NodeRuntime for ProcessRuntime {
                 "no exit after {:?}; sending SIGKILL",
                 self.grace()
             );
-            pid::send_group(record.pid, libc::SIGKILL)?;
+            pids::send_group(record.pid, libc::SIGKILL)?;
             let deadline = Instant::now() + KILL_WAIT;
             while group_alive() && Instant::now() < deadline {
                 tokio::time::sleep(POLL).await;
@@ -421,7 +471,7 @@ impl NodeRuntime for ProcessRuntime {
                 if let Some(port) = endpoint.uri.rsplit(':').next() {
                     node.config
                         .flags
-                        .insert(self.kind.api_port_flag().to_owned(), port.to_owned());
+                        .insert(self.local()?.api_port_flag().to_owned(), port.to_owned());
                     node.save()?;
                 }
             }
@@ -435,7 +485,7 @@ impl NodeRuntime for ProcessRuntime {
         let Some(record) = node.launch_record()? else {
             return Ok(NodeState::Stopped);
         };
-        if !pid::is_alive(record.pid, record.start_ticks) {
+        if !pids::is_alive(record.pid, record.start_ticks) {
             return Ok(NodeState::Stale { pid: record.pid });
         }
         let endpoint = node
@@ -446,7 +496,7 @@ impl NodeRuntime for ProcessRuntime {
                 p2p_address: ctx.p2p_address,
             });
         Ok(NodeState::Running {
-            pid: record.pid,
+            pid: Some(record.pid),
             endpoint,
         })
     }
@@ -475,7 +525,13 @@ impl NodeRuntime for ProcessRuntime {
                 endpoint: Some(endpoint),
                 ..
             } => {
-                let health = self.kind.check_health(&self.http, node, &endpoint).await;
+                let ctx = HealthContext {
+                    http: &self.http,
+                    network_dir: &self.network_dir,
+                    node,
+                    endpoint: &endpoint,
+                };
+                let health = self.kind.check_health(&ctx).await;
                 // A daemon may log a failure while the check runs (bitcoind
                 // logs a failed bind, then answers RPC): look again before
                 // calling it healthy.
@@ -490,7 +546,7 @@ impl NodeRuntime for ProcessRuntime {
             NodeState::Stale { pid } => Err(not_running(format!(
                 "process {pid} is gone; its state files are stale"
             ))),
-            NodeState::Stopped => Err(not_running("stopped".into())),
+            _ => Err(not_running("stopped".into())),
         }
     }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::error::{Error, Result};
-use crate::fsutil;
+use crate::sys::files;
 
 /// File name of the credentials.
 pub const FILE: &str = "rpc.json";
@@ -53,13 +53,13 @@ impl Credentials {
             password,
             rpcauth,
         };
-        fsutil::write_json_mode(&dir.join(FILE), &credentials, 0o600)?;
+        files::write_json_mode(&dir.join(FILE), &credentials, 0o600)?;
         Ok(credentials)
     }
 
     /// Reads `<dir>/rpc.json`.
     pub fn load(dir: &Path) -> Result<Credentials> {
-        fsutil::read_json(&dir.join(FILE))
+        files::read_json(&dir.join(FILE))
     }
 }
 

@@ -30,16 +30,18 @@ use async_trait::async_trait;
 
 pub use credentials::{rpcauth_line, Credentials};
 
-use super::{Endpoint, Health, LaunchSpec, NodeKind, Placement, PodProfile, PortDiscovery};
-use crate::error::Result;
-use crate::flags::{self, Flags};
-use crate::node::{Node, NodeConfig};
+use super::{
+    flags_of, node_with_random_id, HealthContext, LaunchContext, LocalDaemon, NodeKind,
+    Placement, PodDaemon, PodProfile, PortDiscovery,
+};
+use crate::error::{Error, Result};
+use crate::model::{Endpoint, Flags, Health, Node, NodeConfig};
 
 /// The kind's name.
 pub const NAME: &str = "bitcoind";
 
 /// Names of the ports allocated per node; `rpc` is the API port.
-const PORTS: &[&str] = &["rpc", "p2p", "onion"];
+const PORTS: [&str; 3] = ["rpc", "p2p", "onion"];
 
 /// Ports inside a pod (regtest's usual RPC and p2p ports, and one above
 /// for the onion bind).
@@ -54,13 +56,6 @@ const LITECOIND: &str = "/usr/lib/litecoin/litecoind";
 /// The bitcoind-family kind.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Bitcoind;
-
-fn owned(pairs: &[(&str, String)]) -> Flags {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect()
-}
 
 fn port(node: &Node, name: &str) -> Option<u16> {
     node.config.ports.get(name).copied()
@@ -80,88 +75,87 @@ fn connect_targets(flags: &Flags) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `-name=value` per line of each value.
+fn dash_args(flags: &Flags) -> impl Iterator<Item = String> + '_ {
+    flags
+        .iter()
+        .flat_map(|(k, v)| v.lines().map(move |line| format!("-{k}={line}")))
+}
+
+/// Loopback (local) or every interface (pod: peers dial the pod IP,
+/// port-forward arrives on the pod's loopback) and any client address
+/// (rpcauth still guards RPC).
+fn binds(placement: Placement) -> (&'static str, &'static str) {
+    match placement {
+        Placement::Pod => ("0.0.0.0", "0.0.0.0/0"),
+        _ => ("127.0.0.1", "127.0.0.1"),
+    }
+}
+
 #[async_trait]
 impl NodeKind for Bitcoind {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 
-    fn binary_name(&self) -> &'static str {
-        "bitcoind"
-    }
-
-    fn known_locations(&self) -> Vec<PathBuf> {
-        vec![PathBuf::from(LITECOIND)]
-    }
-
-    fn install_hint(&self) -> &'static str {
-        "install one with `apt-get install litecoind` (its daemon is /usr/lib/litecoin/litecoind) or Bitcoin Core's bitcoind"
+    fn new_node(&self, index: usize) -> Result<NodeConfig> {
+        Ok(node_with_random_id("btc", index))
     }
 
     fn init_network(&self, dir: &Path) -> Result<()> {
         Credentials::create(dir).map(|_| ())
     }
 
-    fn new_node(&self, index: usize) -> Result<NodeConfig> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        Ok(NodeConfig {
-            id: format!("btc-{}", &id[..12]),
-            index,
-            flags: Flags::new(),
-            ports: Default::default(),
-        })
+    fn secret_files(&self) -> Vec<String> {
+        vec![credentials::FILE.to_owned()]
     }
 
-    fn port_discovery(&self) -> PortDiscovery {
-        PortDiscovery::PreAllocated(PORTS)
+    fn default_flags(&self, placement: Placement) -> Flags {
+        let (_, allow) = binds(placement);
+        flags_of([
+            ("regtest", "1"),
+            ("server", "1"),
+            ("listen", "1"),
+            ("discover", "0"),
+            ("dnsseed", "0"),
+            ("listenonion", "0"),
+            ("upnp", "0"),
+            ("whitelist", allow),
+            ("printtoconsole", "1"),
+            ("debuglogfile", "0"),
+            ("fallbackfee", "0.0001"),
+        ])
     }
 
-    fn compose_flags(&self, spec: &LaunchSpec<'_>) -> Result<Flags> {
-        let node = spec.node;
+    fn forced_flags(&self, launch: &LaunchContext<'_>) -> Result<Flags> {
+        let node = launch.node;
         let ports = |name| {
-            port(node, name).ok_or_else(|| {
-                crate::Error::InvalidInput(format!(
-                    "node {} has no {name} port assigned; start it through its network",
-                    node.id()
-                ))
+            port(node, name).ok_or_else(|| Error::StartFailed {
+                node: node.id().to_owned(),
+                reason: format!("it has no {name} port assigned; start it through its network"),
+                log_tail: Vec::new(),
             })
         };
-        let ([rpc, p2p, onion], host, allow, datadir) = match spec.placement {
-            Placement::Local => (
+        let (host, allow) = binds(launch.placement);
+        let ([rpc, p2p, onion], datadir) = match launch.placement {
+            Placement::Pod => (POD_PORTS, POD_DATA.to_owned()),
+            _ => (
                 [ports("rpc")?, ports("p2p")?, ports("onion")?],
-                "127.0.0.1",
-                "127.0.0.1",
                 node.db_dir().display().to_string(),
             ),
-            // In a pod: every interface (peers dial the pod IP,
-            // port-forward arrives on the pod's loopback), any client
-            // address (rpcauth still guards RPC).
-            Placement::Pod => (POD_PORTS, "0.0.0.0", "0.0.0.0/0", POD_DATA.to_owned()),
         };
-        let credentials = Credentials::load(spec.network_dir)?;
-        let defaults = owned(&[
-            ("regtest", "1".into()),
-            ("server", "1".into()),
-            ("listen", "1".into()),
-            ("discover", "0".into()),
-            ("dnsseed", "0".into()),
-            ("listenonion", "0".into()),
-            ("upnp", "0".into()),
-            ("whitelist", allow.into()),
-            ("printtoconsole", "1".into()),
-            ("debuglogfile", "0".into()),
-            ("fallbackfee", "0.0001".into()),
-        ]);
-        let connect = if spec.peers.is_empty() {
+        let credentials = Credentials::load(launch.network_dir)?;
+        let connect = if launch.peers.is_empty() {
             "0".to_owned()
         } else {
-            spec.peers
+            launch
+                .peers
                 .iter()
                 .map(|p| p.p2p_address.clone())
                 .collect::<Vec<_>>()
                 .join("\n")
         };
-        let forced = owned(&[
+        Ok(flags_of([
             ("datadir", datadir),
             ("port", p2p.to_string()),
             ("bind", format!("{host}:{p2p}\n{host}:{onion}=onion")),
@@ -170,53 +164,7 @@ impl NodeKind for Bitcoind {
             ("rpcport", rpc.to_string()),
             ("rpcauth", credentials.rpcauth),
             ("connect", connect),
-        ]);
-        Ok(flags::compose([
-            &defaults,
-            &spec.network.default_flags,
-            &node.config.flags,
-            &forced,
         ]))
-    }
-
-    fn command_args(&self, _flags_file: &Path, flags: &Flags) -> Vec<OsString> {
-        flags
-            .iter()
-            .flat_map(|(k, v)| v.lines().map(move |line| format!("-{k}={line}").into()))
-            .collect()
-    }
-
-    fn pod_profile(&self) -> PodProfile {
-        PodProfile {
-            default_image: "tmpnet/litecoind:latest",
-            api_port: POD_PORTS[0],
-            p2p_port: POD_PORTS[1],
-            data_path: POD_DATA,
-            readiness_path: None,
-            metrics_path: None,
-        }
-    }
-
-    fn pod_args(&self, flags: &Flags) -> Vec<String> {
-        flags
-            .iter()
-            .flat_map(|(k, v)| v.lines().map(move |line| format!("-{k}={line}")))
-            .collect()
-    }
-
-    fn secret_files(&self) -> &'static [&'static str] {
-        &[credentials::FILE]
-    }
-
-    fn api_port_flag(&self) -> &'static str {
-        "rpcport"
-    }
-
-    fn endpoint(&self, node: &Node) -> Option<Endpoint> {
-        Some(Endpoint {
-            uri: format!("http://127.0.0.1:{}", port(node, "rpc")?),
-            p2p_address: format!("127.0.0.1:{}", port(node, "p2p")?),
-        })
     }
 
     fn is_fatal_log_line(&self, line: &str) -> bool {
@@ -225,28 +173,8 @@ impl NodeKind for Bitcoind {
         line.contains("FATAL") || line.contains("Error: ") || line.contains("Unable to bind")
     }
 
-    fn is_port_conflict(&self, log_tail: &[String]) -> bool {
-        log_tail.iter().any(|l| {
-            l.contains("Unable to bind")
-                || l.contains("Address already in use")
-                || (l.contains("Binding RPC on address") && l.contains("failed"))
-        })
-    }
-
-    async fn check_health(
-        &self,
-        http: &reqwest::Client,
-        node: &Node,
-        endpoint: &Endpoint,
-    ) -> Health {
-        // The network dir holds the credentials; an ephemeral node lives one
-        // level deeper than a bootstrap node.
-        let network_dir = node
-            .dir
-            .ancestors()
-            .find(|d| d.join(credentials::FILE).is_file())
-            .unwrap_or(&node.dir);
-        let client = match rpc::Rpc::new(http.clone(), &endpoint.uri, network_dir) {
+    async fn check_health(&self, ctx: &HealthContext<'_>) -> Health {
+        let client = match rpc::Rpc::new(ctx.http.clone(), &ctx.endpoint.uri, ctx.network_dir) {
             Ok(c) => c,
             Err(e) => return Health::Unhealthy(e.to_string()),
         };
@@ -256,7 +184,7 @@ impl NodeKind for Bitcoind {
         {
             return Health::Unhealthy(format!("RPC not ready: {e}"));
         }
-        let flags: Flags = match crate::fsutil::read_json(&node.flags_path()) {
+        let flags = match ctx.started_flags() {
             Ok(f) => f,
             Err(e) => return Health::Unhealthy(e.to_string()),
         };
@@ -283,13 +211,73 @@ impl NodeKind for Bitcoind {
         }
         Health::Unhealthy(format!("not connected to peers: {}", missing.join(", ")))
     }
+
+    fn local(&self) -> Option<&dyn LocalDaemon> {
+        Some(self)
+    }
+
+    fn pod(&self) -> Option<&dyn PodDaemon> {
+        Some(self)
+    }
+}
+
+impl LocalDaemon for Bitcoind {
+    fn binary_name(&self) -> &str {
+        "bitcoind"
+    }
+
+    fn known_locations(&self) -> Vec<PathBuf> {
+        vec![PathBuf::from(LITECOIND)]
+    }
+
+    fn install_hint(&self) -> &str {
+        "install one with `apt-get install litecoind` (its daemon is /usr/lib/litecoin/litecoind) or Bitcoin Core's bitcoind"
+    }
+
+    fn port_discovery(&self) -> PortDiscovery {
+        PortDiscovery::PreAllocated(PORTS.iter().map(|p| (*p).to_owned()).collect())
+    }
+
+    fn argv(&self, _flags_file: &Path, flags: &Flags) -> Vec<OsString> {
+        dash_args(flags).map(OsString::from).collect()
+    }
+
+    fn api_port_flag(&self) -> &str {
+        "rpcport"
+    }
+
+    fn endpoint(&self, node: &Node) -> Option<Endpoint> {
+        Some(Endpoint {
+            uri: format!("http://127.0.0.1:{}", port(node, "rpc")?),
+            p2p_address: format!("127.0.0.1:{}", port(node, "p2p")?),
+        })
+    }
+
+    fn is_port_conflict(&self, log_tail: &[String]) -> bool {
+        log_tail.iter().any(|l| {
+            l.contains("Unable to bind")
+                || l.contains("Address already in use")
+                || (l.contains("Binding RPC on address") && l.contains("failed"))
+        })
+    }
+}
+
+impl PodDaemon for Bitcoind {
+    fn profile(&self) -> PodProfile {
+        PodProfile::new("tmpnet/litecoind:latest", POD_PORTS[0], POD_PORTS[1])
+            .with_data_path(POD_DATA)
+    }
+
+    fn args(&self, flags: &Flags) -> Vec<String> {
+        dash_args(flags).collect()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::Peer;
-    use crate::network::{NetworkConfig, ProcessConfig, RuntimeConfig, SCHEMA_VERSION};
+    use crate::kinds::compose_flags;
+    use crate::model::Peer;
 
     fn node(dir: &Path) -> Node {
         Node {
@@ -297,7 +285,7 @@ mod tests {
             config: NodeConfig {
                 id: "btc-1".into(),
                 index: 1,
-                flags: owned(&[("rpcport", "1".into()), ("txindex", "1".into())]),
+                flags: flags_of([("rpcport", "1"), ("txindex", "1")]),
                 ports: [
                     ("rpc".into(), 18001),
                     ("p2p".into(), 18002),
@@ -308,23 +296,11 @@ mod tests {
         }
     }
 
-    fn network_config() -> NetworkConfig {
-        NetworkConfig {
-            schema_version: SCHEMA_VERSION,
-            uuid: "u".into(),
-            owner: String::new(),
-            node_kind: NAME.into(),
-            node_count: 3,
-            default_flags: Flags::new(),
-            runtime: RuntimeConfig::Process(ProcessConfig::new(LITECOIND.into())),
-        }
-    }
-
     #[test]
     fn flags_bind_loopback_use_allocated_ports_and_rpcauth() {
         let dir = tempfile::tempdir().unwrap();
         Bitcoind.init_network(dir.path()).unwrap();
-        let network = network_config();
+        let network = Flags::new();
         let node = node(dir.path());
         let peers = [
             Peer {
@@ -336,14 +312,13 @@ mod tests {
                 p2p_address: "127.0.0.1:17012".into(),
             },
         ];
-        let spec = LaunchSpec {
+        let spec = LaunchContext {
             placement: Placement::Local,
-            network: &network,
             network_dir: dir.path(),
             node: &node,
             peers: &peers,
         };
-        let flags = Bitcoind.compose_flags(&spec).unwrap();
+        let flags = compose_flags(&Bitcoind, &network, &spec).unwrap();
         assert_eq!(
             flags["rpcport"], "18001",
             "allocated port wins over a node flag"
@@ -352,7 +327,7 @@ mod tests {
         assert_eq!(flags["regtest"], "1");
         assert_eq!(flags["dnsseed"], "0");
         let args: Vec<String> = Bitcoind
-            .command_args(Path::new("unused"), &flags)
+            .argv(Path::new("unused"), &flags)
             .into_iter()
             .map(|a| a.into_string().unwrap())
             .collect();
@@ -385,22 +360,21 @@ mod tests {
     fn in_a_pod_binds_cover_the_pod_on_fixed_ports() {
         let dir = tempfile::tempdir().unwrap();
         Bitcoind.init_network(dir.path()).unwrap();
-        let network = network_config();
+        let network = Flags::new();
         let mut node = node(dir.path());
         node.config.ports.clear();
         let peers = [Peer {
             node_id: "a".into(),
             p2p_address: "10.1.2.3:19444".into(),
         }];
-        let spec = LaunchSpec {
+        let spec = LaunchContext {
             placement: Placement::Pod,
-            network: &network,
             network_dir: dir.path(),
             node: &node,
             peers: &peers,
         };
-        let flags = Bitcoind.compose_flags(&spec).unwrap();
-        let args = Bitcoind.pod_args(&flags);
+        let flags = compose_flags(&Bitcoind, &network, &spec).unwrap();
+        let args = PodDaemon::args(&Bitcoind, &flags);
         for expected in [
             "-bind=0.0.0.0:19444",
             "-bind=0.0.0.0:19445=onion",
@@ -415,8 +389,8 @@ mod tests {
                 "{expected} missing from {args:?}"
             );
         }
-        assert_eq!(Bitcoind.pod_profile().api_port, 19443);
-        assert_eq!(Bitcoind.secret_files(), &["rpc.json"]);
+        assert_eq!(Bitcoind.profile().api_port, 19443);
+        assert_eq!(Bitcoind.secret_files(), vec!["rpc.json"]);
     }
 
     #[test]

@@ -1,8 +1,8 @@
-//! A JSON-RPC client for bitcoind-family nodes, and the test helpers built
-//! on it: mine blocks, read heights, wait until all nodes share one tip.
+//! A JSON-RPC client for bitcoind-family nodes: mine blocks, read heights
+//! and peers. Helpers that take a whole network are in
+//! [`crate::helpers::bitcoind`].
 
 use std::path::Path;
-use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -10,11 +10,10 @@ use serde_json::{json, Value};
 
 use super::Credentials;
 use crate::error::{Error, Result};
-use crate::network::Network;
-use crate::node::Node;
 
 /// A peer as reported by `getpeerinfo`.
 #[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
 pub struct PeerInfo {
     /// `host:port`; for outbound peers, the address dialled.
     pub addr: String,
@@ -39,25 +38,6 @@ impl Rpc {
             url: url.to_owned(),
             credentials: Credentials::load(network_dir)?,
         })
-    }
-
-    /// A client for a running node of `network`.
-    pub async fn for_node(network: &Network, node: &Node) -> Result<Rpc> {
-        let url = network
-            .runtime()
-            .accessible_uri(node)
-            .await?
-            .ok_or_else(|| Error::NotRunning {
-                node: node.id().to_owned(),
-                detail: "it has no RPC endpoint".into(),
-                log_tail: Vec::new(),
-            })?;
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| Error::InvalidInput(format!("cannot build an HTTP client: {e}")))?;
-        Rpc::new(http, &url, network.dir())
     }
 
     /// Calls `method` with positional `params`.
@@ -132,36 +112,5 @@ impl Rpc {
     /// Transaction ids in the mempool.
     pub async fn mempool(&self) -> Result<Vec<String>> {
         self.call("getrawmempool", &[]).await
-    }
-}
-
-/// Waits until every running node of `network` has the same height and tip;
-/// returns them. On timeout the error lists each node's height.
-pub async fn wait_for_same_tip(network: &Network, timeout: Duration) -> Result<(u64, String)> {
-    let mut clients = Vec::new();
-    for node in network.nodes() {
-        clients.push((node.id().to_owned(), Rpc::for_node(network, node).await?));
-    }
-    let deadline = crate::network::deadline_after(timeout);
-    loop {
-        let mut tips = Vec::with_capacity(clients.len());
-        for (id, rpc) in &clients {
-            tips.push((id.as_str(), rpc.height().await?, rpc.tip().await?));
-        }
-        let (_, height, tip) = &tips[0];
-        if tips.iter().all(|(_, h, t)| h == height && t == tip) {
-            return Ok((*height, tip.clone()));
-        }
-        if tokio::time::Instant::now() >= deadline {
-            let seen: Vec<String> = tips
-                .iter()
-                .map(|(id, h, _)| format!("{id} at {h}"))
-                .collect();
-            return Err(Error::InvalidInput(format!(
-                "nodes did not reach the same tip within {timeout:?}: {}",
-                seen.join(", ")
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -74,32 +74,15 @@ pub fn status_code(e: &kube::Error) -> Option<u16> {
     }
 }
 
-/// Wraps a failed API call, with the fix for the usual causes.
+/// Wraps a failed API call; the error keeps kube's as its source.
 pub fn api_error(action: impl Into<String>, e: kube::Error) -> Error {
-    Error::Kube {
+    Error::KubeApi {
         action: action.into(),
-        reason: api_reason(&e),
+        source: Box::new(e),
     }
 }
 
 /// Why an API call failed, on one line, with the fix for the usual causes.
 pub fn api_reason(e: &kube::Error) -> String {
-    let hint = match status_code(e) {
-        Some(401) => "; the credentials were refused: check --kubeconfig / --kube-context",
-        Some(403) => {
-            "; the account lacks a permission: apply deploy/rbac.yaml to the namespace (README: Kubernetes mode)"
-        }
-        Some(404) if matches!(e, kube::Error::Api(s) if s.message.contains("namespaces")) => {
-            "; create the namespace (deploy/rbac.yaml does, for `tmpnet`) or choose another with --kube-namespace"
-        }
-        Some(_) => "",
-        None => "; is the cluster reachable? check --kubeconfig / KUBECONFIG and --kube-context",
-    };
-    let reason = match e {
-        kube::Error::Api(s) => s.message.clone(),
-        other => other.to_string(),
-    };
-    // One line, whatever the server wrote (webhook denials have several).
-    let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
-    format!("{reason}{hint}")
+    crate::error::kube_reason(e)
 }

@@ -24,8 +24,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::{ByteString, Resource};
 
 use crate::kinds::PodProfile;
-use crate::network::{KubeConfig, NetworkConfig, EPHEMERAL_DIR};
-use crate::node::Node;
+use crate::model::network::EPHEMERAL_DIR;
+use crate::model::{KubeSettings, NetworkConfig, Node};
 
 /// Label: the network's uuid (every object of a network carries it).
 pub const LABEL_NETWORK: &str = "tmpnet.io/network-uuid";
@@ -86,7 +86,12 @@ pub fn pod_name(uuid: &str, node_id: &str) -> String {
 
 /// The name of the Secret holding the kind's secret files.
 pub fn secret_name(uuid: &str) -> String {
-    format!("{}-secrets", network_name(uuid))
+    secret_name_of(&network_name(uuid))
+}
+
+/// The Secret of the network whose state ConfigMap is `network_name`.
+pub fn secret_name_of(network_name: &str) -> String {
+    format!("{network_name}-secrets")
 }
 
 /// A label value made valid: at most 63 characters of `[A-Za-z0-9-_.]`,
@@ -122,7 +127,7 @@ pub struct Context<'a> {
     /// The network's configuration.
     pub network: &'a NetworkConfig,
     /// The runtime settings.
-    pub settings: &'a KubeConfig,
+    pub settings: &'a KubeSettings,
     /// What the node kind needs in a pod.
     pub profile: PodProfile,
     /// The owner of every object but the namespace and the state ConfigMap:
@@ -271,7 +276,7 @@ impl Context<'_> {
 
     fn probe(&self) -> Probe {
         let port = IntOrString::String("api".to_owned());
-        let (http_get, tcp_socket) = match self.profile.readiness_path {
+        let (http_get, tcp_socket) = match &self.profile.readiness_path {
             Some(path) => (
                 Some(HTTPGetAction {
                     path: Some(path.to_owned()),
@@ -314,7 +319,7 @@ impl Context<'_> {
 
     fn annotations(&self) -> BTreeMap<String, String> {
         let mut a = BTreeMap::new();
-        if let Some(path) = self.profile.metrics_path {
+        if let Some(path) = &self.profile.metrics_path {
             a.insert("prometheus.io/scrape".to_owned(), "true".to_owned());
             a.insert("prometheus.io/path".to_owned(), path.to_owned());
             a.insert(

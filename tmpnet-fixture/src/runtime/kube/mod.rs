@@ -14,13 +14,14 @@
 //!
 //! No `kubectl`: every call goes through kube-rs.
 
-pub mod client;
-pub mod flags;
-pub mod forward;
-pub mod manifests;
-pub mod pods;
-pub mod render;
-pub mod state;
+pub(crate) mod client;
+#[cfg(test)]
+mod contract_tests;
+pub(crate) mod forward;
+pub(crate) mod manifests;
+pub(crate) mod pods;
+pub(crate) mod render;
+pub(crate) mod state;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -39,16 +40,15 @@ use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, Po
 use kube::Client;
 use serde_json::json;
 
-pub use self::flags::KubeFlags;
-
 use self::client::{api_error, call, status_code, CALL_TIMEOUT};
 use self::manifests::Context;
 use self::pods::Verdict;
-use super::{NodeRuntime, NodeState};
+use super::NodeRuntime;
 use crate::error::{Error, Result};
-use crate::kinds::{Endpoint, Health, LaunchSpec, NodeKind, Peer, Placement};
-use crate::network::{KubeConfig, NetworkConfig};
-use crate::node::Node;
+use crate::kinds::{self, HealthContext, LaunchContext, NodeKind, PodDaemon, Placement};
+use crate::model::{
+    Endpoint, Health, KubeSettings, NetworkConfig, Node, NodeState, Peer, MIN_VOLUME_GIB,
+};
 
 /// How many log lines an error quotes.
 const LOG_TAIL_LINES: i64 = 20;
@@ -89,7 +89,7 @@ impl Access {
     /// The access mode for this process: [`ACCESS_ENV`] if set, else
     /// ingress when an ingress host is configured, else the pod IP inside a
     /// cluster, else port-forward.
-    pub fn detect(settings: &KubeConfig) -> Result<Access> {
+    pub fn detect(settings: &KubeSettings) -> Result<Access> {
         let access = match std::env::var(ACCESS_ENV) {
             Ok(v) if !v.is_empty() => Access::parse(&v)?,
             _ if settings.ingress_host.is_some() => Access::Ingress,
@@ -113,12 +113,64 @@ impl Access {
     }
 }
 
+/// Validates the Kubernetes settings of a new network and fills in the
+/// kind's default image; fails when the kind cannot run in a pod.
+pub(crate) fn settings_for(kind: &dyn NodeKind, kube: &KubeSettings) -> Result<KubeSettings> {
+    let pod = kinds::pod_of(kind)?;
+    if kube.volume_size_gib < MIN_VOLUME_GIB {
+        return Err(Error::InvalidInput(format!(
+            "--kube-volume-size {} is below the minimum; use {MIN_VOLUME_GIB} (GiB) or more",
+            kube.volume_size_gib
+        )));
+    }
+    if !is_dns_label(&kube.namespace) {
+        return Err(Error::InvalidInput(format!(
+            "--kube-namespace {:?} is not a valid namespace name; use lower-case letters, digits and '-', e.g. tmpnet",
+            kube.namespace
+        )));
+    }
+    if let Some(s) = &kube.exclusive_scheduling {
+        if s.key.is_empty() || s.value.is_empty() {
+            return Err(Error::InvalidInput(
+                "exclusive scheduling needs a label key and value; pass --kube-scheduling-label-key and --kube-scheduling-label-value".into(),
+            ));
+        }
+    }
+    if let Some(path) = kube.kubeconfig.as_deref().filter(|p| !p.is_file()) {
+        return Err(Error::InvalidInput(format!(
+            "the kubeconfig {} does not exist; pass --kubeconfig FILE or set KUBECONFIG",
+            path.display()
+        )));
+    }
+    if kube.ingress_secret.is_some() && kube.ingress_host.is_none() {
+        return Err(Error::InvalidInput(
+            "--kube-ingress-secret needs --kube-ingress-host".into(),
+        ));
+    }
+    let mut kube = kube.clone();
+    if kube.image.is_empty() {
+        kube.image = pod.profile().default_image;
+    }
+    Ok(kube)
+}
+
+/// Whether `name` is a valid namespace name (an RFC 1123 label).
+fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
 /// Runs nodes as pods.
 pub struct KubeRuntime {
     kind: Arc<dyn NodeKind>,
     network: Arc<NetworkConfig>,
     dir: PathBuf,
-    settings: KubeConfig,
+    settings: KubeSettings,
     access: Access,
     client: tokio::sync::OnceCell<Client>,
     /// The state ConfigMap's reference once this runtime made sure of it.
@@ -144,18 +196,19 @@ impl KubeRuntime {
         kind: Arc<dyn NodeKind>,
         network: Arc<NetworkConfig>,
         dir: PathBuf,
-        settings: KubeConfig,
+        settings: KubeSettings,
     ) -> Result<KubeRuntime> {
         let access = Access::detect(&settings)?;
         Self::build(kind, network, dir, settings, access, None)
     }
 
-    /// A runtime using `client` (e.g. a test's mock) and `access`.
+    /// A runtime using `client` (a test's mock) and `access`.
+    #[cfg(test)]
     pub fn with_client(
         kind: Arc<dyn NodeKind>,
         network: Arc<NetworkConfig>,
         dir: PathBuf,
-        settings: KubeConfig,
+        settings: KubeSettings,
         client: Client,
         access: Access,
     ) -> Result<KubeRuntime> {
@@ -166,10 +219,11 @@ impl KubeRuntime {
         kind: Arc<dyn NodeKind>,
         network: Arc<NetworkConfig>,
         dir: PathBuf,
-        settings: KubeConfig,
+        settings: KubeSettings,
         access: Access,
         client: Option<Client>,
     ) -> Result<KubeRuntime> {
+        kinds::pod_of(kind.as_ref())?;
         let http = super::health_client()?;
         Ok(KubeRuntime {
             kind,
@@ -211,13 +265,18 @@ impl KubeRuntime {
         ))
     }
 
-    fn context(&self, owner: Option<OwnerReference>) -> Context<'_> {
-        Context {
+    /// The kind's pod capability (checked when the runtime was made).
+    fn pod(&self) -> Result<&dyn PodDaemon> {
+        kinds::pod_of(self.kind.as_ref())
+    }
+
+    fn context(&self, owner: Option<OwnerReference>) -> Result<Context<'_>> {
+        Ok(Context {
             network: &self.network,
             settings: &self.settings,
-            profile: self.kind.pod_profile(),
+            profile: self.pod()?.profile(),
             owner,
-        }
+        })
     }
 
     fn object_name(&self, node: &Node) -> String {
@@ -237,7 +296,7 @@ impl KubeRuntime {
             return Ok(o.clone());
         }
         let client = self.client().await?;
-        let ctx = self.context(None);
+        let ctx = self.context(None)?;
         let ns = &self.settings.namespace;
         let namespaces: Api<Namespace> = Api::all(client.clone());
         match call(namespaces.get_opt(ns)).await {
@@ -254,7 +313,7 @@ impl KubeRuntime {
             Err(e) if status_code(&e) == Some(403) => {}
             Err(e) => return Err(api_error(format!("read namespace {ns}"), e)),
         }
-        let files = state::collect(&self.dir, self.kind.secret_files())?;
+        let files = state::collect(&self.dir, &self.kind.secret_files())?;
         let maps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
         let wanted = ctx.state_config_map(files.plain.clone());
         let name = manifests::network_name(&self.network.uuid);
@@ -288,7 +347,7 @@ impl KubeRuntime {
         })?;
         if !files.secret.is_empty() {
             let secrets: Api<Secret> = Api::namespaced(client, ns);
-            let ctx = self.context(Some(reference.clone()));
+            let ctx = self.context(Some(reference.clone()))?;
             let secret = ctx.secret(files.secret.clone());
             let secret_name = manifests::secret_name(&self.network.uuid);
             match call(secrets.create(&PostParams::default(), &secret)).await {
@@ -308,14 +367,14 @@ impl KubeRuntime {
     /// Composes the node's flags for a pod, records them (`flags.json` and
     /// the state ConfigMap) and returns the container's arguments.
     async fn prepare_args(&self, node: &Node, peers: &[Peer]) -> Result<Vec<String>> {
-        let spec = LaunchSpec {
+        let launch = LaunchContext {
             placement: Placement::Pod,
-            network: &self.network,
             network_dir: &self.dir,
             node,
             peers,
         };
-        let flags = crate::kinds::compose_and_record(self.kind.as_ref(), &spec)?;
+        let flags =
+            kinds::compose_and_record(self.kind.as_ref(), &self.network.default_flags, &launch)?;
         let mut data = BTreeMap::new();
         for path in [node.config_path(), node.flags_path()] {
             let relative = path.strip_prefix(&self.dir).unwrap_or(&path);
@@ -332,7 +391,7 @@ impl KubeRuntime {
         ))
         .await
         .map_err(|e| api_error(format!("update configmap {name}"), e))?;
-        Ok(self.kind.pod_args(&flags))
+        Ok(self.pod()?.args(&flags))
     }
 
     /// Creates the node's Service, Ingress and StatefulSet, owned by
@@ -344,7 +403,7 @@ impl KubeRuntime {
         args: Vec<String>,
         owner: OwnerReference,
     ) -> Result<()> {
-        let ctx = self.context(Some(owner));
+        let ctx = self.context(Some(owner))?;
         let services: Api<Service> = self.api().await?;
         create_if_missing(&services, &ctx.service(node)).await?;
         if let Some(ingress) = ctx.ingress(node) {
@@ -436,7 +495,7 @@ impl KubeRuntime {
     /// The endpoint of a node whose pod has `ip`: its API reachable from
     /// here, its p2p address as peers inside the cluster dial it.
     async fn endpoint(&self, node: &Node, ip: &str) -> Result<Endpoint> {
-        let profile = self.kind.pod_profile();
+        let profile = self.pod()?.profile();
         let uri = match self.access {
             Access::PodIp => format!("http://{ip}:{}", profile.api_port),
             Access::Ingress => {
@@ -446,7 +505,7 @@ impl KubeRuntime {
                 } else {
                     "http"
                 };
-                let path = self.context(None).ingress_path(node);
+                let path = self.context(None)?.ingress_path(node);
                 format!("{scheme}://{host}{path}")
             }
             Access::PortForward => {
@@ -563,10 +622,6 @@ impl NodeRuntime for KubeRuntime {
         self.starts_allowed.store(allowed, Ordering::SeqCst);
     }
 
-    fn addresses_known_up_front(&self) -> bool {
-        false
-    }
-
     fn addresses_survive_restart(&self) -> bool {
         false
     }
@@ -616,7 +671,7 @@ impl NodeRuntime for KubeRuntime {
             .and_then(|p| p.metadata.uid);
         let owner = self.ensure_network().await?;
         let args = self.prepare_args(node, peers).await?;
-        let mut template = self.context(Some(owner)).pod_template(node, args);
+        let mut template = self.context(Some(owner))?.pod_template(node, args);
         if let Some(meta) = template.metadata.as_mut() {
             meta.annotations.get_or_insert_with(BTreeMap::new).insert(
                 manifests::ANNOTATION_RESTARTED.to_owned(),
@@ -660,7 +715,10 @@ impl NodeRuntime for KubeRuntime {
             Some(Verdict::Ready { ip }) => Some(self.endpoint(node, &ip).await?),
             _ => None,
         };
-        Ok(NodeState::Running { pid: 0, endpoint })
+        Ok(NodeState::Running {
+            pid: None,
+            endpoint,
+        })
     }
 
     async fn health(&self, node: &Node) -> Result<Health> {
@@ -668,7 +726,9 @@ impl NodeRuntime for KubeRuntime {
         // this check, not the end of the wait.
         let (replicas, pod) = match self.observe(node).await {
             Ok(observed) => observed,
-            Err(e @ Error::Kube { .. }) => return Ok(Health::Unhealthy(e.to_string())),
+            Err(e @ (Error::Kube { .. } | Error::KubeApi { .. })) => {
+                return Ok(Health::Unhealthy(e.to_string()))
+            }
             Err(e) => return Err(e),
         };
         let not_running = |detail: String| Error::NotRunning {
@@ -685,7 +745,13 @@ impl NodeRuntime for KubeRuntime {
         match pods::judge(&pod) {
             Verdict::Ready { ip } => {
                 let endpoint = self.endpoint(node, &ip).await?;
-                Ok(self.kind.check_health(&self.http, node, &endpoint).await)
+                let ctx = HealthContext {
+                    http: &self.http,
+                    network_dir: &self.dir,
+                    node,
+                    endpoint: &endpoint,
+                };
+                Ok(self.kind.check_health(&ctx).await)
             }
             Verdict::Pending(why) => Ok(Health::Unhealthy(why)),
             Verdict::Failed(why) => {
@@ -740,8 +806,8 @@ impl NodeRuntime for KubeRuntime {
 mod tests {
     use super::*;
 
-    fn settings(ingress_host: Option<&str>) -> KubeConfig {
-        KubeConfig {
+    fn settings(ingress_host: Option<&str>) -> KubeSettings {
+        KubeSettings {
             kubeconfig: Some("/k".into()),
             context: None,
             namespace: "tmpnet".into(),

@@ -1,15 +1,11 @@
-//! `tmpnetctl render --runtime kube`: every manifest a new network would
-//! create, printed as YAML without touching a cluster (like `helm
-//! template`).
-
-use std::sync::Arc;
+//! Every manifest a new network would create, as documents and as YAML,
+//! without touching a cluster (what `tmpnetctl render` prints).
 
 use super::manifests::{self, Context};
-use super::state::{self, StateFiles};
+use super::state::StateFiles;
 use crate::error::{Error, Result};
-use crate::kinds::{LaunchSpec, NodeKind, Peer, Placement};
-use crate::network::{KubeConfig, Network, NetworkConfig, NetworkSpec, RuntimeConfig};
-use crate::node::Node;
+use crate::kinds::{self, LaunchContext, NodeKind, Placement};
+use crate::model::{KubeSettings, NetworkConfig, Node, Peer};
 
 /// The objects of a network, in creation order: namespace, state
 /// ConfigMap, Secret (if the kind has secret files), then per node its
@@ -19,16 +15,17 @@ use crate::node::Node;
 /// they name the ConfigMap's uid, known only once it exists.
 pub fn documents(
     network: &NetworkConfig,
-    settings: &KubeConfig,
+    settings: &KubeSettings,
     kind: &dyn NodeKind,
     network_dir: &std::path::Path,
     nodes: &[Node],
     files: StateFiles,
 ) -> Result<Vec<serde_json::Value>> {
+    let pod = kinds::pod_of(kind)?;
     let ctx = Context {
         network,
         settings,
-        profile: kind.pod_profile(),
+        profile: pod.profile(),
         owner: None,
     };
     let mut docs = vec![
@@ -54,25 +51,27 @@ pub fn documents(
         } else {
             first_peer.iter().cloned().collect()
         };
-        let flags = kind.compose_flags(&LaunchSpec {
+        let launch = LaunchContext {
             placement: Placement::Pod,
-            network,
             network_dir,
             node,
             peers: &peers,
-        })?;
+        };
+        let flags = kinds::compose_flags(kind, &network.default_flags, &launch)?;
         docs.push(to_value(&ctx.service(node))?);
         if let Some(ingress) = ctx.ingress(node) {
             docs.push(to_value(&ingress)?);
         }
-        docs.push(to_value(&ctx.stateful_set(node, kind.pod_args(&flags)))?);
+        docs.push(to_value(&ctx.stateful_set(node, pod.args(&flags)))?);
     }
     Ok(docs)
 }
 
 fn to_value<T: serde::Serialize>(object: &T) -> Result<serde_json::Value> {
-    serde_json::to_value(object)
-        .map_err(|e| Error::InvalidInput(format!("cannot serialise a manifest: {e}")))
+    serde_json::to_value(object).map_err(|e| Error::Serialize {
+        what: "a manifest",
+        source: Box::new(e),
+    })
 }
 
 /// Documents as one YAML stream.
@@ -82,80 +81,23 @@ pub fn to_yaml(docs: &[serde_json::Value]) -> Result<String> {
         out.push_str("---\n");
         out.push_str(
             &serde_saphyr::to_string(doc)
-                .map_err(|e| Error::InvalidInput(format!("cannot write YAML: {e}")))?,
+                .map_err(|e| Error::Serialize {
+                    what: "YAML",
+                    source: Box::new(e),
+                })?,
         );
     }
     Ok(out)
 }
 
-/// Renders the manifests of a new network of `spec` (which must ask for
-/// Kubernetes): the network is made in a scratch directory that is removed
-/// afterwards, so nothing is written under the root and no cluster is
-/// contacted.
-pub fn render(spec: &NetworkSpec) -> Result<String> {
-    if spec.kube.is_none() {
-        return Err(Error::InvalidInput(
-            "render needs --runtime kube (the process runtime creates no manifests)".into(),
-        ));
-    }
-    let scratch = tempfile::tempdir().map_err(|e| {
-        Error::io(
-            "cannot create a scratch directory in",
-            std::env::temp_dir(),
-            e,
-        )
-    })?;
-    let network = Network::create(&NetworkSpec {
-        root_dir: scratch.path().to_owned(),
-        ..spec.clone()
-    })?;
-    let RuntimeConfig::Kube(settings) = &network.config().runtime else {
-        return Err(Error::InvalidInput("render needs --runtime kube".into()));
-    };
-    let kind: &Arc<dyn NodeKind> = network.kind();
-    let files = state::collect(network.dir(), kind.secret_files())?;
-    let docs = documents(
-        network.config(),
-        settings,
-        kind.as_ref(),
-        network.dir(),
-        network.nodes(),
-        files,
-    )?;
-    let header = format!(
-        "# Network {} (uuid {}) in namespace {}: {} {} node(s).\n\
-         # At creation every object but the namespace and the ConfigMap gets an\n\
-         # owner reference to the ConfigMap, so deleting it deletes the network.\n",
-        manifests::network_name(&network.config().uuid),
-        network.config().uuid,
-        settings.namespace,
-        network.nodes().len(),
-        network.config().node_kind,
-    );
-    Ok(header + &to_yaml(&docs)?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flags::Flags;
     use crate::kinds::{bitcoind, refnode};
-    use crate::network::{SchedulingLabel, SCHEMA_VERSION};
-    use crate::node::NodeConfig;
+    use crate::model::{Flags, NodeConfig, RuntimeSettings, SchedulingLabel, SCHEMA_VERSION};
 
-    fn network(kind: &str, count: usize) -> (NetworkConfig, KubeConfig, Vec<Node>) {
-        let settings = KubeConfig {
-            kubeconfig: None,
-            context: None,
-            namespace: "tmpnet".into(),
-            image: format!("tmpnet/{kind}:test"),
-            volume_size_gib: 2,
-            exclusive_scheduling: None,
-            ingress_host: None,
-            ingress_secret: None,
-            ready_timeout_secs: 120,
-            stop_grace_secs: 10,
-        };
+    fn network(kind: &str, count: usize) -> (NetworkConfig, KubeSettings, Vec<Node>) {
+        let settings = KubeSettings::new("tmpnet", format!("tmpnet/{kind}:test"));
         let config = NetworkConfig {
             schema_version: SCHEMA_VERSION,
             uuid: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0".into(),
@@ -163,7 +105,7 @@ mod tests {
             node_kind: kind.into(),
             node_count: count,
             default_flags: Flags::from([("log-level".to_owned(), "debug".to_owned())]),
-            runtime: RuntimeConfig::Kube(settings.clone()),
+            runtime: RuntimeSettings::Kube(settings.clone()),
         };
         let nodes = (0..count)
             .map(|i| Node {
@@ -245,7 +187,7 @@ mod tests {
             password: "secret".into(),
             rpcauth: bitcoind::rpcauth_line("tmpnet", "salt", "secret").unwrap(),
         };
-        crate::fsutil::write_json(&dir.path().join("rpc.json"), &fixed).unwrap();
+        crate::sys::files::write_json(&dir.path().join("rpc.json"), &fixed).unwrap();
         let files = StateFiles {
             plain: [("config.json".to_owned(), "{}".to_owned())].into(),
             secret: [("rpc.json".to_owned(), b"{}".to_vec())].into(),
@@ -273,31 +215,6 @@ mod tests {
                 "StatefulSet",
             ],
             "bitcoind-exclusive-ingress.yaml",
-        );
-    }
-
-    #[test]
-    fn render_refuses_the_process_runtime_and_writes_nothing_under_the_root() {
-        let root = tempfile::tempdir().unwrap();
-        let mut spec = NetworkSpec::new(root.path(), 3);
-        assert!(render(&spec)
-            .unwrap_err()
-            .to_string()
-            .contains("--runtime kube"));
-        let (_, settings, _) = network(refnode::NAME, 1);
-        spec.kube = Some(KubeConfig {
-            image: String::new(),
-            ..settings
-        });
-        let yaml = render(&spec).unwrap();
-        assert_eq!(yaml.matches("kind: StatefulSet").count(), 3);
-        assert!(
-            yaml.contains("image: tmpnet/refnode:latest"),
-            "the kind's default image"
-        );
-        assert!(
-            !root.path().join("networks").exists(),
-            "nothing written under the root"
         );
     }
 }

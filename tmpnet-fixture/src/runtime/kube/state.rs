@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::fsutil;
-use crate::network::{CONFIG_FILE, ENV_FILE, EPHEMERAL_DIR};
-use crate::node;
+use crate::sys::files;
+use crate::model::network::{CONFIG_FILE, ENV_FILE, EPHEMERAL_DIR};
+use crate::model::{layout, node};
 
 /// The files a network's state holds: non-secret ones (ConfigMap) and the
 /// kind's secret ones (Secret).
@@ -85,7 +85,7 @@ fn node_files(dir: &Path, prefix: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 /// network files named in `secret_files` (the secret part), and each
 /// node's config and flags. Nothing else: run records such as the harness's
 /// owner record belong to the machine that wrote them.
-pub fn collect(dir: &Path, secret_files: &[&str]) -> Result<StateFiles> {
+pub fn collect(dir: &Path, secret_files: &[String]) -> Result<StateFiles> {
     let mut relatives = vec![PathBuf::from(CONFIG_FILE)];
     relatives.extend(
         secret_files
@@ -131,78 +131,16 @@ pub fn materialize(dir: &Path, state: &StateFiles) -> Result<()> {
     for (key, bytes, mode) in files {
         let path = dir.join(path_of(key)?);
         if let Some(parent) = path.parent() {
-            fsutil::create_dir_all(parent)?;
+            files::create_dir_all(parent)?;
         }
-        fsutil::atomic_write(&path, bytes, mode)?;
+        files::atomic_write(&path, bytes, mode)?;
     }
     let env = format!(
         "export {}={}\n",
-        crate::layout::NETWORK_DIR_ENV,
+        layout::NETWORK_DIR_ENV,
         dir.display()
     );
-    fsutil::atomic_write(&dir.join(ENV_FILE), env.as_bytes(), 0o644)
-}
-
-/// Attaches to the network `name` (its state ConfigMap) in the namespace
-/// of `settings`: writes its directory under `root` (a new network
-/// directory) and loads it, with `settings`' kubeconfig and context in
-/// place of its creator's, so this process reaches the cluster its own way.
-pub async fn attach(
-    settings: &crate::network::KubeConfig,
-    name: &str,
-    root: &Path,
-) -> Result<crate::network::Network> {
-    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-    use kube::api::Api;
-
-    use super::client::{api_error, connect};
-
-    let client = connect(settings.kubeconfig.as_deref(), settings.context.as_deref()).await?;
-    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &settings.namespace);
-    let map = maps
-        .get_opt(name)
-        .await
-        .map_err(|e| api_error(format!("read configmap {name}"), e))?
-        .ok_or_else(|| Error::Kube {
-            action: format!("attach to network {name}"),
-            reason: format!(
-                "namespace {} has no network of that name; list them with `kubectl get configmaps -n {} -l app.kubernetes.io/managed-by=tmpnet`",
-                settings.namespace, settings.namespace
-            ),
-        })?;
-    let mut state = StateFiles {
-        plain: map.data.unwrap_or_default(),
-        secret: BTreeMap::new(),
-    };
-    let secrets: Api<Secret> = Api::namespaced(client, &settings.namespace);
-    let secret_name = format!("{name}-secrets");
-    if let Some(secret) = secrets
-        .get_opt(&secret_name)
-        .await
-        .map_err(|e| api_error(format!("read secret {secret_name}"), e))?
-    {
-        state.secret = secret
-            .data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, v.0))
-            .collect();
-    }
-    let dir = crate::layout::create_network_dir(root)?;
-    let written = materialize(&dir, &state).and_then(|()| {
-        let config_path = dir.join(CONFIG_FILE);
-        let mut config: crate::network::NetworkConfig = fsutil::read_json(&config_path)?;
-        if let crate::network::RuntimeConfig::Kube(kube) = &mut config.runtime {
-            kube.kubeconfig = settings.kubeconfig.clone();
-            kube.context = settings.context.clone();
-        }
-        fsutil::write_json(&config_path, &config)?;
-        crate::network::Network::load(&dir)
-    });
-    if written.is_err() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    written
+    files::atomic_write(&dir.join(ENV_FILE), env.as_bytes(), 0o644)
 }
 
 #[cfg(test)]
@@ -239,7 +177,7 @@ mod tests {
             std::fs::write(d.join(n).join("logs/main.log"), "log").unwrap();
         }
         std::fs::write(d.join("ref-1/flags.json"), "{\"a\":\"b\"}").unwrap();
-        let state = collect(d, &["rpc.json"]).unwrap();
+        let state = collect(d, &["rpc.json".to_owned()]).unwrap();
         assert_eq!(
             state.plain.keys().collect::<Vec<_>>(),
             [

@@ -1,16 +1,34 @@
-//! The network's `config.json` and the runtime configuration it carries.
+//! The network's `config.json` and the runtime settings it carries.
+//!
+//! ```text
+//! <network dir>/
+//!   config.json    NetworkConfig
+//!   network.env    export TMPNET_NETWORK_DIR=<absolute dir>
+//!   <node id>/     one directory per node (see [`super::node`])
+//!   ephemeral/     nodes added by tests, not bootstrap peers
+//! ```
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::flags::Flags;
+use super::flags::Flags;
+
+/// File name of the network's configuration.
+pub const CONFIG_FILE: &str = "config.json";
+/// File name of the shell snippet that targets the network.
+pub const ENV_FILE: &str = "network.env";
+/// Directory of ephemeral nodes (not bootstrap peers, added by tests).
+pub const EPHEMERAL_DIR: &str = "ephemeral";
+/// The most nodes one network may have.
+pub const MAX_NODES: usize = 256;
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Contents of `<network dir>/config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkConfig {
     /// Version of this file's layout.
@@ -28,25 +46,26 @@ pub struct NetworkConfig {
     #[serde(default)]
     pub default_flags: Flags,
     /// Where and how nodes run.
-    pub runtime: RuntimeConfig,
+    pub runtime: RuntimeSettings,
 }
 
 /// Where nodes run. Serialised externally tagged: `{"process": {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 #[serde(rename_all = "camelCase")]
-pub enum RuntimeConfig {
+pub enum RuntimeSettings {
     /// Nodes are local processes.
-    Process(ProcessConfig),
+    Process(ProcessSettings),
     /// Nodes are pods on Kubernetes.
-    Kube(KubeConfig),
+    Kube(KubeSettings),
 }
 
-impl RuntimeConfig {
+impl RuntimeSettings {
     /// The runtime's name as `--runtime` spells it.
     pub fn name(&self) -> &'static str {
         match self {
-            RuntimeConfig::Process(_) => "process",
-            RuntimeConfig::Kube(_) => "kube",
+            RuntimeSettings::Process(_) => "process",
+            RuntimeSettings::Kube(_) => "kube",
         }
     }
 }
@@ -57,8 +76,9 @@ pub const MIN_VOLUME_GIB: u32 = 2;
 
 /// Settings of the Kubernetes runtime.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 #[serde(rename_all = "camelCase")]
-pub struct KubeConfig {
+pub struct KubeSettings {
     /// The kubeconfig file; `None` follows `KUBECONFIG`, then
     /// `~/.kube/config`, then the in-cluster service account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,6 +110,26 @@ pub struct KubeConfig {
     pub stop_grace_secs: u64,
 }
 
+impl KubeSettings {
+    /// Settings for `namespace` and `image` (empty: the kind's default
+    /// image) with the default volume size and timings; the kubeconfig
+    /// follows `KUBECONFIG`.
+    pub fn new(namespace: impl Into<String>, image: impl Into<String>) -> Self {
+        KubeSettings {
+            kubeconfig: None,
+            context: None,
+            namespace: namespace.into(),
+            image: image.into(),
+            volume_size_gib: MIN_VOLUME_GIB,
+            exclusive_scheduling: None,
+            ingress_host: None,
+            ingress_secret: None,
+            ready_timeout_secs: default_ready_timeout_secs(),
+            stop_grace_secs: default_stop_grace_secs(),
+        }
+    }
+}
+
 /// The node label that exclusive scheduling selects and tolerates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -106,8 +146,9 @@ fn default_ready_timeout_secs() -> u64 {
 
 /// Settings of the local-process runtime.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 #[serde(rename_all = "camelCase")]
-pub struct ProcessConfig {
+pub struct ProcessSettings {
     /// Absolute path of the node binary.
     pub node_path: PathBuf,
     /// Keep each node's API port across restarts (the OS may still hand the
@@ -121,7 +162,7 @@ pub struct ProcessConfig {
     #[serde(default = "default_init_timeout_secs")]
     pub init_timeout_secs: u64,
     /// Set when `node_path` is a program embedding the node (see
-    /// [`crate::embedded`]): the embedded node's name.
+    /// [`crate::kinds::embedded`]): the embedded node's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedded: Option<String>,
 }
@@ -134,10 +175,10 @@ fn default_init_timeout_secs() -> u64 {
     10
 }
 
-impl ProcessConfig {
+impl ProcessSettings {
     /// A configuration with default timings for `node_path`.
     pub fn new(node_path: PathBuf) -> Self {
-        ProcessConfig {
+        ProcessSettings {
             node_path,
             reuse_dynamic_ports: false,
             stop_grace_secs: default_stop_grace_secs(),
@@ -149,22 +190,22 @@ impl ProcessConfig {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn kube_config_round_trips_with_defaults() {
-        let k: KubeConfig =
+    fn kube_settings_round_trip_with_defaults() {
+        let k: KubeSettings =
             serde_json::from_str(r#"{"namespace": "tmpnet", "image": "img", "volumeSizeGib": 2}"#)
                 .unwrap();
         assert_eq!(k.ready_timeout_secs, 120);
         assert_eq!(k.stop_grace_secs, 10);
-        let cfg = RuntimeConfig::Kube(k.clone());
+        let cfg = RuntimeSettings::Kube(k.clone());
         assert_eq!(cfg.name(), "kube");
         let json = serde_json::to_value(&cfg).unwrap();
         assert_eq!(json["kube"]["namespace"], "tmpnet");
         assert!(json["kube"].get("kubeconfig").is_none());
-        assert_eq!(serde_json::from_value::<RuntimeConfig>(json).unwrap(), cfg);
+        assert_eq!(serde_json::from_value::<RuntimeSettings>(json).unwrap(), cfg);
     }
-
-    use super::*;
 
     #[test]
     fn config_json_shape_is_stable() {
@@ -175,7 +216,7 @@ mod tests {
             node_kind: "refnode".into(),
             node_count: 2,
             default_flags: [("log-level".to_string(), "debug".to_string())].into(),
-            runtime: RuntimeConfig::Process(ProcessConfig::new("/bin/node".into())),
+            runtime: RuntimeSettings::Process(ProcessSettings::new("/bin/node".into())),
         };
         let json = serde_json::to_value(&cfg).unwrap();
         assert_eq!(
@@ -193,7 +234,7 @@ mod tests {
 
     #[test]
     fn optional_process_fields_default() {
-        let p: ProcessConfig = serde_json::from_str(r#"{"nodePath": "/x"}"#).unwrap();
-        assert_eq!(p, ProcessConfig::new("/x".into()));
+        let p: ProcessSettings = serde_json::from_str(r#"{"nodePath": "/x"}"#).unwrap();
+        assert_eq!(p, ProcessSettings::new("/x".into()));
     }
 }

@@ -4,19 +4,19 @@
 //! scenario serves the requests in the order the runtime must send them; an
 //! unexpected request fails the test.
 
-#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
-
 use std::sync::Arc;
 
 use http::{Request, Response};
 use kube::client::Body;
 use kube::Client;
 use serde_json::{json, Value};
-use tmpnet_fixture::kinds::{self, Peer};
-use tmpnet_fixture::network::{KubeConfig, Network, NetworkSpec, RuntimeConfig};
-use tmpnet_fixture::runtime::kube::{manifests, Access, KubeRuntime};
-use tmpnet_fixture::runtime::NodeRuntime;
 use tower_test::mock::{self, Handle};
+
+use super::{manifests, Access, KubeRuntime};
+use crate::kinds;
+use crate::model::{KubeSettings, Peer, RuntimeSettings};
+use crate::network::{Network, NetworkSpec};
+use crate::runtime::NodeRuntime;
 
 type Mock = Handle<Request<Body>, Response<Body>>;
 
@@ -32,24 +32,11 @@ struct Fixture {
 
 fn fixture() -> (Fixture, Mock) {
     let dir = tempfile::tempdir().unwrap();
-    let settings = KubeConfig {
-        kubeconfig: None,
-        context: None,
-        namespace: NS.into(),
-        image: String::new(),
-        volume_size_gib: 2,
-        exclusive_scheduling: None,
-        ingress_host: None,
-        ingress_secret: None,
-        ready_timeout_secs: 10,
-        stop_grace_secs: 1,
-    };
-    let network = Network::create(&NetworkSpec {
-        kube: Some(settings),
-        ..NetworkSpec::new(dir.path(), 1)
-    })
-    .unwrap();
-    let RuntimeConfig::Kube(settings) = network.config().runtime.clone() else {
+    let mut settings = KubeSettings::new(NS, "");
+    settings.ready_timeout_secs = 10;
+    settings.stop_grace_secs = 1;
+    let network = Network::create(&NetworkSpec::new(dir.path(), 1).with_kube(settings)).unwrap();
+    let RuntimeSettings::Kube(settings) = network.config().runtime.clone() else {
         unreachable!("a kube network")
     };
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
@@ -149,7 +136,8 @@ fn config_map(name: &str) -> Value {
 
 fn names(f: &Fixture) -> (String, String, String) {
     let uuid = &f.network.config().uuid;
-    let id = f.network.nodes()[0].id();
+    let nodes = f.network.nodes();
+    let id = nodes[0].id();
     (
         manifests::network_name(uuid),
         manifests::node_object_name(uuid, id),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args};
 
-use crate::network::{KubeConfig, SchedulingLabel, MIN_VOLUME_GIB};
+use crate::model::{KubeSettings, SchedulingLabel, MIN_VOLUME_GIB};
 
 /// Where and how nodes run on Kubernetes.
 #[derive(Debug, Clone, Args)]
@@ -75,7 +75,7 @@ impl KubeFlags {
     /// with its current context when none is given, so later commands on
     /// the network reach the same cluster. An empty image means the node
     /// kind's default; values are checked when the network is created.
-    pub fn to_config(&self) -> KubeConfig {
+    pub fn resolve(&self) -> KubeSettings {
         let kubeconfig = self.kubeconfig.clone().or_else(|| {
             let env = std::env::var_os("KUBECONFIG")?;
             let mut paths = std::env::split_paths(&env);
@@ -95,21 +95,21 @@ impl KubeFlags {
             let file = kube::config::Kubeconfig::read_from(kubeconfig.as_ref()?).ok()?;
             file.current_context
         });
-        KubeConfig {
-            kubeconfig,
-            context,
-            namespace: self.kube_namespace.clone(),
-            image: self.kube_image.clone().unwrap_or_default(),
-            volume_size_gib: self.kube_volume_size,
-            exclusive_scheduling: self.kube_exclusive_scheduling.then(|| SchedulingLabel {
-                key: self.kube_scheduling_label_key.clone(),
-                value: self.kube_scheduling_label_value.clone(),
-            }),
-            ingress_host: self.kube_ingress_host.clone(),
-            ingress_secret: self.kube_ingress_secret.clone(),
-            ready_timeout_secs: self.kube_ready_timeout,
-            stop_grace_secs: 10,
-        }
+        let mut settings = KubeSettings::new(
+            self.kube_namespace.clone(),
+            self.kube_image.clone().unwrap_or_default(),
+        );
+        settings.kubeconfig = kubeconfig;
+        settings.context = context;
+        settings.volume_size_gib = self.kube_volume_size;
+        settings.exclusive_scheduling = self.kube_exclusive_scheduling.then(|| SchedulingLabel {
+            key: self.kube_scheduling_label_key.clone(),
+            value: self.kube_scheduling_label_value.clone(),
+        });
+        settings.ingress_host = self.kube_ingress_host.clone();
+        settings.ingress_secret = self.kube_ingress_secret.clone();
+        settings.ready_timeout_secs = self.kube_ready_timeout;
+        settings
     }
 }
 
@@ -146,7 +146,7 @@ mod tests {
             "localhost:30791",
         ])
         .unwrap();
-        let config = cli.kube.to_config();
+        let config = cli.kube.resolve();
         assert_eq!(config.kubeconfig.as_deref(), Some(file.as_path()));
         assert_eq!(config.context.as_deref(), Some("here"));
         assert_eq!(config.namespace, "e2e");

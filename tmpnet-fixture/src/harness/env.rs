@@ -6,35 +6,13 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::owner::{self, OwnedNetworks, Owner};
 use crate::error::{Error, Result};
-use crate::harness::owner::Owner;
-use crate::harness::shared;
-use crate::network::{Network, NetworkSpec};
-use crate::node::Node;
+use crate::helpers;
+use crate::network::{Network, NetworkSpec, NodeHandle};
+use crate::sys::files;
 
 type Cleanup = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
-
-/// Networks this process started and must stop if it is interrupted.
-#[derive(Debug, Default)]
-pub(crate) struct OwnedNetworks(Mutex<Vec<Network>>);
-
-impl OwnedNetworks {
-    pub(crate) fn add(&self, network: &Network) {
-        self.lock().push(network.clone());
-    }
-
-    pub(crate) fn remove(&self, dir: &Path) {
-        self.lock().retain(|n| n.dir() != dir);
-    }
-
-    pub(crate) fn take(&self) -> Vec<Network> {
-        std::mem::take(&mut *self.lock())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Network>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 /// A test's view of its network, the same whatever the runtime.
 pub struct TestEnvironment {
@@ -60,7 +38,6 @@ impl std::fmt::Debug for TestEnvironment {
 }
 
 impl TestEnvironment {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         network: Network,
         name: String,
@@ -80,7 +57,7 @@ impl TestEnvironment {
             })
             .collect();
         let test_dir = network.dir().join("tests").join(safe);
-        crate::fsutil::create_dir_all(&test_dir)?;
+        files::create_dir_all(&test_dir)?;
         Ok(TestEnvironment {
             network,
             name,
@@ -118,19 +95,42 @@ impl TestEnvironment {
         &self.test_dir
     }
 
+    /// Handles on the network's bootstrap nodes, in order: each with its
+    /// id, URI and health.
+    pub fn nodes(&self) -> Vec<NodeHandle> {
+        self.network.node_handles()
+    }
+
     /// The API URIs of the network's running nodes, reachable from here.
     pub async fn node_uris(&self) -> Result<Vec<String>> {
         self.network.node_uris().await
+    }
+
+    /// Restarts every node of the network and waits until all are healthy
+    /// again, within the test's start timeout.
+    pub async fn restart_network(&self) -> Result<()> {
+        self.network.restart(self.timeout).await
+    }
+
+    /// Waits until `check` returns `Ok(true)`, asking again every 20 ms; an
+    /// `Err` counts as not yet (a node restarting refuses connections). On
+    /// timeout the error names `what` and the last error seen.
+    pub async fn wait_until<F, Fut, E>(&self, what: &str, timeout: Duration, check: F) -> Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = std::result::Result<bool, E>>,
+        E: std::fmt::Display,
+    {
+        helpers::wait_until(what, timeout, check).await
     }
 
     /// The API URI of one running node, chosen at random.
     pub async fn random_node_uri(&self) -> Result<String> {
         let uris = self.node_uris().await?;
         if uris.is_empty() {
-            return Err(Error::InvalidInput(format!(
-                "no node of {} is running",
-                self.network.dir().display()
-            )));
+            return Err(Error::NoRunningNode {
+                dir: self.network.dir().to_owned(),
+            });
         }
         let pick = (uuid::Uuid::new_v4().as_u128() % uris.len() as u128) as usize;
         Ok(uris[pick].clone())
@@ -139,26 +139,21 @@ impl TestEnvironment {
     /// Starts a network of `nodes` nodes for this test alone; it is stopped
     /// when the test ends, whatever the outcome.
     pub async fn start_private_network(&self, nodes: usize) -> Result<Network> {
-        let spec = NetworkSpec {
-            node_count: nodes,
-            owner: self.name.clone(),
-            ..self.spec.clone()
-        };
-        // Registered before the start: a test cancelled (timed out) during
-        // the start still stops it.
-        let mut network = shared::create_claimed(&spec, Owner::me().as_ref())?;
-        self.owned.add(&network);
+        let mut spec = self.spec.clone();
+        spec.node_count = nodes;
+        spec.owner = self.name.clone();
+        let network = owner::start_owned(&spec, Owner::me().as_ref(), &self.owned, self.timeout)
+            .await?;
         self.private
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(network.clone());
-        shared::start_or_release(&mut network, self.timeout).await?;
         Ok(network)
     }
 
     /// Adds a node that is not a bootstrap peer to the network, healthy and
     /// connected; it is stopped when the test ends.
-    pub async fn add_ephemeral_node(&self) -> Result<Node> {
+    pub async fn add_ephemeral_node(&self) -> Result<NodeHandle> {
         let node = self.network.create_ephemeral_node()?;
         let network = self.network.clone();
         let stopped = node.clone();
@@ -170,7 +165,7 @@ impl TestEnvironment {
         self.network
             .start_ephemeral_node(&node, self.timeout)
             .await?;
-        Ok(node)
+        self.network.node(node.id())
     }
 
     /// Registers work to run when the test ends (pass or fail), in reverse
@@ -220,11 +215,7 @@ impl TestEnvironment {
 /// Stops a network this process owns; its owner record is released and it
 /// leaves the interrupt list only once the stop succeeded.
 pub(crate) async fn stop_owned(owned: &OwnedNetworks, network: &Network) {
-    match network.stop().await {
-        Ok(()) => {
-            let _ = crate::harness::owner::release(network.dir());
-            owned.remove(network.dir());
-        }
-        Err(e) => eprintln!("error: cannot stop {}: {e}", network.dir().display()),
+    if let Err(e) = owner::stop_and_release(owned, network).await {
+        eprintln!("error: cannot stop {}: {e}", network.dir().display());
     }
 }

@@ -14,13 +14,14 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::flags::Flags;
-use crate::fsutil;
+use super::flags::Flags;
+use crate::sys::files;
 
 /// File name of a node's configuration.
 pub const CONFIG_FILE: &str = "config.json";
@@ -30,6 +31,80 @@ pub const FLAGS_FILE: &str = "flags.json";
 pub const LAUNCH_FILE: &str = "launch.json";
 /// File name of the node's self-reported process context.
 pub const PROCESS_FILE: &str = "process.json";
+
+/// Log lines quoted in errors.
+pub const LOG_TAIL_LINES: usize = 10;
+
+/// A peer a node is told to connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// The peer's node id.
+    pub node_id: String,
+    /// Its p2p address, `host:port`.
+    pub p2p_address: String,
+}
+
+/// Where a running node can be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// HTTP API base URI.
+    pub uri: String,
+    /// p2p address, `host:port`.
+    pub p2p_address: String,
+}
+
+/// A health verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// The node is healthy.
+    Healthy,
+    /// The node answers but is not healthy yet, or does not answer; the text
+    /// says what is missing.
+    Unhealthy(String),
+}
+
+impl Health {
+    /// Whether the verdict is [`Health::Healthy`].
+    pub fn is_healthy(&self) -> bool {
+        matches!(self, Health::Healthy)
+    }
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Health::Healthy => f.write_str("healthy"),
+            Health::Unhealthy(why) => write!(f, "unhealthy: {why}"),
+        }
+    }
+}
+
+/// What a runtime knows of a node right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeState {
+    /// Not running, and nothing says it should be.
+    Stopped,
+    /// Running. The endpoint is `None` until the node has reported it.
+    Running {
+        /// Its pid, for a local process (`None` for a pod).
+        pid: Option<u32>,
+        /// Where it can be reached, once known.
+        endpoint: Option<Endpoint>,
+    },
+    /// A record says it runs, but the process is gone (e.g. after `kill -9`).
+    Stale {
+        /// The recorded pid.
+        pid: u32,
+    },
+}
+
+impl NodeState {
+    /// Whether the node is running.
+    pub fn is_running(&self) -> bool {
+        matches!(self, NodeState::Running { .. })
+    }
+}
 
 /// Contents of `<node dir>/config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,15 +201,15 @@ impl Node {
             dir: network_dir.join(&config.id),
             config,
         };
-        fsutil::create_dir_all(&node.db_dir())?;
-        fsutil::create_dir_all(&node.dir.join("logs"))?;
+        files::create_dir_all(&node.db_dir())?;
+        files::create_dir_all(&node.dir.join("logs"))?;
         node.save()?;
         Ok(node)
     }
 
     /// Loads a node from its directory.
     pub fn load(dir: &Path) -> Result<Node> {
-        let config: NodeConfig = fsutil::read_json(&dir.join(CONFIG_FILE))?;
+        let config: NodeConfig = files::read_json(&dir.join(CONFIG_FILE))?;
         Ok(Node {
             dir: dir.to_owned(),
             config,
@@ -143,22 +218,22 @@ impl Node {
 
     /// Writes `config.json` atomically.
     pub fn save(&self) -> Result<()> {
-        fsutil::write_json(&self.config_path(), &self.config)
+        files::write_json(&self.config_path(), &self.config)
     }
 
     /// Reads `process.json`, if the node wrote one.
     pub fn process_context(&self) -> Result<Option<ProcessContext>> {
-        fsutil::read_json_opt(&self.process_path())
+        files::read_json_opt(&self.process_path())
     }
 
     /// Reads `launch.json`, if the harness wrote one.
     pub fn launch_record(&self) -> Result<Option<LaunchRecord>> {
-        fsutil::read_json_opt(&self.launch_path())
+        files::read_json_opt(&self.launch_path())
     }
 
     /// The last `n` lines of the node's main log.
     pub fn log_tail(&self, n: usize) -> Vec<String> {
-        fsutil::tail_lines(&self.log_path(), n)
+        files::tail_lines(&self.log_path(), n)
     }
 }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
-use crate::fsutil;
+use crate::sys::files;
 
 /// Environment variable naming the root directory (default `~/.tmpnet`).
 pub const ROOT_DIR_ENV: &str = "TMPNET_ROOT_DIR";
@@ -79,7 +79,7 @@ fn choose_network_dir(
 /// name never share a directory: the loser takes a `-N` suffix.
 pub fn create_network_dir(root: &Path) -> Result<PathBuf> {
     let parent = networks_dir(root);
-    fsutil::create_dir_all(&parent)?;
+    files::create_dir_all(&parent)?;
     let parent = fs::canonicalize(&parent).map_err(|e| Error::io("cannot resolve", &parent, e))?;
     let base = timestamp_name(SystemTime::now());
     for attempt in 0..1000u32 {
@@ -106,7 +106,7 @@ pub fn update_latest(root: &Path, dir: &Path) -> Result<()> {
     let name = dir
         .file_name()
         .ok_or_else(|| Error::InvalidInput(format!("{} has no name", dir.display())))?;
-    fsutil::replace_symlink(Path::new(name), &networks_dir(root).join(LATEST_LINK))
+    files::replace_symlink(Path::new(name), &networks_dir(root).join(LATEST_LINK))
 }
 
 /// Every network directory under `<root>/networks`, oldest first.
@@ -128,31 +128,10 @@ pub fn list_network_dirs(root: &Path) -> Result<Vec<PathBuf>> {
 
 /// `YYYYMMDD-HHMMSS.ffffff` in UTC.
 pub fn timestamp_name(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (y, m, day) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    format!(
-        "{y:04}{m:02}{day:02}-{:02}{:02}{:02}.{:06}",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60,
-        d.subsec_micros()
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    // RFC 3339 with microseconds, e.g. 2026-11-22T14:53:01.123456Z.
+    let rfc = humantime::format_rfc3339_micros(t.max(UNIX_EPOCH)).to_string();
+    let digits: String = rfc.chars().filter(char::is_ascii_digit).collect();
+    format!("{}-{}.{}", &digits[..8], &digits[8..14], &digits[14..20])
 }
 
 #[cfg(test)]

@@ -1,0 +1,62 @@
+//! Test helpers for bitcoind-family networks: an RPC client for a node of
+//! a network, and waiting until every node shares one tip.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::kinds::bitcoind::rpc::Rpc;
+use crate::model::Node;
+use crate::network::Network;
+use crate::sys::deadline_after;
+
+/// An RPC client for a running node of `network`, with the network's
+/// credentials and a 30 s limit per call.
+pub async fn rpc(network: &Network, node: &Node) -> Result<Rpc> {
+    let url = network
+        .runtime()
+        .accessible_uri(node)
+        .await?
+        .ok_or_else(|| Error::NotRunning {
+            node: node.id().to_owned(),
+            detail: "it has no RPC endpoint".into(),
+            log_tail: Vec::new(),
+        })?;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(Error::HttpClient)?;
+    Rpc::new(http, &url, network.dir())
+}
+
+/// Waits until every node of `network` has the same height and tip;
+/// returns them. On timeout the error lists each node's height.
+pub async fn wait_for_same_tip(network: &Network, timeout: Duration) -> Result<(u64, String)> {
+    let mut clients = Vec::new();
+    for node in network.nodes() {
+        clients.push((node.id().to_owned(), rpc(network, &node).await?));
+    }
+    let deadline = deadline_after(timeout);
+    loop {
+        let mut tips = Vec::with_capacity(clients.len());
+        for (id, rpc) in &clients {
+            tips.push((id.as_str(), rpc.height().await?, rpc.tip().await?));
+        }
+        let (_, height, tip) = &tips[0];
+        if tips.iter().all(|(_, h, t)| h == height && t == tip) {
+            return Ok((*height, tip.clone()));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let seen: Vec<String> = tips
+                .iter()
+                .map(|(id, h, _)| format!("{id} at {h}"))
+                .collect();
+            return Err(Error::Timeout {
+                what: "every node reaching the same tip".into(),
+                timeout,
+                last: Some(seen.join(", ")),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,73 @@
+//! The pod capability of a kind: its image, ports, data path and probe.
+
+use crate::model::Flags;
+
+/// A reference to the pod's own IP, expanded by the kubelet in a
+/// container's arguments.
+pub const POD_IP: &str = "$(POD_IP)";
+/// A reference to the pod's name, expanded like [`POD_IP`].
+pub const POD_NAME: &str = "$(POD_NAME)";
+
+/// The parts of a pod's manifest that differ per daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PodProfile {
+    /// The image used unless `--kube-image` says otherwise.
+    pub default_image: String,
+    /// The API port (HTTP or RPC) inside the pod.
+    pub api_port: u16,
+    /// The p2p port inside the pod.
+    pub p2p_port: u16,
+    /// Where the data volume is mounted.
+    pub data_path: String,
+    /// The readiness probe: an HTTP GET of this path on the API port, or a
+    /// TCP connect to the API port when `None`.
+    pub readiness_path: Option<String>,
+    /// Where Prometheus scrapes metrics on the API port, if the daemon
+    /// serves them.
+    pub metrics_path: Option<String>,
+}
+
+impl PodProfile {
+    /// A profile for `image` with its API and p2p ports, data under
+    /// `/data`, a TCP readiness probe and no metrics.
+    pub fn new(image: impl Into<String>, api_port: u16, p2p_port: u16) -> Self {
+        PodProfile {
+            default_image: image.into(),
+            api_port,
+            p2p_port,
+            data_path: "/data".into(),
+            readiness_path: None,
+            metrics_path: None,
+        }
+    }
+
+    /// Probes readiness with an HTTP GET of `path` on the API port.
+    pub fn with_readiness_path(mut self, path: impl Into<String>) -> Self {
+        self.readiness_path = Some(path.into());
+        self
+    }
+
+    /// Says where the daemon serves Prometheus metrics on the API port.
+    pub fn with_metrics_path(mut self, path: impl Into<String>) -> Self {
+        self.metrics_path = Some(path.into());
+        self
+    }
+
+    /// Mounts the data volume at `path`.
+    pub fn with_data_path(mut self, path: impl Into<String>) -> Self {
+        self.data_path = path.into();
+        self
+    }
+}
+
+/// How a kind's daemon runs in a pod.
+pub trait PodDaemon: Send + Sync {
+    /// Image, ports, data path and probes.
+    fn profile(&self) -> PodProfile;
+
+    /// The container's arguments for flags composed with
+    /// [`super::Placement::Pod`] (there is no flags file: the pod has only
+    /// its image).
+    fn args(&self, flags: &Flags) -> Vec<String>;
+}

@@ -1,0 +1,17 @@
+//! Plain data: node flags, node and network records, runtime settings, and
+//! every on-disk name. No orchestration and no daemon knowledge lives here;
+//! everything else in the library is built on these types.
+
+pub mod flags;
+pub mod layout;
+pub mod network;
+pub mod node;
+
+pub use flags::Flags;
+pub use network::{
+    KubeSettings, NetworkConfig, ProcessSettings, RuntimeSettings, SchedulingLabel, MAX_NODES,
+    MIN_VOLUME_GIB, SCHEMA_VERSION,
+};
+pub use node::{
+    Endpoint, Health, LaunchRecord, Node, NodeConfig, NodeState, Peer, ProcessContext,
+};

@@ -1,0 +1,81 @@
+//! What a new network should be: the inputs of [`super::Network::create`].
+
+use std::path::PathBuf;
+
+use crate::kinds::DEFAULT_KIND;
+use crate::model::{Flags, KubeSettings};
+
+/// What to create. Start from [`NetworkSpec::new`] and set what differs,
+/// with the `with_*` methods or by assigning fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct NetworkSpec {
+    /// The root directory (networks go in `<root>/networks/`).
+    pub root_dir: PathBuf,
+    /// Number of nodes, 1 to [`crate::model::MAX_NODES`].
+    pub node_count: usize,
+    /// The node kind's name.
+    pub node_kind: String,
+    /// The node binary; found next to this program, at the kind's usual
+    /// places or on `PATH` when `None`.
+    pub node_path: Option<PathBuf>,
+    /// Flags for every node.
+    pub default_flags: Flags,
+    /// Extra flags for single nodes, by index.
+    pub node_flags: Vec<(usize, Flags)>,
+    /// Keep API ports across restarts.
+    pub reuse_dynamic_ports: bool,
+    /// Free-text owner.
+    pub owner: String,
+    /// Run on Kubernetes with these settings (an empty image means the
+    /// kind's default); local processes when `None`.
+    pub kube: Option<KubeSettings>,
+}
+
+impl NetworkSpec {
+    /// A spec with defaults: `count` refnodes under `root_dir`, as local
+    /// processes.
+    pub fn new(root_dir: impl Into<PathBuf>, count: usize) -> Self {
+        NetworkSpec {
+            root_dir: root_dir.into(),
+            node_count: count,
+            node_kind: DEFAULT_KIND.to_owned(),
+            node_path: None,
+            default_flags: Flags::new(),
+            node_flags: Vec::new(),
+            reuse_dynamic_ports: false,
+            owner: String::new(),
+            kube: None,
+        }
+    }
+
+    /// Uses the node kind `name`.
+    pub fn with_kind(mut self, name: impl Into<String>) -> Self {
+        self.node_kind = name.into();
+        self
+    }
+
+    /// Runs this node binary.
+    pub fn with_node_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.node_path = Some(path.into());
+        self
+    }
+
+    /// Gives every node the flag `name=value`.
+    pub fn with_flag(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.default_flags.insert(name.into(), value.into());
+        self
+    }
+
+    /// Records `owner` (free text) in the network's config.
+    pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = owner.into();
+        self
+    }
+
+    /// Runs the nodes on Kubernetes.
+    pub fn with_kube(mut self, settings: KubeSettings) -> Self {
+        self.kube = Some(settings);
+        self
+    }
+}

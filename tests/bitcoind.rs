@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use tmpnet_acceptance::*;
-use tmpnet_fixture::kinds::bitcoind::rpc::{wait_for_same_tip, Rpc};
+use tmpnet_fixture::helpers::bitcoind::{rpc, wait_for_same_tip};
 use tmpnet_fixture::{Network, NetworkSpec, Progress};
 
 /// One litecoind network at a time: on a 2-core machine, several starting
@@ -23,24 +23,20 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 fn spec(root: &std::path::Path, daemon: std::path::PathBuf, count: usize) -> NetworkSpec {
-    NetworkSpec {
-        node_kind: "bitcoind".into(),
-        node_path: Some(daemon),
-        ..NetworkSpec::new(root, count)
-    }
+    NetworkSpec::new(root, count)
+        .with_kind("bitcoind")
+        .with_node_path(daemon)
 }
-
-fn quiet(_: Progress) {}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_share_blocks_and_transactions_and_keep_the_chain_across_restart() {
     let _one_at_a_time = serial();
     let Some(daemon) = litecoind() else { return };
     let root = test_root();
-    let mut network = Network::create(&spec(root.path(), daemon, 3)).unwrap();
-    network.start(TIMEOUT, &quiet).await.unwrap();
+    let network = Network::create(&spec(root.path(), daemon, 3)).unwrap();
+    network.start(TIMEOUT).await.unwrap();
     let nodes = network.nodes().to_vec();
-    let rpc0 = Rpc::for_node(&network, &nodes[0]).await.unwrap();
+    let rpc0 = rpc(&network, &nodes[0]).await.unwrap();
 
     // Blocks mined on one node reach all others.
     let mined = rpc0.mine(10).await.unwrap();
@@ -51,7 +47,7 @@ async fn three_nodes_share_blocks_and_transactions_and_keep_the_chain_across_res
     assert_eq!(&tip, mined.last().unwrap());
 
     // A transaction sent on one node reaches every mempool.
-    let rpc2 = Rpc::for_node(&network, &nodes[2]).await.unwrap();
+    let rpc2 = rpc(&network, &nodes[2]).await.unwrap();
     let _: serde_json::Value = rpc2.call("createwallet", &[json!("w")]).await.unwrap();
     let address: String = rpc2.call("getnewaddress", &[]).await.unwrap();
     rpc2.mine_to(101, &address).await.unwrap();
@@ -63,7 +59,7 @@ async fn three_nodes_share_blocks_and_transactions_and_keep_the_chain_across_res
         .await
         .unwrap();
     for node in &nodes {
-        let rpc = Rpc::for_node(&network, node).await.unwrap();
+        let rpc = rpc(&network, node).await.unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while !rpc.mempool().await.unwrap().contains(&txid) {
             assert!(
@@ -77,7 +73,7 @@ async fn three_nodes_share_blocks_and_transactions_and_keep_the_chain_across_res
 
     // Restart keeps the chain (same ports, same data).
     let uris = network.node_uris().await.unwrap();
-    network.restart(TIMEOUT, &quiet).await.unwrap();
+    network.restart(TIMEOUT).await.unwrap();
     assert_eq!(network.node_uris().await.unwrap(), uris, "ports are kept");
     let (height, tip_after) = wait_for_same_tip(&network, Duration::from_secs(30))
         .await
@@ -85,7 +81,7 @@ async fn three_nodes_share_blocks_and_transactions_and_keep_the_chain_across_res
     assert_eq!(height, 111);
     assert_ne!(tip_after, tip);
     // And the network still works after the restart.
-    Rpc::for_node(&network, &nodes[1])
+    rpc(&network, &nodes[1])
         .await
         .unwrap()
         .mine(1)
@@ -108,12 +104,12 @@ async fn a_port_taken_before_the_daemon_binds_it_is_retried() {
     let _one_at_a_time = serial();
     let Some(daemon) = litecoind() else { return };
     let root = test_root();
-    let mut network = Network::create(&spec(root.path(), daemon, 2)).unwrap();
+    let network = Network::create(&spec(root.path(), daemon, 2)).unwrap();
     // Another program holds the port node 1 was given.
     let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken = squatter.local_addr().unwrap().port();
     let node_dir = network.nodes()[1].dir.clone();
-    let mut node = tmpnet_fixture::node::Node::load(&node_dir).unwrap();
+    let mut node = tmpnet_fixture::model::Node::load(&node_dir).unwrap();
     node.config.ports = [
         ("rpc".to_owned(), free_port()),
         ("p2p".to_owned(), taken),
@@ -121,10 +117,10 @@ async fn a_port_taken_before_the_daemon_binds_it_is_retried() {
     ]
     .into();
     node.save().unwrap();
-    let mut network_reloaded = Network::load(network.dir()).unwrap();
+    let network_reloaded = Network::load(network.dir()).unwrap();
     let retried = std::sync::atomic::AtomicBool::new(false);
     network_reloaded
-        .start(TIMEOUT, &|p| {
+        .start_with_progress(TIMEOUT, &|p| {
             if matches!(p, Progress::Retrying { .. }) {
                 retried.store(true, std::sync::atomic::Ordering::SeqCst);
             }
@@ -132,23 +128,18 @@ async fn a_port_taken_before_the_daemon_binds_it_is_retried() {
         .await
         .unwrap();
     assert!(retried.into_inner(), "the start was retried");
-    let node = tmpnet_fixture::node::Node::load(&node_dir).unwrap();
+    let node = tmpnet_fixture::model::Node::load(&node_dir).unwrap();
     assert_ne!(
         node.config.ports["p2p"], taken,
         "fresh ports were allocated"
     );
     drop(squatter);
     network_reloaded.stop().await.unwrap();
-    network = network_reloaded;
     assert_no_processes_under(network.dir());
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_ports(1)[0]
 }
 
 #[test]

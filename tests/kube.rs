@@ -9,8 +9,8 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
 use kube::api::{Api, ListParams};
 use tmpnet_acceptance::*;
-use tmpnet_fixture::network::{KubeConfig, Network, NetworkSpec};
-use tmpnet_fixture::runtime::NodeState;
+use tmpnet_fixture::model::{KubeSettings, NodeState};
+use tmpnet_fixture::{Network, NetworkSpec};
 use tmpnet_kubesim::{Options, Simulator};
 
 const NAMESPACE: &str = "tmpnet";
@@ -46,34 +46,25 @@ async fn cluster() -> Cluster {
     }
 }
 
-fn settings(cluster: &Cluster) -> KubeConfig {
-    KubeConfig {
-        kubeconfig: Some(cluster.kubeconfig.clone()),
-        ..base_settings()
-    }
+fn settings(cluster: &Cluster) -> KubeSettings {
+    with_kubeconfig(base_settings(), &cluster.kubeconfig)
+}
+
+fn with_kubeconfig(mut settings: KubeSettings, kubeconfig: &Path) -> KubeSettings {
+    settings.kubeconfig = Some(kubeconfig.to_owned());
+    settings
 }
 
 /// Settings with no kubeconfig yet.
-fn base_settings() -> KubeConfig {
-    KubeConfig {
-        kubeconfig: None,
-        context: None,
-        namespace: NAMESPACE.into(),
-        image: String::new(),
-        volume_size_gib: 2,
-        exclusive_scheduling: None,
-        ingress_host: None,
-        ingress_secret: None,
-        ready_timeout_secs: 30,
-        stop_grace_secs: 5,
-    }
+fn base_settings() -> KubeSettings {
+    let mut settings = KubeSettings::new(NAMESPACE, "");
+    settings.ready_timeout_secs = 30;
+    settings.stop_grace_secs = 5;
+    settings
 }
 
-fn spec(root: &Path, count: usize, kube: KubeConfig) -> NetworkSpec {
-    NetworkSpec {
-        kube: Some(kube),
-        ..NetworkSpec::new(root, count)
-    }
+fn spec(root: &Path, count: usize, kube: KubeSettings) -> NetworkSpec {
+    NetworkSpec::new(root, count).with_kube(kube)
 }
 
 /// Every object of tmpnet's, whatever its network.
@@ -120,13 +111,10 @@ async fn leftovers(sim: &Simulator, selector: &str) -> Vec<String> {
 async fn a_network_lives_restarts_and_leaves_nothing_behind() {
     let c = cluster().await;
     let root = test_root();
-    let mut network = Network::create(&spec(root.path(), 3, settings(&c))).unwrap();
+    let network = Network::create(&spec(root.path(), 3, settings(&c))).unwrap();
     let uuid = network.config().uuid.clone();
     let requests_before = c.sim.requests();
-    network
-        .start(Duration::from_secs(60), &|_| {})
-        .await
-        .unwrap();
+    network.start(Duration::from_secs(60)).await.unwrap();
     let requests = c.sim.requests() - requests_before;
 
     // The objects: a StatefulSet per node whose serviceName is a real
@@ -170,12 +158,9 @@ async fn a_network_lives_restarts_and_leaves_nothing_behind() {
     assert!(replicated, "a write on one node reaches the others");
 
     // Stopping a node scales it to zero; its data claim stays.
-    let victim = network.nodes()[2].clone();
-    network.stop_node(&victim).await.unwrap();
-    assert_eq!(
-        network.runtime().state(&victim).await.unwrap(),
-        NodeState::Stopped
-    );
+    let victim = network.node_handles()[2].clone();
+    victim.stop().await.unwrap();
+    assert_eq!(victim.state().await.unwrap(), NodeState::Stopped);
     let claims = Api::<PersistentVolumeClaim>::namespaced(admin.clone(), NAMESPACE)
         .list(&ListParams::default().labels(&format!("tmpnet.io/node-id={}", victim.id())))
         .await
@@ -192,10 +177,7 @@ async fn a_network_lives_restarts_and_leaves_nothing_behind() {
     };
     let lp = ListParams::default().labels(&of_network(&uuid));
     let before = uid_of(pods.list(&lp).await.unwrap().items);
-    network
-        .restart(Duration::from_secs(60), &|_| {})
-        .await
-        .unwrap();
+    network.restart(Duration::from_secs(60)).await.unwrap();
     let after = uid_of(pods.list(&lp).await.unwrap().items);
     assert_eq!(after.len(), 3);
     assert!(
@@ -210,11 +192,11 @@ async fn a_network_lives_restarts_and_leaves_nothing_behind() {
 
     // Another process can attach by name and sees the same nodes.
     let other_root = test_root();
-    let name = tmpnet_fixture::runtime::kube::manifests::network_name(&uuid);
-    let attached =
-        tmpnet_fixture::runtime::kube::state::attach(&settings(&c), &name, other_root.path())
-            .await
-            .unwrap();
+    let name = network.cluster_name().unwrap();
+    assert_eq!(name, format!("tmpnet-{}", &uuid[..8]));
+    let attached = Network::attach(&settings(&c), &name, other_root.path())
+        .await
+        .unwrap();
     assert_eq!(attached.config().uuid, uuid);
     assert_eq!(attached.running_nodes().await.unwrap().len(), 3);
 
@@ -234,24 +216,21 @@ async fn a_network_lives_restarts_and_leaves_nothing_behind() {
 /// Starts a one-node network expected to fail; returns the error text, the
 /// time it took and what the network left in the namespace after the
 /// failed start cleaned up.
-async fn failed_start(kube: KubeConfig, flags: &[(&str, &str)]) -> (String, Duration, Vec<String>) {
+async fn failed_start(
+    kube: KubeSettings,
+    flags: &[(&str, &str)],
+) -> (String, Duration, Vec<String>) {
     let c = cluster().await;
-    let kube = KubeConfig {
-        kubeconfig: Some(c.kubeconfig.clone()),
-        ..kube
-    };
+    let kube = with_kubeconfig(kube, &c.kubeconfig);
     let root = test_root();
     let mut spec = spec(root.path(), 1, kube);
     spec.default_flags = flags
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    let mut network = Network::create(&spec).unwrap();
+    let network = Network::create(&spec).unwrap();
     let started = Instant::now();
-    let err = network
-        .start(Duration::from_secs(60), &|_| {})
-        .await
-        .unwrap_err();
+    let err = network.start(Duration::from_secs(60)).await.unwrap_err();
     let took = started.elapsed();
     let left = leftovers(&c.sim, &of_network(&network.config().uuid)).await;
     c.sim.shutdown().await;
@@ -260,11 +239,8 @@ async fn failed_start(kube: KubeConfig, flags: &[(&str, &str)]) -> (String, Dura
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_image_that_cannot_be_pulled_fails_at_once_naming_node_and_image() {
-    let base = base_settings();
-    let kube = KubeConfig {
-        image: "registry.invalid/nope:1".into(),
-        ..base
-    };
+    let mut kube = base_settings();
+    kube.image = "registry.invalid/nope:1".into();
     let (err, took, left) = failed_start(kube, &[]).await;
     assert!(err.contains("ErrImagePull"), "{err}");
     assert!(
@@ -284,11 +260,8 @@ async fn an_image_that_cannot_be_pulled_fails_at_once_naming_node_and_image() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_that_never_becomes_ready_times_out_with_its_reason() {
-    let base = base_settings();
-    let kube = KubeConfig {
-        ready_timeout_secs: 3,
-        ..base
-    };
+    let mut kube = base_settings();
+    kube.ready_timeout_secs = 3;
     // The node waits 10 minutes before binding: its readiness probe fails.
     let (err, took, left) = failed_start(kube, &[("fault-start-delay-ms", "600000")]).await;
     assert!(err.contains("not ready after 3s"), "{err}");
@@ -320,13 +293,10 @@ async fn missing_permissions_name_the_rbac_fix() {
         .write_service_account_kubeconfig(NAMESPACE, "nobody", &dir.path().join("k"))
         .unwrap();
     let root = test_root();
-    let kube = KubeConfig {
-        kubeconfig: Some(kubeconfig),
-        ..settings(&c)
-    };
-    let mut network = Network::create(&spec(root.path(), 1, kube)).unwrap();
+    let kube = with_kubeconfig(settings(&c), &kubeconfig);
+    let network = Network::create(&spec(root.path(), 1, kube)).unwrap();
     let err = network
-        .start(Duration::from_secs(30), &|_| {})
+        .start(Duration::from_secs(30))
         .await
         .unwrap_err()
         .to_string();

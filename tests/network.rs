@@ -4,29 +4,23 @@
 use std::time::Duration;
 
 use tmpnet_acceptance::*;
-use tmpnet_fixture::flags::Flags;
-use tmpnet_fixture::runtime::NodeState;
+use tmpnet_fixture::model::{Flags, NodeState};
 use tmpnet_fixture::{Error, Network, NetworkSpec};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 fn spec(root: &std::path::Path, count: usize) -> NetworkSpec {
-    NetworkSpec {
-        node_path: Some(refnode()),
-        ..NetworkSpec::new(root, count)
-    }
+    NetworkSpec::new(root, count).with_node_path(refnode())
 }
-
-fn quiet(_: tmpnet_fixture::Progress) {}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_failing_node_fails_the_start_and_nothing_is_left() {
     let root = test_root();
     let mut spec = spec(root.path(), 4);
     spec.node_flags = vec![(2, Flags::from([("fault-fatal".into(), "disk full".into())]))];
-    let mut network = Network::create(&spec).unwrap();
+    let network = Network::create(&spec).unwrap();
     let failing = network.nodes()[2].id().to_owned();
-    let err = network.start(TIMEOUT, &quiet).await.unwrap_err();
+    let err = network.start(TIMEOUT).await.unwrap_err();
     match &err {
         Error::StartFailed { node, log_tail, .. } => {
             assert_eq!(node, &failing);
@@ -44,8 +38,8 @@ async fn one_failing_node_fails_the_start_and_nothing_is_left() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_process_can_load_and_drive_a_running_network() {
     let root = test_root();
-    let mut created = Network::create(&spec(root.path(), 3)).unwrap();
-    created.start(TIMEOUT, &quiet).await.unwrap();
+    let created = Network::create(&spec(root.path(), 3)).unwrap();
+    created.start(TIMEOUT).await.unwrap();
 
     // A second handle, as another process would build it from the dir.
     let loaded = Network::load(created.dir()).unwrap();
@@ -60,17 +54,21 @@ async fn another_process_can_load_and_drive_a_running_network() {
         .all(|(_, h)| h.is_healthy()));
 
     // Bootstrap order: node 0 had no peers, the others were given node 0.
-    let flags: Flags = tmpnet_fixture::fsutil::read_json(&loaded.nodes()[0].flags_path()).unwrap();
+    let nodes = loaded.nodes();
+    let flags_of = |i: usize| -> Flags {
+        serde_json::from_str(&std::fs::read_to_string(nodes[i].flags_path()).unwrap()).unwrap()
+    };
+    let flags = flags_of(0);
     assert_eq!(flags["bootstrap-peers"], "");
-    let flags: Flags = tmpnet_fixture::fsutil::read_json(&loaded.nodes()[2].flags_path()).unwrap();
+    let flags = flags_of(2);
     assert!(flags["bootstrap-peers"].starts_with(loaded.nodes()[0].id()));
 
     // A killed node is stale, not running, and unhealthy.
-    let victim = &loaded.nodes()[1];
-    let record = victim.launch_record().unwrap().unwrap();
+    let victim = loaded.node(nodes[1].id()).unwrap();
+    let record = victim.node().launch_record().unwrap().unwrap();
     kill(record.pid, libc::SIGKILL);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while loaded.runtime().state(victim).await.unwrap() != (NodeState::Stale { pid: record.pid }) {
+    while victim.state().await.unwrap() != (NodeState::Stale { pid: record.pid }) {
         assert!(
             std::time::Instant::now() < deadline,
             "a dead node must be seen as stale"
@@ -78,27 +76,28 @@ async fn another_process_can_load_and_drive_a_running_network() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let status = loaded.status().await.unwrap();
-    assert_eq!(status[1].state, "stale");
-    assert!(!status[1].healthy);
+    assert_eq!(status[1].state, NodeState::Stale { pid: record.pid });
+    assert!(!status[1].health.is_healthy());
+    assert!(!victim.health().await.unwrap().is_healthy());
 
     // Stop handles the stale node and is idempotent.
     loaded.stop().await.unwrap();
     loaded.stop().await.unwrap();
-    assert!(victim.launch_record().unwrap().is_none());
+    assert!(victim.node().launch_record().unwrap().is_none());
     assert_no_processes_under(loaded.dir());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_keeps_the_store_and_the_network_connected() {
     let root = test_root();
-    let mut network = Network::create(&spec(root.path(), 3)).unwrap();
-    network.start(TIMEOUT, &quiet).await.unwrap();
+    let network = Network::create(&spec(root.path(), 3)).unwrap();
+    network.start(TIMEOUT).await.unwrap();
     let uris = network.node_uris().await.unwrap();
     let put = format!("{}/ext/kv/height", uris[2]);
     tokio::task::spawn_blocking(move || assert_eq!(http("PUT", &put, "42").0, 200))
         .await
         .unwrap();
-    network.restart(TIMEOUT, &quiet).await.unwrap();
+    network.restart(TIMEOUT).await.unwrap();
     let uris = network.node_uris().await.unwrap();
     tokio::task::spawn_blocking(move || {
         for uri in uris {

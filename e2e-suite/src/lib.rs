@@ -7,13 +7,14 @@
 
 use std::time::Duration;
 
-use tmpnet_fixture::Network;
+use tmpnet_fixture::helpers::wait_until;
+use tmpnet_fixture::{Network, TestResult};
 
 /// Fails, naming the node, unless every node of `network` is healthy.
-pub async fn all_healthy(network: &Network) -> Result<(), String> {
-    let health = network.check_health().await.map_err(|e| e.to_string())?;
+pub async fn all_healthy(network: &Network) -> TestResult {
+    let health = network.check_health().await?;
     match health.iter().find(|(_, h)| !h.is_healthy()) {
-        Some((node, h)) => Err(format!("{node} is {h}")),
+        Some((node, h)) => Err(format!("{node} is {h}").into()),
         None => Ok(()),
     }
 }
@@ -39,55 +40,33 @@ impl KvClient {
     }
 
     /// Writes `value` under `key`.
-    pub async fn put(&self, key: &str, value: &str) -> Result<(), String> {
-        let resp = self
-            .http
-            .put(format!("{}/ext/kv/{key}", self.uri))
-            .body(value.to_owned())
-            .send()
-            .await
-            .map_err(|e| format!("PUT {key} on {}: {e}", self.uri))?;
-        if resp.status().is_success() {
-            Ok(())
-        } else {
-            Err(format!("PUT {key} on {}: HTTP {}", self.uri, resp.status()))
+    pub async fn put(&self, key: &str, value: &str) -> TestResult {
+        let url = format!("{}/ext/kv/{key}", self.uri);
+        let resp = self.http.put(&url).body(value.to_owned()).send().await?;
+        if !resp.status().is_success() {
+            return Err(format!("PUT {url}: HTTP {}", resp.status()).into());
         }
+        Ok(())
     }
 
     /// The value under `key`, or `None` if the node has none.
-    pub async fn get(&self, key: &str) -> Result<Option<String>, String> {
-        let resp = self
-            .http
-            .get(format!("{}/ext/kv/{key}", self.uri))
-            .send()
-            .await
-            .map_err(|e| format!("GET {key} on {}: {e}", self.uri))?;
+    pub async fn get(&self, key: &str) -> TestResult<Option<String>> {
+        let url = format!("{}/ext/kv/{key}", self.uri);
+        let resp = self.http.get(&url).send().await?;
         match resp.status().as_u16() {
-            200 => resp.text().await.map(Some).map_err(|e| e.to_string()),
+            200 => Ok(Some(resp.text().await?)),
             404 => Ok(None),
-            status => Err(format!("GET {key} on {}: HTTP {status}", self.uri)),
+            status => Err(format!("GET {url}: HTTP {status}").into()),
         }
     }
 
     /// Waits up to `timeout` for `key` to hold `expected` on this node.
-    pub async fn wait_for(
-        &self,
-        key: &str,
-        expected: &str,
-        timeout: Duration,
-    ) -> Result<(), String> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if self.get(key).await?.as_deref() == Some(expected) {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() > deadline {
-                return Err(format!(
-                    "{} did not see {key}={expected} within {timeout:?}",
-                    self.uri
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    pub async fn wait_for(&self, key: &str, expected: &str, timeout: Duration) -> TestResult {
+        let what = format!("{} holding {key}={expected}", self.uri);
+        wait_until(&what, timeout, || async {
+            self.get(key).await.map(|v| v.as_deref() == Some(expected))
+        })
+        .await?;
+        Ok(())
     }
 }

@@ -1,13 +1,14 @@
 //! 100 trivial tests on the shared network, for the harness benchmark.
 
-use tmpnet_fixture::{tmpnet_test, TestEnvironment};
+use tmpnet_fixture::{tmpnet_test, TestEnvironment, TestResult};
 
 macro_rules! trivial {
     ($($name:ident)*) => {
         $(
             #[tmpnet_test]
-            async fn $name(env: &TestEnvironment) -> Result<(), String> {
-                env.node_uris().await.map(|_| ()).map_err(|e| e.to_string())
+            async fn $name(env: &TestEnvironment) -> TestResult {
+                env.node_uris().await?;
+                Ok(())
             }
         )*
     };

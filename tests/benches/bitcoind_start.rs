@@ -15,18 +15,15 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tmpnet_acceptance::median;
 use tmpnet_fixture::kinds::bitcoind::Credentials;
-use tmpnet_fixture::runtime::ports;
 use tmpnet_fixture::NetworkSpec;
 
 const SIZES: &[usize] = &[1, 3, 10, 20];
 const POLL: Duration = Duration::from_millis(20);
 
 async fn harness(root: &Path, daemon: &Path, nodes: usize) -> f64 {
-    let spec = NetworkSpec {
-        node_kind: "bitcoind".into(),
-        node_path: Some(daemon.to_owned()),
-        ..NetworkSpec::new(root, nodes)
-    };
+    let spec = NetworkSpec::new(root, nodes)
+        .with_kind("bitcoind")
+        .with_node_path(daemon);
     let (network, secs) = tmpnet_acceptance::timed_start(&spec).await;
     network.stop().await.expect("stop");
     secs
@@ -68,7 +65,7 @@ async fn baseline(dir: &Path, daemon: &Path, nodes: usize) -> f64 {
     let started = Instant::now();
     std::fs::create_dir_all(dir).expect("dir");
     let creds = Credentials::create(dir).expect("credentials");
-    let all = ports::allocate(nodes * 3).expect("ports");
+    let all = tmpnet_acceptance::free_ports(nodes * 3);
     let mut plain = Vec::new();
     for i in 0..nodes {
         let (rpc_port, p2p, onion) = (all[3 * i], all[3 * i + 1], all[3 * i + 2]);

@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use tmpnet_acceptance::median;
-use tmpnet_fixture::network::KubeConfig;
+use tmpnet_fixture::model::KubeSettings;
 use tmpnet_fixture::NetworkSpec;
 use tmpnet_kubesim::{Options, Simulator};
 
@@ -26,26 +26,15 @@ struct Sample {
     process_secs: f64,
 }
 
-fn kube(kubeconfig: &std::path::Path) -> KubeConfig {
-    KubeConfig {
-        kubeconfig: Some(kubeconfig.to_owned()),
-        context: None,
-        namespace: "tmpnet".into(),
-        image: String::new(),
-        volume_size_gib: 2,
-        exclusive_scheduling: None,
-        ingress_host: None,
-        ingress_secret: None,
-        ready_timeout_secs: 60,
-        stop_grace_secs: 10,
-    }
+fn kube(kubeconfig: &std::path::Path) -> KubeSettings {
+    let mut settings = KubeSettings::new("tmpnet", "");
+    settings.kubeconfig = Some(kubeconfig.to_owned());
+    settings.ready_timeout_secs = 60;
+    settings
 }
 
 async fn one_run(sim: &Simulator, root: &std::path::Path, nodes: usize) -> Sample {
-    let spec = NetworkSpec {
-        kube: Some(kube(sim.kubeconfig_path())),
-        ..NetworkSpec::new(root, nodes)
-    };
+    let spec = NetworkSpec::new(root, nodes).with_kube(kube(sim.kubeconfig_path()));
     let before = sim.requests();
     let (network, kube_secs) = tmpnet_acceptance::timed_start(&spec).await;
     let started = sim.requests();
@@ -53,10 +42,7 @@ async fn one_run(sim: &Simulator, root: &std::path::Path, nodes: usize) -> Sampl
     network.stop().await.expect("stop");
     let stop_secs = stopping.elapsed().as_secs_f64();
     let stopped = sim.requests();
-    let process = NetworkSpec {
-        node_path: Some(tmpnet_acceptance::refnode()),
-        ..NetworkSpec::new(root, nodes)
-    };
+    let process = NetworkSpec::new(root, nodes).with_node_path(tmpnet_acceptance::refnode());
     let (network, process_secs) = tmpnet_acceptance::timed_start(&process).await;
     network.stop().await.expect("stop");
     Sample {

@@ -27,10 +27,7 @@ struct Sample {
 }
 
 async fn one_run(root: &std::path::Path, nodes: usize) -> Sample {
-    let spec = NetworkSpec {
-        node_path: Some(tmpnet_acceptance::refnode()),
-        ..NetworkSpec::new(root, nodes)
-    };
+    let spec = NetworkSpec::new(root, nodes).with_node_path(tmpnet_acceptance::refnode());
     let (network, seconds) = tmpnet_acceptance::timed_start(&spec).await;
     let mut rss = 0;
     for node in network.nodes() {

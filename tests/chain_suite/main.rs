@@ -4,73 +4,49 @@
 
 use std::time::Duration;
 
-use tmpnet_fixture::kinds::bitcoind::rpc::{wait_for_same_tip, Rpc};
-use tmpnet_fixture::{tmpnet_test, TestEnvironment};
+use tmpnet_fixture::helpers::bitcoind::{rpc, wait_for_same_tip};
+use tmpnet_fixture::{tmpnet_test, TestEnvironment, TestResult};
 
 #[tmpnet_test(timeout = "60s")]
-async fn blocks_mined_on_one_node_reach_every_node(env: &TestEnvironment) -> Result<(), String> {
+async fn blocks_mined_on_one_node_reach_every_node(env: &TestEnvironment) -> TestResult {
     let network = env.network();
-    let miner = &network.nodes()[env.slot() % network.nodes().len()];
-    let rpc = Rpc::for_node(network, miner)
-        .await
-        .map_err(|e| e.to_string())?;
-    let before = rpc.height().await.map_err(|e| e.to_string())?;
-    rpc.mine(5).await.map_err(|e| e.to_string())?;
-    let (height, _) = wait_for_same_tip(network, Duration::from_secs(20))
-        .await
-        .map_err(|e| e.to_string())?;
+    let nodes = network.nodes();
+    let miner = rpc(network, &nodes[env.slot() % nodes.len()]).await?;
+    let before = miner.height().await?;
+    miner.mine(5).await?;
+    let (height, _) = wait_for_same_tip(network, Duration::from_secs(20)).await?;
     if height < before + 5 {
-        return Err(format!(
-            "height {height} after mining 5 blocks on top of {before}"
-        ));
+        return Err(format!("height {height} after mining 5 blocks on top of {before}").into());
     }
     Ok(())
 }
 
 #[tmpnet_test(nodes = 2, timeout = "60s")]
-async fn a_restart_keeps_the_chain(env: &TestEnvironment) -> Result<(), String> {
-    let mut network = env.network().clone();
-    let first = network.nodes()[0].clone();
-    Rpc::for_node(&network, &first)
-        .await
-        .map_err(|e| e.to_string())?
-        .mine(3)
-        .await
-        .map_err(|e| e.to_string())?;
-    wait_for_same_tip(&network, Duration::from_secs(20))
-        .await
-        .map_err(|e| e.to_string())?;
-    network
-        .restart(Duration::from_secs(30), &|_| {})
-        .await
-        .map_err(|e| e.to_string())?;
-    let (height, _) = wait_for_same_tip(&network, Duration::from_secs(20))
-        .await
-        .map_err(|e| e.to_string())?;
+async fn a_restart_keeps_the_chain(env: &TestEnvironment) -> TestResult {
+    let network = env.network();
+    rpc(network, &network.nodes()[0]).await?.mine(3).await?;
+    wait_for_same_tip(network, Duration::from_secs(20)).await?;
+    env.restart_network().await?;
+    let (height, _) = wait_for_same_tip(network, Duration::from_secs(20)).await?;
     if height != 3 {
-        return Err(format!("height {height} after a restart, expected 3"));
+        return Err(format!("height {height} after a restart, expected 3").into());
     }
     Ok(())
 }
 
 #[tmpnet_test(timeout = "60s")]
-async fn an_ephemeral_node_syncs_the_chain(env: &TestEnvironment) -> Result<(), String> {
+async fn an_ephemeral_node_syncs_the_chain(env: &TestEnvironment) -> TestResult {
     let network = env.network();
-    let node = env.add_ephemeral_node().await.map_err(|e| e.to_string())?;
-    let joined = Rpc::for_node(network, &node)
-        .await
-        .map_err(|e| e.to_string())?;
-    let miner = Rpc::for_node(network, &network.nodes()[0])
-        .await
-        .map_err(|e| e.to_string())?;
-    let tip = miner.mine(2).await.map_err(|e| e.to_string())?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while joined.tip().await.map_err(|e| e.to_string())? != tip[1] {
-        if tokio::time::Instant::now() > deadline {
-            return Err("the ephemeral node never reached the new tip".into());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let node = env.add_ephemeral_node().await?;
+    let joined = rpc(network, node.node()).await?;
+    let miner = rpc(network, &network.nodes()[0]).await?;
+    let tip = miner.mine(2).await?;
+    env.wait_until(
+        "the ephemeral node reaching the new tip",
+        Duration::from_secs(20),
+        || async { joined.tip().await.map(|t| t == tip[1]) },
+    )
+    .await?;
     Ok(())
 }
 

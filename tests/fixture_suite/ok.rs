@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use tmpnet_fixture::{tmpnet_test, TestEnvironment};
+use tmpnet_fixture::{tmpnet_test, TestEnvironment, TestResult};
 
 use crate::record;
 
 #[tmpnet_test]
-async fn passes(env: &TestEnvironment) -> Result<(), String> {
-    let uris = env.node_uris().await.map_err(|e| e.to_string())?;
+async fn passes(env: &TestEnvironment) -> TestResult {
+    let uris = env.node_uris().await?;
     if uris.is_empty() {
         return Err("no running node".into());
     }
@@ -45,12 +45,10 @@ async fn concurrent_b(_env: &TestEnvironment) {
 }
 
 #[tmpnet_test(nodes = 2)]
-async fn private(env: &TestEnvironment) -> Result<(), String> {
-    let count = env.node_uris().await.map_err(|e| e.to_string())?.len();
+async fn private(env: &TestEnvironment) -> TestResult {
+    let count = env.node_uris().await?.len();
     if count != 2 {
-        return Err(format!(
-            "the private network has {count} running nodes, not 2"
-        ));
+        return Err(format!("the private network has {count} running nodes, not 2").into());
     }
     record::append(
         "private-seen.txt",

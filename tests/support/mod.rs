@@ -298,6 +298,17 @@ pub fn start_network(root: &Path, extra: &[&str]) -> PathBuf {
     network_dir_of(&out)
 }
 
+/// `count` distinct free loopback ports: all bound at once, then released.
+pub fn free_ports(count: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local addr").port())
+        .collect()
+}
+
 /// The median of some measurements.
 pub fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -316,9 +327,9 @@ pub fn median(mut xs: Vec<f64>) -> f64 {
 /// create to all healthy.
 pub async fn timed_start(spec: &tmpnet_fixture::NetworkSpec) -> (tmpnet_fixture::Network, f64) {
     let started = Instant::now();
-    let mut network = tmpnet_fixture::Network::create(spec).expect("create");
+    let network = tmpnet_fixture::Network::create(spec).expect("create");
     network
-        .start(Duration::from_secs(120), &|_| {})
+        .start(Duration::from_secs(120))
         .await
         .expect("start");
     (network, started.elapsed().as_secs_f64())

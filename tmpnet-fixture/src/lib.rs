@@ -72,9 +72,7 @@ mod sys;
 
 pub use error::{Error, Result, UnhealthyNode};
 pub use harness::TestEnvironment;
-pub use network::{
-    Network, NetworkSpec, NodeHandle, NodeStatus, Progress, DEFAULT_START_TIMEOUT,
-};
+pub use network::{Network, NetworkSpec, NodeHandle, NodeStatus, Progress, DEFAULT_START_TIMEOUT};
 pub use tmpnet_macros::tmpnet_test;
 
 /// What a test returns: `Ok(())`, or any error (`?` converts it).

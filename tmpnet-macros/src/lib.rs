@@ -1,11 +1,11 @@
 //! `#[tmpnet_test]`: registers an `async fn` as a test of the tmpnet harness.
 //!
 //! ```no_run
-//! use tmpnet_fixture::{tmpnet_test, TestEnvironment};
+//! use tmpnet_fixture::{tmpnet_test, TestEnvironment, TestResult};
 //!
 //! #[tmpnet_test(timeout = "90s")]
-//! async fn value_propagates(env: &TestEnvironment) -> Result<(), String> {
-//!     let uris = env.node_uris().await.map_err(|e| e.to_string())?;
+//! async fn value_propagates(env: &TestEnvironment) -> TestResult {
+//!     let uris = env.node_uris().await?;
 //!     assert!(!uris.is_empty());
 //!     Ok(())
 //! }
@@ -15,7 +15,8 @@
 //! Options: `ignore`, `timeout = "90s"` (default 2 minutes), `nodes = N` (a
 //! private network of N nodes for this test alone), `serial` (never runs
 //! at the same time as another test). The function takes one
-//! `&TestEnvironment` and returns `()` or `Result<(), E>` with `E: Display`.
+//! `&TestEnvironment` and returns `()`, `TestResult` (any error works with
+//! `?`) or `Result<(), E>` with `E: Display`.
 //! The macro is a thin shim over the `expand` module, which holds the logic.
 
 mod expand;

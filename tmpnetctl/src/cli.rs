@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use tmpnet_fixture::cli::{KubeFlags, RuntimeArgs};
 
 /// Start, stop, restart and inspect temporary networks of real node processes.
 #[derive(Debug, Parser)]
@@ -35,28 +36,6 @@ pub enum Command {
     Render(RenderArgs),
 }
 
-/// Where a new network's nodes run.
-#[derive(Debug, Args)]
-pub struct RuntimeArgs {
-    /// Where nodes run: local processes or Kubernetes pods.
-    #[arg(long, env = "E2E_RUNTIME", value_enum, default_value = "process")]
-    pub runtime: tmpnet_fixture::harness::RuntimeChoice,
-    /// Run nodes on Kubernetes (same as --runtime kube).
-    #[arg(long, env = "E2E_USE_KUBERNETES", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
-    pub use_kubernetes: bool,
-    #[command(flatten)]
-    pub kube: tmpnet_fixture::runtime::kube::KubeFlags,
-}
-
-impl RuntimeArgs {
-    /// The Kubernetes settings, when Kubernetes was asked for.
-    pub fn kube_config(&self) -> Option<tmpnet_fixture::network::KubeConfig> {
-        let kube =
-            self.use_kubernetes || self.runtime == tmpnet_fixture::harness::RuntimeChoice::Kube;
-        kube.then(|| self.kube.to_config())
-    }
-}
-
 /// `attach` arguments.
 #[derive(Debug, Args)]
 pub struct AttachArgs {
@@ -66,7 +45,7 @@ pub struct AttachArgs {
     #[command(flatten)]
     pub root: RootArgs,
     #[command(flatten)]
-    pub kube: tmpnet_fixture::runtime::kube::KubeFlags,
+    pub kube: KubeFlags,
 }
 
 /// `render` arguments.

@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tmpnet_fixture::error::Result;
-use tmpnet_fixture::flags::{self, Flags};
-use tmpnet_fixture::{layout, Error, Network, NetworkSpec, Progress};
+use tmpnet_fixture::model::flags::{self, Flags};
+use tmpnet_fixture::model::{layout, KubeSettings, NodeState, RuntimeSettings};
+use tmpnet_fixture::{Error, Network, NetworkSpec, Progress, Result};
 
 use crate::cli::{Command, RenderArgs, StartArgs, TargetArgs};
 
@@ -21,13 +21,9 @@ pub async fn run(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::RestartNetwork(args) => {
-            let mut network = load(&args.target)?;
+            let network = load(&args.target)?;
             let timeout = Duration::from_secs(args.start_timeout);
-            let handle = network.clone();
-            interruptible(&handle, async {
-                (network.restart(timeout, &report).await, ())
-            })
-            .await?;
+            interruptible(&network, network.restart_with_progress(timeout, &report)).await?;
             print_network(&network).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -37,12 +33,7 @@ pub async fn run(command: Command) -> Result<ExitCode> {
         Command::Render(args) => render(args),
         Command::Attach(args) => {
             let root = layout::root_dir(args.root.root_dir.as_deref())?;
-            let network = tmpnet_fixture::runtime::kube::state::attach(
-                &args.kube.to_config(),
-                &args.network_name,
-                &root,
-            )
-            .await?;
+            let network = Network::attach(&args.kube.resolve(), &args.network_name, &root).await?;
             print_network(&network).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -60,28 +51,29 @@ fn report(progress: Progress) {
         Progress::Healthy { node } => eprintln!("node {node} healthy"),
         Progress::Stopping => eprintln!("start failed; stopping the nodes started so far"),
         Progress::Retrying { reason } => eprintln!("{reason}; trying again"),
+        other => eprintln!("{other:?}"),
     }
 }
 
 /// Runs `op`; on Ctrl-C or SIGTERM stops the network instead and fails
 /// with [`Error::Interrupted`].
-async fn interruptible<T>(
+async fn interruptible(
     network: &Network,
-    op: impl std::future::Future<Output = (Result<()>, T)>,
-) -> Result<T> {
+    op: impl std::future::Future<Output = Result<()>>,
+) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| Error::io("cannot watch", "SIGTERM", e))?;
     let mut int =
         signal(SignalKind::interrupt()).map_err(|e| Error::io("cannot watch", "SIGINT", e))?;
     tokio::select! {
-        (result, value) = op => result.map(|()| value),
+        result = op => result,
         _ = term.recv() => interrupted(network).await,
         _ = int.recv() => interrupted(network).await,
     }
 }
 
-async fn interrupted<T>(network: &Network) -> Result<T> {
+async fn interrupted(network: &Network) -> Result<()> {
     eprintln!("interrupted; stopping network {}", network.dir().display());
     network.stop().await?;
     Err(Error::Interrupted)
@@ -94,7 +86,7 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
         .map(|f| flags::parse_flag(f))
         .collect::<Result<Flags>>()?;
     let timeout = Duration::from_secs(args.start_timeout);
-    let mut network = match &args.network_dir {
+    let network = match &args.network_dir {
         Some(dir) => {
             let new_only = !default_flags.is_empty()
                 || args.node_path.is_some()
@@ -102,7 +94,7 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
                 || args.node_kind.is_some()
                 || args.owner.is_some()
                 || args.reuse_dynamic_ports
-                || args.runtime.kube_config().is_some();
+                || args.runtime.kube_settings().is_some();
             if new_only {
                 return Err(Error::InvalidInput(
                     "--flag, --node-path, --node-count, --node-kind, --owner, --reuse-dynamic-ports and --runtime only apply to a new network (an existing one keeps its runtime); drop them, or omit --network-dir".into(),
@@ -112,20 +104,16 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
         }
         None => {
             let root = layout::root_dir(args.root.root_dir.as_deref())?;
-            Network::create(&NetworkSpec {
-                root_dir: root,
-                node_count: args.node_count.unwrap_or(5),
-                node_kind: args
-                    .node_kind
-                    .clone()
-                    .unwrap_or_else(|| tmpnet_fixture::kinds::DEFAULT_KIND.to_owned()),
-                node_path: args.node_path.clone(),
-                default_flags,
-                node_flags: Vec::new(),
-                reuse_dynamic_ports: args.reuse_dynamic_ports,
-                owner: args.owner.clone().unwrap_or_default(),
-                kube: kube_only(&args)?,
-            })?
+            let mut spec = NetworkSpec::new(root, args.node_count.unwrap_or(5));
+            if let Some(kind) = &args.node_kind {
+                spec.node_kind = kind.clone();
+            }
+            spec.node_path = args.node_path.clone();
+            spec.default_flags = default_flags;
+            spec.reuse_dynamic_ports = args.reuse_dynamic_ports;
+            spec.owner = args.owner.clone().unwrap_or_default();
+            spec.kube = kube_only(&args)?;
+            Network::create(&spec)?
         }
     };
     eprintln!(
@@ -134,11 +122,7 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
         network.config().node_kind,
         network.dir().display()
     );
-    let handle = network.clone();
-    interruptible(&handle, async {
-        (network.start(timeout, &report).await, ())
-    })
-    .await?;
+    interruptible(&network, network.start_with_progress(timeout, &report)).await?;
     if let Some(root) = root_of(network.dir()) {
         layout::update_latest(&root, network.dir())?;
     }
@@ -147,8 +131,8 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
 }
 
 /// The Kubernetes settings of a new network, refusing process-only flags.
-fn kube_only(args: &StartArgs) -> Result<Option<tmpnet_fixture::network::KubeConfig>> {
-    let kube = args.runtime.kube_config();
+fn kube_only(args: &StartArgs) -> Result<Option<KubeSettings>> {
+    let kube = args.runtime.kube_settings();
     if kube.is_some() && (args.node_path.is_some() || args.reuse_dynamic_ports) {
         return Err(Error::InvalidInput(
             "--node-path and --reuse-dynamic-ports apply to local processes; on Kubernetes choose the image with --kube-image".into(),
@@ -163,14 +147,12 @@ fn render(args: RenderArgs) -> Result<ExitCode> {
         .iter()
         .map(|f| flags::parse_flag(f))
         .collect::<Result<Flags>>()?;
-    let spec = NetworkSpec {
-        node_kind: args.node_kind.clone(),
-        default_flags,
-        owner: args.owner.clone().unwrap_or_default(),
-        kube: args.runtime.kube_config(),
-        ..NetworkSpec::new(std::env::temp_dir(), args.node_count)
-    };
-    print!("{}", tmpnet_fixture::runtime::kube::render::render(&spec)?);
+    let mut spec = NetworkSpec::new(std::env::temp_dir(), args.node_count)
+        .with_kind(args.node_kind.clone())
+        .with_owner(args.owner.clone().unwrap_or_default());
+    spec.default_flags = default_flags;
+    spec.kube = args.runtime.kube_settings();
+    print!("{}", Network::render(&spec)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -182,15 +164,16 @@ fn root_of(dir: &Path) -> Option<PathBuf> {
 
 async fn print_network(network: &Network) -> Result<()> {
     println!("network dir: {}", network.dir().display());
-    if let tmpnet_fixture::network::RuntimeConfig::Kube(kube) = &network.config().runtime {
-        let name = tmpnet_fixture::runtime::kube::manifests::network_name(&network.config().uuid);
+    if let (RuntimeSettings::Kube(kube), Some(name)) =
+        (&network.config().runtime, network.cluster_name())
+    {
         println!(
             "on Kubernetes: network {name} in namespace {} (attach from elsewhere with `tmpnetctl attach --network-name {name} --kube-namespace {}`)",
             kube.namespace, kube.namespace
         );
     }
     for s in network.status().await? {
-        println!("{}  {}", s.id, s.uri.as_deref().unwrap_or("-"));
+        println!("{}  {}", s.id, s.uri().unwrap_or("-"));
     }
     println!(
         "export {}={}",
@@ -227,15 +210,15 @@ async fn status(network: &Network) -> Result<ExitCode> {
     println!("{:<18} {:>8}  {:<24} HEALTH", "NODE", "PID", "URI");
     for s in network.status().await? {
         // Pods have no local pid.
-        let pid = s
-            .pid
-            .filter(|p| *p != 0)
-            .map_or("-".to_owned(), |p| p.to_string());
+        let pid = match &s.state {
+            NodeState::Running { pid: Some(pid), .. } | NodeState::Stale { pid } => pid.to_string(),
+            _ => "-".to_owned(),
+        };
         println!(
             "{:<18} {:>8}  {:<24} {}",
             s.id,
             pid,
-            s.uri.as_deref().unwrap_or("-"),
+            s.uri().unwrap_or("-"),
             s.health
         );
     }

@@ -12,7 +12,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     // tmpnetctl embeds the reference node: a node it starts is a copy of it.
-    if let Some(code) = tmpnet_fixture::embedded::serve_if_asked() {
+    if let Some(code) = tmpnet_fixture::serve_embedded_node_if_asked() {
         return code;
     }
     let cli = match cli::Cli::try_parse() {

@@ -3,14 +3,14 @@
 use std::time::Duration;
 
 use e2e_suite::KvClient;
-use tmpnet_fixture::{tmpnet_test, TestEnvironment};
+use tmpnet_fixture::{tmpnet_test, TestEnvironment, TestResult};
 
 #[tmpnet_test]
-async fn value_written_on_one_node_is_read_on_all(env: &TestEnvironment) -> Result<(), String> {
-    let uris = env.node_uris().await.map_err(|e| e.to_string())?;
+async fn value_written_on_one_node_is_read_on_all(env: &TestEnvironment) -> TestResult {
+    let uris = env.node_uris().await?;
     // The slot keeps this key apart from any test running at the same time.
     let key = format!("greeting-{}", env.slot());
-    KvClient::new(&env.random_node_uri().await.map_err(|e| e.to_string())?)
+    KvClient::new(&env.random_node_uri().await?)
         .put(&key, "hello")
         .await?;
     for uri in &uris {
@@ -22,6 +22,6 @@ async fn value_written_on_one_node_is_read_on_all(env: &TestEnvironment) -> Resu
 }
 
 #[tmpnet_test]
-async fn every_node_of_the_shared_network_is_healthy(env: &TestEnvironment) -> Result<(), String> {
+async fn every_node_of_the_shared_network_is_healthy(env: &TestEnvironment) -> TestResult {
     e2e_suite::all_healthy(env.network()).await
 }

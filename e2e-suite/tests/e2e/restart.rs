@@ -3,24 +3,20 @@
 use std::time::Duration;
 
 use e2e_suite::KvClient;
-use tmpnet_fixture::{tmpnet_test, TestEnvironment};
+use tmpnet_fixture::{tmpnet_test, TestEnvironment, TestResult};
 
 #[tmpnet_test(nodes = 2, timeout = "60s")]
-async fn state_survives_a_node_restart(env: &TestEnvironment) -> Result<(), String> {
-    let uris = env.node_uris().await.map_err(|e| e.to_string())?;
+async fn state_survives_a_node_restart(env: &TestEnvironment) -> TestResult {
+    let uris = env.node_uris().await?;
     KvClient::new(&uris[0]).put("color", "blue").await?;
     KvClient::new(&uris[1])
         .wait_for("color", "blue", Duration::from_secs(1))
         .await?;
-    let mut network = env.network().clone();
-    network
-        .restart(Duration::from_secs(30), &|_| {})
-        .await
-        .map_err(|e| e.to_string())?;
-    for uri in network.node_uris().await.map_err(|e| e.to_string())? {
+    env.restart_network().await?;
+    for uri in env.node_uris().await? {
         let value = KvClient::new(&uri).get("color").await?;
         if value.as_deref() != Some("blue") {
-            return Err(format!("{uri} lost the value after restart: {value:?}"));
+            return Err(format!("{uri} lost the value after restart: {value:?}").into());
         }
     }
     Ok(())

@@ -47,5 +47,4 @@ impl RuntimeArgs {
     pub fn kube_settings(&self) -> Option<KubeSettings> {
         self.wants_kube().then(|| self.kube.resolve())
     }
-
 }

@@ -142,8 +142,8 @@ impl TestEnvironment {
         let mut spec = self.spec.clone();
         spec.node_count = nodes;
         spec.owner = self.name.clone();
-        let network = owner::start_owned(&spec, Owner::me().as_ref(), &self.owned, self.timeout)
-            .await?;
+        let network =
+            owner::start_owned(&spec, Owner::me().as_ref(), &self.owned, self.timeout).await?;
         self.private
             .lock()
             .unwrap_or_else(|p| p.into_inner())

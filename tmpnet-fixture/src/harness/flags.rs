@@ -63,7 +63,6 @@ pub struct HarnessFlags {
     /// Seconds to wait before stopping the network at the end of the run.
     #[arg(long, env = "E2E_DELAY_NETWORK_SHUTDOWN", value_name = "SECS")]
     pub delay_network_shutdown: Option<u64>,
-
 }
 
 impl HarnessFlags {

@@ -160,9 +160,7 @@ impl SharedNetwork {
     /// The network the link points at, if the link and network exist.
     fn follow(&self, link: &Path) -> Result<Option<Network>> {
         match std::fs::read_link(link) {
-            Ok(target) if target.join(CONFIG_FILE).is_file() => {
-                Network::load(&target).map(Some)
-            }
+            Ok(target) if target.join(CONFIG_FILE).is_file() => Network::load(&target).map(Some),
             _ => Ok(None),
         }
     }

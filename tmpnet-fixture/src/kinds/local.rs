@@ -161,7 +161,9 @@ mod tests {
         assert!(err.contains("--node-path"), "{err}");
         let litecoin = bitcoind::Bitcoind;
         let hint = litecoin.local().map(|l| l.install_hint().to_owned());
-        assert!(hint.unwrap_or_default().contains("apt-get install litecoind"));
+        assert!(hint
+            .unwrap_or_default()
+            .contains("apt-get install litecoind"));
     }
 
     #[test]
@@ -193,6 +195,9 @@ mod tests {
         assert!(err.contains("not a file"), "{err}");
 
         std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o755)).unwrap();
-        assert_eq!(locate_binary("refnode", local, Some(&plain)).unwrap(), plain);
+        assert_eq!(
+            locate_binary("refnode", local, Some(&plain)).unwrap(),
+            plain
+        );
     }
 }

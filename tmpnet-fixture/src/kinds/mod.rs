@@ -27,8 +27,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use local::{LocalDaemon, PortDiscovery};
 pub(crate) use local::locate_binary;
+pub use local::{LocalDaemon, PortDiscovery};
 pub use pod::{PodDaemon, PodProfile, POD_IP, POD_NAME};
 
 use crate::error::{Error, Result};
@@ -213,7 +213,9 @@ pub fn node_with_random_id(prefix: &str, index: usize) -> NodeConfig {
 }
 
 /// Builds flags from `(name, value)` pairs.
-pub fn flags_of<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Flags {
+pub fn flags_of<K: Into<String>, V: Into<String>>(
+    pairs: impl IntoIterator<Item = (K, V)>,
+) -> Flags {
     pairs
         .into_iter()
         .map(|(k, v)| (k.into(), v.into()))

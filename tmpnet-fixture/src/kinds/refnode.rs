@@ -24,8 +24,8 @@ use std::path::Path;
 use async_trait::async_trait;
 
 use super::{
-    flags_of, node_with_random_id, HealthContext, LaunchContext, LocalDaemon, NodeKind,
-    Placement, PodDaemon, PodProfile, PortDiscovery, POD_IP,
+    flags_of, node_with_random_id, HealthContext, LaunchContext, LocalDaemon, NodeKind, Placement,
+    PodDaemon, PodProfile, PortDiscovery, POD_IP,
 };
 use crate::error::Result;
 use crate::model::{Flags, Health, NodeConfig};

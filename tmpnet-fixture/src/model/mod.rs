@@ -12,6 +12,4 @@ pub use network::{
     KubeSettings, NetworkConfig, ProcessSettings, RuntimeSettings, SchedulingLabel, MAX_NODES,
     MIN_VOLUME_GIB, SCHEMA_VERSION,
 };
-pub use node::{
-    Endpoint, Health, LaunchRecord, Node, NodeConfig, NodeState, Peer, ProcessContext,
-};
+pub use node::{Endpoint, Health, LaunchRecord, Node, NodeConfig, NodeState, Peer, ProcessContext};

@@ -204,7 +204,10 @@ mod tests {
         let json = serde_json::to_value(&cfg).unwrap();
         assert_eq!(json["kube"]["namespace"], "tmpnet");
         assert!(json["kube"].get("kubeconfig").is_none());
-        assert_eq!(serde_json::from_value::<RuntimeSettings>(json).unwrap(), cfg);
+        assert_eq!(
+            serde_json::from_value::<RuntimeSettings>(json).unwrap(),
+            cfg
+        );
     }
 
     #[test]

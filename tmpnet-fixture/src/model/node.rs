@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
 use super::flags::Flags;
+use crate::error::Result;
 use crate::sys::files;
 
 /// File name of a node's configuration.

@@ -541,7 +541,11 @@ impl Network {
     }
 
     /// The running nodes among `nodes` whose index `pick` accepts, as peers.
-    async fn running_peers(&self, nodes: &[Node], pick: impl Fn(usize) -> bool) -> Result<Vec<Peer>> {
+    async fn running_peers(
+        &self,
+        nodes: &[Node],
+        pick: impl Fn(usize) -> bool,
+    ) -> Result<Vec<Peer>> {
         let mut peers = Vec::new();
         let picked = nodes.iter().enumerate().filter(|(i, _)| pick(*i));
         for node in picked.map(|(_, n)| n) {

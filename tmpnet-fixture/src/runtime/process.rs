@@ -19,8 +19,7 @@ use tokio::process::{Child, Command};
 use super::NodeRuntime;
 use crate::error::{Error, Result};
 use crate::kinds::{
-    self, embedded, HealthContext, LaunchContext, LocalDaemon, NodeKind, Placement,
-    PortDiscovery,
+    self, embedded, HealthContext, LaunchContext, LocalDaemon, NodeKind, Placement, PortDiscovery,
 };
 use crate::model::node::LOG_TAIL_LINES;
 use crate::model::{
@@ -237,11 +236,13 @@ impl ProcessRuntime {
     }
 
     fn assigned_endpoint(&self, node: &Node) -> Result<Endpoint> {
-        self.local()?.endpoint(node).ok_or_else(|| Error::StartFailed {
-            node: node.id().to_owned(),
-            reason: "its ports were never assigned; start it through its network".into(),
-            log_tail: Vec::new(),
-        })
+        self.local()?
+            .endpoint(node)
+            .ok_or_else(|| Error::StartFailed {
+                node: node.id().to_owned(),
+                reason: "its ports were never assigned; start it through its network".into(),
+                log_tail: Vec::new(),
+            })
     }
 
     /// Stops a process this start spawned, after a failed start.
@@ -367,12 +368,7 @@ impl NodeRuntime for ProcessRuntime {
             return Ok(());
         };
         let needy: Vec<usize> = (0..nodes.len())
-            .filter(|&i| {
-                fresh
-                    || names
-                        .iter()
-                        .any(|n| !nodes[i].config.ports.contains_key(n))
-            })
+            .filter(|&i| fresh || names.iter().any(|n| !nodes[i].config.ports.contains_key(n)))
             .collect();
         let mut free = ports::allocate(needy.len() * names.len())?.into_iter();
         for i in needy {

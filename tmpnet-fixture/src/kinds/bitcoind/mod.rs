@@ -31,8 +31,8 @@ use async_trait::async_trait;
 pub use credentials::{rpcauth_line, Credentials};
 
 use super::{
-    flags_of, node_with_random_id, HealthContext, LaunchContext, LocalDaemon, NodeKind,
-    Placement, PodDaemon, PodProfile, PortDiscovery,
+    flags_of, node_with_random_id, HealthContext, LaunchContext, LocalDaemon, NodeKind, Placement,
+    PodDaemon, PodProfile, PortDiscovery,
 };
 use crate::error::{Error, Result};
 use crate::model::{Endpoint, Flags, Health, Node, NodeConfig};

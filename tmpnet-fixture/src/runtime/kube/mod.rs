@@ -45,7 +45,7 @@ use self::manifests::Context;
 use self::pods::Verdict;
 use super::NodeRuntime;
 use crate::error::{Error, Result};
-use crate::kinds::{self, HealthContext, LaunchContext, NodeKind, PodDaemon, Placement};
+use crate::kinds::{self, HealthContext, LaunchContext, NodeKind, Placement, PodDaemon};
 use crate::model::{
     Endpoint, Health, KubeSettings, NetworkConfig, Node, NodeState, Peer, MIN_VOLUME_GIB,
 };

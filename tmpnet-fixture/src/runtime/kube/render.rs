@@ -79,13 +79,10 @@ pub fn to_yaml(docs: &[serde_json::Value]) -> Result<String> {
     let mut out = String::new();
     for doc in docs {
         out.push_str("---\n");
-        out.push_str(
-            &serde_saphyr::to_string(doc)
-                .map_err(|e| Error::Serialize {
-                    what: "YAML",
-                    source: Box::new(e),
-                })?,
-        );
+        out.push_str(&serde_saphyr::to_string(doc).map_err(|e| Error::Serialize {
+            what: "YAML",
+            source: Box::new(e),
+        })?);
     }
     Ok(out)
 }

@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::sys::files;
 use crate::model::network::{CONFIG_FILE, ENV_FILE, EPHEMERAL_DIR};
 use crate::model::{layout, node};
+use crate::sys::files;
 
 /// The files a network's state holds: non-secret ones (ConfigMap) and the
 /// kind's secret ones (Secret).
@@ -135,11 +135,7 @@ pub fn materialize(dir: &Path, state: &StateFiles) -> Result<()> {
         }
         files::atomic_write(&path, bytes, mode)?;
     }
-    let env = format!(
-        "export {}={}\n",
-        layout::NETWORK_DIR_ENV,
-        dir.display()
-    );
+    let env = format!("export {}={}\n", layout::NETWORK_DIR_ENV, dir.display());
     files::atomic_write(&dir.join(ENV_FILE), env.as_bytes(), 0o644)
 }
 

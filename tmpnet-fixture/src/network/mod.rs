@@ -6,6 +6,8 @@
 mod attach;
 mod handle;
 mod health;
+#[cfg(test)]
+mod kube_contract_tests;
 mod render;
 mod spec;
 

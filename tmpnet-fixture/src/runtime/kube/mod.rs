@@ -15,8 +15,6 @@
 //! No `kubectl`: every call goes through kube-rs.
 
 pub(crate) mod client;
-#[cfg(test)]
-mod contract_tests;
 pub(crate) mod forward;
 pub(crate) mod manifests;
 pub(crate) mod pods;

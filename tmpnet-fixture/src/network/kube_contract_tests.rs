@@ -12,10 +12,10 @@ use kube::Client;
 use serde_json::{json, Value};
 use tower_test::mock::{self, Handle};
 
-use super::{manifests, Access, KubeRuntime};
+use super::{Network, NetworkSpec};
 use crate::kinds;
 use crate::model::{KubeSettings, Peer, RuntimeSettings};
-use crate::network::{Network, NetworkSpec};
+use crate::runtime::kube::{manifests, Access, KubeRuntime};
 use crate::runtime::NodeRuntime;
 
 type Mock = Handle<Request<Body>, Response<Body>>;

@@ -1,0 +1,349 @@
+//! The library's module graph: layers that only point down, and no import
+//! cycle between the modules of any one module.
+//!
+//! Reads `src/`, finds every `crate::…` and `super::…` path outside comments
+//! and checks two rules:
+//!
+//! 1. A top-level module uses only the layers below it ([`LAYERS`]); the
+//!    crate root (`lib.rs`) is the facade and may use everything.
+//! 2. Inside every module, its direct submodules form no cycle (a child
+//!    may use its parent's items and the parent its children, but two
+//!    siblings may not use each other, directly or around a loop).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Top-level modules from the bottom up; each may use only earlier layers.
+const LAYERS: &[&[&str]] = &[
+    &["error"],
+    &["sys"],
+    &["model"],
+    &["kinds"],
+    &["runtime"],
+    &["network"],
+    &["helpers", "cli"],
+    &["harness"],
+];
+
+/// A module path, e.g. `["runtime", "kube", "pods"]`; empty for the root.
+type ModPath = Vec<String>;
+
+/// Every source file's module path and its text without comments.
+fn sources(src: &Path) -> BTreeMap<ModPath, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![src.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.insert(module_of(src, &path), strip_comments(&text));
+            }
+        }
+    }
+    out
+}
+
+fn module_of(src: &Path, file: &Path) -> ModPath {
+    let relative = file.strip_prefix(src).unwrap().with_extension("");
+    let mut parts: ModPath = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
+        parts.pop();
+    }
+    parts
+}
+
+fn strip_comments(text: &str) -> String {
+    text.lines()
+        .map(|line| match line.find("//") {
+            Some(i) => &line[..i],
+            None => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The paths a file names: `crate::a::b` as `["a", "b"]` (with `use`
+/// groups expanded one level) and `super::x` resolved against `module`.
+fn references(module: &ModPath, text: &str) -> Vec<ModPath> {
+    let mut out = Vec::new();
+    for (prefix, base) in [
+        ("crate::", Vec::new()),
+        ("super::", parent_of(module)),
+    ] {
+        let mut rest = text;
+        while let Some(i) = rest.find(prefix) {
+            let before = rest[..i].chars().last();
+            rest = &rest[i + prefix.len()..];
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$' || c == ':') {
+                continue;
+            }
+            for path in expand(rest) {
+                let mut full = base.clone();
+                full.extend(path);
+                out.push(full);
+            }
+        }
+    }
+    out
+}
+
+/// The module a `super::` in `module`'s file refers to. A file `a/b.rs`
+/// (module `a::b`) and a file `a/b/mod.rs` both have `a` as their parent.
+fn parent_of(module: &ModPath) -> ModPath {
+    module[..module.len().saturating_sub(1)].to_vec()
+}
+
+/// The paths at the start of `rest`: `a::b::C` or `a::{b, c::D}`.
+fn expand(rest: &str) -> Vec<ModPath> {
+    let mut head = Vec::new();
+    let mut s = rest;
+    loop {
+        let ident: String = s
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if ident.is_empty() {
+            if let Some(group) = s.strip_prefix('{') {
+                let end = matching_brace(group);
+                return split_top_level(&group[..end])
+                    .into_iter()
+                    .flat_map(|item| {
+                        expand(item.trim()).into_iter().map({
+                            let head = head.clone();
+                            move |tail| {
+                                let mut full = head.clone();
+                                full.extend(tail);
+                                full
+                            }
+                        })
+                    })
+                    .collect();
+            }
+            return vec![head];
+        }
+        s = &s[ident.len()..];
+        if ident != "self" {
+            head.push(ident);
+        }
+        match s.strip_prefix("::") {
+            Some(next) => s = next,
+            None => return vec![head],
+        }
+    }
+}
+
+fn matching_brace(s: &str) -> usize {
+    let mut depth = 0;
+    for (i, c) in s.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => return i,
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    s.len()
+}
+
+fn split_top_level(s: &str) -> Vec<&str> {
+    let (mut depth, mut start, mut out) = (0, 0, Vec::new());
+    for (i, c) in s.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out.into_iter().filter(|p| !p.trim().is_empty()).collect()
+}
+
+/// The longest prefix of `path` that is a module of the tree; names the
+/// root re-exports (`crate::Error`) resolve through `aliases`.
+fn resolve(path: &ModPath, modules: &BTreeSet<ModPath>, aliases: &BTreeMap<String, ModPath>) -> ModPath {
+    if let Some(first) = path.first() {
+        if !modules.contains(&vec![first.clone()]) {
+            if let Some(target) = aliases.get(first) {
+                return target.clone();
+            }
+        }
+    }
+    (0..=path.len())
+        .rev()
+        .map(|n| path[..n].to_vec())
+        .find(|p| modules.contains(p))
+        .unwrap_or_default()
+}
+
+/// What the crate root re-exports: `pub use a::b::{X, Y};` makes `X` and
+/// `Y` mean module `a::b`.
+fn root_aliases(root: &str, modules: &BTreeSet<ModPath>) -> BTreeMap<String, ModPath> {
+    let mut aliases = BTreeMap::new();
+    let flat = root.replace('\n', " ");
+    for stmt in flat.split(';') {
+        let Some(rest) = stmt.trim().strip_prefix("pub use ") else {
+            continue;
+        };
+        for path in expand(rest.trim()) {
+            if let Some(name) = path.last() {
+                let module = resolve(&path, modules, &BTreeMap::new());
+                if !module.is_empty() {
+                    aliases.insert(name.clone(), module);
+                }
+            }
+        }
+    }
+    aliases
+}
+
+/// Every violation of the two rules in the tree at `src`.
+fn violations(src: &Path) -> Vec<String> {
+    let files = sources(src);
+    let modules: BTreeSet<ModPath> = files.keys().cloned().collect();
+    let aliases = root_aliases(files.get(&Vec::new()).map_or("", String::as_str), &modules);
+    let rank = |top: &str| LAYERS.iter().position(|layer| layer.contains(&top));
+    let mut problems = BTreeSet::new();
+    // Edges between the children of each module: parent -> (from, to).
+    let mut sibling_edges: BTreeMap<ModPath, BTreeSet<(String, String)>> = BTreeMap::new();
+    for (module, text) in &files {
+        for reference in references(module, text) {
+            let target = resolve(&reference, &modules, &aliases);
+            if module.is_empty() || target.is_empty() {
+                continue;
+            }
+            let (from_top, to_top) = (&module[0], &target[0]);
+            if from_top != to_top {
+                match (rank(from_top), rank(to_top)) {
+                    (Some(a), Some(b)) if b < a => {}
+                    (None, _) | (_, None) => {
+                        problems.insert(format!(
+                            "module {from_top} or {to_top} has no layer in LAYERS"
+                        ));
+                    }
+                    _ => {
+                        problems.insert(format!(
+                            "{} uses {}: {from_top} may use only the layers below it",
+                            module.join("::"),
+                            target.join("::")
+                        ));
+                    }
+                }
+            }
+            let common = module
+                .iter()
+                .zip(&target)
+                .take_while(|(a, b)| a == b)
+                .count();
+            if common < module.len() && common < target.len() {
+                sibling_edges
+                    .entry(module[..common].to_vec())
+                    .or_default()
+                    .insert((module[common].clone(), target[common].clone()));
+            }
+        }
+    }
+    for (parent, edges) in &sibling_edges {
+        if let Some(cycle) = find_cycle(edges) {
+            let name = if parent.is_empty() {
+                "crate".to_owned()
+            } else {
+                parent.join("::")
+            };
+            problems.insert(format!(
+                "the modules of {name} import each other in a cycle: {}",
+                cycle.join(" -> ")
+            ));
+        }
+    }
+    problems.into_iter().collect()
+}
+
+fn find_cycle(edges: &BTreeSet<(String, String)>) -> Option<Vec<String>> {
+    let nodes: BTreeSet<&String> = edges.iter().flat_map(|(a, b)| [a, b]).collect();
+    fn visit<'a>(
+        node: &'a String,
+        edges: &'a BTreeSet<(String, String)>,
+        path: &mut Vec<&'a String>,
+        done: &mut BTreeSet<&'a String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|n| *n == node) {
+            let mut cycle: Vec<String> = path[i..].iter().map(|s| (*s).clone()).collect();
+            cycle.push(node.clone());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node);
+        for (_, next) in edges.iter().filter(|(from, _)| from == node) {
+            if let Some(cycle) = visit(next, edges, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node);
+        None
+    }
+    let mut done = BTreeSet::new();
+    nodes
+        .into_iter()
+        .find_map(|n| visit(n, edges, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn the_library_s_layers_only_point_down_and_have_no_cycle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let problems = violations(&src);
+    assert!(
+        problems.is_empty(),
+        "the module graph of tmpnet-fixture is broken:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+/// The check itself: a tree with an upward edge and a sibling cycle is
+/// refused, and the same tree without them passes.
+#[test]
+fn the_check_finds_upward_edges_and_cycles() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let file: PathBuf = dir.path().join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    };
+    write("lib.rs", "pub use network::Network;\npub use error::Error;\n");
+    write("error.rs", "pub enum Error {}\n");
+    write("model/mod.rs", "mod a;\nmod b;\n");
+    write("model/a.rs", "use super::b::B; // model::a -> model::b\n");
+    write("model/b.rs", "use crate::error::Error;\n");
+    write("network/mod.rs", "use crate::model::a::A;\nuse crate::Error;\n");
+    assert_eq!(violations(dir.path()), Vec::<String>::new());
+
+    // model::b -> model::a closes a cycle; model -> network points up (via
+    // the root's re-export).
+    write("model/b.rs", "use crate::{error::Error, model::a::A};\nfn f() -> crate::Network { todo!() }\n");
+    let problems = violations(dir.path());
+    assert!(
+        problems.iter().any(|p| p.contains("cycle") && p.contains("a -> b -> a")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("model::b uses network") && p.contains("layers below")),
+        "{problems:?}"
+    );
+    // Comments do not count.
+    write("model/b.rs", "// use crate::network::Network;\n");
+    assert_eq!(violations(dir.path()), Vec::<String>::new());
+}

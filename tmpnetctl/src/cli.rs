@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use tmpnet_fixture::cli::{KubeFlags, RuntimeArgs};
+use tmpnet_fixture::cli::{KubeArgs, RuntimeArgs};
 
 /// Start, stop, restart and inspect temporary networks of real node processes.
 #[derive(Debug, Parser)]
@@ -45,7 +45,7 @@ pub struct AttachArgs {
     #[command(flatten)]
     pub root: RootArgs,
     #[command(flatten)]
-    pub kube: KubeFlags,
+    pub kube: KubeArgs,
 }
 
 /// `render` arguments.

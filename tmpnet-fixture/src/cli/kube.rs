@@ -1,4 +1,4 @@
-//! The Kubernetes flags shared by the harness and `tmpnetctl`, each also
+//! The Kubernetes arguments shared by the harness and `tmpnetctl`, each also
 //! settable by an environment variable.
 
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use crate::model::{KubeSettings, SchedulingLabel, MIN_VOLUME_GIB};
 
 /// Where and how nodes run on Kubernetes.
 #[derive(Debug, Clone, Args)]
-pub struct KubeFlags {
+pub struct KubeArgs {
     /// The kubeconfig file [default: KUBECONFIG, then ~/.kube/config, then the in-cluster account]
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
@@ -69,7 +69,7 @@ pub struct KubeFlags {
     pub kube_ready_timeout: u64,
 }
 
-impl KubeFlags {
+impl KubeArgs {
     /// The runtime settings these flags ask for. The kubeconfig in use is
     /// recorded (an explicit one, or `KUBECONFIG` when it names one file),
     /// with its current context when none is given, so later commands on
@@ -121,7 +121,7 @@ mod tests {
     #[derive(Debug, Parser)]
     struct Cli {
         #[command(flatten)]
-        kube: KubeFlags,
+        kube: KubeArgs,
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod kube;
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, ValueEnum};
 
-pub use kube::KubeFlags;
+pub use kube::KubeArgs;
 
 use crate::model::KubeSettings;
 
@@ -34,7 +34,7 @@ pub struct RuntimeArgs {
 
     /// Kubernetes settings (used with --use-kubernetes).
     #[command(flatten)]
-    pub kube: KubeFlags,
+    pub kube: KubeArgs,
 }
 
 impl RuntimeArgs {

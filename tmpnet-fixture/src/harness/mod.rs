@@ -5,7 +5,7 @@
 //! `tmpnet_fixture::main!();`. Tests are `#[tmpnet_test]` functions.
 
 mod env;
-mod flags;
+mod args;
 mod foreign;
 pub(crate) mod owner;
 pub(crate) mod registry;
@@ -20,7 +20,7 @@ use std::time::Duration;
 use clap::Parser;
 
 pub use env::TestEnvironment;
-use flags::HarnessFlags;
+use args::HarnessArgs;
 
 use crate::model::layout;
 use crate::network::{NetworkSpec, DEFAULT_START_TIMEOUT};
@@ -56,7 +56,7 @@ pub fn run(target: Target) -> ExitCode {
     if let Some(dir) = std::env::var_os(shared::REAP_DIR_ENV) {
         return reap(PathBuf::from(dir));
     }
-    let flags = HarnessFlags::parse();
+    let args = HarnessArgs::parse();
     if TESTS.is_empty() {
         return fail(format!(
             "no #[tmpnet_test] tests are registered in {}; declare the test modules (`mod x;`) in the file that calls tmpnet_fixture::main!()",
@@ -72,13 +72,13 @@ pub fn run(target: Target) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    if flags.libtest.list {
-        return libtest_mimic::run(&flags.libtest, trials::listing()).exit_code();
+    if args.libtest.list {
+        return libtest_mimic::run(&args.libtest, trials::listing()).exit_code();
     }
-    if let Err(e) = flags.validate() {
+    if let Err(e) = args.validate() {
         return fail(e);
     }
-    let root = match layout::root_dir(flags.root_dir.as_deref()) {
+    let root = match layout::root_dir(args.root_dir.as_deref()) {
         Ok(root) => root,
         Err(e) => return fail(e),
     };
@@ -97,19 +97,19 @@ pub fn run(target: Target) -> ExitCode {
             dir.display()
         );
     }
-    let mut spec = NetworkSpec::new(root, flags.node_count)
-        .with_kind(flags.node_kind.clone())
+    let mut spec = NetworkSpec::new(root, args.node_count)
+        .with_kind(args.node_kind.clone())
         .with_owner(target.crate_name);
-    spec.node_path = flags.node_path.clone();
-    spec.kube = flags.kube_settings();
+    spec.node_path = args.node_path.clone();
+    spec.kube = args.kube_settings();
     let shared = SharedNetwork {
-        source: source(&flags),
+        source: source(&args),
         spec,
         suite: target.crate_name.to_owned(),
         timeout: DEFAULT_START_TIMEOUT,
         owned,
     };
-    if flags.stop_network {
+    if args.stop_network {
         return match runtime.block_on(shared.stop_reusable()) {
             Ok(Some(dir)) => {
                 eprintln!("stopped network {}", dir.display());
@@ -122,7 +122,7 @@ pub fn run(target: Target) -> ExitCode {
             Err(e) => fail(e),
         };
     }
-    if flags.start_network {
+    if args.start_network {
         return match runtime.block_on(shared.acquire()) {
             Ok(network) => {
                 println!("network dir: {}", network.dir().display());
@@ -138,21 +138,21 @@ pub fn run(target: Target) -> ExitCode {
         };
     }
     let state = Arc::new(trials::State::new(runtime.handle().clone(), shared));
-    let conclusion = libtest_mimic::run(&flags.libtest, trials::runnable(&state));
-    runtime.block_on(finish(&state, flags.delay_network_shutdown));
+    let conclusion = libtest_mimic::run(&args.libtest, trials::runnable(&state));
+    runtime.block_on(finish(&state, args.delay_network_shutdown));
     conclusion.exit_code()
 }
 
-fn source(flags: &HarnessFlags) -> Source {
-    if let Some(dir) = &flags.network_dir {
+fn source(args: &HarnessArgs) -> Source {
+    if let Some(dir) = &args.network_dir {
         return Source::Explicit {
             dir: dir.clone(),
-            restart: flags.restart_network,
+            restart: args.restart_network,
         };
     }
-    if flags.reuse() {
+    if args.reuse() {
         return Source::Reuse {
-            restart: flags.restart_network,
+            restart: args.restart_network,
         };
     }
     let run_id = std::env::var("NEXTEST_RUN_ID")

@@ -1,7 +1,7 @@
-//! The harness's command line: every libtest option libtest-mimic supports,
-//! plus the network flags, each also settable by an environment variable
-//! (nextest passes no custom arguments). Boolean variables accept
-//! `true/false/1/0/yes/no/on/off`.
+//! The harness's command-line arguments: every libtest option libtest-mimic
+//! supports, plus the network options, each also settable by an environment
+//! variable (nextest passes no custom arguments). Boolean variables accept
+//! `true/false/1/0/yes/no/on/off`. ("Flags", in this library, are a node's.)
 
 use std::path::PathBuf;
 
@@ -12,10 +12,10 @@ use crate::cli::RuntimeArgs;
 use crate::error::{Error, Result};
 use crate::model::KubeSettings;
 
-/// The harness's flags.
+/// The harness's arguments.
 #[derive(Debug, Parser)]
 #[command(about = "Runs tmpnet end-to-end tests against a temporary network", long_about = None)]
-pub struct HarnessFlags {
+pub struct HarnessArgs {
     /// libtest's own options (filters, --list, --exact, --ignored, ...).
     #[command(flatten)]
     pub libtest: libtest_mimic::Arguments,
@@ -65,7 +65,7 @@ pub struct HarnessFlags {
     pub delay_network_shutdown: Option<u64>,
 }
 
-impl HarnessFlags {
+impl HarnessArgs {
     /// Whether Kubernetes was asked for, by either flag.
     pub fn wants_kube(&self) -> bool {
         self.runtime.wants_kube()
@@ -99,8 +99,8 @@ impl HarnessFlags {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> HarnessFlags {
-        HarnessFlags::try_parse_from(std::iter::once("e2e").chain(args.iter().copied())).unwrap()
+    fn parse(args: &[&str]) -> HarnessArgs {
+        HarnessArgs::try_parse_from(std::iter::once("e2e").chain(args.iter().copied())).unwrap()
     }
 
     #[test]

@@ -148,6 +148,8 @@ fn failing_and_panicking_tests_fail_the_run_report_and_leave_nothing() {
         err.contains("network: ") && err.contains("artifacts: "),
         "{err}"
     );
+    // Each failure names where the test is defined.
+    assert!(err.contains("fixture_suite/bad.rs:"), "{err}");
     // Log tails were copied into the failed tests' artifact dirs.
     let shared = &owned_by(root.path(), "fixture_suite")[0];
     let logs = shared.join("tests/bad__fails/logs");

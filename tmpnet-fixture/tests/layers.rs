@@ -10,6 +10,8 @@
 //!    may use its parent's items and the parent its children, but two
 //!    siblings may not use each other, directly or around a loop).
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -72,10 +74,7 @@ fn strip_comments(text: &str) -> String {
 /// groups expanded one level) and `super::x` resolved against `module`.
 fn references(module: &ModPath, text: &str) -> Vec<ModPath> {
     let mut out = Vec::new();
-    for (prefix, base) in [
-        ("crate::", Vec::new()),
-        ("super::", parent_of(module)),
-    ] {
+    for (prefix, base) in [("crate::", Vec::new()), ("super::", parent_of(module))] {
         let mut rest = text;
         while let Some(i) = rest.find(prefix) {
             let before = rest[..i].chars().last();
@@ -170,7 +169,11 @@ fn split_top_level(s: &str) -> Vec<&str> {
 
 /// The longest prefix of `path` that is a module of the tree; names the
 /// root re-exports (`crate::Error`) resolve through `aliases`.
-fn resolve(path: &ModPath, modules: &BTreeSet<ModPath>, aliases: &BTreeMap<String, ModPath>) -> ModPath {
+fn resolve(
+    path: &ModPath,
+    modules: &BTreeSet<ModPath>,
+    aliases: &BTreeMap<String, ModPath>,
+) -> ModPath {
     if let Some(first) = path.first() {
         if !modules.contains(&vec![first.clone()]) {
             if let Some(target) = aliases.get(first) {
@@ -321,20 +324,31 @@ fn the_check_finds_upward_edges_and_cycles() {
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(file, text).unwrap();
     };
-    write("lib.rs", "pub use network::Network;\npub use error::Error;\n");
+    write(
+        "lib.rs",
+        "pub use network::Network;\npub use error::Error;\n",
+    );
     write("error.rs", "pub enum Error {}\n");
     write("model/mod.rs", "mod a;\nmod b;\n");
     write("model/a.rs", "use super::b::B; // model::a -> model::b\n");
     write("model/b.rs", "use crate::error::Error;\n");
-    write("network/mod.rs", "use crate::model::a::A;\nuse crate::Error;\n");
+    write(
+        "network/mod.rs",
+        "use crate::model::a::A;\nuse crate::Error;\n",
+    );
     assert_eq!(violations(dir.path()), Vec::<String>::new());
 
     // model::b -> model::a closes a cycle; model -> network points up (via
     // the root's re-export).
-    write("model/b.rs", "use crate::{error::Error, model::a::A};\nfn f() -> crate::Network { todo!() }\n");
+    write(
+        "model/b.rs",
+        "use crate::{error::Error, model::a::A};\nfn f() -> crate::Network { todo!() }\n",
+    );
     let problems = violations(dir.path());
     assert!(
-        problems.iter().any(|p| p.contains("cycle") && p.contains("a -> b -> a")),
+        problems
+            .iter()
+            .any(|p| p.contains("cycle") && p.contains("a -> b -> a")),
         "{problems:?}"
     );
     assert!(

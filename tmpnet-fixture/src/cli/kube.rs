@@ -10,6 +10,7 @@ use crate::model::{KubeSettings, SchedulingLabel, MIN_VOLUME_GIB};
 
 /// Where and how nodes run on Kubernetes.
 #[derive(Debug, Clone, Args)]
+#[non_exhaustive]
 pub struct KubeArgs {
     /// The kubeconfig file [default: KUBECONFIG, then ~/.kube/config, then the in-cluster account]
     #[arg(long, value_name = "FILE")]

@@ -23,6 +23,7 @@ pub enum RuntimeChoice {
 /// Where a new network's nodes run: `--runtime`, `--use-kubernetes` and the
 /// `--kube-*` settings.
 #[derive(Debug, Clone, Args)]
+#[non_exhaustive]
 pub struct RuntimeArgs {
     /// Where nodes run: local processes or Kubernetes pods.
     #[arg(long, env = "E2E_RUNTIME", value_enum, default_value = "process")]

@@ -4,8 +4,8 @@
 //! A suite's `main.rs` declares its test modules and ends with
 //! `tmpnet_fixture::main!();`. Tests are `#[tmpnet_test]` functions.
 
-mod env;
 mod args;
+mod env;
 mod foreign;
 pub(crate) mod owner;
 pub(crate) mod registry;
@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
-pub use env::TestEnvironment;
 use args::HarnessArgs;
+pub use env::TestEnvironment;
 
 use crate::model::layout;
 use crate::network::{NetworkSpec, DEFAULT_START_TIMEOUT};

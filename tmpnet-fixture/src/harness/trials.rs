@@ -155,7 +155,7 @@ fn run_one(state: &State, d: &'static TestDescriptor) -> Result<(), Failed> {
         Err(payload) => Err(format!("panicked: {}", panic_message(payload.as_ref()))),
     };
     if let Err(message) = &verdict {
-        report_failure(&env, message);
+        report_failure(&env, d, message);
     }
     state.handle.block_on(env.finish());
     if d.nodes > 0 {
@@ -202,13 +202,15 @@ async fn prepare(
 
 /// Names the network dirs and copies each node's log tail into the test's
 /// artifact dir.
-fn report_failure(env: &TestEnvironment, message: &str) {
+fn report_failure(env: &TestEnvironment, d: &TestDescriptor, message: &str) {
     let logs = env.test_dir().join("logs");
     let _ = std::fs::create_dir_all(&logs);
     for network in env.networks() {
         eprintln!(
-            "test {} failed: {message}\n  network: {}\n  artifacts: {}",
+            "test {} ({}:{}) failed: {message}\n  network: {}\n  artifacts: {}",
             env.test_name(),
+            d.file,
+            d.line,
             network.dir().display(),
             env.test_dir().display()
         );

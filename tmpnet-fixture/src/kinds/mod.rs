@@ -204,12 +204,7 @@ pub fn by_name(name: &str) -> Result<Arc<dyn NodeKind>> {
 /// and no flags of its own: what most kinds' [`NodeKind::new_node`] does.
 pub fn node_with_random_id(prefix: &str, index: usize) -> NodeConfig {
     let id = uuid::Uuid::new_v4().simple().to_string();
-    NodeConfig {
-        id: format!("{prefix}-{}", &id[..12]),
-        index,
-        flags: Flags::new(),
-        ports: Default::default(),
-    }
+    NodeConfig::new(format!("{prefix}-{}", &id[..12]), index)
 }
 
 /// Builds flags from `(name, value)` pairs.

@@ -77,7 +77,7 @@ fn choose_network_dir(
 /// Creates a new, empty network directory under `<root>/networks` named by
 /// the current UTC time with microseconds. Two creators racing for the same
 /// name never share a directory: the loser takes a `-N` suffix.
-pub fn create_network_dir(root: &Path) -> Result<PathBuf> {
+pub(crate) fn create_network_dir(root: &Path) -> Result<PathBuf> {
     let parent = networks_dir(root);
     files::create_dir_all(&parent)?;
     let parent = fs::canonicalize(&parent).map_err(|e| Error::io("cannot resolve", &parent, e))?;
@@ -127,7 +127,7 @@ pub fn list_network_dirs(root: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// `YYYYMMDD-HHMMSS.ffffff` in UTC.
-pub fn timestamp_name(t: SystemTime) -> String {
+pub(crate) fn timestamp_name(t: SystemTime) -> String {
     // RFC 3339 with microseconds, e.g. 2026-11-22T14:53:01.123456Z.
     let rfc = humantime::format_rfc3339_micros(t.max(UNIX_EPOCH)).to_string();
     let digits: String = rfc.chars().filter(char::is_ascii_digit).collect();

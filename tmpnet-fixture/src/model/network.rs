@@ -162,7 +162,7 @@ pub struct ProcessSettings {
     #[serde(default = "default_init_timeout_secs")]
     pub init_timeout_secs: u64,
     /// Set when `node_path` is a program embedding the node (see
-    /// [`crate::kinds::embedded`]): the embedded node's name.
+    /// [`crate::serve_embedded_node_if_asked`]): the embedded node's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedded: Option<String>,
 }

@@ -46,6 +46,7 @@ pub struct Peer {
 
 /// Where a running node can be reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Endpoint {
     /// HTTP API base URI.
     pub uri: String,
@@ -61,6 +62,16 @@ pub enum Health {
     /// The node answers but is not healthy yet, or does not answer; the text
     /// says what is missing.
     Unhealthy(String),
+}
+
+impl Endpoint {
+    /// The endpoint with API base URI `uri` and p2p address `p2p_address`.
+    pub fn new(uri: impl Into<String>, p2p_address: impl Into<String>) -> Self {
+        Endpoint {
+            uri: uri.into(),
+            p2p_address: p2p_address.into(),
+        }
+    }
 }
 
 impl Health {
@@ -108,6 +119,7 @@ impl NodeState {
 
 /// Contents of `<node dir>/config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 #[serde(rename_all = "camelCase")]
 pub struct NodeConfig {
     /// The node id (also the directory name).
@@ -125,6 +137,7 @@ pub struct NodeConfig {
 
 /// Contents of `process.json`, written by the node itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 #[serde(rename_all = "camelCase")]
 pub struct ProcessContext {
     /// The node's pid.
@@ -137,6 +150,7 @@ pub struct ProcessContext {
 
 /// Contents of `launch.json`, written by the harness right after spawning.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 #[serde(rename_all = "camelCase")]
 pub struct LaunchRecord {
     /// The pid spawned.
@@ -152,11 +166,25 @@ pub struct LaunchRecord {
 
 /// A node: its directory and configuration.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Node {
     /// `<network dir>/<node id>`.
     pub dir: PathBuf,
     /// Its configuration as on disk.
     pub config: NodeConfig,
+}
+
+impl NodeConfig {
+    /// The config of node `id`, `index`-th in bootstrap order, with no
+    /// flags or ports of its own.
+    pub fn new(id: impl Into<String>, index: usize) -> Self {
+        NodeConfig {
+            id: id.into(),
+            index,
+            flags: Flags::new(),
+            ports: BTreeMap::new(),
+        }
+    }
 }
 
 impl Node {

@@ -247,10 +247,10 @@ impl LocalDaemon for Bitcoind {
     }
 
     fn endpoint(&self, node: &Node) -> Option<Endpoint> {
-        Some(Endpoint {
-            uri: format!("http://127.0.0.1:{}", port(node, "rpc")?),
-            p2p_address: format!("127.0.0.1:{}", port(node, "p2p")?),
-        })
+        Some(Endpoint::new(
+            format!("http://127.0.0.1:{}", port(node, "rpc")?),
+            format!("127.0.0.1:{}", port(node, "p2p")?),
+        ))
     }
 
     fn is_port_conflict(&self, log_tail: &[String]) -> bool {

@@ -104,8 +104,10 @@ fn flags_from_args(args: &[String]) -> Option<std::collections::BTreeMap<String,
 /// Resolves when SIGTERM or SIGINT arrives; with `ignore_sigterm`, only
 /// on SIGINT (SIGTERM is logged and ignored).
 async fn shutdown_signal(ignore_sigterm: bool) -> Result<(), String> {
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?;
     loop {
         tokio::select! {
             _ = term.recv() => {
@@ -132,8 +134,12 @@ async fn serve(config: Config) -> Result<(), String> {
     let store = store::Store::open(&config.db_dir)?;
     let http = bind(&config.http_addr).await?;
     let p2p = bind(&config.p2p_addr).await?;
-    let http_addr = http.local_addr().map_err(|e| e.to_string())?;
-    let p2p_addr = p2p.local_addr().map_err(|e| e.to_string())?;
+    let http_addr = http
+        .local_addr()
+        .map_err(|e| format!("cannot read the HTTP listener's address: {e}"))?;
+    let p2p_addr = p2p
+        .local_addr()
+        .map_err(|e| format!("cannot read the p2p listener's address: {e}"))?;
     let announced = match &config.p2p_advertise_host {
         Some(host) => format!("{host}:{}", p2p_addr.port()),
         None => p2p_addr.to_string(),

@@ -476,6 +476,7 @@ async fn deleting_the_network_deletes_its_state_in_the_foreground_then_sweeps_by
     server.await.unwrap();
 }
 
+/// The error keeps kube's as its source, so callers can match the status.
 #[tokio::test]
 async fn an_api_failure_is_one_line_naming_the_action_and_the_fix() {
     let (f, mut h) = fixture();
@@ -492,13 +493,15 @@ async fn an_api_failure_is_one_line_naming_the_action_and_the_fix() {
                 .unwrap(),
         );
     });
-    let err = f
-        .runtime
-        .initiate_stop(&node)
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = f.runtime.initiate_stop(&node).await.unwrap_err();
     server.await.unwrap();
+    assert_eq!(error.kube_status(), Some(403), "{error:?}");
+    let source = std::error::Error::source(&error).map(ToString::to_string);
+    assert!(
+        source.unwrap_or_default().contains("Forbidden"),
+        "{error:?}"
+    );
+    let err = error.to_string();
     assert!(!err.contains('\n'), "{err}");
     assert!(
         err.contains("scale statefulset") && err.contains("deploy/rbac.yaml"),

@@ -61,6 +61,12 @@ impl Network {
     /// yet). Bad input is rejected before anything is written; a kind that
     /// cannot run where `spec` asks fails here.
     pub fn create(spec: &NetworkSpec) -> Result<Network> {
+        Self::create_of_kind(spec, kinds::by_name(&spec.node_kind)?)
+    }
+
+    /// [`Network::create`] with the kind given as a value (the spec's kind
+    /// name is not looked up).
+    fn create_of_kind(spec: &NetworkSpec, kind: Arc<dyn NodeKind>) -> Result<Network> {
         if spec.node_count == 0 || spec.node_count > MAX_NODES {
             return Err(Error::InvalidInput(format!(
                 "node count {} is out of range; use 1 to {MAX_NODES}",
@@ -73,7 +79,6 @@ impl Network {
                 spec.node_count
             )));
         }
-        let kind = kinds::by_name(&spec.node_kind)?;
         let settings = runtime::settings_for(
             kind.as_ref(),
             spec.kube.as_ref(),
@@ -653,5 +658,79 @@ fn peer(node: &Node, endpoint: &Endpoint) -> Peer {
     Peer {
         node_id: node.id().to_owned(),
         p2p_address: endpoint.p2p_address.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::{HealthContext, LaunchContext, LocalDaemon, Placement};
+    use crate::model::{Flags, NodeConfig};
+
+    /// A daemon that runs only as a local process (it has no pod).
+    #[derive(Debug)]
+    struct LocalOnly;
+
+    #[async_trait::async_trait]
+    impl NodeKind for LocalOnly {
+        fn name(&self) -> &str {
+            "local-only"
+        }
+        fn new_node(&self, index: usize) -> Result<NodeConfig> {
+            Ok(kinds::node_with_random_id("lo", index))
+        }
+        fn default_flags(&self, _: Placement) -> Flags {
+            Flags::new()
+        }
+        fn forced_flags(&self, _: &LaunchContext<'_>) -> Result<Flags> {
+            Ok(Flags::new())
+        }
+        async fn check_health(&self, _: &HealthContext<'_>) -> Health {
+            Health::Healthy
+        }
+        fn local(&self) -> Option<&dyn LocalDaemon> {
+            // Borrows refnode's binary and arguments.
+            Some(&kinds::refnode::RefNode)
+        }
+    }
+
+    #[test]
+    fn a_kind_without_the_capability_fails_at_create_and_writes_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let spec = NetworkSpec::new(root.path(), 2).with_kube(KubeSettings::new("tmpnet", "x"));
+        let err = Network::create_of_kind(&spec, Arc::new(LocalOnly))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"local-only\" cannot run in a pod") && err.contains("local processes"),
+            "{err}"
+        );
+        assert!(!root.path().join("networks").exists(), "nothing written");
+        // As local processes it is created.
+        let spec = NetworkSpec::new(root.path(), 2).with_node_path("/bin/true");
+        let network = Network::create_of_kind(&spec, Arc::new(LocalOnly)).unwrap();
+        assert_eq!(network.nodes().len(), 2);
+    }
+
+    #[test]
+    fn clones_of_a_network_share_its_nodes() {
+        let root = tempfile::tempdir().unwrap();
+        let spec = NetworkSpec::new(root.path(), 2).with_node_path("/bin/true");
+        let network = Network::create(&spec).unwrap();
+        let clone = network.clone();
+        {
+            let mut nodes = network.lock_nodes();
+            nodes[1].config.ports.insert("rpc".into(), 4242);
+        }
+        assert_eq!(clone.nodes()[1].config.ports["rpc"], 4242);
+        assert_eq!(
+            clone.node(network.nodes()[0].id()).unwrap().id(),
+            network.nodes()[0].id()
+        );
+        let err = clone.node("nope").unwrap_err().to_string();
+        assert!(
+            err.contains("\"nope\"") && err.contains("tmpnetctl status"),
+            "{err}"
+        );
     }
 }

@@ -22,7 +22,7 @@ fn start_check_restart_stop_a_real_network() {
     let env = std::fs::read_to_string(dir.join("network.env")).unwrap();
     assert_eq!(
         env,
-        format!("export TMPNET_NETWORK_DIR={}\n", dir.display())
+        format!("export TMPNET_NETWORK_DIR='{}'\n", dir.display())
     );
     let latest = std::fs::read_link(root.path().join("networks/latest")).unwrap();
     assert!(latest.is_relative());

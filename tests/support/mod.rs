@@ -83,7 +83,16 @@ pub fn network_dir_of(out: &Output) -> PathBuf {
         .lines()
         .find_map(|l| l.strip_prefix("export TMPNET_NETWORK_DIR="))
         .unwrap_or_else(|| panic!("no export line in: {text}\nstderr: {}", stderr(out)));
-    PathBuf::from(line)
+    PathBuf::from(shell_unquote(line))
+}
+
+/// The value of a single-quoted shell word (`'it'\''s'` is `it's`).
+pub fn shell_unquote(word: &str) -> String {
+    let inner = word
+        .strip_prefix('\'')
+        .and_then(|w| w.strip_suffix('\''))
+        .unwrap_or_else(|| panic!("not single-quoted: {word}"));
+    inner.replace(r"'\''", "'")
 }
 
 /// A scratch root for one test. Whatever way the test ends, a panic

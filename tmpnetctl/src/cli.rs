@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use tmpnet_fixture::cli::{KubeArgs, RuntimeArgs};
 
+use crate::output::note;
+
 /// Start, stop, restart and inspect temporary networks of real node processes.
 #[derive(Debug, Parser)]
 #[command(name = "tmpnetctl", version)]
@@ -150,7 +152,7 @@ pub fn usage_error(e: clap::Error) -> ExitCode {
             let text = e.to_string();
             let first = text.lines().next().unwrap_or("bad arguments");
             let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("error: {first}; see `tmpnetctl --help`");
+            note!("error: {first}; see `tmpnetctl --help`");
             ExitCode::FAILURE
         }
     }

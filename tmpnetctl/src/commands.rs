@@ -9,6 +9,7 @@ use tmpnet_fixture::model::{layout, KubeSettings, NodeState, RuntimeSettings};
 use tmpnet_fixture::{Error, Network, NetworkSpec, Progress, Result};
 
 use crate::cli::{Command, RenderArgs, StartArgs, TargetArgs};
+use crate::output::{note, out};
 
 /// Runs one subcommand.
 pub async fn run(command: Command) -> Result<ExitCode> {
@@ -17,7 +18,7 @@ pub async fn run(command: Command) -> Result<ExitCode> {
         Command::StopNetwork(target) => {
             let network = load(&target)?;
             network.stop().await?;
-            eprintln!("stopped network {}", network.dir().display());
+            note!("stopped network {}", network.dir().display());
             Ok(ExitCode::SUCCESS)
         }
         Command::RestartNetwork(args) => {
@@ -47,11 +48,11 @@ fn load(target: &TargetArgs) -> Result<Network> {
 
 fn report(progress: Progress) {
     match progress {
-        Progress::Started { node, uri } => eprintln!("node {node} started at {uri}"),
-        Progress::Healthy { node } => eprintln!("node {node} healthy"),
-        Progress::Stopping => eprintln!("start failed; stopping the nodes started so far"),
-        Progress::Retrying { reason } => eprintln!("{reason}; trying again"),
-        other => eprintln!("{other:?}"),
+        Progress::Started { node, uri } => note!("node {node} started at {uri}"),
+        Progress::Healthy { node } => note!("node {node} healthy"),
+        Progress::Stopping => note!("start failed; stopping the nodes started so far"),
+        Progress::Retrying { reason } => note!("{reason}; trying again"),
+        other => note!("{other:?}"),
     }
 }
 
@@ -74,7 +75,7 @@ async fn interruptible(
 }
 
 async fn interrupted(network: &Network) -> Result<()> {
-    eprintln!("interrupted; stopping network {}", network.dir().display());
+    note!("interrupted; stopping network {}", network.dir().display());
     network.stop().await?;
     Err(Error::Interrupted)
 }
@@ -116,7 +117,7 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
             Network::create(&spec)?
         }
     };
-    eprintln!(
+    note!(
         "starting {} {} nodes in {}",
         network.nodes().len(),
         network.config().node_kind,
@@ -152,7 +153,7 @@ fn render(args: RenderArgs) -> Result<ExitCode> {
         .with_owner(args.owner.clone().unwrap_or_default());
     spec.default_flags = default_flags;
     spec.kube = args.runtime.kube_settings();
-    print!("{}", Network::render(&spec)?);
+    crate::output::write(format_args!("{}", Network::render(&spec)?))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -163,23 +164,19 @@ fn root_of(dir: &Path) -> Option<PathBuf> {
 }
 
 async fn print_network(network: &Network) -> Result<()> {
-    println!("network dir: {}", network.dir().display());
+    out!("network dir: {}", network.dir().display());
     if let (RuntimeSettings::Kube(kube), Some(name)) =
         (&network.config().runtime, network.cluster_name())
     {
-        println!(
+        out!(
             "on Kubernetes: network {name} in namespace {} (attach from elsewhere with `tmpnetctl attach --network-name {name} --kube-namespace {}`)",
             kube.namespace, kube.namespace
         );
     }
     for s in network.status().await? {
-        println!("{}  {}", s.id, s.uri().unwrap_or("-"));
+        out!("{}  {}", s.id, s.uri().unwrap_or("-"));
     }
-    println!(
-        "export {}={}",
-        layout::NETWORK_DIR_ENV,
-        network.dir().display()
-    );
+    out!("{}", layout::export_line(network.dir()));
     Ok(())
 }
 
@@ -192,10 +189,10 @@ async fn check_health(network: &Network) -> Result<ExitCode> {
         .map(|(id, h)| format!("{id} ({h})"))
         .collect();
     if unhealthy.is_empty() {
-        println!("all {} nodes healthy", network.nodes().len());
+        out!("all {} nodes healthy", network.nodes().len());
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!(
+        note!(
             "error: {} of {} nodes unhealthy: {}",
             unhealthy.len(),
             network.nodes().len(),
@@ -206,15 +203,15 @@ async fn check_health(network: &Network) -> Result<ExitCode> {
 }
 
 async fn status(network: &Network) -> Result<ExitCode> {
-    println!("network {}", network.dir().display());
-    println!("{:<18} {:>8}  {:<24} HEALTH", "NODE", "PID", "URI");
+    out!("network {}", network.dir().display());
+    out!("{:<18} {:>8}  {:<24} HEALTH", "NODE", "PID", "URI");
     for s in network.status().await? {
         // Pods have no local pid.
         let pid = match &s.state {
             NodeState::Running { pid: Some(pid), .. } | NodeState::Stale { pid } => pid.to_string(),
             _ => "-".to_owned(),
         };
-        println!(
+        out!(
             "{:<18} {:>8}  {:<24} {}",
             s.id,
             pid,
@@ -229,10 +226,10 @@ async fn list(root: &Path) -> Result<ExitCode> {
     let latest = std::fs::canonicalize(layout::networks_dir(root).join(layout::LATEST_LINK)).ok();
     let dirs = layout::list_network_dirs(root)?;
     if dirs.is_empty() {
-        println!("no networks under {}", layout::networks_dir(root).display());
+        out!("no networks under {}", layout::networks_dir(root).display());
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<30} {:<8} {:<10} RUNNING", "NETWORK", "KIND", "NODES");
+    out!("{:<30} {:<8} {:<10} RUNNING", "NETWORK", "KIND", "NODES");
     for dir in dirs {
         let name = dir
             .file_name()
@@ -245,7 +242,7 @@ async fn list(root: &Path) -> Result<ExitCode> {
         };
         match Network::load(&dir) {
             Ok(network) => match network.running_nodes().await {
-                Ok(running) => println!(
+                Ok(running) => out!(
                     "{:<30} {:<8} {:<10} {}/{}{mark}",
                     name,
                     network.config().node_kind,
@@ -253,9 +250,9 @@ async fn list(root: &Path) -> Result<ExitCode> {
                     running.len(),
                     network.nodes().len()
                 ),
-                Err(e) => println!("{name:<30} unreadable: {e}"),
+                Err(e) => out!("{name:<30} unreadable: {e}"),
             },
-            Err(e) => println!("{name:<30} unreadable: {e}"),
+            Err(e) => out!("{name:<30} unreadable: {e}"),
         }
     }
     Ok(ExitCode::SUCCESS)

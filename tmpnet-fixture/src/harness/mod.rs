@@ -48,6 +48,8 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 pub fn run(target: Target) -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, never into a file or a pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
@@ -126,11 +128,7 @@ pub fn run(target: Target) -> ExitCode {
         return match runtime.block_on(shared.acquire()) {
             Ok(network) => {
                 println!("network dir: {}", network.dir().display());
-                println!(
-                    "export {}={}",
-                    layout::NETWORK_DIR_ENV,
-                    network.dir().display()
-                );
+                println!("{}", layout::export_line(network.dir()));
                 println!("run the tests against it with --reuse-network (E2E_REUSE_NETWORK=1) or --network-dir; stop it with --stop-network");
                 ExitCode::SUCCESS
             }

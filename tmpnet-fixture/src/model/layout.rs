@@ -38,6 +38,14 @@ pub fn root_dir(explicit: Option<&Path>) -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(".tmpnet"))
 }
 
+/// `export TMPNET_NETWORK_DIR=<dir>` as a line a POSIX shell reads back
+/// exactly, whatever the path holds (spaces, quotes, `$(...)`): the path is
+/// single-quoted, each `'` in it written as `'\''`.
+pub fn export_line(dir: &Path) -> String {
+    let quoted = dir.to_string_lossy().replace('\'', r"'\''");
+    format!("export {NETWORK_DIR_ENV}='{quoted}'")
+}
+
 /// `<root>/networks`.
 pub fn networks_dir(root: &Path) -> PathBuf {
     root.join(NETWORKS_DIR)
@@ -81,6 +89,12 @@ pub(crate) fn create_network_dir(root: &Path) -> Result<PathBuf> {
     let parent = networks_dir(root);
     files::create_dir_all(&parent)?;
     let parent = fs::canonicalize(&parent).map_err(|e| Error::io("cannot resolve", &parent, e))?;
+    if parent.to_str().is_none() {
+        return Err(Error::InvalidInput(format!(
+            "the root directory {} is not valid UTF-8 (node daemons take paths as text); choose another with --root-dir or TMPNET_ROOT_DIR",
+            parent.display()
+        )));
+    }
     let base = timestamp_name(SystemTime::now());
     for attempt in 0..1000u32 {
         let name = if attempt == 0 {
@@ -171,6 +185,38 @@ mod tests {
         let link = networks_dir(root.path()).join(LATEST_LINK);
         assert!(fs::read_link(&link).unwrap().is_relative());
         assert_eq!(network_dir(Some(&link), root.path()).unwrap(), dir);
+    }
+
+    #[test]
+    fn the_export_line_survives_any_path_in_a_shell() {
+        for dir in [
+            "/plain/dir",
+            "/a dir/with space",
+            "/it's/quoted",
+            "/$(touch pwned)/`x`",
+        ] {
+            let line = export_line(Path::new(dir));
+            let script = format!("{line}\nprintf %s \"$TMPNET_NETWORK_DIR\"");
+            let out = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), dir, "{line}");
+        }
+    }
+
+    #[test]
+    fn a_root_that_is_not_utf8_is_refused_with_the_fix() {
+        use std::os::unix::ffi::OsStrExt;
+        let scratch = tempfile::tempdir().unwrap();
+        let root = scratch
+            .path()
+            .join(std::ffi::OsStr::from_bytes(b"bad\xffroot"));
+        let err = create_network_dir(&root).unwrap_err().to_string();
+        assert!(
+            err.contains("not valid UTF-8") && err.contains("--root-dir"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -118,7 +118,7 @@ impl Network {
         }
         kind.init_network(dir)?;
         files::write_json(&dir.join(CONFIG_FILE), &config)?;
-        let env = format!("export {}={}\n", layout::NETWORK_DIR_ENV, dir.display());
+        let env = format!("{}\n", layout::export_line(dir));
         files::atomic_write(&dir.join(ENV_FILE), env.as_bytes(), 0o644)?;
         Self::assemble(dir.to_owned(), config, nodes, kind)
     }

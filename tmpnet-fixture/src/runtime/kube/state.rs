@@ -135,7 +135,7 @@ pub fn materialize(dir: &Path, state: &StateFiles) -> Result<()> {
         }
         files::atomic_write(&path, bytes, mode)?;
     }
-    let env = format!("export {}={}\n", layout::NETWORK_DIR_ENV, dir.display());
+    let env = format!("{}\n", layout::export_line(dir));
     files::atomic_write(&dir.join(ENV_FILE), env.as_bytes(), 0o644)
 }
 

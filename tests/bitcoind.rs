@@ -184,6 +184,22 @@ fn cli_starts_checks_and_stops_a_litecoind_network() {
         .collect();
     assert!(!logs.contains(&password), "password in a log");
     assert!(ctl(root.path(), &["check-health"]).status.success());
+    // A loosened secret file is made private again the next time the tool
+    // touches the network, and it says so.
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let restart = ctl(root.path(), &["restart-network"]);
+    assert!(restart.status.success(), "{}", stderr(&restart));
+    assert_eq!(
+        std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "restored by restart"
+    );
+    let err = stderr(&restart);
+    assert!(
+        err.contains("secret file was readable by others") && err.contains("rpc.json"),
+        "{err}"
+    );
+    assert!(!err.contains(&password) && !stdout(&restart).contains(&password));
     assert!(ctl(root.path(), &["stop-network"]).status.success());
     assert_no_processes_under(&dir);
 }

@@ -172,6 +172,7 @@ impl Network {
                 source: e,
             })?;
         let kind = kinds::by_name(&config.node_kind)?;
+        keep_secrets_private(&dir, kind.as_ref())?;
         let nodes = load_nodes(&dir)?;
         if nodes.is_empty() {
             return Err(Error::NotANetwork {
@@ -293,6 +294,7 @@ impl Network {
                 nodes: running.join(", "),
             });
         }
+        keep_secrets_private(self.dir(), self.kind().as_ref())?;
         let deadline = deadline_after(timeout);
         let mut attempt = 1;
         loop {
@@ -468,6 +470,7 @@ impl Network {
         if self.running_nodes().await?.is_empty() {
             return self.start_with_progress(timeout, progress).await;
         }
+        keep_secrets_private(self.dir(), self.kind().as_ref())?;
         let deadline = deadline_after(timeout);
         self.runtime().allow_starts(true);
         let mut nodes = self.assign_ports(false)?;
@@ -609,6 +612,15 @@ impl Network {
     }
 }
 
+/// Restores mode 0600 on the kind's secret files in the network directory
+/// (someone may have loosened it), warning when it had to.
+fn keep_secrets_private(dir: &Path, kind: &dyn NodeKind) -> Result<()> {
+    for name in kind.secret_files() {
+        files::keep_private(&dir.join(name))?;
+    }
+    Ok(())
+}
+
 /// The nodes in `dir` (each a subdirectory with a `config.json`), in index
 /// order.
 fn load_nodes(dir: &Path) -> Result<Vec<Node>> {
@@ -710,6 +722,22 @@ mod tests {
         let spec = NetworkSpec::new(root.path(), 2).with_node_path("/bin/true");
         let network = Network::create_of_kind(&spec, Arc::new(LocalOnly)).unwrap();
         assert_eq!(network.nodes().len(), 2);
+    }
+
+    #[test]
+    fn loading_a_network_makes_its_secret_files_private_again() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let spec = NetworkSpec::new(root.path(), 1)
+            .with_kind("bitcoind")
+            .with_node_path("/bin/true");
+        let network = Network::create(&spec).unwrap();
+        let secret = network.dir().join("rpc.json");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&secret), 0o600);
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Network::load(network.dir()).unwrap();
+        assert_eq!(mode(&secret), 0o600, "restored on load");
     }
 
     #[test]

@@ -45,6 +45,28 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     })
 }
 
+/// Makes a secret file readable by its owner only: when group or others
+/// have any access, the mode becomes 0600 and a warning names the file.
+/// Returns whether the mode was changed. A missing file is left missing.
+pub fn keep_private(path: &Path) -> Result<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = match fs::metadata(path) {
+        Ok(m) => m.permissions().mode() & 0o777,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io("cannot read", path, e)),
+    };
+    if mode & 0o077 == 0 {
+        return Ok(false);
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::io("cannot make private", path, e))?;
+    tracing::warn!(
+        file = %path.display(),
+        "a secret file was readable by others (mode {mode:o}); restored mode 600"
+    );
+    Ok(true)
+}
+
 /// Serialises `value` as pretty JSON and writes it atomically (mode 0644).
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_json_mode(path, value, 0o644)
@@ -126,6 +148,27 @@ pub fn tail_lines(path: &Path, n: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_readable_by_others_is_made_private_again() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.json");
+        assert!(!keep_private(&path).unwrap(), "missing: nothing to do");
+        write_json_mode(&path, &"s3cret", 0o600).unwrap();
+        assert!(!keep_private(&path).unwrap(), "already private");
+        for loose in [0o644, 0o640, 0o604, 0o666] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(loose)).unwrap();
+            assert!(keep_private(&path).unwrap(), "{loose:o}");
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{loose:o}");
+        }
+        assert_eq!(
+            read_json::<String>(&path).unwrap(),
+            "s3cret",
+            "content kept"
+        );
+    }
 
     #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
     struct Doc {

@@ -59,7 +59,9 @@ impl Credentials {
 
     /// Reads `<dir>/rpc.json`.
     pub fn load(dir: &Path) -> Result<Credentials> {
-        files::read_json(&dir.join(FILE))
+        let path = dir.join(FILE);
+        files::keep_private(&path)?;
+        files::read_json(&path)
     }
 }
 

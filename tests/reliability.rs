@@ -71,6 +71,9 @@ fn a_node_exiting_during_start_fails_the_start_with_its_log_tail() {
 #[test]
 fn a_fatal_log_line_fails_the_start_fast() {
     let root = test_root();
+    // The binaries are brought up to date first: a rebuild is not the
+    // start's time.
+    bin("tmpnetctl");
     let started = Instant::now();
     let (line, dir) = failing_start(
         root.path(),
@@ -153,11 +156,12 @@ fn start_slow_network(
     let networks = root.join("networks");
     let mut dir = None;
     let ready = eventually(Duration::from_secs(10), || {
-        dir = std::fs::read_dir(&networks)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-            .map(|e| e.path());
+        // The network's directory (not the `latest` link to it).
+        dir = std::fs::read_dir(&networks).ok().and_then(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .find(|p| p.symlink_metadata().is_ok_and(|m| m.is_dir()))
+        });
         dir.as_ref()
             .is_some_and(|d| launched_pids(d).len() >= spawned)
     });
@@ -182,6 +186,59 @@ fn stop_network_after_the_cli_was_killed_mid_start() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_no_processes_under(&dir);
+}
+
+#[test]
+fn after_a_killed_start_plain_commands_act_on_the_new_network() {
+    let root = test_root();
+    let old = start_network(root.path(), &["--node-count", "1"]);
+    let mut child = ctl_cmd(
+        root.path(),
+        &[
+            "start-network",
+            "--node-count",
+            "3",
+            "--flag",
+            "fault-start-delay-ms=700",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let networks = root.path().join("networks");
+    let mut new = None;
+    let ready = eventually(Duration::from_secs(10), || {
+        new = std::fs::read_dir(&networks)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.symlink_metadata().is_ok_and(|m| m.is_dir())
+                    && std::fs::canonicalize(p).ok() != Some(old.clone())
+            });
+        new.as_ref().is_some_and(|d| launched_pids(d).len() >= 3)
+    });
+    assert!(ready, "the new network's nodes were never spawned");
+    kill(child.id(), libc::SIGKILL);
+    child.wait().unwrap();
+    let new = new.unwrap();
+    assert_eq!(
+        live_processes_under(&new).len(),
+        3,
+        "nodes outlive a killed CLI"
+    );
+    // No --network-dir: the default selection is the network just made.
+    let out = ctl(root.path(), &["stop-network"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_no_processes_under(&new);
+    assert_eq!(node_uris(&old).len(), 1, "the older network is untouched");
+    let out = ctl(
+        root.path(),
+        &["stop-network", "--network-dir", old.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_no_processes_under(root.path());
 }
 
 #[test]

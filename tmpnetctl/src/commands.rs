@@ -123,10 +123,12 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
         network.config().node_kind,
         network.dir().display()
     );
-    interruptible(&network, network.start_with_progress(timeout, &report)).await?;
+    // Before anything runs: a start killed half way leaves `latest` at this
+    // network, so plain `stop-network` stops the nodes it started.
     if let Some(root) = root_of(network.dir()) {
         layout::update_latest(&root, network.dir())?;
     }
+    interruptible(&network, network.start_with_progress(timeout, &report)).await?;
     print_network(&network).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! <root>/networks/<YYYYMMDD-HHMMSS.ffffff>/   one network
-//! <root>/networks/latest -> <name>            relative link to the newest started network
+//! <root>/networks/latest -> <name>            relative link to the network `tmpnetctl start-network` last made or started
 //! ```
 
 use std::fs;

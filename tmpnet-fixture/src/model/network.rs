@@ -3,7 +3,8 @@
 //! ```text
 //! <network dir>/
 //!   config.json    NetworkConfig
-//!   network.env    export TMPNET_NETWORK_DIR=<absolute dir>
+//!   network.env    export TMPNET_NETWORK_DIR='<absolute dir>'
+//!   lock           held by every operation that changes the network
 //!   <node id>/     one directory per node (see [`super::node`])
 //!   ephemeral/     nodes added by tests, not bootstrap peers
 //! ```
@@ -20,6 +21,8 @@ pub const CONFIG_FILE: &str = "config.json";
 pub const ENV_FILE: &str = "network.env";
 /// Directory of ephemeral nodes (not bootstrap peers, added by tests).
 pub const EPHEMERAL_DIR: &str = "ephemeral";
+/// The lock file every operation that changes the network holds.
+pub const LOCK_FILE: &str = "lock";
 /// The most nodes one network may have.
 pub const MAX_NODES: usize = 256;
 

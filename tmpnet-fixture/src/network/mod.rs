@@ -8,6 +8,7 @@ mod handle;
 mod health;
 #[cfg(test)]
 mod kube_contract_tests;
+mod lock;
 mod render;
 mod spec;
 
@@ -287,6 +288,15 @@ impl Network {
         timeout: Duration,
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<()> {
+        let _lock = lock::lock(self.dir()).await?;
+        self.start_locked(timeout, progress).await
+    }
+
+    async fn start_locked(
+        &self,
+        timeout: Duration,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<()> {
         let running = self.running_nodes().await?;
         if !running.is_empty() {
             return Err(Error::AlreadyRunning {
@@ -304,7 +314,7 @@ impl Network {
                 return Ok(());
             };
             progress(Progress::Stopping);
-            if let Err(stop) = self.stop().await {
+            if let Err(stop) = self.stop_locked().await {
                 return Err(Error::Multiple(vec![e, stop]));
             }
             if !self.runtime().is_port_conflict(&evidence(&e)) {
@@ -415,6 +425,11 @@ impl Network {
     /// Then the runtime releases the network (on Kubernetes: every object
     /// of the network is deleted).
     pub async fn stop(&self) -> Result<()> {
+        let _lock = lock::lock(self.dir()).await?;
+        self.stop_locked().await
+    }
+
+    async fn stop_locked(&self) -> Result<()> {
         // No start of this runtime may spawn a node after this point, and
         // one spawning right now has recorded it once this returns.
         self.runtime().allow_starts(false);
@@ -467,8 +482,9 @@ impl Network {
         timeout: Duration,
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<()> {
+        let _lock = lock::lock(self.dir()).await?;
         if self.running_nodes().await?.is_empty() {
-            return self.start_with_progress(timeout, progress).await;
+            return self.start_locked(timeout, progress).await;
         }
         keep_secrets_private(self.dir(), self.kind().as_ref())?;
         let deadline = deadline_after(timeout);
@@ -526,6 +542,7 @@ impl Network {
     /// Starts an ephemeral node with every running node as its peer and
     /// waits until it is healthy; on failure it is stopped again.
     pub async fn start_ephemeral_node(&self, node: &Node, timeout: Duration) -> Result<()> {
+        let _lock = lock::lock(self.dir()).await?;
         let nodes = self.nodes();
         let peers = self.running_peers(&nodes, |_| true).await?;
         let deadline = deadline_after(timeout);
@@ -538,7 +555,7 @@ impl Network {
             Err(e) => Err(e),
         };
         if let Err(e) = result {
-            let _ = self.stop_node(node).await;
+            let _ = self.stop_node_locked(node).await;
             return Err(e);
         }
         Ok(())
@@ -546,6 +563,11 @@ impl Network {
 
     /// Stops one node (SIGTERM, then SIGKILL after the grace period).
     pub async fn stop_node(&self, node: &Node) -> Result<()> {
+        let _lock = lock::lock(self.dir()).await?;
+        self.stop_node_locked(node).await
+    }
+
+    async fn stop_node_locked(&self, node: &Node) -> Result<()> {
         self.runtime().initiate_stop(node).await?;
         self.runtime().wait_for_stopped(node).await
     }

@@ -260,3 +260,127 @@ fn render_prints_every_manifest_and_touches_nothing() {
     assert!(yaml.contains("image: example/node:1") && yaml.contains("namespace: e2e"));
     assert_nothing_created(root.path());
 }
+
+#[test]
+fn a_config_of_the_wrong_shape_or_a_node_dir_is_named_for_what_it_is() {
+    let root = test_root();
+    let dir = start_network(root.path(), &["--node-count", "1"]);
+    assert!(ctl(root.path(), &["stop-network"]).status.success());
+    let config = dir.join("config.json");
+    let full = std::fs::read(&config).unwrap();
+    for (text, shape) in [
+        ("{}", "an empty object"),
+        ("[]", "an array"),
+        ("null", "null"),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        let out = ctl(
+            root.path(),
+            &["status", "--network-dir", dir.to_str().unwrap()],
+        );
+        let line = assert_error(
+            &out,
+            &["not a network directory", shape, "no schemaVersion"],
+        );
+        assert!(!line.contains("schema version 0"), "{line}");
+        assert_eq!(
+            std::fs::read(&config).unwrap(),
+            text.as_bytes(),
+            "left unchanged"
+        );
+    }
+    std::fs::write(&config, &full).unwrap();
+    // A node's directory given as the network's.
+    let node_dir = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("config.json").is_file())
+        .unwrap();
+    let out = ctl(
+        root.path(),
+        &["status", "--network-dir", node_dir.to_str().unwrap()],
+    );
+    assert_error(
+        &out,
+        &[
+            "is a node directory",
+            &format!("--network-dir {}", dir.display()),
+        ],
+    );
+}
+
+#[test]
+fn file_errors_say_what_to_do() {
+    let scratch = test_root();
+    // A file where the root's directory should be.
+    let file = scratch.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let root = file.join("root");
+    let out = ctl_cmd(&root, &["start-network", "--node-count", "1"])
+        .output()
+        .unwrap();
+    assert_error(
+        &out,
+        &["Not a directory", "a file is in the way", "--root-dir"],
+    );
+}
+
+#[test]
+fn starting_a_running_network_says_only_that() {
+    let root = test_root();
+    let dir = start_network(root.path(), &["--node-count", "1"]);
+    let out = ctl(
+        root.path(),
+        &["start-network", "--network-dir", dir.to_str().unwrap()],
+    );
+    assert_error(&out, &["already running"]);
+    assert_eq!(
+        stderr(&out).trim_end().lines().count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    assert!(ctl(root.path(), &["stop-network"]).status.success());
+    assert_no_processes_under(&dir);
+}
+
+#[test]
+fn a_recorded_pid_now_owned_by_another_program_is_named_and_left_alone() {
+    let root = test_root();
+    let dir = start_network(root.path(), &["--node-count", "1"]);
+    assert!(ctl(root.path(), &["stop-network"]).status.success());
+    let node_dir = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("config.json").is_file())
+        .unwrap();
+    // A live process of someone else's (this test) under the recorded pid.
+    let me = std::process::id();
+    std::fs::write(
+        node_dir.join("launch.json"),
+        format!("{{\"pid\": {me}, \"startTicks\": 1, \"logOffset\": 0}}"),
+    )
+    .unwrap();
+    let out = ctl(
+        root.path(),
+        &["status", "--network-dir", dir.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("the pid now belongs to another program"),
+        "{}",
+        stdout(&out)
+    );
+    let out = ctl(
+        root.path(),
+        &["stop-network", "--network-dir", dir.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Still alive: this test, which was never signalled.
+    assert!(
+        !node_dir.join("launch.json").exists(),
+        "the stale record is removed"
+    );
+}

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// A file or directory could not be read, written or created.
-    #[error("{action} {}: {source}", path.display())]
+    #[error("{action} {}: {source}{}", path.display(), io_fix(source))]
     Io {
         /// What was being done, e.g. "cannot write".
         action: &'static str,
@@ -44,6 +44,15 @@ pub enum Error {
         found: u32,
         /// The version this build reads.
         supported: u32,
+    },
+
+    /// A node's directory was given where a network's is expected.
+    #[error("{} is a node directory, not a network directory; pass its network, --network-dir {}", path.display(), network.display())]
+    NodeDirGiven {
+        /// The node directory given.
+        path: PathBuf,
+        /// The network it belongs to.
+        network: PathBuf,
     },
 
     /// The given directory is not a network directory.
@@ -286,6 +295,25 @@ pub struct UnhealthyNode {
     pub reason: String,
     /// The last lines of its log.
     pub log_tail: Vec<String>,
+}
+
+/// What to do about a failed file operation, by its kind.
+fn io_fix(e: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::NotFound => "; check that the path exists",
+        K::PermissionDenied => "; check its permissions, or choose another --root-dir",
+        K::AlreadyExists => "; remove what is in the way, or choose another --root-dir",
+        K::NotADirectory => {
+            "; a file is in the way of the path: remove it, or choose another --root-dir"
+        }
+        K::ReadOnlyFilesystem => "; choose a writable --root-dir",
+        K::StorageFull | K::QuotaExceeded => {
+            "; free some space (`tmpnetctl list` shows the networks), or choose another --root-dir"
+        }
+        K::InvalidFilename => "; choose a shorter --root-dir",
+        _ => "",
+    }
 }
 
 fn format_tail(tail: &[String]) -> String {

@@ -48,6 +48,7 @@ fn load(target: &TargetArgs) -> Result<Network> {
 
 fn report(progress: Progress) {
     match progress {
+        Progress::Starting { nodes } => note!("starting {nodes} nodes"),
         Progress::Started { node, uri } => note!("node {node} started at {uri}"),
         Progress::Healthy { node } => note!("node {node} healthy"),
         Progress::Stopping => note!("start failed; stopping the nodes started so far"),
@@ -117,17 +118,20 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
             Network::create(&spec)?
         }
     };
-    note!(
-        "starting {} {} nodes in {}",
-        network.nodes().len(),
-        network.config().node_kind,
-        network.dir().display()
-    );
     // Before anything runs: a start killed half way leaves `latest` at this
     // network, so plain `stop-network` stops the nodes it started.
     if let Some(root) = root_of(network.dir()) {
         layout::update_latest(&root, network.dir())?;
     }
+    // Said only once the start really begins (not for a running network).
+    let report = |progress: Progress| match progress {
+        Progress::Starting { nodes } => note!(
+            "starting {nodes} {} nodes in {}",
+            network.config().node_kind,
+            network.dir().display()
+        ),
+        other => report(other),
+    };
     interruptible(&network, network.start_with_progress(timeout, &report)).await?;
     print_network(&network).await?;
     Ok(ExitCode::SUCCESS)

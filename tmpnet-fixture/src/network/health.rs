@@ -16,6 +16,11 @@ const HEALTH_POLL: Duration = Duration::from_millis(20);
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Progress {
+    /// A start begins (the network was found stopped): this many nodes.
+    Starting {
+        /// How many nodes will start.
+        nodes: usize,
+    },
     /// A node's process is up and has reported its API URI.
     Started {
         /// The node id.

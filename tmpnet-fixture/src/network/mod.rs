@@ -156,10 +156,25 @@ impl Network {
             });
         }
         let raw: serde_json::Value = files::read_json(&config_path)?;
-        let found = raw
-            .get("schemaVersion")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0);
+        let Some(found) = raw.get("schemaVersion").map(serde_json::Value::as_u64) else {
+            // A node's config.json has an id and no schema version.
+            if raw.get("id").is_some() && raw.get("index").is_some() {
+                if let Some(network) = dir.parent() {
+                    return Err(Error::NodeDirGiven {
+                        path: dir.clone(),
+                        network: network.to_owned(),
+                    });
+                }
+            }
+            return Err(Error::NotANetwork {
+                reason: format!(
+                    "its {CONFIG_FILE} is {} with no schemaVersion, not a network's configuration",
+                    json_shape(&raw)
+                ),
+                path: dir,
+            });
+        };
+        let found = found.unwrap_or(0);
         if found != u64::from(SCHEMA_VERSION) {
             return Err(Error::SchemaVersion {
                 path: config_path,
@@ -305,6 +320,9 @@ impl Network {
             });
         }
         keep_secrets_private(self.dir(), self.kind().as_ref())?;
+        progress(Progress::Starting {
+            nodes: self.lock_nodes().len(),
+        });
         let deadline = deadline_after(timeout);
         let mut attempt = 1;
         loop {
@@ -631,6 +649,19 @@ impl Network {
             out.push((node.id().to_owned(), health));
         }
         Ok(out)
+    }
+}
+
+/// What a JSON value is, for errors: "an empty object", "an array", ...
+fn json_shape(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Object(m) if m.is_empty() => "an empty object",
+        serde_json::Value::Object(_) => "an object",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
     }
 }
 

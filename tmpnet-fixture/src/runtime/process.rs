@@ -540,7 +540,8 @@ impl NodeRuntime for ProcessRuntime {
                 "starting: its ports are not reported yet".into(),
             )),
             NodeState::Stale { pid } => Err(not_running(format!(
-                "process {pid} is gone; its state files are stale"
+                "{}; its state files are stale",
+                pids::describe_gone(pid)
             ))),
             _ => Err(not_running("stopped".into())),
         }

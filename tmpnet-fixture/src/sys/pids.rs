@@ -30,6 +30,18 @@ pub fn is_alive(pid: u32, start_ticks: u64) -> bool {
     matches!(stat(pid), Some((state, ticks)) if state != 'Z' && state != 'X' && ticks == start_ticks)
 }
 
+/// Why a recorded process counts as gone: it exited, or its pid now
+/// belongs to another program (a different start time), which is never
+/// signalled.
+pub fn describe_gone(pid: u32) -> String {
+    match stat(pid) {
+        Some((state, _)) if state != 'Z' && state != 'X' => format!(
+            "process {pid} exited; the pid now belongs to another program, which is left alone"
+        ),
+        _ => format!("process {pid} is gone"),
+    }
+}
+
 /// Sends `signal` to `pid`. A process that is already gone is not an error.
 pub fn send(pid: u32, signal: i32) -> Result<()> {
     let raw = libc::pid_t::try_from(pid).map_err(|_| Error::Signal {
@@ -100,6 +112,17 @@ fn kill(shown: u32, target: libc::pid_t, signal: i32) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recycled_pid_is_described_as_another_program() {
+        let me = std::process::id();
+        assert!(
+            describe_gone(me).contains("another program"),
+            "{}",
+            describe_gone(me)
+        );
+        assert!(describe_gone(u32::MAX - 1).ends_with("is gone"));
+    }
 
     #[test]
     fn own_process_is_alive_with_its_ticks_only() {

@@ -200,6 +200,17 @@ fn cli_starts_checks_and_stops_a_litecoind_network() {
         "{err}"
     );
     assert!(!err.contains(&password) && !stdout(&restart).contains(&password));
+    // A restart that could not start the nodes again (their credentials
+    // gone) stops none of them, and names the missing file.
+    let saved = std::fs::read(&creds).unwrap();
+    std::fs::remove_file(&creds).unwrap();
+    let pids = launched_pids(&dir);
+    let restart = ctl(root.path(), &["restart-network"]);
+    assert_eq!(restart.status.code(), Some(1), "{}", stderr(&restart));
+    assert!(stderr(&restart).contains("rpc.json"), "{}", stderr(&restart));
+    assert_eq!(launched_pids(&dir), pids, "no node was stopped");
+    std::fs::write(&creds, saved).unwrap();
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert!(ctl(root.path(), &["stop-network"]).status.success());
     assert_no_processes_under(&dir);
 }

@@ -186,3 +186,91 @@ fn tmpnetctl_embeds_the_reference_node() {
     assert!(run(&["stop-network"]).status.success());
     assert_no_processes_under(&dir);
 }
+
+#[test]
+fn reuse_dynamic_ports_keeps_api_ports_across_stop_and_start() {
+    let root = test_root();
+    let dir = start_network(root.path(), &["--node-count", "2", "--reuse-dynamic-ports"]);
+    let before = node_uris(&dir);
+    assert!(ctl(root.path(), &["stop-network"]).status.success());
+    let again = start_network(root.path(), &["--network-dir", dir.to_str().unwrap()]);
+    assert_eq!(again, dir);
+    assert_eq!(
+        node_uris(&dir),
+        before,
+        "the same ports after stop and start"
+    );
+    assert!(ctl(root.path(), &["stop-network"]).status.success());
+    assert_no_processes_under(&dir);
+}
+
+#[test]
+fn exported_defaults_for_new_networks_do_not_block_starting_an_existing_one() {
+    let root = test_root();
+    let dir = start_network(root.path(), &["--node-count", "1"]);
+    assert!(ctl(root.path(), &["stop-network"]).status.success());
+    let d = dir.to_str().unwrap();
+    let out = ctl_cmd(root.path(), &["start-network", "--network-dir", d])
+        .env("TMPNET_NODE_COUNT", "3")
+        .env("TMPNET_NODE_KIND", "refnode")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(node_uris(&dir).len(), 1, "the network keeps its own size");
+    assert!(ctl(root.path(), &["stop-network"]).status.success());
+    // Given on the command line, they are still refused, by name.
+    let out = ctl(
+        root.path(),
+        &["start-network", "--network-dir", d, "--node-count", "3"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--node-count only apply to a new network"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("--node-kind"),
+        "only what was given is named: {err}"
+    );
+    assert_no_processes_under(&dir);
+}
+
+#[test]
+fn a_restart_that_cannot_start_a_node_stops_none() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = test_root();
+    // The network runs a copy of the node binary that the test then breaks.
+    let binary = root.path().join("my-node");
+    std::fs::copy(refnode(), &binary).unwrap();
+    let dir = start_network(
+        root.path(),
+        &["--node-count", "2", "--node-path", binary.to_str().unwrap()],
+    );
+    let pids = launched_pids(&dir);
+    for (breakage, problem) in [("chmod", "is not executable"), ("rm", "does not exist")] {
+        match breakage {
+            "chmod" => {
+                std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o644)).unwrap()
+            }
+            _ => std::fs::remove_file(&binary).unwrap(),
+        }
+        let out = ctl(root.path(), &["restart-network"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(problem)
+                && err.contains("runtime.process.nodePath")
+                && !err.contains("--node-path"),
+            "{err}"
+        );
+        assert_eq!(
+            launched_pids(&dir),
+            pids,
+            "no node was stopped ({breakage})"
+        );
+        assert!(ctl(root.path(), &["check-health"]).status.success());
+    }
+    assert!(ctl(root.path(), &["stop-network"]).status.success());
+    assert_no_processes_under(&dir);
+}

@@ -91,6 +91,17 @@ pub enum Error {
         kind: String,
     },
 
+    /// The binary an existing network records cannot be run.
+    #[error("the node binary of network {} ({}) {problem}; rebuild or reinstall it there, or set runtime.process.nodePath in {}", dir.display(), path.display(), dir.join("config.json").display())]
+    NetworkBinary {
+        /// The network directory.
+        dir: PathBuf,
+        /// The recorded binary.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+
     /// The node binary was not given and could not be found.
     #[error("cannot find the {kind} binary {binary:?} next to this program, in its usual places or on PATH; {hint}, or pass --node-path")]
     NodeBinaryNotFound {

@@ -133,6 +133,42 @@ pub struct StartArgs {
     pub start_timeout: u64,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+    /// The options for a new network given on the command line (not from
+    /// the environment), as `--name`.
+    #[arg(skip)]
+    pub given: Vec<String>,
+}
+
+/// Parses the command line. For `start-network`, records which options
+/// only a new network takes were given on the command line: an exported
+/// `TMPNET_NODE_COUNT` is a default for new networks, not a request that
+/// `--network-dir` must refuse.
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::parser::ValueSource;
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().try_get_matches()?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    if let (Command::StartNetwork(args), Some(sub)) = (
+        &mut cli.command,
+        matches.subcommand_matches("start-network"),
+    ) {
+        let new_only = [
+            ("flags", "--flag"),
+            ("node_path", "--node-path"),
+            ("node_count", "--node-count"),
+            ("node_kind", "--node-kind"),
+            ("owner", "--owner"),
+            ("reuse_dynamic_ports", "--reuse-dynamic-ports"),
+            ("runtime", "--runtime"),
+            ("use_kubernetes", "--use-kubernetes"),
+        ];
+        args.given = new_only
+            .iter()
+            .filter(|(id, _)| sub.value_source(id) == Some(ValueSource::CommandLine))
+            .map(|(_, flag)| (*flag).to_owned())
+            .collect();
+    }
+    Ok(cli)
 }
 
 /// Prints a parse error as one line (help and version as clap renders them)

@@ -90,17 +90,13 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
     let timeout = Duration::from_secs(args.start_timeout);
     let network = match &args.network_dir {
         Some(dir) => {
-            let new_only = !default_flags.is_empty()
-                || args.node_path.is_some()
-                || args.node_count.is_some()
-                || args.node_kind.is_some()
-                || args.owner.is_some()
-                || args.reuse_dynamic_ports
-                || args.runtime.kube_settings().is_some();
-            if new_only {
-                return Err(Error::InvalidInput(
-                    "--flag, --node-path, --node-count, --node-kind, --owner, --reuse-dynamic-ports and --runtime only apply to a new network (an existing one keeps its runtime); drop them, or omit --network-dir".into(),
-                ));
+            // Only what the command line says: exported defaults for new
+            // networks do not apply to an existing one.
+            if !args.given.is_empty() {
+                return Err(Error::InvalidInput(format!(
+                    "{} only apply to a new network (an existing one keeps its own); drop them, or omit --network-dir",
+                    args.given.join(", ")
+                )));
             }
             Network::load(dir)?
         }

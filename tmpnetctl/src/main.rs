@@ -9,8 +9,6 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use output::note;
 
 fn main() -> ExitCode {
@@ -18,7 +16,7 @@ fn main() -> ExitCode {
     if let Some(code) = tmpnet_fixture::serve_embedded_node_if_asked() {
         return code;
     }
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(e) => return cli::usage_error(e),
     };

@@ -254,6 +254,19 @@ impl Network {
         self.inner.nodes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Reads the bootstrap nodes' configs again: the directory is the
+    /// source of truth, and another process (or an earlier start with
+    /// `reuse_dynamic_ports`) may have changed them.
+    fn reload_nodes(&self) -> Result<()> {
+        let mut fresh = load_nodes(self.dir())?;
+        let mut nodes = self.lock_nodes();
+        fresh.retain(|n| nodes.iter().any(|m| m.id() == n.id()));
+        if fresh.len() == nodes.len() {
+            *nodes = fresh;
+        }
+        Ok(())
+    }
+
     /// Lets the runtime fix addresses before a start; keeps what it chose.
     fn assign_ports(&self, fresh: bool) -> Result<Vec<Node>> {
         let mut nodes = self.lock_nodes();
@@ -320,6 +333,7 @@ impl Network {
             });
         }
         keep_secrets_private(self.dir(), self.kind().as_ref())?;
+        self.reload_nodes()?;
         progress(Progress::Starting {
             nodes: self.lock_nodes().len(),
         });
@@ -328,6 +342,11 @@ impl Network {
         loop {
             self.runtime().allow_starts(true);
             let nodes = self.assign_ports(attempt > 1)?;
+            if attempt == 1 {
+                for node in &nodes {
+                    self.runtime().preflight(node)?;
+                }
+            }
             let Err(e) = self.start_once(&nodes, deadline, timeout, progress).await else {
                 return Ok(());
             };
@@ -505,9 +524,14 @@ impl Network {
             return self.start_locked(timeout, progress).await;
         }
         keep_secrets_private(self.dir(), self.kind().as_ref())?;
+        self.reload_nodes()?;
         let deadline = deadline_after(timeout);
         self.runtime().allow_starts(true);
         let mut nodes = self.assign_ports(false)?;
+        // Nothing is stopped before every node is known to start again.
+        for node in &nodes {
+            self.runtime().preflight(node)?;
+        }
         let stable = self.runtime().addresses_survive_restart();
         for i in 0..nodes.len() {
             let peers = if stable {

@@ -70,6 +70,14 @@ pub trait NodeRuntime: Send + Sync + fmt::Debug {
         Ok(())
     }
 
+    /// Checks, before anything is stopped or started, that `node` could be
+    /// started now (its binary runs, the files its flags need exist), so a
+    /// restart never stops a node it cannot bring back. The default checks
+    /// nothing.
+    fn preflight(&self, _node: &Node) -> Result<()> {
+        Ok(())
+    }
+
     /// Starts `node` told to connect to `peers`; returns once its endpoint is
     /// known. On error nothing of this start is left running.
     async fn start(&self, node: &Node, peers: &[Peer]) -> Result<Endpoint>;

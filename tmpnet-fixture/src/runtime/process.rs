@@ -137,10 +137,10 @@ impl ProcessRuntime {
             .stderr(Stdio::from(log_err))
             .process_group(0)
             .kill_on_drop(false);
-        let child = cmd.spawn().map_err(|e| Error::NodeBinary {
+        let child = cmd.spawn().map_err(|e| Error::NetworkBinary {
+            dir: self.network_dir.clone(),
             path: self.config.node_path.clone(),
             problem: format!("cannot be started: {e}"),
-            kind: self.kind.name().to_owned(),
         })?;
         let child_pid = child.id().unwrap_or_default();
         let record = LaunchRecord {
@@ -276,6 +276,25 @@ impl ProcessRuntime {
         scan.fatal.clone()
     }
 
+    /// With `reuse_dynamic_ports`, records the API port a node bound in its
+    /// own flags, so every later start (a restart, or a stop and a start
+    /// from another process) binds it again.
+    fn pin_api_port(&self, node: &Node, endpoint: &Endpoint) -> Result<()> {
+        if !self.config.reuse_dynamic_ports {
+            return Ok(());
+        }
+        let Some(port) = endpoint.uri.rsplit(':').next() else {
+            return Ok(());
+        };
+        let flag = self.local()?.api_port_flag().to_owned();
+        if node.config.flags.get(&flag).map(String::as_str) == Some(port) {
+            return Ok(());
+        }
+        let mut pinned = node.clone();
+        pinned.config.flags.insert(flag, port.to_owned());
+        pinned.save()
+    }
+
     fn remove_state_files(&self, node: &Node) -> Result<()> {
         files::remove_if_exists(&node.process_path())?;
         files::remove_if_exists(&node.launch_path())
@@ -359,6 +378,33 @@ impl NodeRuntime for ProcessRuntime {
         self.local().is_ok_and(|l| l.is_port_conflict(evidence))
     }
 
+    fn preflight(&self, node: &Node) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let program = self.program();
+        let problem = match std::fs::metadata(&program) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("does not exist".into()),
+            Err(e) => Some(e.to_string()),
+            Ok(m) if !m.is_file() => Some("is not a file".into()),
+            Ok(m) if m.permissions().mode() & 0o111 == 0 => Some("is not executable".into()),
+            Ok(_) => None,
+        };
+        if let Some(problem) = problem {
+            return Err(Error::NetworkBinary {
+                dir: self.network_dir.clone(),
+                path: program,
+                problem,
+            });
+        }
+        // The flags need the kind's network files (credentials, genesis).
+        let launch = LaunchContext {
+            placement: Placement::Local,
+            network_dir: &self.network_dir,
+            node,
+            peers: &[],
+        };
+        kinds::compose_flags(self.kind.as_ref(), &self.network.default_flags, &launch).map(drop)
+    }
+
     fn allow_starts(&self, allowed: bool) {
         *self.spawn_gate.lock().unwrap_or_else(|p| p.into_inner()) = allowed;
     }
@@ -399,7 +445,10 @@ impl NodeRuntime for ProcessRuntime {
         }
         let (mut child, record) = self.spawn(node, peers)?;
         match self.wait_for_endpoint(node, &mut child, &record).await {
-            Ok(endpoint) => Ok(endpoint),
+            Ok(endpoint) => {
+                self.pin_api_port(node, &endpoint)?;
+                Ok(endpoint)
+            }
             Err(e) => {
                 self.abort_start(node, &mut child).await;
                 Err(e)

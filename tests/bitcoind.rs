@@ -207,7 +207,11 @@ fn cli_starts_checks_and_stops_a_litecoind_network() {
     let pids = launched_pids(&dir);
     let restart = ctl(root.path(), &["restart-network"]);
     assert_eq!(restart.status.code(), Some(1), "{}", stderr(&restart));
-    assert!(stderr(&restart).contains("rpc.json"), "{}", stderr(&restart));
+    assert!(
+        stderr(&restart).contains("rpc.json"),
+        "{}",
+        stderr(&restart)
+    );
     assert_eq!(launched_pids(&dir), pids, "no node was stopped");
     std::fs::write(&creds, saved).unwrap();
     std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();

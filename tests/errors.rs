@@ -183,7 +183,10 @@ fn stale_state_after_kill_9_is_recognised_and_a_fresh_start_works() {
     let status = stdout(&ctl(root.path(), &["status"]));
     assert_eq!(status.matches("stale").count(), 2, "{status}");
     let health = ctl(root.path(), &["check-health"]);
-    assert_error(&health, &["2 of 2 nodes unhealthy", "not running"]);
+    assert_error(
+        &health,
+        &["2 of 2 nodes unhealthy", "not running", "tmpnetctl status"],
+    );
     let out = ctl(
         root.path(),
         &["start-network", "--network-dir", dir.to_str().unwrap()],

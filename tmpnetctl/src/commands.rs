@@ -195,10 +195,11 @@ async fn check_health(network: &Network) -> Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     } else {
         note!(
-            "error: {} of {} nodes unhealthy: {}",
+            "error: {} of {} nodes unhealthy: {}; see `tmpnetctl status` and each node's logs/main.log in {}",
             unhealthy.len(),
             network.nodes().len(),
-            unhealthy.join("; ")
+            unhealthy.join("; "),
+            network.dir().display()
         );
         Ok(ExitCode::FAILURE)
     }

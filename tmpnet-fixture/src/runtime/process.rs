@@ -197,8 +197,9 @@ impl ProcessRuntime {
                     },
                 };
                 return Err(failed(format!(
-                    "{waited_for} after {:?}",
-                    self.init_timeout()
+                    "{waited_for} after {:?}; see its log, or allow longer with runtime.process.initTimeoutSecs in {}",
+                    self.init_timeout(),
+                    self.network_dir.join("config.json").display()
                 )));
             }
             tokio::time::sleep(POLL).await;

@@ -19,6 +19,16 @@ fn assert_error(out: &std::process::Output, needles: &[&str]) -> String {
     line
 }
 
+/// A node directory of the network in `dir`.
+fn first_node_dir(dir: &Path) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("config.json").is_file())
+        .unwrap()
+}
+
 /// Asserts bad input was rejected before anything was written.
 fn assert_nothing_created(root: &Path) {
     let networks = root.join("networks");
@@ -137,12 +147,7 @@ fn corrupt_config_is_named_and_left_untouched() {
     assert_no_processes_under(&dir);
     // A corrupt node config is named too.
     std::fs::write(&config, &full).unwrap();
-    let node_config = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path().join("config.json"))
-        .find(|p| p.is_file())
-        .unwrap();
+    let node_config = first_node_dir(&dir).join("config.json");
     std::fs::write(&node_config, "{\"id\": ").unwrap();
     let out = ctl(
         root.path(),
@@ -294,12 +299,7 @@ fn a_config_of_the_wrong_shape_or_a_node_dir_is_named_for_what_it_is() {
     }
     std::fs::write(&config, &full).unwrap();
     // A node's directory given as the network's.
-    let node_dir = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.join("config.json").is_file())
-        .unwrap();
+    let node_dir = first_node_dir(&dir);
     let out = ctl(
         root.path(),
         &["status", "--network-dir", node_dir.to_str().unwrap()],
@@ -353,12 +353,7 @@ fn a_recorded_pid_now_owned_by_another_program_is_named_and_left_alone() {
     let root = test_root();
     let dir = start_network(root.path(), &["--node-count", "1"]);
     assert!(ctl(root.path(), &["stop-network"]).status.success());
-    let node_dir = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.join("config.json").is_file())
-        .unwrap();
+    let node_dir = first_node_dir(&dir);
     // A live process of someone else's (this test) under the recorded pid.
     let me = std::process::id();
     std::fs::write(

@@ -76,12 +76,7 @@ pub(crate) fn lock_blocking(root: &Path, name: &str, exclusive: bool) -> Result<
     let dir = root.join("locks");
     files::create_dir_all(&dir)?;
     let path = dir.join(format!("{name}.lock"));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io("cannot open", &path, e))?;
+    let file = files::open_lock_file(&path)?;
     let locked = if exclusive {
         file.lock()
     } else {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::model::network::LOCK_FILE;
+use crate::sys::files;
 
 /// How often a program waiting for another one's lock tries again.
 const RETRY: Duration = Duration::from_millis(50);
@@ -47,12 +48,7 @@ impl Drop for NetworkLock {
 /// holds it (with a warning naming the network, once).
 pub(super) async fn lock(dir: &Path) -> Result<NetworkLock> {
     let path = dir.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io("cannot open", &path, e))?;
+    let file = files::open_lock_file(&path)?;
     let mut warned = false;
     loop {
         {

@@ -67,6 +67,17 @@ pub fn keep_private(path: &Path) -> Result<bool> {
     Ok(true)
 }
 
+/// Opens (creating it when missing) a file used only for `flock`-style
+/// locking; its content is never read or written.
+pub fn open_lock_file(path: &Path) -> Result<fs::File> {
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io("cannot open", path, e))
+}
+
 /// Serialises `value` as pretty JSON and writes it atomically (mode 0644).
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_json_mode(path, value, 0o644)

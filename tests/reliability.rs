@@ -139,6 +139,15 @@ fn start_slow_network(
     root: &std::path::Path,
     spawned: usize,
 ) -> (std::process::Child, std::path::PathBuf) {
+    start_slow_network_beside(root, spawned, None)
+}
+
+/// [`start_slow_network`] in a root that already holds the network `other`.
+fn start_slow_network_beside(
+    root: &std::path::Path,
+    spawned: usize,
+    other: Option<&std::path::Path>,
+) -> (std::process::Child, std::path::PathBuf) {
     let child = ctl_cmd(
         root,
         &[
@@ -156,11 +165,12 @@ fn start_slow_network(
     let networks = root.join("networks");
     let mut dir = None;
     let ready = eventually(Duration::from_secs(10), || {
-        // The network's directory (not the `latest` link to it).
+        // The new network's directory (not the `latest` link to it).
         dir = std::fs::read_dir(&networks).ok().and_then(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .find(|p| p.symlink_metadata().is_ok_and(|m| m.is_dir()))
+            d.flatten().map(|e| e.path()).find(|p| {
+                p.symlink_metadata().is_ok_and(|m| m.is_dir())
+                    && other.is_none_or(|o| std::fs::canonicalize(p).ok().as_deref() != Some(o))
+            })
         });
         dir.as_ref()
             .is_some_and(|d| launched_pids(d).len() >= spawned)
@@ -192,37 +202,9 @@ fn stop_network_after_the_cli_was_killed_mid_start() {
 fn after_a_killed_start_plain_commands_act_on_the_new_network() {
     let root = test_root();
     let old = start_network(root.path(), &["--node-count", "1"]);
-    let mut child = ctl_cmd(
-        root.path(),
-        &[
-            "start-network",
-            "--node-count",
-            "3",
-            "--flag",
-            "fault-start-delay-ms=700",
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let networks = root.path().join("networks");
-    let mut new = None;
-    let ready = eventually(Duration::from_secs(10), || {
-        new = std::fs::read_dir(&networks)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                p.symlink_metadata().is_ok_and(|m| m.is_dir())
-                    && std::fs::canonicalize(p).ok() != Some(old.clone())
-            });
-        new.as_ref().is_some_and(|d| launched_pids(d).len() >= 3)
-    });
-    assert!(ready, "the new network's nodes were never spawned");
+    let (mut child, new) = start_slow_network_beside(root.path(), 3, Some(&old));
     kill(child.id(), libc::SIGKILL);
     child.wait().unwrap();
-    let new = new.unwrap();
     assert_eq!(
         live_processes_under(&new).len(),
         3,

@@ -205,9 +205,8 @@ async fn stop_on_signal(owned: Arc<OwnedNetworks>) {
     };
     let networks = owned.take();
     eprintln!("interrupted; stopping {} network(s)", networks.len());
-    let none_left = OwnedNetworks::default();
     for network in networks {
-        if let Err(e) = owner::stop_and_release(&none_left, &network).await {
+        if let Err(e) = owner::stop_and_release(&owned, &network).await {
             eprintln!("error: cannot stop {}: {e}", network.dir().display());
         }
     }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::model::{Endpoint, Flags, Node};
+use crate::sys::files;
 
 /// How the harness learns a started node's ports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,19 +108,14 @@ pub(crate) fn locate_binary(
 }
 
 fn check_executable(kind: &str, path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let problem = match std::fs::metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist".to_owned(),
-        Err(e) => e.to_string(),
-        Ok(m) if !m.is_file() => "is not a file".to_owned(),
-        Ok(m) if m.permissions().mode() & 0o111 == 0 => "is not executable".to_owned(),
-        Ok(_) => return Ok(()),
-    };
-    Err(Error::NodeBinary {
-        path: path.to_owned(),
-        problem,
-        kind: kind.to_owned(),
-    })
+    match files::executable_problem(path) {
+        None => Ok(()),
+        Some(problem) => Err(Error::NodeBinary {
+            path: path.to_owned(),
+            problem,
+            kind: kind.to_owned(),
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! already coordinate through the runtime, and a Ctrl-C handler must be
 //! able to stop a network whose start is under way).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -20,7 +20,7 @@ const RETRY: Duration = Duration::from_millis(50);
 
 /// The locks this process holds: the locked file and how many of its
 /// tasks hold it.
-static HELD: Mutex<Option<HashMap<PathBuf, (File, usize)>>> = Mutex::new(None);
+static HELD: Mutex<BTreeMap<PathBuf, (File, usize)>> = Mutex::new(BTreeMap::new());
 
 /// This process's hold on one network's lock; released when the last
 /// holder in the process drops it.
@@ -32,13 +32,11 @@ pub(super) struct NetworkLock {
 impl Drop for NetworkLock {
     fn drop(&mut self) {
         let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(map) = held.as_mut() {
-            if let Some(entry) = map.get_mut(&self.dir) {
-                entry.1 -= 1;
-                if entry.1 == 0 {
-                    // Dropping the file releases the lock.
-                    map.remove(&self.dir);
-                }
+        if let Some(entry) = held.get_mut(&self.dir) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                // Dropping the file releases the lock.
+                held.remove(&self.dir);
             }
         }
     }
@@ -53,8 +51,7 @@ pub(super) async fn lock(dir: &Path) -> Result<NetworkLock> {
     loop {
         {
             let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
-            let map = held.get_or_insert_with(HashMap::new);
-            if let Some(entry) = map.get_mut(dir) {
+            if let Some(entry) = held.get_mut(dir) {
                 entry.1 += 1;
                 return Ok(NetworkLock {
                     dir: dir.to_owned(),
@@ -62,7 +59,7 @@ pub(super) async fn lock(dir: &Path) -> Result<NetworkLock> {
             }
             match file.try_lock() {
                 Ok(()) => {
-                    map.insert(dir.to_owned(), (file, 1));
+                    held.insert(dir.to_owned(), (file, 1));
                     return Ok(NetworkLock {
                         dir: dir.to_owned(),
                     });

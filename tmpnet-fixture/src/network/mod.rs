@@ -267,11 +267,25 @@ impl Network {
         Ok(())
     }
 
-    /// Lets the runtime fix addresses before a start; keeps what it chose.
-    fn assign_ports(&self, fresh: bool) -> Result<Vec<Node>> {
-        let mut nodes = self.lock_nodes();
-        self.runtime().assign_ports(&mut nodes, fresh)?;
-        Ok(nodes.clone())
+    /// Before a start or restart: secret files private again, node configs
+    /// as they are on disk.
+    fn prepare_start(&self) -> Result<()> {
+        keep_secrets_private(self.dir(), self.kind().as_ref())?;
+        self.reload_nodes()
+    }
+
+    /// The nodes, with whatever addresses the runtime must fix before a
+    /// start (fresh ones when `fresh`), each checked to be startable.
+    fn ready_nodes(&self, fresh: bool) -> Result<Vec<Node>> {
+        let nodes = {
+            let mut nodes = self.lock_nodes();
+            self.runtime().assign_ports(&mut nodes, fresh)?;
+            nodes.clone()
+        };
+        for node in &nodes {
+            self.runtime().preflight(node)?;
+        }
+        Ok(nodes)
     }
 
     /// A handle on the node `id` (bootstrap or ephemeral).
@@ -332,8 +346,7 @@ impl Network {
                 nodes: running.join(", "),
             });
         }
-        keep_secrets_private(self.dir(), self.kind().as_ref())?;
-        self.reload_nodes()?;
+        self.prepare_start()?;
         progress(Progress::Starting {
             nodes: self.lock_nodes().len(),
         });
@@ -341,12 +354,7 @@ impl Network {
         let mut attempt = 1;
         loop {
             self.runtime().allow_starts(true);
-            let nodes = self.assign_ports(attempt > 1)?;
-            if attempt == 1 {
-                for node in &nodes {
-                    self.runtime().preflight(node)?;
-                }
-            }
+            let nodes = self.ready_nodes(attempt > 1)?;
             let Err(e) = self.start_once(&nodes, deadline, timeout, progress).await else {
                 return Ok(());
             };
@@ -523,15 +531,11 @@ impl Network {
         if self.running_nodes().await?.is_empty() {
             return self.start_locked(timeout, progress).await;
         }
-        keep_secrets_private(self.dir(), self.kind().as_ref())?;
-        self.reload_nodes()?;
+        self.prepare_start()?;
         let deadline = deadline_after(timeout);
         self.runtime().allow_starts(true);
-        let mut nodes = self.assign_ports(false)?;
         // Nothing is stopped before every node is known to start again.
-        for node in &nodes {
-            self.runtime().preflight(node)?;
-        }
+        let mut nodes = self.ready_nodes(false)?;
         let stable = self.runtime().addresses_survive_restart();
         for i in 0..nodes.len() {
             let peers = if stable {

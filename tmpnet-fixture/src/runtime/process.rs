@@ -380,16 +380,8 @@ impl NodeRuntime for ProcessRuntime {
     }
 
     fn preflight(&self, node: &Node) -> Result<()> {
-        use std::os::unix::fs::PermissionsExt;
         let program = self.program();
-        let problem = match std::fs::metadata(&program) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("does not exist".into()),
-            Err(e) => Some(e.to_string()),
-            Ok(m) if !m.is_file() => Some("is not a file".into()),
-            Ok(m) if m.permissions().mode() & 0o111 == 0 => Some("is not executable".into()),
-            Ok(_) => None,
-        };
-        if let Some(problem) = problem {
+        if let Some(problem) = files::executable_problem(&program) {
             return Err(Error::NetworkBinary {
                 dir: self.network_dir.clone(),
                 path: program,
@@ -508,20 +500,8 @@ impl NodeRuntime for ProcessRuntime {
     }
 
     async fn restart(&self, node: &mut Node, peers: &[Peer]) -> Result<Endpoint> {
-        if self.config.reuse_dynamic_ports {
-            if let NodeState::Running {
-                endpoint: Some(endpoint),
-                ..
-            } = self.state(node).await?
-            {
-                if let Some(port) = endpoint.uri.rsplit(':').next() {
-                    node.config
-                        .flags
-                        .insert(self.local()?.api_port_flag().to_owned(), port.to_owned());
-                    node.save()?;
-                }
-            }
-        }
+        // With reuse_dynamic_ports the API port was pinned in the node's
+        // flags when it first started (see pin_api_port).
         self.initiate_stop(node).await?;
         self.wait_for_stopped(node).await?;
         self.start(node, peers).await

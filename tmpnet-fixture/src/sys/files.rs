@@ -67,6 +67,20 @@ pub fn keep_private(path: &Path) -> Result<bool> {
     Ok(true)
 }
 
+/// What keeps `path` from being run as a program (`does not exist`, `is
+/// not a file`, `is not executable`, or the error reading it); `None` when
+/// it can be run.
+pub fn executable_problem(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    match fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("does not exist".to_owned()),
+        Err(e) => Some(e.to_string()),
+        Ok(m) if !m.is_file() => Some("is not a file".to_owned()),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => Some("is not executable".to_owned()),
+        Ok(_) => None,
+    }
+}
+
 /// Opens (creating it when missing) a file used only for `flock`-style
 /// locking; its content is never read or written.
 pub fn open_lock_file(path: &Path) -> Result<fs::File> {

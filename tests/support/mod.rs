@@ -61,6 +61,7 @@ pub fn ctl_cmd(root: &Path, args: &[&str]) -> Command {
         .env_remove("TMPNET_NETWORK_DIR")
         .env_remove("TMPNET_NODE_PATH")
         .env_remove("TMPNET_NODE_KIND")
+        .env_remove("TMPNET_KIND_FILE")
         .env_remove("TMPNET_NODE_COUNT")
         .env("PATH", bin_dir());
     cmd

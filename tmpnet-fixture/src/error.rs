@@ -72,12 +72,36 @@ pub enum Error {
     },
 
     /// The node kind name is not known.
-    #[error("unknown node kind {name:?}; use one of: {known}")]
+    #[error("unknown node kind {name:?}; use one of: {known}, register your own with tmpnet_fixture::register_kind! in a crate this program links, or describe it in a kind file (--kind-file)")]
     UnknownNodeKind {
         /// The name that was given.
         name: String,
         /// The known kinds, comma separated.
         known: String,
+    },
+
+    /// A network's kind is not one this program has.
+    #[error("network {} runs node kind {name:?}, which this program does not have (it has {known}); use a program that registers the kind (the test binary of the crate that defines it, or your own tool linking it)", dir.display())]
+    KindNotInProgram {
+        /// The network directory.
+        dir: PathBuf,
+        /// The kind the network records.
+        name: String,
+        /// The kinds this program has, comma separated.
+        known: String,
+    },
+
+    /// A kind file is wrong: names the file, the field and the fix.
+    #[error("kind file {}: {field}: {problem}; {fix}", path.display())]
+    KindFile {
+        /// The kind file.
+        path: PathBuf,
+        /// The field at fault (`ports.api`), or the line for a syntax error.
+        field: String,
+        /// What is wrong.
+        problem: String,
+        /// How to fix it.
+        fix: String,
     },
 
     /// The node binary is missing or cannot be executed.

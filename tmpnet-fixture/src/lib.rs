@@ -70,6 +70,8 @@ mod network;
 mod runtime;
 mod sys;
 
+/// For implementing [`kinds::NodeKind`], whose health check is async.
+pub use async_trait::async_trait;
 pub use error::{Error, Result, UnhealthyNode};
 pub use harness::TestEnvironment;
 pub use network::{Network, NetworkSpec, NodeHandle, NodeStatus, Progress, DEFAULT_START_TIMEOUT};
@@ -93,7 +95,50 @@ pub fn serve_embedded_node_if_asked() -> Option<std::process::ExitCode> {
 pub mod __private {
     pub use crate::harness::registry::{IntoTestResult, TestDescriptor, TestFuture, TESTS};
     pub use crate::harness::{run, Target};
+    pub use crate::kinds::registry::{KindFactory, KINDS};
     pub use linkme;
+}
+
+/// Registers a node kind defined outside the library, so every process
+/// linking the crate that registers it finds it by name: the harness
+/// (`--node-kind` / `E2E_NODE_KIND`), [`Network::create`] and
+/// [`Network::load`]. The argument is an expression making the kind (a
+/// value implementing [`kinds::NodeKind`]); it is evaluated each time the
+/// kind is looked up.
+///
+/// ```
+/// # use tmpnet_fixture::kinds::{HealthContext, LaunchContext, NodeKind, Placement};
+/// # use tmpnet_fixture::model::{Flags, Health, NodeConfig};
+/// #[derive(Debug)]
+/// struct MyDaemon;
+///
+/// #[tmpnet_fixture::async_trait]
+/// impl NodeKind for MyDaemon {
+///     fn name(&self) -> &str { "mydaemon" }
+///     fn new_node(&self, index: usize) -> tmpnet_fixture::Result<NodeConfig> {
+///         Ok(tmpnet_fixture::kinds::node_with_random_id("my", index))
+///     }
+///     fn default_flags(&self, _: Placement) -> Flags { Flags::new() }
+///     fn forced_flags(&self, _: &LaunchContext<'_>) -> tmpnet_fixture::Result<Flags> {
+///         Ok(Flags::new())
+///     }
+///     async fn check_health(&self, _: &HealthContext<'_>) -> Health { Health::Healthy }
+/// }
+///
+/// tmpnet_fixture::register_kind!(MyDaemon);
+/// # fn main() {
+/// assert!(tmpnet_fixture::kinds::known().contains(&"mydaemon".to_owned()));
+/// # }
+/// ```
+#[macro_export]
+macro_rules! register_kind {
+    ($kind:expr) => {
+        const _: () = {
+            #[$crate::__private::linkme::distributed_slice($crate::__private::KINDS)]
+            #[linkme(crate = $crate::__private::linkme)]
+            static KIND: $crate::__private::KindFactory = || ::std::sync::Arc::new($kind);
+        };
+    };
 }
 
 /// Writes the `main` of a `harness = false` test target: put

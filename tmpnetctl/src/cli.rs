@@ -64,6 +64,9 @@ pub struct RenderArgs {
         default_value = "refnode"
     )]
     pub node_kind: String,
+    /// A kind file (TOML) describing the daemon, instead of --node-kind
+    #[arg(long, env = "TMPNET_KIND_FILE", value_name = "FILE")]
+    pub kind_file: Option<PathBuf>,
     /// A flag for every node, KEY=VALUE (repeatable).
     #[arg(long = "flag", value_name = "KEY=VALUE")]
     pub flags: Vec<String>,
@@ -111,6 +114,9 @@ pub struct StartArgs {
     /// The node kind [default: refnode]
     #[arg(long, env = "TMPNET_NODE_KIND", value_name = "KIND")]
     pub node_kind: Option<String>,
+    /// A kind file (TOML) describing the daemon; the network keeps a copy
+    #[arg(long, env = "TMPNET_KIND_FILE", value_name = "FILE")]
+    pub kind_file: Option<PathBuf>,
     /// The node binary [default: the kind's binary next to tmpnetctl, or on PATH]
     #[arg(long, env = "TMPNET_NODE_PATH", value_name = "PATH")]
     pub node_path: Option<PathBuf>,
@@ -157,6 +163,7 @@ pub fn parse() -> Result<Cli, clap::Error> {
             ("node_path", "--node-path"),
             ("node_count", "--node-count"),
             ("node_kind", "--node-kind"),
+            ("kind_file", "--kind-file"),
             ("owner", "--owner"),
             ("reuse_dynamic_ports", "--reuse-dynamic-ports"),
             ("runtime", "--runtime"),

@@ -103,9 +103,17 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
         None => {
             let root = layout::root_dir(args.root.root_dir.as_deref())?;
             let mut spec = NetworkSpec::new(root, args.node_count.unwrap_or(5));
+            if args.given.iter().any(|g| g == "--node-kind")
+                && args.given.iter().any(|g| g == "--kind-file")
+            {
+                return Err(Error::InvalidInput(
+                    "--node-kind and --kind-file both choose the kind; pass one".into(),
+                ));
+            }
             if let Some(kind) = &args.node_kind {
                 spec.node_kind = kind.clone();
             }
+            spec.kind_file = args.kind_file.clone();
             spec.node_path = args.node_path.clone();
             spec.default_flags = default_flags;
             spec.reuse_dynamic_ports = args.reuse_dynamic_ports;
@@ -153,6 +161,7 @@ fn render(args: RenderArgs) -> Result<ExitCode> {
     let mut spec = NetworkSpec::new(std::env::temp_dir(), args.node_count)
         .with_kind(args.node_kind.clone())
         .with_owner(args.owner.clone().unwrap_or_default());
+    spec.kind_file = args.kind_file.clone();
     spec.default_flags = default_flags;
     spec.kube = args.runtime.kube_settings();
     crate::output::write(format_args!("{}", Network::render(&spec)?))?;

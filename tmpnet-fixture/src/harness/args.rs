@@ -28,6 +28,10 @@ pub struct HarnessArgs {
     #[arg(long, env = "E2E_NODE_KIND", default_value = "refnode")]
     pub node_kind: String,
 
+    /// A kind file (TOML) describing the daemon of new networks; overrides --node-kind.
+    #[arg(long, env = "E2E_KIND_FILE")]
+    pub kind_file: Option<PathBuf>,
+
     /// The node binary [default: found like tmpnetctl finds it]
     #[arg(long, env = "E2E_NODE_PATH")]
     pub node_path: Option<PathBuf>,

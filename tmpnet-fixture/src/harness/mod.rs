@@ -103,6 +103,7 @@ pub fn run(target: Target) -> ExitCode {
         .with_kind(args.node_kind.clone())
         .with_owner(target.crate_name);
     spec.node_path = args.node_path.clone();
+    spec.kind_file = args.kind_file.clone();
     spec.kube = args.kube_settings();
     let shared = SharedNetwork {
         source: source(&args),

@@ -24,6 +24,11 @@ pub enum PortDiscovery {
     /// name is the API port that must accept connections for the start to
     /// count.
     PreAllocated(Vec<String>),
+    /// The node binds port 0 and says which ports it got in its log (or a
+    /// file it writes): the harness asks [`LocalDaemon::reported_endpoint`]
+    /// until it knows, then writes `process.json` itself. Bootstrap is as
+    /// for [`PortDiscovery::SelfReported`].
+    Reported,
 }
 
 /// How a kind's daemon runs as a local process.
@@ -60,6 +65,27 @@ pub trait LocalDaemon: Send + Sync {
     /// once started on the ports recorded in its config.
     fn endpoint(&self, _node: &Node) -> Option<Endpoint> {
         None
+    }
+
+    /// For [`PortDiscovery::Reported`] kinds: the endpoint the node has
+    /// reported so far, given what it logged since this start. `None`
+    /// until it has reported every port.
+    fn reported_endpoint(&self, _node: &Node, _log_since_start: &str) -> Option<Endpoint> {
+        None
+    }
+
+    /// Called just before the daemon is spawned, with the flags it gets:
+    /// writes what it must find on disk (a config file, its data
+    /// directory) and removes what a previous run left that would mislead
+    /// this one. The default does nothing.
+    fn prepare(&self, _node: &Node, _flags: &Flags) -> Result<()> {
+        Ok(())
+    }
+
+    /// The signal that asks the daemon to shut down cleanly (SIGKILL
+    /// follows after the grace period). The default is SIGTERM.
+    fn stop_signal(&self) -> i32 {
+        libc::SIGTERM
     }
 
     /// Whether these log lines show the node failed because a port was

@@ -17,19 +17,21 @@
 
 pub mod bitcoind;
 pub(crate) mod embedded;
+pub mod file;
 mod local;
 mod pod;
 pub mod refnode;
+pub mod registry;
 
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 
 pub(crate) use local::locate_binary;
 pub use local::{LocalDaemon, PortDiscovery};
 pub use pod::{PodDaemon, PodProfile, POD_IP, POD_NAME};
+pub use registry::{by_name, known};
 
 use crate::error::{Error, Result};
 use crate::model::flags::{self, Flags};
@@ -63,6 +65,12 @@ pub struct LaunchContext<'a> {
     pub node: &'a Node,
     /// The peers it must connect to.
     pub peers: &'a [Peer],
+    /// Every bootstrap node of the network (this one included) with the
+    /// address it will have, for daemons that must be given their whole
+    /// membership up front (a Raft cluster's initial configuration). Known
+    /// only when every address is fixed before the start (local processes
+    /// with [`PortDiscovery::PreAllocated`] ports); empty otherwise.
+    pub members: &'a [Peer],
 }
 
 /// What a kind is given to judge a running node's health.
@@ -182,23 +190,8 @@ pub(crate) fn compose_and_record(
     Ok(flags)
 }
 
-/// The names of the built-in kinds.
-pub const KNOWN_KINDS: &[&str] = &[refnode::NAME, bitcoind::NAME];
-
 /// The default node kind.
 pub const DEFAULT_KIND: &str = refnode::NAME;
-
-/// Looks up a built-in kind by name.
-pub fn by_name(name: &str) -> Result<Arc<dyn NodeKind>> {
-    match name {
-        refnode::NAME => Ok(Arc::new(refnode::RefNode)),
-        bitcoind::NAME => Ok(Arc::new(bitcoind::Bitcoind)),
-        _ => Err(Error::UnknownNodeKind {
-            name: name.to_owned(),
-            known: KNOWN_KINDS.join(", "),
-        }),
-    }
-}
 
 /// Builds a new node's config with a random id `<prefix>-<12 hex digits>`
 /// and no flags of its own: what most kinds' [`NodeKind::new_node`] does.
@@ -270,6 +263,7 @@ mod tests {
             network_dir: Path::new("/net"),
             node: &node,
             peers: &[],
+            members: &[],
         };
         let network = flags_of([("a", "network"), ("b", "network")]);
         let flags = compose_flags(&Nowhere, &network, &launch).unwrap();
@@ -277,11 +271,5 @@ mod tests {
         assert_eq!(flags["b"], "node");
         assert_eq!(flags["c"], "forced");
         assert_eq!(flags["id"], node.id());
-    }
-
-    #[test]
-    fn unknown_kind_lists_the_known_ones() {
-        let err = by_name("geth").unwrap_err().to_string();
-        assert!(err.contains("geth") && err.contains("refnode"), "{err}");
     }
 }

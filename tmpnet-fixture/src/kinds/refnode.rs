@@ -202,6 +202,7 @@ mod tests {
             network_dir: Path::new("/net"),
             node: &node,
             peers: &peers,
+            members: &[],
         };
         let flags = compose_flags(&RefNode, &network, &spec).unwrap();
         assert_eq!(flags["log-level"], "debug");
@@ -233,6 +234,7 @@ mod tests {
             network_dir: Path::new("/net"),
             node: &node,
             peers: &peers,
+            members: &[],
         };
         let flags = compose_flags(&RefNode, &network, &spec).unwrap();
         assert_eq!(flags["http-port"], "9650", "the probe's port wins");

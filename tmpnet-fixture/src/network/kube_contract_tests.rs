@@ -272,7 +272,7 @@ async fn start_creates_in_order_tolerates_409_and_resumes_a_watch_after_410() {
         )
         .await;
     });
-    let endpoint = f.runtime.start(&node, &[]).await.unwrap();
+    let endpoint = f.runtime.start(&node, &[], &[]).await.unwrap();
     server.await.unwrap();
     assert_eq!(endpoint.uri, "http://10.0.0.9:9650");
     assert_eq!(endpoint.p2p_address, "10.0.0.9:9651");
@@ -399,7 +399,7 @@ async fn restart_changes_the_template_replaces_the_pod_and_waits_for_the_new_one
         node_id: "ref-peer".into(),
         p2p_address: "10.0.0.1:9651".into(),
     }];
-    let endpoint = f.runtime.restart(&mut node, &peers).await.unwrap();
+    let endpoint = f.runtime.restart(&mut node, &peers, &[]).await.unwrap();
     server.await.unwrap();
     assert_eq!(endpoint.uri, "http://10.0.0.9:9650");
 }

@@ -21,6 +21,7 @@ pub use health::{NodeStatus, Progress};
 pub use spec::NetworkSpec;
 
 use crate::error::{Error, Result};
+use crate::kinds::file::FileKind;
 use crate::kinds::{self, NodeKind};
 use crate::model::network::{CONFIG_FILE, ENV_FILE, EPHEMERAL_DIR};
 use crate::model::{
@@ -62,7 +63,11 @@ impl Network {
     /// yet). Bad input is rejected before anything is written; a kind that
     /// cannot run where `spec` asks fails here.
     pub fn create(spec: &NetworkSpec) -> Result<Network> {
-        Self::create_of_kind(spec, kinds::by_name(&spec.node_kind)?)
+        let kind: Arc<dyn NodeKind> = match &spec.kind_file {
+            Some(path) => Arc::new(FileKind::load(path)?),
+            None => kinds::by_name(&spec.node_kind)?,
+        };
+        Self::create_of_kind(spec, kind)
     }
 
     /// [`Network::create`] with the kind given as a value (the spec's kind
@@ -187,7 +192,7 @@ impl Network {
                 path: config_path.clone(),
                 source: e,
             })?;
-        let kind = kinds::by_name(&config.node_kind)?;
+        let kind = kind_of_network(&dir, &config.node_kind)?;
         keep_secrets_private(&dir, kind.as_ref())?;
         let nodes = load_nodes(&dir)?;
         if nodes.is_empty() {
@@ -395,11 +400,22 @@ impl Network {
             .await
     }
 
+    /// Every bootstrap node with its planned address, when every address
+    /// is fixed before the start; else empty.
+    fn members(&self, nodes: &[Node]) -> Vec<Peer> {
+        nodes
+            .iter()
+            .map(|n| self.runtime().planned_endpoint(n).map(|e| peer(n, &e)))
+            .collect::<Option<Vec<Peer>>>()
+            .unwrap_or_default()
+    }
+
     async fn bootstrap(&self, nodes: &[Node], progress: &(dyn Fn(Progress) + Sync)) -> Result<()> {
         let planned: Option<Vec<Endpoint>> = nodes
             .iter()
             .map(|n| self.runtime().planned_endpoint(n))
             .collect();
+        let members = self.members(nodes);
         let plan = match planned {
             // Every address is known: start all at once, each node told
             // of the nodes before it.
@@ -420,7 +436,7 @@ impl Network {
                     path: self.dir().to_owned(),
                     reason: "it has no nodes".into(),
                 })?;
-                let endpoint = self.runtime().start(first, &[]).await?;
+                let endpoint = self.runtime().start(first, &[], &[]).await?;
                 progress(Progress::Started {
                     node: first.id().to_owned(),
                     uri: endpoint.uri.clone(),
@@ -429,7 +445,7 @@ impl Network {
                 rest.iter().map(|n| (n.clone(), peers.clone())).collect()
             }
         };
-        self.start_parallel(plan, progress).await
+        self.start_parallel(plan, &members, progress).await
     }
 
     /// Starts each node with its peers, all at the same time; if any fails,
@@ -438,13 +454,15 @@ impl Network {
     async fn start_parallel(
         &self,
         plan: Vec<(Node, Vec<Peer>)>,
+        members: &[Peer],
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<()> {
         let mut set = tokio::task::JoinSet::new();
         for (node, peers) in plan {
             let runtime = self.runtime().clone();
+            let members = members.to_vec();
             set.spawn(async move {
-                let result = runtime.start(&node, &peers).await;
+                let result = runtime.start(&node, &peers, &members).await;
                 (node, result)
             });
         }
@@ -536,6 +554,7 @@ impl Network {
         self.runtime().allow_starts(true);
         // Nothing is stopped before every node is known to start again.
         let mut nodes = self.ready_nodes(false)?;
+        let members = self.members(&nodes);
         let stable = self.runtime().addresses_survive_restart();
         for i in 0..nodes.len() {
             let peers = if stable {
@@ -546,8 +565,8 @@ impl Network {
             let runtime = self.runtime().clone();
             let node = &mut nodes[i];
             let endpoint = match runtime.state(node).await? {
-                NodeState::Running { .. } => runtime.restart(node, &peers).await?,
-                _ => runtime.start(node, &peers).await?,
+                NodeState::Running { .. } => runtime.restart(node, &peers, &members).await?,
+                _ => runtime.start(node, &peers, &members).await?,
             };
             // The runtime may have pinned a port in the node's config.
             if let Some(kept) = self.lock_nodes().get_mut(i) {
@@ -593,7 +612,12 @@ impl Network {
         let peers = self.running_peers(&nodes, |_| true).await?;
         let deadline = deadline_after(timeout);
         self.runtime().allow_starts(true);
-        let result = match self.runtime().start(node, &peers).await {
+        // An ephemeral node joins; it is not one of the bootstrap members.
+        let result = match self
+            .runtime()
+            .start(node, &peers, &self.members(&nodes))
+            .await
+        {
             Ok(_) => {
                 self.wait_healthy(vec![node], deadline, timeout, &quiet)
                     .await
@@ -745,6 +769,32 @@ fn evidence(e: &Error) -> Vec<String> {
         Error::Multiple(errors) => errors.iter().flat_map(evidence).collect(),
         _ => Vec::new(),
     }
+}
+
+/// The kind of the network in `dir`: from its kind file when it has one
+/// (whose name must be the one recorded), else by name from this program.
+fn kind_of_network(dir: &Path, name: &str) -> Result<Arc<dyn NodeKind>> {
+    if let Some(kind) = kinds::file::load_from_network(dir)? {
+        if kind.name() != name {
+            return Err(Error::NotANetwork {
+                path: dir.to_owned(),
+                reason: format!(
+                    "its {} describes kind {:?} but its {CONFIG_FILE} records {name:?}; restore the network's own kind file",
+                    kinds::file::KIND_FILE,
+                    kind.name()
+                ),
+            });
+        }
+        return Ok(Arc::new(kind));
+    }
+    kinds::by_name(name).map_err(|e| match e {
+        Error::UnknownNodeKind { name, known } => Error::KindNotInProgram {
+            dir: dir.to_owned(),
+            name,
+            known,
+        },
+        other => other,
+    })
 }
 
 fn peer(node: &Node, endpoint: &Endpoint) -> Peer {

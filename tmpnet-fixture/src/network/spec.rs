@@ -16,6 +16,9 @@ pub struct NetworkSpec {
     pub node_count: usize,
     /// The node kind's name.
     pub node_kind: String,
+    /// A kind file describing the kind; when set, the kind is read from it
+    /// (and `node_kind` is not looked up).
+    pub kind_file: Option<PathBuf>,
     /// The node binary; found next to this program, at the kind's usual
     /// places or on `PATH` when `None`.
     pub node_path: Option<PathBuf>,
@@ -40,6 +43,7 @@ impl NetworkSpec {
             root_dir: root_dir.into(),
             node_count: count,
             node_kind: DEFAULT_KIND.to_owned(),
+            kind_file: None,
             node_path: None,
             default_flags: Flags::new(),
             node_flags: Vec::new(),
@@ -52,6 +56,13 @@ impl NetworkSpec {
     /// Uses the node kind `name`.
     pub fn with_kind(mut self, name: impl Into<String>) -> Self {
         self.node_kind = name.into();
+        self
+    }
+
+    /// Uses the kind described by the kind file at `path` (copied into the
+    /// network directory, so later processes load the same kind).
+    pub fn with_kind_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.kind_file = Some(path.into());
         self
     }
 

@@ -78,9 +78,12 @@ pub trait NodeRuntime: Send + Sync + fmt::Debug {
         Ok(())
     }
 
-    /// Starts `node` told to connect to `peers`; returns once its endpoint is
-    /// known. On error nothing of this start is left running.
-    async fn start(&self, node: &Node, peers: &[Peer]) -> Result<Endpoint>;
+    /// Starts `node` told to connect to `peers`; `members` are all bootstrap
+    /// nodes with their planned addresses when those are fixed up front
+    /// (see [`crate::kinds::LaunchContext::members`]), else empty. Returns
+    /// once its endpoint is known. On error nothing of this start is left
+    /// running.
+    async fn start(&self, node: &Node, peers: &[Peer], members: &[Peer]) -> Result<Endpoint>;
 
     /// Asks the node to stop, without waiting.
     async fn initiate_stop(&self, node: &Node) -> Result<()>;
@@ -90,7 +93,7 @@ pub trait NodeRuntime: Send + Sync + fmt::Debug {
 
     /// Stops and starts the node again. May update and save its config
     /// (e.g. to pin its API port).
-    async fn restart(&self, node: &mut Node, peers: &[Peer]) -> Result<Endpoint>;
+    async fn restart(&self, node: &mut Node, peers: &[Peer], members: &[Peer]) -> Result<Endpoint>;
 
     /// The node's current state.
     async fn state(&self, node: &Node) -> Result<NodeState>;

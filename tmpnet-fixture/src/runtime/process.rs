@@ -5,7 +5,8 @@
 //! itself, not the nodes directly) with stdout and stderr appended to
 //! `logs/main.log`, records `launch.json` before anything can interrupt it,
 //! then waits for `process.json`. It fails fast when the process exits or
-//! logs a `FATAL` line. Stop sends SIGTERM, then SIGKILL after the grace
+//! logs a fatal line. Stop sends the kind's stop signal (SIGTERM unless
+//! the kind says otherwise), then SIGKILL after the grace
 //! period.
 
 use std::path::PathBuf;
@@ -97,16 +98,23 @@ impl ProcessRuntime {
     /// Spawns the node and records it. Nothing between the spawn and the
     /// written launch record awaits, so a cancelled start never leaves an
     /// unrecorded process.
-    fn spawn(&self, node: &Node, peers: &[Peer]) -> Result<(Child, LaunchRecord)> {
+    fn spawn(
+        &self,
+        node: &Node,
+        peers: &[Peer],
+        members: &[Peer],
+    ) -> Result<(Child, LaunchRecord)> {
         let local = self.local()?;
         let launch = LaunchContext {
             placement: Placement::Local,
             network_dir: &self.network_dir,
             node,
             peers,
+            members,
         };
         let flags =
             kinds::compose_and_record(self.kind.as_ref(), &self.network.default_flags, &launch)?;
+        local.prepare(node, &flags)?;
         files::create_dir_all(&node.dir.join("logs"))?;
         let log_path = node.log_path();
         let log = std::fs::OpenOptions::new()
@@ -191,6 +199,9 @@ impl ProcessRuntime {
                     PortDiscovery::SelfReported => {
                         format!("it wrote no {}", node.process_path().display())
                     }
+                    PortDiscovery::Reported => {
+                        "it never reported its ports (the kind looks for them in its log or ports file)".to_owned()
+                    }
                     _ => match local.endpoint(node) {
                         Some(e) => format!("its API at {} accepts no connections", e.uri),
                         None => "its ports were never assigned".into(),
@@ -211,29 +222,43 @@ impl ProcessRuntime {
         node: &Node,
         record: &LaunchRecord,
     ) -> Result<Option<Endpoint>> {
-        match self.local()?.port_discovery() {
-            PortDiscovery::SelfReported => Ok(node
-                .process_context()?
-                .filter(|ctx| is_ours(ctx.pid, record))
-                .map(|ctx| Endpoint {
-                    uri: ctx.uri,
-                    p2p_address: ctx.p2p_address,
-                })),
-            _ => {
+        let local = self.local()?;
+        let endpoint = match local.port_discovery() {
+            PortDiscovery::SelfReported => {
+                return Ok(node
+                    .process_context()?
+                    .filter(|ctx| is_ours(ctx.pid, record))
+                    .map(|ctx| Endpoint {
+                        uri: ctx.uri,
+                        p2p_address: ctx.p2p_address,
+                    }))
+            }
+            PortDiscovery::Reported => {
+                let logged = read_from(&node.log_path(), record.log_offset);
+                match local.reported_endpoint(node, &logged) {
+                    Some(endpoint) => endpoint,
+                    None => return Ok(None),
+                }
+            }
+            PortDiscovery::PreAllocated(_) => {
                 let endpoint = self.assigned_endpoint(node)?;
-                let api = endpoint.uri.trim_start_matches("http://");
+                let api = endpoint
+                    .uri
+                    .split_once("://")
+                    .map_or(endpoint.uri.as_str(), |(_, a)| a);
                 if tokio::net::TcpStream::connect(api).await.is_err() {
                     return Ok(None);
                 }
-                let ctx = ProcessContext {
-                    pid: record.pid,
-                    uri: endpoint.uri.clone(),
-                    p2p_address: endpoint.p2p_address.clone(),
-                };
-                files::write_json(&node.process_path(), &ctx)?;
-                Ok(Some(endpoint))
+                endpoint
             }
-        }
+        };
+        let ctx = ProcessContext {
+            pid: record.pid,
+            uri: endpoint.uri.clone(),
+            p2p_address: endpoint.p2p_address.clone(),
+        };
+        files::write_json(&node.process_path(), &ctx)?;
+        Ok(Some(endpoint))
     }
 
     fn assigned_endpoint(&self, node: &Node) -> Result<Endpoint> {
@@ -288,6 +313,9 @@ impl ProcessRuntime {
             return Ok(());
         };
         let flag = self.local()?.api_port_flag().to_owned();
+        if flag.is_empty() {
+            return Ok(());
+        }
         if node.config.flags.get(&flag).map(String::as_str) == Some(port) {
             return Ok(());
         }
@@ -331,6 +359,17 @@ pub(crate) fn settings_for(
 /// process group (the daemon under a wrapper script that did not `exec`).
 fn is_ours(reported: u32, record: &LaunchRecord) -> bool {
     reported == record.pid || pids::group_of(reported) == Some(record.pid)
+}
+
+/// What `path` holds from `offset` on (lossy UTF-8; empty if unreadable).
+fn read_from(path: &std::path::Path, offset: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut bytes = Vec::new();
+    let _ = std::fs::File::open(path).and_then(|mut f| {
+        f.seek(SeekFrom::Start(offset))?;
+        f.read_to_end(&mut bytes)
+    });
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// What the log scan of one run of a node has found so far.
@@ -394,6 +433,7 @@ impl NodeRuntime for ProcessRuntime {
             network_dir: &self.network_dir,
             node,
             peers: &[],
+            members: &[],
         };
         kinds::compose_flags(self.kind.as_ref(), &self.network.default_flags, &launch).map(drop)
     }
@@ -422,7 +462,7 @@ impl NodeRuntime for ProcessRuntime {
         Ok(())
     }
 
-    async fn start(&self, node: &Node, peers: &[Peer]) -> Result<Endpoint> {
+    async fn start(&self, node: &Node, peers: &[Peer], members: &[Peer]) -> Result<Endpoint> {
         match self.state(node).await? {
             NodeState::Running { pid, .. } => {
                 return Err(Error::AlreadyRunning {
@@ -436,7 +476,7 @@ impl NodeRuntime for ProcessRuntime {
             }
             _ => files::remove_if_exists(&node.process_path())?,
         }
-        let (mut child, record) = self.spawn(node, peers)?;
+        let (mut child, record) = self.spawn(node, peers, members)?;
         match self.wait_for_endpoint(node, &mut child, &record).await {
             Ok(endpoint) => {
                 self.pin_api_port(node, &endpoint)?;
@@ -452,7 +492,9 @@ impl NodeRuntime for ProcessRuntime {
     async fn initiate_stop(&self, node: &Node) -> Result<()> {
         match self.state(node).await? {
             // The whole process group: a wrapper script's daemon too.
-            NodeState::Running { pid: Some(pid), .. } => pids::send_group(pid, libc::SIGTERM),
+            NodeState::Running { pid: Some(pid), .. } => {
+                pids::send_group(pid, self.local()?.stop_signal())
+            }
             NodeState::Stale { .. } => self.remove_state_files(node),
             _ => Ok(()),
         }
@@ -471,7 +513,7 @@ impl NodeRuntime for ProcessRuntime {
         // daemon) get the rest of the grace period, then SIGKILL with it.
         let group_alive = || leader_alive() || !pids::group_members(record.pid).is_empty();
         if !leader_alive() && group_alive() {
-            pids::send_group(record.pid, libc::SIGTERM)?;
+            pids::send_group(record.pid, self.local()?.stop_signal())?;
             while group_alive() && Instant::now() < deadline {
                 tokio::time::sleep(POLL * 5).await;
             }
@@ -499,12 +541,12 @@ impl NodeRuntime for ProcessRuntime {
         self.remove_state_files(node)
     }
 
-    async fn restart(&self, node: &mut Node, peers: &[Peer]) -> Result<Endpoint> {
+    async fn restart(&self, node: &mut Node, peers: &[Peer], members: &[Peer]) -> Result<Endpoint> {
         // With reuse_dynamic_ports the API port was pinned in the node's
         // flags when it first started (see pin_api_port).
         self.initiate_stop(node).await?;
         self.wait_for_stopped(node).await?;
-        self.start(node, peers).await
+        self.start(node, peers, members).await
     }
 
     async fn state(&self, node: &Node) -> Result<NodeState> {

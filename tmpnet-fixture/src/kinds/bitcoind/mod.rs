@@ -317,6 +317,7 @@ mod tests {
             network_dir: dir.path(),
             node: &node,
             peers: &peers,
+            members: &[],
         };
         let flags = compose_flags(&Bitcoind, &network, &spec).unwrap();
         assert_eq!(
@@ -372,6 +373,7 @@ mod tests {
             network_dir: dir.path(),
             node: &node,
             peers: &peers,
+            members: &[],
         };
         let flags = compose_flags(&Bitcoind, &network, &spec).unwrap();
         let args = PodDaemon::args(&Bitcoind, &flags);

@@ -370,6 +370,8 @@ impl KubeRuntime {
             network_dir: &self.dir,
             node,
             peers,
+            // Pod IPs are known only once scheduled.
+            members: &[],
         };
         let flags =
             kinds::compose_and_record(self.kind.as_ref(), &self.network.default_flags, &launch)?;
@@ -624,7 +626,7 @@ impl NodeRuntime for KubeRuntime {
         false
     }
 
-    async fn start(&self, node: &Node, peers: &[Peer]) -> Result<Endpoint> {
+    async fn start(&self, node: &Node, peers: &[Peer], _members: &[Peer]) -> Result<Endpoint> {
         if !self.starts_allowed.load(Ordering::SeqCst) {
             return Err(Error::StartFailed {
                 node: node.id().to_owned(),
@@ -660,7 +662,12 @@ impl NodeRuntime for KubeRuntime {
         pods::wait_gone(&pods, &self.pod_name(node), timeout).await
     }
 
-    async fn restart(&self, node: &mut Node, peers: &[Peer]) -> Result<Endpoint> {
+    async fn restart(
+        &self,
+        node: &mut Node,
+        peers: &[Peer],
+        _members: &[Peer],
+    ) -> Result<Endpoint> {
         let pods: Api<Pod> = self.api().await?;
         let pod_name = self.pod_name(node);
         let old = call(pods.get_opt(&pod_name))

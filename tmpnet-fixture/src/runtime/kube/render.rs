@@ -56,6 +56,7 @@ pub fn documents(
             network_dir,
             node,
             peers: &peers,
+            members: &[],
         };
         let flags = kinds::compose_flags(kind, &network.default_flags, &launch)?;
         docs.push(to_value(&ctx.service(node))?);

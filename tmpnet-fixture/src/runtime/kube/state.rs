@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::kinds::file::KIND_FILE;
 use crate::model::network::{CONFIG_FILE, ENV_FILE, EPHEMERAL_DIR};
 use crate::model::{layout, node};
 use crate::sys::files;
@@ -81,12 +82,17 @@ fn node_files(dir: &Path, prefix: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Reads the state of the network in `dir`: its `config.json`, the kind's
+/// Reads the state of the network in `dir`: its `config.json`, its kind
+/// file if it has one, the kind's
 /// network files named in `secret_files` (the secret part), and each
 /// node's config and flags. Nothing else: run records such as the harness's
 /// owner record belong to the machine that wrote them.
 pub fn collect(dir: &Path, secret_files: &[String]) -> Result<StateFiles> {
     let mut relatives = vec![PathBuf::from(CONFIG_FILE)];
+    // A kind described by a file travels with its network.
+    if dir.join(KIND_FILE).is_file() {
+        relatives.push(PathBuf::from(KIND_FILE));
+    }
     relatives.extend(
         secret_files
             .iter()

@@ -1,0 +1,489 @@
+//! Kinds described by a kind file, run by the stock `tmpnetctl`: the
+//! reference node described as if it were a third-party daemon, with each
+//! way of learning ports (allocated and substituted, found in the log,
+//! found in a file the daemon writes) and each way of passing flags
+//! (arguments, a config file), then every kind file mistake the checks
+//! know, each one line naming the file, the field and the fix.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tmpnet_acceptance::*;
+
+/// The reference node, described with allocated ports and its peers as
+/// one joined list of `id@address`.
+const ALLOCATED: &str = r#"
+name = "refnode-by-file"
+id_prefix = "rf"
+
+[binary]
+path = "@REFNODE@"
+install_hint = "build it with `cargo build -p tmpnet-refnode`"
+
+[launch]
+flag_args = ["--flag", "{name}={value}"]
+stop_signal = "SIGINT"
+
+[ports]
+api = "http"
+p2p = "p2p"
+
+[peers]
+flag = "bootstrap-peers"
+item = "{id}@{address}"
+separator = ","
+
+[health]
+path = "/ext/health"
+json_pointer = "/healthy"
+json_equals = true
+
+[flags]
+log-level = "info"
+
+[forced_flags]
+node-id = "{node_id}"
+db-dir = "{data_dir}"
+process-context-file = "{node_dir}/reported.json"
+http-host = "{bind}"
+http-port = "{port.http}"
+p2p-host = "{bind}"
+p2p-port = "{port.p2p}"
+"#;
+
+/// The same daemon binding port 0, its ports read from its log, its flags
+/// in a JSON config file.
+const LOGGED: &str = r#"
+name = "refnode-logged"
+
+[binary]
+path = "@REFNODE@"
+
+[launch]
+args = ["--flags-file", "{config_file}"]
+flags_via = "file"
+config_file = "flags-for-the-daemon.json"
+config_format = "json"
+
+[ports]
+api = "http"
+p2p = "p2p"
+discovery = "log"
+api_flag = "http-port"
+
+[ports.patterns]
+http = "http_addr=127.0.0.1:{port}"
+p2p = "p2p_addr=127.0.0.1:{port}"
+
+[peers]
+flag = "bootstrap-peers"
+item = "{id}@{address}"
+separator = ","
+
+[health]
+path = "/ext/health"
+
+[flags]
+http-port = "0"
+
+[forced_flags]
+node-id = "{node_id}"
+db-dir = "{data_dir}"
+process-context-file = "{node_dir}/reported.json"
+p2p-port = "0"
+"#;
+
+/// Ports found in the file the daemon writes; health by TCP connect.
+const FILED: &str = r#"
+name = "refnode-filed"
+
+[binary]
+name = "tmpnet-refnode"
+
+[launch]
+flag_args = ["--flag", "{name}={value}"]
+
+[ports]
+api = "http"
+p2p = "p2p"
+discovery = "file"
+file = "reported.json"
+
+[ports.patterns]
+http = '"uri":"http://127.0.0.1:{port}"'
+p2p = '"p2pAddress":"127.0.0.1:{port}"'
+
+[peers]
+flag = "bootstrap-peers"
+item = "{id}@{address}"
+separator = ","
+
+[health]
+check = "tcp"
+
+[forced_flags]
+node-id = "{node_id}"
+db-dir = "{data_dir}"
+process-context-file = "{node_dir}/reported.json"
+http-port = "0"
+p2p-port = "0"
+"#;
+
+fn write_kind(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    let text = text.replace("@REFNODE@", &refnode().display().to_string());
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn get_json(url: &str) -> serde_json::Value {
+    let (status, body) = http("GET", url, "");
+    assert_eq!(status, 200, "{url}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Start, status and check-health from other processes, connected peers,
+/// a value that reaches every node, a restart that keeps it, a stop that
+/// leaves nothing running.
+fn full_cycle(kind_text: &str, file_name: &str, full_mesh: bool) {
+    let root = test_root();
+    let kinds = tempfile::tempdir().unwrap();
+    let kind_file = write_kind(kinds.path(), file_name, kind_text);
+    let dir = start_network(
+        root.path(),
+        &[
+            "--kind-file",
+            kind_file.to_str().unwrap(),
+            "--node-count",
+            "3",
+        ],
+    );
+    // The network keeps the kind: later processes need not be told.
+    assert!(dir.join("kind.toml").is_file());
+    std::fs::remove_file(&kind_file).unwrap();
+    let d = dir.to_str().unwrap();
+    let status = ctl(root.path(), &["status", "--network-dir", d]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert_eq!(
+        stdout(&status).matches("healthy").count(),
+        3,
+        "{}",
+        stdout(&status)
+    );
+    let health = ctl(root.path(), &["check-health", "--network-dir", d]);
+    assert!(health.status.success(), "{}", stderr(&health));
+
+    let uris = node_uris(&dir);
+    assert_eq!(uris.len(), 3, "{uris:?}");
+    // With ports known up front every node is told of the ones before it
+    // (a full mesh of 3); otherwise the first node starts alone and the
+    // others are told of it (a star).
+    let peer_counts = || -> Vec<usize> {
+        uris.iter()
+            .map(|u| {
+                get_json(&format!("{u}/ext/info"))["peers"]
+                    .as_array()
+                    .map_or(0, Vec::len)
+            })
+            .collect()
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let counts = peer_counts();
+            let hub = counts.iter().filter(|c| **c == 2).count();
+            counts.iter().all(|c| *c >= 1) && hub >= if full_mesh { 3 } else { 1 }
+        }),
+        "peers: {:?}",
+        peer_counts()
+    );
+    let (status, body) = http("PUT", &format!("{}/ext/kv/greeting", uris[0]), "hello");
+    assert!(status < 300, "{status} {body}");
+    let everywhere = |uris: &[String]| {
+        eventually(Duration::from_secs(20), || {
+            uris.iter().all(|u| {
+                http("GET", &format!("{u}/ext/kv/greeting"), "")
+                    .1
+                    .contains("hello")
+            })
+        })
+    };
+    assert!(everywhere(&uris), "the value did not reach every node");
+
+    let restart = ctl(root.path(), &["restart-network", "--network-dir", d]);
+    assert!(restart.status.success(), "{}", stderr(&restart));
+    let after = node_uris(&dir);
+    assert_eq!(after.len(), 3);
+    assert!(everywhere(&after), "the value did not survive the restart");
+
+    let stop = ctl(root.path(), &["stop-network", "--network-dir", d]);
+    assert!(stop.status.success(), "{}", stderr(&stop));
+    assert_no_processes_under(&dir);
+    assert!(launched_pids(&dir).is_empty());
+}
+
+#[test]
+fn allocated_ports_and_a_joined_peer_list() {
+    full_cycle(ALLOCATED, "refnode.toml", true);
+}
+
+#[test]
+fn ports_from_the_log_and_flags_in_a_config_file() {
+    full_cycle(LOGGED, "logged.toml", false);
+}
+
+#[test]
+fn ports_from_a_file_the_daemon_writes() {
+    full_cycle(FILED, "filed.toml", false);
+}
+
+#[test]
+fn flags_reach_the_daemon_as_the_kind_file_says() {
+    let root = test_root();
+    let kinds = tempfile::tempdir().unwrap();
+    let kind_file = write_kind(kinds.path(), "logged.toml", LOGGED);
+    let dir = start_network(
+        root.path(),
+        &[
+            "--kind-file",
+            kind_file.to_str().unwrap(),
+            "--node-count",
+            "2",
+        ],
+    );
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let config = entry.path().join("flags-for-the-daemon.json");
+        if !config.exists() {
+            continue;
+        }
+        seen += 1;
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&config).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the config file may hold secrets");
+        let flags: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+        let id = entry.file_name().to_string_lossy().into_owned();
+        assert_eq!(flags["node-id"], id.as_str());
+        assert_eq!(
+            flags["db-dir"],
+            entry.path().join("data").display().to_string().as_str()
+        );
+        // A default flag, not pinned: reuse of dynamic ports is off.
+        assert_eq!(flags["http-port"], "0");
+    }
+    assert_eq!(seen, 2);
+    let stop = ctl(
+        root.path(),
+        &["stop-network", "--network-dir", dir.to_str().unwrap()],
+    );
+    assert!(stop.status.success(), "{}", stderr(&stop));
+    assert_no_processes_under(&dir);
+}
+
+#[test]
+fn a_fatal_line_the_kind_file_names_fails_the_start_and_leaves_nothing() {
+    let root = test_root();
+    let kinds = tempfile::tempdir().unwrap();
+    let text = format!("{ALLOCATED}\n[logs]\nfatal = [\"wedged for the test\"]\n");
+    let kind_file = write_kind(kinds.path(), "fatal.toml", &text);
+    let out = ctl(
+        root.path(),
+        &[
+            "start-network",
+            "--kind-file",
+            kind_file.to_str().unwrap(),
+            "--node-count",
+            "1",
+            "--flag",
+            "fault-fatal=wedged for the test",
+            "--start-timeout",
+            "20",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("wedged for the test"),
+        "{}",
+        stderr(&out)
+    );
+    assert_no_processes_under(root.path());
+}
+
+#[test]
+fn a_network_of_a_kind_this_program_lacks_says_which_and_the_fix() {
+    let root = test_root();
+    let kinds = tempfile::tempdir().unwrap();
+    let kind_file = write_kind(kinds.path(), "refnode.toml", ALLOCATED);
+    let dir = start_network(
+        root.path(),
+        &[
+            "--kind-file",
+            kind_file.to_str().unwrap(),
+            "--node-count",
+            "1",
+        ],
+    );
+    let stop = ctl(
+        root.path(),
+        &["stop-network", "--network-dir", dir.to_str().unwrap()],
+    );
+    assert!(stop.status.success());
+    // As if made by a program that registered a Rust kind of that name.
+    std::fs::remove_file(dir.join("kind.toml")).unwrap();
+    let out = ctl(
+        root.path(),
+        &["status", "--network-dir", dir.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("\"refnode-by-file\"")
+            && err.contains("does not have")
+            && err.contains("registers"),
+        "{err}"
+    );
+}
+
+/// Each mistake: the file's text, the field the error must name, and a
+/// word of the problem or the fix.
+const MISTAKES: &[(&str, &str, &str)] = &[
+    ("name = \"x\"\n[binary\nname = \"x\"", "line 2", "[binary"),
+    (
+        "name = \"x\"\nbinery = { name = \"x\" }\n[ports]\napi = \"rpc\"",
+        "line 2",
+        "unknown field `binery`",
+    ),
+    ("[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"", "top level", "missing field `name`"),
+    ("name = \"My Node\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"", "name:", "lowercase"),
+    ("name = \"refnode\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"", "name:", "built-in"),
+    ("name = \"x\"\n[binary]\ninstall_hint = \"apt\"\n[ports]\napi = \"rpc\"", "binary:", "binary.name"),
+    ("name = \"x\"\n[binary]\nname = \"/usr/bin/x\"\n[ports]\napi = \"rpc\"", "binary.name:", "binary.path"),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\ndiscovery = \"log\"",
+        "ports.patterns.rpc:",
+        "{port}",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\ndiscovery = \"log\"\npatterns = { rpc = \"listening on\" }",
+        "ports.patterns.rpc:",
+        "has no {port}",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\ndiscovery = \"file\"\npatterns = { rpc = \"port {port}\" }",
+        "ports.file:",
+        "discovery = \"file\"",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[forced_flags]\ndatadir = \"{data_dri}\"",
+        "forced_flags.datadir:",
+        "{data_dir}",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[forced_flags]\nport = \"{port.p2p}\"",
+        "forced_flags.port:",
+        "{port.rpc}",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\ndiscovery = \"log\"\npatterns = { rpc = \"on {port}\" }\n[forced_flags]\nport = \"{port.rpc}\"",
+        "forced_flags.port:",
+        "not known before the start",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[health]\ncheck = \"command\"",
+        "health.command:",
+        "is empty",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[health]\njson_equals = \"OK\"",
+        "health.json_equals:",
+        "json_pointer",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[health]\nstatus = 42",
+        "health.status:",
+        "100 to 599",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[launch]\nstop_signal = \"SIGSTOP\"",
+        "line 7",
+        "SIGTERM",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[launch]\ndata_dir = \"../elsewhere\"",
+        "launch.data_dir:",
+        "inside the node directory",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\ndiscovery = \"log\"\npatterns = { rpc = \"on {port}\" }\n[peers]\nflag = \"initial-cluster\"\nof = \"members\"",
+        "peers.of:",
+        "allocate",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[kubernetes]\nimage = \"x:1\"\nports = { p2p = 1 }",
+        "kubernetes.ports:",
+        "rpc",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[launch]\nflag_args = [\"--flag\"]",
+        "launch.flag_args:",
+        "{name}",
+    ),
+];
+
+#[test]
+fn every_kind_file_mistake_is_one_line_naming_the_file_and_the_field() {
+    assert!(MISTAKES.len() >= 12);
+    let root = test_root();
+    let kinds = tempfile::tempdir().unwrap();
+    for (i, (text, field, hint)) in MISTAKES.iter().enumerate() {
+        let path = kinds.path().join(format!("bad-{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let out = ctl(
+            root.path(),
+            &["start-network", "--kind-file", path.to_str().unwrap()],
+        );
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "mistake {i}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "mistake {i}: {err}");
+        assert!(
+            err.contains(&format!("bad-{i}.toml")) && err.contains(field) && err.contains(hint),
+            "mistake {i} should name {field:?} and {hint:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // Nothing was created for any of them.
+    let networks = root.path().join("networks");
+    let made = std::fs::read_dir(&networks)
+        .map(|d| d.flatten().filter(|e| e.file_name() != "latest").count())
+        .unwrap_or(0);
+    assert_eq!(made, 0);
+    // A kind file that is not there.
+    let out = ctl(
+        root.path(),
+        &["start-network", "--kind-file", "/nonexistent/kind.toml"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cannot be read"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_missing_binary_names_it_and_the_install_hint() {
+    let root = test_root();
+    let kinds = tempfile::tempdir().unwrap();
+    let path = write_kind(
+        kinds.path(),
+        "absent.toml",
+        "name = \"absent\"\n[binary]\nname = \"tmpnet-no-such-daemon\"\ninstall_hint = \"apt-get install no-such-daemon\"\n[ports]\napi = \"rpc\"\n",
+    );
+    let out = ctl(
+        root.path(),
+        &["start-network", "--kind-file", path.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("tmpnet-no-such-daemon") && err.contains("apt-get install no-such-daemon"),
+        "{err}"
+    );
+}

@@ -1,0 +1,543 @@
+//! Kinds described by a TOML file, for daemons whose owners write no Rust:
+//! the binary, how flags reach it, its ports, its peers, its data
+//! directory, its health check, its fatal log lines and how it runs in a
+//! pod. The README's "Kind file reference" explains every field.
+//!
+//! A network of a file kind keeps a copy of the file as [`KIND_FILE`] in
+//! its directory (written by [`NodeKind::init_network`]), so every later
+//! process (another test process, `tmpnetctl`, a Job in the cluster) loads
+//! the same kind from the network alone.
+
+mod schema;
+mod template;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use schema::KindSpec;
+use schema::{Check, ConfigFormat, Discovery, FlagsVia, PeerSet};
+use template::PortPattern;
+
+use super::{
+    node_with_random_id, HealthContext, LaunchContext, LocalDaemon, NodeKind, Placement, PodDaemon,
+    PodProfile, PortDiscovery, POD_IP,
+};
+use crate::error::{Error, Result};
+use crate::model::{Endpoint, Flags, Health, Node, NodeConfig, Peer};
+use crate::sys::files;
+
+/// The copy of the kind file in a network directory.
+pub const KIND_FILE: &str = "kind.toml";
+
+/// How long a `check = "command"` health check may run.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A kind read from a kind file.
+#[derive(Debug, Clone)]
+pub struct FileKind {
+    spec: KindSpec,
+    /// The file's text, copied into each network of the kind.
+    text: String,
+    /// `binary.path`, resolved against the file's directory.
+    binary_path: Option<PathBuf>,
+    /// `logs.port_conflict`, lowercased.
+    port_conflicts: Vec<String>,
+}
+
+impl FileKind {
+    /// Reads and checks the kind file at `path`: every mistake is one
+    /// [`Error::KindFile`] naming the file, the field and the fix.
+    pub fn load(path: &Path) -> Result<FileKind> {
+        let spec = schema::read(path)?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let binary_path = spec.binary.path.as_ref().map(|p| base.join(p));
+        let port_conflicts = spec
+            .logs
+            .port_conflict
+            .iter()
+            .map(|s| s.to_lowercase())
+            .collect();
+        Ok(FileKind {
+            spec,
+            text,
+            binary_path,
+            port_conflicts,
+        })
+    }
+
+    /// The file's settings.
+    pub fn spec(&self) -> &KindSpec {
+        &self.spec
+    }
+
+    fn allocated(&self) -> bool {
+        self.spec.ports.discovery == Discovery::Allocate
+    }
+
+    fn port_names(&self) -> Vec<String> {
+        let p = &self.spec.ports;
+        std::iter::once(p.api.clone())
+            .chain(p.p2p.clone())
+            .chain(p.other.iter().cloned())
+            .collect()
+    }
+
+    fn p2p_name(&self) -> &str {
+        self.spec
+            .ports
+            .p2p
+            .as_deref()
+            .unwrap_or(&self.spec.ports.api)
+    }
+
+    fn data_dir(&self, node_dir: &Path) -> PathBuf {
+        node_dir.join(&self.spec.launch.data_dir)
+    }
+
+    fn config_file(&self, node_dir: &Path) -> PathBuf {
+        node_dir.join(&self.spec.launch.config_file)
+    }
+
+    /// The value of a node-level placeholder.
+    fn node_value(&self, launch: &LaunchContext<'_>, name: &str) -> Option<String> {
+        let node = launch.node;
+        let pod = launch.placement == Placement::Pod;
+        let pod_data = self.spec.kubernetes.as_ref().map(|k| k.data_path.clone());
+        let path = |p: PathBuf| p.display().to_string();
+        Some(match name {
+            "node_id" => node.id().to_owned(),
+            "node_index" => node.config.index.to_string(),
+            "node_dir" if pod => pod_data?,
+            "data_dir" if pod => pod_data?,
+            "node_dir" => path(node.dir.clone()),
+            "data_dir" => path(self.data_dir(&node.dir)),
+            "network_dir" => path(launch.network_dir.to_owned()),
+            "network_name" => launch
+                .network_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            "host" if pod => POD_IP.to_owned(),
+            "bind" if pod => "0.0.0.0".to_owned(),
+            "host" | "bind" => "127.0.0.1".to_owned(),
+            "config_file" => path(self.config_file(&node.dir)),
+            _ => {
+                let port = name.strip_prefix("port.")?;
+                if pod {
+                    self.spec.kubernetes.as_ref()?.ports.get(port)?.to_string()
+                } else {
+                    node.config.ports.get(port)?.to_string()
+                }
+            }
+        })
+    }
+
+    /// The peers flag's value, if the kind gives peers.
+    fn peers_value(&self, launch: &LaunchContext<'_>) -> Option<String> {
+        let peers = &self.spec.peers;
+        peers.flag.as_ref()?;
+        let list: &[Peer] = match peers.of {
+            PeerSet::Earlier => launch.peers,
+            PeerSet::Members => launch.members,
+        };
+        if list.is_empty() {
+            return peers.when_none.clone();
+        }
+        let items: Vec<String> = list
+            .iter()
+            .map(|p| {
+                template::expand(&peers.item, |n| match n {
+                    "id" => Some(p.node_id.clone()),
+                    "address" => Some(p.p2p_address.clone()),
+                    _ => None,
+                })
+            })
+            .collect();
+        Some(match &peers.separator {
+            Some(sep) => items.join(sep),
+            None => items.join("\n"),
+        })
+    }
+
+    /// The daemon's arguments: `launch.args`, then each flag through
+    /// `launch.flag_args` (a value with several lines repeats the flag).
+    fn args(&self, flags: &Flags, value: impl Fn(&str) -> Option<String>) -> Vec<String> {
+        let launch = &self.spec.launch;
+        let mut args: Vec<String> = launch
+            .args
+            .iter()
+            .map(|a| template::expand(a, &value))
+            .collect();
+        if launch.flags_via == FlagsVia::Args {
+            for (name, v) in flags {
+                let values: Vec<&str> = if v.contains('\n') {
+                    v.lines().filter(|l| !l.trim().is_empty()).collect()
+                } else {
+                    vec![v.as_str()]
+                };
+                for one in values {
+                    args.extend(launch.flag_args.iter().map(|t| {
+                        template::expand(t, |n| match n {
+                            "name" => Some(name.clone()),
+                            "value" => Some(one.to_owned()),
+                            _ => None,
+                        })
+                    }));
+                }
+            }
+        }
+        args
+    }
+
+    fn config_text(&self, flags: &Flags) -> Result<String> {
+        Ok(match self.spec.launch.config_format {
+            ConfigFormat::Json => {
+                serde_json::to_string_pretty(flags).map_err(|e| Error::Serialize {
+                    what: "a config file",
+                    source: Box::new(e),
+                })? + "\n"
+            }
+            ConfigFormat::Ini => flags
+                .iter()
+                .flat_map(|(k, v)| {
+                    let lines: Vec<&str> = if v.contains('\n') {
+                        v.lines().filter(|l| !l.trim().is_empty()).collect()
+                    } else {
+                        vec![v.as_str()]
+                    };
+                    lines.into_iter().map(move |l| format!("{k}={l}\n"))
+                })
+                .collect(),
+        })
+    }
+
+    async fn check_http(&self, ctx: &HealthContext<'_>) -> Health {
+        let h = &self.spec.health;
+        let url = format!("{}{}", ctx.endpoint.uri, h.path);
+        let resp = match ctx.http.get(&url).send().await {
+            Ok(resp) => resp,
+            Err(e) => return Health::Unhealthy(format!("no answer from {url}: {e}")),
+        };
+        let status = resp.status().as_u16();
+        if status != h.status {
+            return Health::Unhealthy(format!("{url} answered HTTP {status}, not {}", h.status));
+        }
+        let Some(pointer) = &h.json_pointer else {
+            return Health::Healthy;
+        };
+        let body: serde_json::Value = match resp.json().await {
+            Ok(body) => body,
+            Err(e) => return Health::Unhealthy(format!("{url} did not answer JSON: {e}")),
+        };
+        let Some(found) = body.pointer(pointer) else {
+            return Health::Unhealthy(format!("{url} answered without {pointer}"));
+        };
+        match &h.json_equals {
+            None => Health::Healthy,
+            Some(want) => {
+                let want = serde_json::to_value(want).unwrap_or_default();
+                if *found == want {
+                    Health::Healthy
+                } else {
+                    Health::Unhealthy(format!("{pointer} is {found}, not {want}"))
+                }
+            }
+        }
+    }
+
+    async fn check_tcp(&self, ctx: &HealthContext<'_>) -> Health {
+        let address = api_address(&ctx.endpoint.uri);
+        match tokio::time::timeout(COMMAND_TIMEOUT, tokio::net::TcpStream::connect(address)).await {
+            Ok(Ok(_)) => Health::Healthy,
+            Ok(Err(e)) => Health::Unhealthy(format!("cannot connect to {address}: {e}")),
+            Err(_) => Health::Unhealthy(format!(
+                "no connection to {address} within {COMMAND_TIMEOUT:?}"
+            )),
+        }
+    }
+
+    async fn check_command(&self, ctx: &HealthContext<'_>) -> Health {
+        let value = |n: &str| {
+            Some(match n {
+                "uri" => ctx.endpoint.uri.clone(),
+                "api_address" => api_address(&ctx.endpoint.uri).to_owned(),
+                "node_id" => ctx.node.id().to_owned(),
+                "node_dir" => ctx.node.dir.display().to_string(),
+                "data_dir" => self.data_dir(&ctx.node.dir).display().to_string(),
+                _ => return None,
+            })
+        };
+        let argv: Vec<String> = self
+            .spec
+            .health
+            .command
+            .iter()
+            .map(|a| template::expand(a, value))
+            .collect();
+        let Some((program, args)) = argv.split_first() else {
+            return Health::Unhealthy("no health command".into());
+        };
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args)
+            .current_dir(&ctx.node.dir)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        match tokio::time::timeout(COMMAND_TIMEOUT, cmd.output()).await {
+            Ok(Ok(out)) if out.status.success() => Health::Healthy,
+            Ok(Ok(out)) => {
+                let said = String::from_utf8_lossy(&out.stderr);
+                let said = said
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("");
+                Health::Unhealthy(format!(
+                    "{program} exited with {}: {}",
+                    out.status,
+                    said.trim()
+                ))
+            }
+            Ok(Err(e)) => Health::Unhealthy(format!("cannot run {program}: {e}")),
+            Err(_) => Health::Unhealthy(format!(
+                "{program} did not finish within {COMMAND_TIMEOUT:?}"
+            )),
+        }
+    }
+}
+
+/// `host:port` of a URI.
+fn api_address(uri: &str) -> &str {
+    let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest)
+}
+
+#[async_trait]
+impl NodeKind for FileKind {
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    fn new_node(&self, index: usize) -> Result<NodeConfig> {
+        let prefix = self.spec.id_prefix.as_deref().unwrap_or(&self.spec.name);
+        Ok(node_with_random_id(prefix, index))
+    }
+
+    fn init_network(&self, dir: &Path) -> Result<()> {
+        files::atomic_write(&dir.join(KIND_FILE), self.text.as_bytes(), 0o644)
+    }
+
+    fn default_flags(&self, _: Placement) -> Flags {
+        self.spec.flags.clone()
+    }
+
+    fn forced_flags(&self, launch: &LaunchContext<'_>) -> Result<Flags> {
+        let mut forced: Flags = self
+            .spec
+            .forced_flags
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    template::expand(v, |n| self.node_value(launch, n)),
+                )
+            })
+            .collect();
+        if launch.placement == Placement::Pod {
+            if let Some(k) = &self.spec.kubernetes {
+                forced.extend(k.flags.iter().map(|(name, value)| {
+                    (
+                        name.clone(),
+                        template::expand(value, |n| self.node_value(launch, n)),
+                    )
+                }));
+            }
+        }
+        if let (Some(flag), Some(value)) = (&self.spec.peers.flag, self.peers_value(launch)) {
+            forced.insert(flag.clone(), value);
+        }
+        Ok(forced)
+    }
+
+    fn is_fatal_log_line(&self, line: &str) -> bool {
+        self.spec
+            .logs
+            .fatal
+            .iter()
+            .any(|f| line.contains(f.as_str()))
+    }
+
+    async fn check_health(&self, ctx: &HealthContext<'_>) -> Health {
+        match self.spec.health.check {
+            Check::Http => self.check_http(ctx).await,
+            Check::Tcp => self.check_tcp(ctx).await,
+            Check::Command => self.check_command(ctx).await,
+        }
+    }
+
+    fn local(&self) -> Option<&dyn LocalDaemon> {
+        Some(self)
+    }
+
+    fn pod(&self) -> Option<&dyn PodDaemon> {
+        self.spec
+            .kubernetes
+            .as_ref()
+            .map(|_| self as &dyn PodDaemon)
+    }
+}
+
+impl LocalDaemon for FileKind {
+    fn binary_name(&self) -> &str {
+        match (&self.spec.binary.name, &self.binary_path) {
+            (Some(name), _) => name,
+            (None, Some(path)) => path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default(),
+            (None, None) => "",
+        }
+    }
+
+    fn known_locations(&self) -> Vec<PathBuf> {
+        self.binary_path.iter().cloned().collect()
+    }
+
+    fn install_hint(&self) -> &str {
+        self.spec
+            .binary
+            .install_hint
+            .as_deref()
+            .unwrap_or("install it (binary.install_hint in the kind file can say how)")
+    }
+
+    fn port_discovery(&self) -> PortDiscovery {
+        match self.spec.ports.discovery {
+            Discovery::Allocate => PortDiscovery::PreAllocated(self.port_names()),
+            Discovery::Log | Discovery::File => PortDiscovery::Reported,
+        }
+    }
+
+    fn argv(&self, flags_file: &Path, flags: &Flags) -> Vec<OsString> {
+        let node_dir = flags_file.parent().unwrap_or(Path::new("."));
+        let value = |n: &str| {
+            Some(match n {
+                "node_dir" => node_dir.display().to_string(),
+                "data_dir" => self.data_dir(node_dir).display().to_string(),
+                "config_file" => self.config_file(node_dir).display().to_string(),
+                _ => return None,
+            })
+        };
+        self.args(flags, value)
+            .into_iter()
+            .map(OsString::from)
+            .collect()
+    }
+
+    fn api_port_flag(&self) -> &str {
+        self.spec.ports.api_flag.as_deref().unwrap_or_default()
+    }
+
+    fn endpoint(&self, node: &Node) -> Option<Endpoint> {
+        if !self.allocated() {
+            return None;
+        }
+        let api = node.config.ports.get(&self.spec.ports.api)?;
+        let p2p = node.config.ports.get(self.p2p_name())?;
+        Some(Endpoint::new(
+            format!("{}://127.0.0.1:{api}", self.spec.ports.scheme),
+            format!("127.0.0.1:{p2p}"),
+        ))
+    }
+
+    fn reported_endpoint(&self, node: &Node, log_since_start: &str) -> Option<Endpoint> {
+        let ports = &self.spec.ports;
+        let text;
+        let source = match (&ports.discovery, &ports.file) {
+            (Discovery::File, Some(file)) => {
+                text = std::fs::read_to_string(node.dir.join(file)).ok()?;
+                text.as_str()
+            }
+            _ => log_since_start,
+        };
+        let find = |name: &str| {
+            PortPattern::parse(ports.patterns.get(name)?)
+                .ok()?
+                .find_in(source)
+        };
+        let api = find(&ports.api)?;
+        let p2p = find(self.p2p_name())?;
+        Some(Endpoint::new(
+            format!("{}://127.0.0.1:{api}", ports.scheme),
+            format!("127.0.0.1:{p2p}"),
+        ))
+    }
+
+    fn prepare(&self, node: &Node, flags: &Flags) -> Result<()> {
+        files::create_dir_all(&self.data_dir(&node.dir))?;
+        if let (Discovery::File, Some(file)) = (&self.spec.ports.discovery, &self.spec.ports.file) {
+            // A ports file of the previous run must not be read as this one's.
+            files::remove_if_exists(&node.dir.join(file))?;
+        }
+        if self.spec.launch.flags_via == FlagsVia::File {
+            // Flags may hold secrets: the file is private.
+            let text = self.config_text(flags)?;
+            files::atomic_write(&self.config_file(&node.dir), text.as_bytes(), 0o600)?;
+        }
+        Ok(())
+    }
+
+    fn stop_signal(&self) -> i32 {
+        self.spec.launch.stop_signal.number()
+    }
+
+    fn is_port_conflict(&self, log_tail: &[String]) -> bool {
+        log_tail.iter().any(|line| {
+            let line = line.to_lowercase();
+            self.port_conflicts
+                .iter()
+                .any(|c| line.contains(c.as_str()))
+        })
+    }
+}
+
+impl PodDaemon for FileKind {
+    fn profile(&self) -> PodProfile {
+        let Some(k) = &self.spec.kubernetes else {
+            return PodProfile::new("", 0, 0);
+        };
+        let port = |name: &str| k.ports.get(name).copied().unwrap_or_default();
+        let mut profile =
+            PodProfile::new(&k.image, port(&self.spec.ports.api), port(self.p2p_name()))
+                .with_data_path(&k.data_path);
+        if let Some(path) = &k.probe_path {
+            profile = profile.with_readiness_path(path);
+        }
+        profile
+    }
+
+    fn args(&self, flags: &Flags) -> Vec<String> {
+        let data = self
+            .spec
+            .kubernetes
+            .as_ref()
+            .map(|k| k.data_path.clone())
+            .unwrap_or_default();
+        FileKind::args(self, flags, |n| match n {
+            "node_dir" | "data_dir" => Some(data.clone()),
+            _ => None,
+        })
+    }
+}
+
+/// Reads the kind of a network directory that holds a [`KIND_FILE`].
+pub fn load_from_network(dir: &Path) -> Result<Option<FileKind>> {
+    let path = dir.join(KIND_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    FileKind::load(&path).map(Some)
+}

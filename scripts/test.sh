@@ -49,7 +49,11 @@ RUSTDOCFLAGS="-D warnings" K8S_OPENAPI_ENABLED_VERSION=1.33 \
     cargo doc --no-deps --locked -p tmpnet-fixture -p tmpnet-macros
 
 echo "== cargo test"
-cargo test --workspace --locked
+# The own-daemon example suites (etcd, monerod) run inside the acceptance
+# tests (tests/own_daemons.rs), which apply the real-daemon rule above and
+# check that nothing is left running; not a second time here.
+cargo test --workspace --locked \
+    --exclude tmpnet-example-etcd --exclude tmpnet-example-monerod
 
 echo "== simulated kube e2e"
 scripts/e2e-kubesim.sh

@@ -282,6 +282,18 @@ pub fn litecoind() -> Option<PathBuf> {
     required_tool(path.exists(), message).then_some(path)
 }
 
+/// A third-party daemon for the own-daemon tests, if installed (see
+/// [`required_tool`]).
+pub fn third_party_daemon(path: &str, package: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(path);
+    let message = format!(
+        "{} is not installed, so its own-daemon tests cannot run: \
+         install it with `sudo apt-get install -y {package}`",
+        path.display()
+    );
+    required_tool(path.exists(), &message).then_some(path)
+}
+
 /// Whether `cargo nextest` is installed (see [`required_tool`]).
 pub fn nextest_available() -> bool {
     let present = Command::new(env!("CARGO"))

@@ -144,9 +144,24 @@ macro_rules! register_kind {
 /// Writes the `main` of a `harness = false` test target: put
 /// `tmpnet_fixture::main!();` at the end of its `main.rs`, after the `mod`
 /// lines of the test modules.
+///
+/// A suite for a daemon of its own names the kind its networks run unless
+/// `--node-kind`/`E2E_NODE_KIND` or `--kind-file`/`E2E_KIND_FILE` say
+/// otherwise: `main!(node_kind = "etcd")` for a kind registered with
+/// [`register_kind!`], or `main!(kind_file = "path/to/kind.toml")` (a path
+/// relative to the package's directory) for a kind file.
 #[macro_export]
 macro_rules! main {
     () => {
+        $crate::main!(@with ::core::option::Option::None, ::core::option::Option::None);
+    };
+    (node_kind = $kind:expr $(,)?) => {
+        $crate::main!(@with ::core::option::Option::Some($kind), ::core::option::Option::None);
+    };
+    (kind_file = $file:expr $(,)?) => {
+        $crate::main!(@with ::core::option::Option::None, ::core::option::Option::Some($file));
+    };
+    (@with $kind:expr, $file:expr) => {
         fn main() -> ::std::process::ExitCode {
             if let ::core::option::Option::Some(code) = $crate::serve_embedded_node_if_asked() {
                 return code;
@@ -155,6 +170,8 @@ macro_rules! main {
                 crate_name: ::core::env!("CARGO_CRATE_NAME"),
                 main_file: ::core::file!(),
                 manifest_dir: ::core::env!("CARGO_MANIFEST_DIR"),
+                node_kind: $kind,
+                kind_file: $file,
             })
         }
     };

@@ -24,9 +24,9 @@ pub struct HarnessArgs {
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 
-    /// The node kind of new networks.
-    #[arg(long, env = "E2E_NODE_KIND", default_value = "refnode")]
-    pub node_kind: String,
+    /// The node kind of new networks [default: the suite's, else refnode]
+    #[arg(long, env = "E2E_NODE_KIND")]
+    pub node_kind: Option<String>,
 
     /// A kind file (TOML) describing the daemon of new networks; overrides --node-kind.
     #[arg(long, env = "E2E_KIND_FILE")]
@@ -80,6 +80,11 @@ impl HarnessArgs {
         if self.stop_network && self.start_network {
             return Err(Error::InvalidInput(
                 "--stop-network and --start-network contradict each other; pass one".into(),
+            ));
+        }
+        if self.node_kind.is_some() && self.kind_file.is_some() {
+            return Err(Error::InvalidInput(
+                "--node-kind (E2E_NODE_KIND) and --kind-file (E2E_KIND_FILE) both choose the kind; pass one".into(),
             ));
         }
         if self.wants_kube() && self.node_path.is_some() {

@@ -12,7 +12,7 @@ pub(crate) mod registry;
 pub(crate) mod shared;
 mod trials;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +37,11 @@ pub struct Target {
     pub main_file: &'static str,
     /// `CARGO_MANIFEST_DIR` of its package.
     pub manifest_dir: &'static str,
+    /// The node kind of its networks, unless the command line or the
+    /// environment says otherwise.
+    pub node_kind: Option<&'static str>,
+    /// A kind file (relative to `manifest_dir`) describing that kind.
+    pub kind_file: Option<&'static str>,
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
@@ -99,11 +104,20 @@ pub fn run(target: Target) -> ExitCode {
             dir.display()
         );
     }
-    let mut spec = NetworkSpec::new(root, args.node_count)
-        .with_kind(args.node_kind.clone())
-        .with_owner(target.crate_name);
+    let mut spec = NetworkSpec::new(root, args.node_count).with_owner(target.crate_name);
+    match (&args.node_kind, &args.kind_file) {
+        (_, Some(file)) => spec.kind_file = Some(file.clone()),
+        (Some(kind), None) => spec.node_kind = kind.clone(),
+        (None, None) => {
+            if let Some(kind) = target.node_kind {
+                spec.node_kind = kind.to_owned();
+            }
+            spec.kind_file = target
+                .kind_file
+                .map(|f| Path::new(target.manifest_dir).join(f));
+        }
+    }
     spec.node_path = args.node_path.clone();
-    spec.kind_file = args.kind_file.clone();
     spec.kube = args.kube_settings();
     let shared = SharedNetwork {
         source: source(&args),

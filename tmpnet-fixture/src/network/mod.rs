@@ -287,8 +287,9 @@ impl Network {
             self.runtime().assign_ports(&mut nodes, fresh)?;
             nodes.clone()
         };
+        let members = self.members(&nodes);
         for node in &nodes {
-            self.runtime().preflight(node)?;
+            self.runtime().preflight(node, &members)?;
         }
         Ok(nodes)
     }

@@ -74,7 +74,7 @@ pub trait NodeRuntime: Send + Sync + fmt::Debug {
     /// started now (its binary runs, the files its flags need exist), so a
     /// restart never stops a node it cannot bring back. The default checks
     /// nothing.
-    fn preflight(&self, _node: &Node) -> Result<()> {
+    fn preflight(&self, _node: &Node, _members: &[Peer]) -> Result<()> {
         Ok(())
     }
 

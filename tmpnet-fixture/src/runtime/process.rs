@@ -418,7 +418,7 @@ impl NodeRuntime for ProcessRuntime {
         self.local().is_ok_and(|l| l.is_port_conflict(evidence))
     }
 
-    fn preflight(&self, node: &Node) -> Result<()> {
+    fn preflight(&self, node: &Node, members: &[Peer]) -> Result<()> {
         let program = self.program();
         if let Some(problem) = files::executable_problem(&program) {
             return Err(Error::NetworkBinary {
@@ -433,7 +433,7 @@ impl NodeRuntime for ProcessRuntime {
             network_dir: &self.network_dir,
             node,
             peers: &[],
-            members: &[],
+            members,
         };
         kinds::compose_flags(self.kind.as_ref(), &self.network.default_flags, &launch).map(drop)
     }

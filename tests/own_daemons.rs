@@ -1,0 +1,195 @@
+//! Daemons this project does not ship, brought in the way a user would:
+//! monerod through a kind file run by the stock `tmpnetctl` and by the
+//! harness (`examples/monerod`), and etcd as a kind written in Rust in a
+//! crate outside the library (`examples/etcd-kind`), under `cargo test`
+//! and `cargo nextest`. Each run must leave nothing running.
+//!
+//! Without the daemons installed these fail (CI), or with
+//! `TMPNET_REQUIRE_REAL_NODES=0` say NOT RUN loudly.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use tmpnet_acceptance::*;
+
+fn monerod_kind_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/monerod/monerod.toml")
+}
+
+fn get_info(uri: &str) -> serde_json::Value {
+    let (status, body) = http("GET", &format!("{uri}/get_info"), "");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn tops(dir: &Path) -> Vec<String> {
+    node_uris(dir)
+        .iter()
+        .map(|u| get_info(u)["top_block_hash"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn monerod_from_its_kind_file_with_the_stock_tmpnetctl() {
+    if third_party_daemon("/usr/bin/monerod", "monero").is_none() {
+        return;
+    }
+    let root = test_root();
+    let kind = monerod_kind_file();
+    // As a user runs it: monerod found on PATH.
+    let tools = bin("tmpnetctl").parent().unwrap().to_owned();
+    let path = std::env::join_paths([tools, PathBuf::from("/usr/bin")]).unwrap();
+    let out = ctl_cmd(
+        root.path(),
+        &[
+            "start-network",
+            "--kind-file",
+            kind.to_str().unwrap(),
+            "--node-count",
+            "3",
+        ],
+    )
+    .env("PATH", path)
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = network_dir_of(&out);
+    let d = dir.to_str().unwrap();
+    let status = ctl(root.path(), &["status", "--network-dir", d]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert_eq!(
+        stdout(&status).matches("healthy").count(),
+        3,
+        "{}",
+        stdout(&status)
+    );
+    let health = ctl(root.path(), &["check-health", "--network-dir", d]);
+    assert!(health.status.success(), "{}", stderr(&health));
+
+    let uris = node_uris(&dir);
+    let connected = eventually(Duration::from_secs(30), || {
+        uris.iter().all(|u| {
+            let info = get_info(u);
+            info["incoming_connections_count"].as_u64().unwrap_or(0)
+                + info["outgoing_connections_count"].as_u64().unwrap_or(0)
+                >= 1
+        })
+    });
+    assert!(connected, "every node has a peer");
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":"0","method":"generateblocks","params":{{"amount_of_blocks":1,"wallet_address":"{}"}}}}"#,
+        "42ey1afDFnn4886T7196doS9GPMzexD9gXpsZJDwVjeRVdFCSoHnv7KPbBeGpzJBzHRCAs9UxqeoyFQMYbqSWYTfJJQAWDm"
+    );
+    let (code, answer) = http("POST", &format!("{}/json_rpc", uris[0]), &body);
+    assert!(code == 200 && answer.contains("\"OK\""), "{code} {answer}");
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let t = tops(&dir);
+            t.len() == 3 && t.iter().all(|h| *h == t[0])
+        }),
+        "the block reached every node: {:?}",
+        tops(&dir)
+    );
+    let mined = tops(&dir)[0].clone();
+
+    let restart = ctl(root.path(), &["restart-network", "--network-dir", d]);
+    assert!(restart.status.success(), "{}", stderr(&restart));
+    assert_eq!(
+        tops(&dir),
+        vec![mined.clone(); 3],
+        "the chain survived the restart"
+    );
+
+    let stop = ctl(root.path(), &["stop-network", "--network-dir", d]);
+    assert!(stop.status.success(), "{}", stderr(&stop));
+    assert_no_processes_under(&dir);
+}
+
+/// Runs `cargo <args>` with a fresh root; asserts it passed `tests` tests
+/// and left nothing running.
+fn run_suite(args: &[&str], tests: usize) {
+    let root = test_root();
+    let out = Command::new(env!("CARGO"))
+        .args(args)
+        .env("TMPNET_ROOT_DIR", root.path())
+        .env_remove("NEXTEST_RUN_ID")
+        .env_remove("TMPNET_NETWORK_DIR")
+        .env_remove("E2E_NODE_KIND")
+        .env_remove("E2E_KIND_FILE")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "cargo {args:?} failed:\n{text}");
+    let passed = text.matches(" ok\n").count() + text.matches("PASS [").count();
+    assert_eq!(passed, tests, "cargo {args:?} ran {passed} tests:\n{text}");
+    let mut left = Vec::new();
+    let stopped = eventually(Duration::from_secs(15), || {
+        left = live_processes_under(root.path());
+        left.is_empty()
+    });
+    assert!(stopped, "cargo {args:?} left {left:?} running");
+}
+
+#[test]
+fn monerod_from_its_kind_file_under_the_harness() {
+    if third_party_daemon("/usr/bin/monerod", "monero").is_none() {
+        return;
+    }
+    run_suite(
+        &[
+            "test",
+            "-q",
+            "-p",
+            "tmpnet-example-monerod",
+            "--test",
+            "monerod",
+        ],
+        2,
+    );
+}
+
+#[test]
+fn etcd_as_a_rust_kind_outside_the_library_under_cargo_test_and_nextest() {
+    if third_party_daemon("/usr/bin/etcd", "etcd-server").is_none() || !nextest_available() {
+        return;
+    }
+    run_suite(
+        &["test", "-q", "-p", "tmpnet-example-etcd", "--test", "etcd"],
+        2,
+    );
+    // Each nextest test process loads its network with the kind again.
+    run_suite(
+        &[
+            "nextest",
+            "run",
+            "-p",
+            "tmpnet-example-etcd",
+            "--test",
+            "etcd",
+        ],
+        2,
+    );
+}
+
+#[test]
+fn the_stock_tmpnetctl_names_a_rust_kind_it_lacks() {
+    // A network an etcd suite made, as tmpnetctl (which links no etcd kind)
+    // finds it: one line naming the kind and the fix.
+    let root = test_root();
+    let dir = start_network(root.path(), &["--node-count", "1"]);
+    let d = dir.to_str().unwrap();
+    let stop = ctl(root.path(), &["stop-network", "--network-dir", d]);
+    assert!(stop.status.success());
+    let config = dir.join("config.json");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("\"refnode\"", "\"etcd\"")).unwrap();
+    let out = ctl(root.path(), &["status", "--network-dir", d]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("\"etcd\"") && err.contains("registers the kind"),
+        "{err}"
+    );
+}

@@ -487,3 +487,47 @@ fn a_missing_binary_names_it_and_the_install_hint() {
         "{err}"
     );
 }
+
+#[test]
+fn a_network_directory_written_before_kind_files_still_loads_and_runs() {
+    // config.json and a node's config.json exactly as earlier versions
+    // wrote them: a built-in kind by name, no kind file.
+    let root = test_root();
+    let dir = root.path().join("networks").join("20260101-000000.000001");
+    let node = dir.join("ref-0123456789ab");
+    std::fs::create_dir_all(&node).unwrap();
+    let config = format!(
+        r#"{{
+  "schemaVersion": 1,
+  "uuid": "835b194d-8fa1-4e7d-bcce-9e0f4b93e7e9",
+  "owner": "",
+  "nodeKind": "refnode",
+  "nodeCount": 1,
+  "defaultFlags": {{}},
+  "runtime": {{
+    "process": {{
+      "nodePath": "{}",
+      "reuseDynamicPorts": false,
+      "stopGraceSecs": 10,
+      "initTimeoutSecs": 10
+    }}
+  }}
+}}"#,
+        refnode().display()
+    );
+    std::fs::write(dir.join("config.json"), config).unwrap();
+    std::fs::write(
+        node.join("config.json"),
+        r#"{"id": "ref-0123456789ab", "index": 0, "flags": {}}"#,
+    )
+    .unwrap();
+    let d = dir.to_str().unwrap();
+    let start = ctl(root.path(), &["start-network", "--network-dir", d]);
+    assert!(start.status.success(), "{}", stderr(&start));
+    assert!(!dir.join("kind.toml").exists());
+    let health = ctl(root.path(), &["check-health", "--network-dir", d]);
+    assert!(health.status.success(), "{}", stderr(&health));
+    let stop = ctl(root.path(), &["stop-network", "--network-dir", d]);
+    assert!(stop.status.success(), "{}", stderr(&stop));
+    assert_no_processes_under(&dir);
+}

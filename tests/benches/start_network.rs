@@ -1,5 +1,9 @@
 //! Benchmark: time from "start a network" to "all nodes healthy" for
 //! refnode networks of 1, 5, 20 and 50 nodes, and resident memory per node.
+//! Then the cost of a kind file: a 3-node monerod network described by
+//! `examples/monerod/monerod.toml` started by the library, against the same
+//! three daemons spawned directly with the very same arguments and polled
+//! for the same health (the daemon's own start), on the same data.
 //!
 //! Run with `cargo bench -p tmpnet-acceptance --bench start_network`
 //! (optionally `-- RUNS`, default 5). Prints medians over the runs, the
@@ -41,6 +45,104 @@ async fn one_run(root: &std::path::Path, nodes: usize) -> Sample {
     }
 }
 
+/// The library's start of a stopped network to all healthy, in seconds.
+async fn library_restart(network: &tmpnet_fixture::Network) -> f64 {
+    let started = std::time::Instant::now();
+    network
+        .start(std::time::Duration::from_secs(120))
+        .await
+        .expect("start");
+    let seconds = started.elapsed().as_secs_f64();
+    network.stop().await.expect("stop");
+    seconds
+}
+
+/// The same nodes spawned directly with the arguments the library last
+/// gave them (their `flags.json` through the kind's own rendering), polled
+/// every 10 ms until `/get_info` says synchronized; then SIGTERM and wait.
+async fn direct_start(network: &tmpnet_fixture::Network, binary: &std::path::Path) -> f64 {
+    let local = network.kind().local().expect("local");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let started = std::time::Instant::now();
+    let mut children = Vec::new();
+    let mut uris = Vec::new();
+    for node in network.nodes() {
+        let flags: tmpnet_fixture::model::Flags =
+            serde_json::from_slice(&std::fs::read(node.flags_path()).expect("flags.json"))
+                .expect("flags");
+        let child = tokio::process::Command::new(binary)
+            .args(local.argv(&node.flags_path(), &flags))
+            .current_dir(&node.dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        children.push(child);
+        uris.push(local.endpoint(&node).expect("ports").uri);
+    }
+    for uri in &uris {
+        loop {
+            let synced = match http.get(format!("{uri}/get_info")).send().await {
+                Ok(r) => r
+                    .json::<serde_json::Value>()
+                    .await
+                    .is_ok_and(|v| v["synchronized"] == true),
+                Err(_) => false,
+            };
+            if synced {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    for child in &children {
+        if let Some(pid) = child.id() {
+            tmpnet_acceptance::kill(pid, libc::SIGTERM);
+        }
+    }
+    for mut child in children {
+        let _ = child.wait().await;
+    }
+    seconds
+}
+
+/// The kind file's overhead over the daemon's own start.
+fn kind_file_overhead(rt: &tokio::runtime::Runtime, root: &std::path::Path, runs: usize) {
+    let Some(binary) = tmpnet_acceptance::third_party_daemon("/usr/bin/monerod", "monero") else {
+        return;
+    };
+    let kind_file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/monerod/monerod.toml");
+    let spec = NetworkSpec::new(root, 3)
+        .with_kind_file(kind_file)
+        .with_node_path(&binary);
+    let network = rt.block_on(async {
+        let (network, _) = tmpnet_acceptance::timed_start(&spec).await;
+        network.stop().await.expect("stop");
+        network
+    });
+    // Alternate, so drift in the machine affects both alike.
+    let (mut library, mut direct) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        library.push(rt.block_on(library_restart(&network)));
+        direct.push(rt.block_on(direct_start(&network, &binary)));
+    }
+    let (library, direct) = (median(library), median(direct));
+    println!();
+    println!("kind file (monerod.toml), 3 nodes, start of a stopped network to all synchronized, {runs} runs, medians");
+    println!("| started by | seconds | overhead |");
+    println!("|---|---:|---:|");
+    println!("| the daemons alone (same arguments) | {direct:.3} | |");
+    println!(
+        "| the library, from the kind file | {library:.3} | {:+.1}% |",
+        (library / direct - 1.0) * 100.0
+    );
+}
+
 fn main() {
     let runs = tmpnet_acceptance::bench_runs(5);
     let rt = tmpnet_acceptance::bench_runtime();
@@ -71,4 +173,5 @@ fn main() {
             secs / base
         );
     }
+    kind_file_overhead(&rt, root.path(), runs);
 }

@@ -465,3 +465,125 @@ async fn tmpnetctl_drives_a_kube_network_from_start_to_delete() {
     assert_eq!(leftovers(&c.sim, MANAGED).await, Vec::<String>::new());
     c.sim.shutdown().await;
 }
+
+/// The reference node described by a kind file with a `[kubernetes]`
+/// section, as a user would describe their own daemon's image.
+const KIND_FILE_IMAGE: &str = "example/refnode-by-file:1";
+const POD_KIND_FILE: &str = r#"
+name = "refnode-in-pods"
+
+[binary]
+name = "tmpnet-refnode"
+
+[launch]
+flag_args = ["--flag", "{name}={value}"]
+
+[ports]
+api = "http"
+p2p = "p2p"
+
+[peers]
+flag = "bootstrap-peers"
+item = "{id}@{address}"
+separator = ","
+
+[health]
+path = "/ext/health"
+
+[forced_flags]
+node-id = "{node_id}"
+db-dir = "{data_dir}"
+process-context-file = "{node_dir}/reported.json"
+http-host = "{bind}"
+http-port = "{port.http}"
+p2p-host = "{bind}"
+p2p-port = "{port.p2p}"
+
+[kubernetes]
+image = "example/refnode-by-file:1"
+probe_path = "/ext/health/liveness"
+
+[kubernetes.ports]
+http = 9650
+p2p = 9651
+
+[kubernetes.flags]
+p2p-advertise-host = "{host}"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_file_runs_in_pods_and_travels_with_its_network() {
+    let sim = Simulator::start_with(
+        Options::default()
+            .image(IMAGE, refnode())
+            .image(KIND_FILE_IMAGE, refnode()),
+    )
+    .await
+    .unwrap();
+    let rbac =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/rbac.yaml"))
+            .unwrap();
+    sim.apply(&rbac).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = sim
+        .write_service_account_kubeconfig(NAMESPACE, "tmpnet", &dir.path().join("sa"))
+        .unwrap();
+    let kind_file = dir.path().join("refnode-in-pods.toml");
+    std::fs::write(&kind_file, POD_KIND_FILE).unwrap();
+    let root = test_root();
+    let kube = with_kubeconfig(base_settings(), &kubeconfig);
+    let network =
+        Network::create(&spec(root.path(), 3, kube.clone()).with_kind_file(&kind_file)).unwrap();
+    let uuid = network.config().uuid.clone();
+    network.start(Duration::from_secs(60)).await.unwrap();
+
+    // The pods run the kind file's image with its flags as arguments.
+    let pods: Vec<Pod> = Api::namespaced(sim.client().unwrap(), NAMESPACE)
+        .list(&ListParams::default().labels(&of_network(&uuid)))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(pods.len(), 3);
+    for pod in &pods {
+        let container = &pod.spec.as_ref().unwrap().containers[0];
+        assert_eq!(container.image.as_deref(), Some(KIND_FILE_IMAGE));
+        let args = container.args.clone().unwrap_or_default().join(" ");
+        assert!(
+            args.contains("http-port=9650") && args.contains("db-dir=/data"),
+            "{args}"
+        );
+        assert!(args.contains("p2p-advertise-host=$(POD_IP)"), "{args}");
+    }
+    let uris = network.node_uris().await.unwrap();
+    let (code, _) = http("PUT", &format!("{}/ext/kv/color", uris[0]), "green");
+    assert_eq!(code, 200);
+    assert!(
+        eventually(Duration::from_secs(10), || uris.iter().all(|u| http(
+            "GET",
+            &format!("{u}/ext/kv/color"),
+            ""
+        )
+        .1
+            == "green")),
+        "a write on one pod reaches the others"
+    );
+
+    // Attached from another root, with no kind file given: the kind comes
+    // with the network's state.
+    let other_root = test_root();
+    let attached = Network::attach(&kube, &network.cluster_name().unwrap(), other_root.path())
+        .await
+        .unwrap();
+    assert_eq!(attached.kind().name(), "refnode-in-pods");
+    assert!(attached.dir().join("kind.toml").is_file());
+    let health = attached.check_health().await.unwrap();
+    assert_eq!(health.len(), 3);
+    assert!(health.iter().all(|(_, h)| h.is_healthy()), "{health:?}");
+
+    attached.stop().await.unwrap();
+    assert_eq!(
+        leftovers(&sim, &of_network(&uuid)).await,
+        Vec::<String>::new()
+    );
+    sim.shutdown().await;
+}

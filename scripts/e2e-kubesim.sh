@@ -87,12 +87,22 @@ paths = ["api/v1/namespaces/tmpnet/" + r for r in
          ("pods", "services", "endpoints", "configmaps", "secrets", "persistentvolumeclaims")]
 paths += ["apis/apps/v1/namespaces/tmpnet/statefulsets",
           "apis/networking.k8s.io/v1/namespaces/tmpnet/ingresses"]
-left = []
-for path in paths:
-    url = f"{server}/{path}?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dtmpnet"
-    with urllib.request.urlopen(url) as response:
-        items = json.load(response)["items"]
-    left += [f"{path.rsplit('/', 1)[1]}/{i['metadata']['name']}" for i in items]
+import time
+def leftovers():
+    left = []
+    for path in paths:
+        url = f"{server}/{path}?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dtmpnet"
+        with urllib.request.urlopen(url) as response:
+            items = json.load(response)["items"]
+        left += [f"{path.rsplit('/', 1)[1]}/{i['metadata']['name']}" for i in items]
+    return left
+# Dependents go with their owners through garbage collection, which is
+# eventual on a cluster: allow it a few seconds.
+for _ in range(50):
+    left = leftovers()
+    if not left:
+        break
+    time.sleep(0.1)
 if left:
     sys.exit("error: objects left in namespace tmpnet: " + ", ".join(left))
 print("namespace tmpnet is empty of tmpnet objects")

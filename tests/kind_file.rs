@@ -531,3 +531,68 @@ fn a_network_directory_written_before_kind_files_still_loads_and_runs() {
     assert!(stop.status.success(), "{}", stderr(&stop));
     assert_no_processes_under(&dir);
 }
+
+#[test]
+fn the_stop_signal_and_a_health_command_come_from_the_kind_file() {
+    let root = test_root();
+    let kinds = tempfile::tempdir().unwrap();
+    // Healthy once the daemon has written its own report; stopped by
+    // SIGINT, which this node obeys while it ignores SIGTERM.
+    let text = ALLOCATED.replace(
+        "[health]\npath = \"/ext/health\"\njson_pointer = \"/healthy\"\njson_equals = true\n",
+        "[health]\ncheck = \"command\"\ncommand = [\"/usr/bin/test\", \"-s\", \"{node_dir}/reported.json\"]\n",
+    );
+    assert!(text.contains("check = \"command\""));
+    let kind_file = write_kind(kinds.path(), "sigint.toml", &text);
+    let dir = start_network(
+        root.path(),
+        &[
+            "--kind-file",
+            kind_file.to_str().unwrap(),
+            "--node-count",
+            "2",
+            "--flag",
+            "fault-ignore-sigterm=true",
+        ],
+    );
+    let d = dir.to_str().unwrap();
+    let health = ctl(root.path(), &["check-health", "--network-dir", d]);
+    assert!(health.status.success(), "{}", stderr(&health));
+    let started = std::time::Instant::now();
+    let stop = ctl(root.path(), &["stop-network", "--network-dir", d]);
+    assert!(stop.status.success(), "{}", stderr(&stop));
+    // The grace period is 10 s; SIGTERM alone would have needed SIGKILL.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped by SIGINT at once, not by SIGKILL after the grace period: {:?} {}",
+        started.elapsed(),
+        stderr(&stop)
+    );
+    assert_no_processes_under(&dir);
+
+    // A health command that fails: the start fails naming it.
+    let text = text.replace(
+        "command = [\"/usr/bin/test\", \"-s\", \"{node_dir}/reported.json\"]",
+        "command = [\"/usr/bin/test\", \"-s\", \"{node_dir}/never-written\"]",
+    );
+    let kind_file = write_kind(kinds.path(), "unhealthy.toml", &text);
+    let out = ctl(
+        root.path(),
+        &[
+            "start-network",
+            "--kind-file",
+            kind_file.to_str().unwrap(),
+            "--node-count",
+            "1",
+            "--start-timeout",
+            "3",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("test exited with"),
+        "{}",
+        stderr(&out)
+    );
+    assert_no_processes_under(root.path());
+}

@@ -99,6 +99,7 @@ pub async fn run(
                 statefulsets(&shared.store);
                 jobs(&shared.store);
                 endpoints(&shared.store);
+                shared.store.collect_dangling();
             }
         }
     }

@@ -435,6 +435,46 @@ impl Store {
         Ok(object)
     }
 
+    /// Deletes every object whose owners are all gone (a dependent created
+    /// after its owner's deletion, e.g. by a controller that read the owner
+    /// just before), as Kubernetes' garbage collector does for dangling
+    /// owner references. Returns how many it deleted.
+    pub fn collect_dangling(&self) -> usize {
+        let doomed: Vec<(&'static Resource, Option<String>, String)> = {
+            let inner = self.lock();
+            let uids: std::collections::HashSet<&str> = inner
+                .objects
+                .values()
+                .filter_map(|(_, o)| uid_of(o))
+                .collect();
+            inner
+                .objects
+                .values()
+                .filter(|(_, o)| {
+                    o.pointer("/metadata/ownerReferences")
+                        .and_then(Value::as_array)
+                        .is_some_and(|refs| {
+                            !refs.is_empty()
+                                && refs
+                                    .iter()
+                                    .all(|r| !r["uid"].as_str().is_some_and(|u| uids.contains(u)))
+                        })
+                })
+                .map(|(res, o)| {
+                    let ns = o
+                        .pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    (*res, ns, name_of(o).unwrap_or_default().to_owned())
+                })
+                .collect()
+        };
+        doomed
+            .iter()
+            .filter(|(res, ns, name)| self.delete(res, ns.as_deref(), name).is_ok())
+            .count()
+    }
+
     /// For a watch: the events it must send first (all current objects as
     /// ADDED when `since` is `None`, else the history after `since`), and
     /// a receiver for later events, taken atomically so none is missed.
@@ -490,6 +530,31 @@ mod tests {
 
     fn cm() -> &'static Resource {
         find("", "v1", "configmaps").unwrap()
+    }
+
+    #[test]
+    fn dependents_of_a_deleted_owner_are_collected() {
+        let s = Store::new();
+        let owner = s
+            .create(
+                cm(),
+                Some("default"),
+                json!({"metadata": {"name": "owner"}}),
+            )
+            .unwrap();
+        let uid = owner["metadata"]["uid"].clone();
+        let owned = |name: &str, uid: &Value| json!({"metadata": {"name": name, "ownerReferences": [{"uid": uid, "kind": "ConfigMap", "name": "owner"}]}});
+        s.create(cm(), Some("default"), owned("kept", &uid))
+            .unwrap();
+        // Made after its owner was gone (as a controller racing a delete).
+        s.create(cm(), Some("default"), owned("late", &json!("no-such-uid")))
+            .unwrap();
+        assert_eq!(s.collect_dangling(), 1);
+        assert!(s.get(cm(), Some("default"), "late").is_err());
+        assert!(s.get(cm(), Some("default"), "kept").is_ok());
+        s.delete(cm(), Some("default"), "owner").unwrap();
+        assert!(s.get(cm(), Some("default"), "kept").is_err());
+        assert_eq!(s.collect_dangling(), 0);
     }
 
     #[test]

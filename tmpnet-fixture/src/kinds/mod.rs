@@ -157,7 +157,7 @@ pub(crate) fn pod_of(kind: &dyn NodeKind) -> Result<&dyn PodDaemon> {
     kind.pod().ok_or_else(|| Error::KindCannot {
         kind: kind.name().to_owned(),
         what: "run in a pod",
-        fix: "run it as local processes (without --use-kubernetes), or give the kind a PodDaemon",
+        fix: "run it as local processes (without --use-kubernetes), or give the kind a PodDaemon (in a kind file: a [kubernetes] section)",
     })
 }
 

@@ -381,13 +381,7 @@ fn a_stray_test_attribute_stops_the_harness_with_its_location() {
 /// the root.
 fn run_e2e_suite(args: &[&str]) -> TestRoot {
     let root = test_root();
-    let out = Command::new(env!("CARGO"))
-        .args(args)
-        .env("TMPNET_ROOT_DIR", root.path())
-        .env_remove("NEXTEST_RUN_ID")
-        .env_remove("TMPNET_NETWORK_DIR")
-        .output()
-        .unwrap();
+    let out = cargo_in_root(root.path(), args);
     assert!(
         out.status.success(),
         "cargo {args:?} failed:\n{}\n{}",

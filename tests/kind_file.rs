@@ -162,16 +162,7 @@ fn full_cycle(kind_text: &str, file_name: &str, full_mesh: bool) {
     assert!(dir.join("kind.toml").is_file());
     std::fs::remove_file(&kind_file).unwrap();
     let d = dir.to_str().unwrap();
-    let status = ctl(root.path(), &["status", "--network-dir", d]);
-    assert!(status.status.success(), "{}", stderr(&status));
-    assert_eq!(
-        stdout(&status).matches("healthy").count(),
-        3,
-        "{}",
-        stdout(&status)
-    );
-    let health = ctl(root.path(), &["check-health", "--network-dir", d]);
-    assert!(health.status.success(), "{}", stderr(&health));
+    assert_all_healthy(root.path(), &dir, 3);
 
     let uris = node_uris(&dir);
     assert_eq!(uris.len(), 3, "{uris:?}");

@@ -8,7 +8,6 @@
 //! `TMPNET_REQUIRE_REAL_NODES=0` say NOT RUN loudly.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use tmpnet_acceptance::*;
@@ -56,16 +55,7 @@ fn monerod_from_its_kind_file_with_the_stock_tmpnetctl() {
     assert!(out.status.success(), "{}", stderr(&out));
     let dir = network_dir_of(&out);
     let d = dir.to_str().unwrap();
-    let status = ctl(root.path(), &["status", "--network-dir", d]);
-    assert!(status.status.success(), "{}", stderr(&status));
-    assert_eq!(
-        stdout(&status).matches("healthy").count(),
-        3,
-        "{}",
-        stdout(&status)
-    );
-    let health = ctl(root.path(), &["check-health", "--network-dir", d]);
-    assert!(health.status.success(), "{}", stderr(&health));
+    assert_all_healthy(root.path(), &dir, 3);
 
     let uris = node_uris(&dir);
     let connected = eventually(Duration::from_secs(30), || {
@@ -110,15 +100,7 @@ fn monerod_from_its_kind_file_with_the_stock_tmpnetctl() {
 /// and left nothing running.
 fn run_suite(args: &[&str], tests: usize) {
     let root = test_root();
-    let out = Command::new(env!("CARGO"))
-        .args(args)
-        .env("TMPNET_ROOT_DIR", root.path())
-        .env_remove("NEXTEST_RUN_ID")
-        .env_remove("TMPNET_NETWORK_DIR")
-        .env_remove("E2E_NODE_KIND")
-        .env_remove("E2E_KIND_FILE")
-        .output()
-        .unwrap();
+    let out = cargo_in_root(root.path(), args);
     let text = format!("{}{}", stdout(&out), stderr(&out));
     assert!(out.status.success(), "cargo {args:?} failed:\n{text}");
     let passed = text.matches(" ok\n").count() + text.matches("PASS [").count();

@@ -320,6 +320,32 @@ pub fn start_network(root: &Path, extra: &[&str]) -> PathBuf {
     network_dir_of(&out)
 }
 
+/// Asserts, from other `tmpnetctl` processes, that `status` lists `count`
+/// healthy nodes and `check-health` passes.
+pub fn assert_all_healthy(root: &Path, dir: &Path, count: usize) {
+    let d = dir.to_str().expect("UTF-8 network dir");
+    let status = ctl(root, &["status", "--network-dir", d]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    let table = stdout(&status);
+    assert_eq!(table.matches("healthy").count(), count, "{table}");
+    let health = ctl(root, &["check-health", "--network-dir", d]);
+    assert!(health.status.success(), "{}", stderr(&health));
+}
+
+/// Runs `cargo <args>` (a suite under the harness) with `root` as its root
+/// and no inherited network selection or kind.
+pub fn cargo_in_root(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO"))
+        .args(args)
+        .env("TMPNET_ROOT_DIR", root)
+        .env_remove("NEXTEST_RUN_ID")
+        .env_remove("TMPNET_NETWORK_DIR")
+        .env_remove("E2E_NODE_KIND")
+        .env_remove("E2E_KIND_FILE")
+        .output()
+        .expect("run cargo")
+}
+
 /// `count` distinct free loopback ports: all bound at once, then released.
 pub fn free_ports(count: usize) -> Vec<u16> {
     let listeners: Vec<std::net::TcpListener> = (0..count)

@@ -23,6 +23,8 @@ fn suite(root: &Path, args: &[&str]) -> Command {
         "E2E_STOP_NETWORK",
         "E2E_START_NETWORK",
         "E2E_USE_KUBERNETES",
+        "E2E_NODE_KIND",
+        "E2E_KIND_FILE",
     ] {
         cmd.env_remove(var);
     }
@@ -463,4 +465,36 @@ fn harness_flags_pass_through_cargo_test_and_env_vars_through_nextest() {
         &[],
     );
     assert_no_processes_under(r);
+}
+
+#[test]
+fn a_kind_file_from_the_environment_is_the_kind_of_the_suites_networks() {
+    let root = test_root();
+    let kinds = tempfile::tempdir().unwrap();
+    let kind_file = write_kind(kinds.path(), "refnode.toml", REFNODE_KIND_FILE);
+    let out = suite(root.path(), &["ok::passes", "--exact"])
+        .env("E2E_KIND_FILE", &kind_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shared = owned_by(root.path(), "fixture_suite");
+    assert_eq!(shared.len(), 1, "{:?}", network_dirs(root.path()));
+    assert!(shared[0].join("kind.toml").is_file());
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(shared[0].join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["nodeKind"], "refnode-by-file");
+    assert_no_processes_under(root.path());
+
+    // Both ways of choosing the kind at once: refused, naming both.
+    let out = suite(root.path(), &["ok::passes", "--exact"])
+        .env("E2E_KIND_FILE", &kind_file)
+        .env("E2E_NODE_KIND", "refnode")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--node-kind") && err.contains("--kind-file"),
+        "{err}"
+    );
 }

@@ -5,51 +5,9 @@
 //! (arguments, a config file), then every kind file mistake the checks
 //! know, each one line naming the file, the field and the fix.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tmpnet_acceptance::*;
-
-/// The reference node, described with allocated ports and its peers as
-/// one joined list of `id@address`.
-const ALLOCATED: &str = r#"
-name = "refnode-by-file"
-id_prefix = "rf"
-
-[binary]
-path = "@REFNODE@"
-install_hint = "build it with `cargo build -p tmpnet-refnode`"
-
-[launch]
-flag_args = ["--flag", "{name}={value}"]
-stop_signal = "SIGINT"
-
-[ports]
-api = "http"
-p2p = "p2p"
-
-[peers]
-flag = "bootstrap-peers"
-item = "{id}@{address}"
-separator = ","
-
-[health]
-path = "/ext/health"
-json_pointer = "/healthy"
-json_equals = true
-
-[flags]
-log-level = "info"
-
-[forced_flags]
-node-id = "{node_id}"
-db-dir = "{data_dir}"
-process-context-file = "{node_dir}/reported.json"
-http-host = "{bind}"
-http-port = "{port.http}"
-p2p-host = "{bind}"
-p2p-port = "{port.p2p}"
-"#;
 
 /// The same daemon binding port 0, its ports read from its log, its flags
 /// in a JSON config file.
@@ -129,13 +87,6 @@ http-port = "0"
 p2p-port = "0"
 "#;
 
-fn write_kind(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    let text = text.replace("@REFNODE@", &refnode().display().to_string());
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 fn get_json(url: &str) -> serde_json::Value {
     let (status, body) = http("GET", url, "");
     assert_eq!(status, 200, "{url}: {body}");
@@ -214,7 +165,7 @@ fn full_cycle(kind_text: &str, file_name: &str, full_mesh: bool) {
 
 #[test]
 fn allocated_ports_and_a_joined_peer_list() {
-    full_cycle(ALLOCATED, "refnode.toml", true);
+    full_cycle(REFNODE_KIND_FILE, "refnode.toml", true);
 }
 
 #[test]
@@ -275,7 +226,7 @@ fn flags_reach_the_daemon_as_the_kind_file_says() {
 fn a_fatal_line_the_kind_file_names_fails_the_start_and_leaves_nothing() {
     let root = test_root();
     let kinds = tempfile::tempdir().unwrap();
-    let text = format!("{ALLOCATED}\n[logs]\nfatal = [\"wedged for the test\"]\n");
+    let text = format!("{REFNODE_KIND_FILE}\n[logs]\nfatal = [\"wedged for the test\"]\n");
     let kind_file = write_kind(kinds.path(), "fatal.toml", &text);
     let out = ctl(
         root.path(),
@@ -304,7 +255,7 @@ fn a_fatal_line_the_kind_file_names_fails_the_start_and_leaves_nothing() {
 fn a_network_of_a_kind_this_program_lacks_says_which_and_the_fix() {
     let root = test_root();
     let kinds = tempfile::tempdir().unwrap();
-    let kind_file = write_kind(kinds.path(), "refnode.toml", ALLOCATED);
+    let kind_file = write_kind(kinds.path(), "refnode.toml", REFNODE_KIND_FILE);
     let dir = start_network(
         root.path(),
         &[
@@ -529,7 +480,7 @@ fn the_stop_signal_and_a_health_command_come_from_the_kind_file() {
     let kinds = tempfile::tempdir().unwrap();
     // Healthy once the daemon has written its own report; stopped by
     // SIGINT, which this node obeys while it ignores SIGTERM.
-    let text = ALLOCATED.replace(
+    let text = REFNODE_KIND_FILE.replace(
         "[health]\npath = \"/ext/health\"\njson_pointer = \"/healthy\"\njson_equals = true\n",
         "[health]\ncheck = \"command\"\ncommand = [\"/usr/bin/test\", \"-s\", \"{node_dir}/reported.json\"]\n",
     );

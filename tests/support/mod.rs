@@ -320,6 +320,57 @@ pub fn start_network(root: &Path, extra: &[&str]) -> PathBuf {
     network_dir_of(&out)
 }
 
+/// The reference node described by a kind file (as if it were a
+/// third-party daemon), with allocated ports and its peers as
+/// one joined list of `id@address`.
+pub const REFNODE_KIND_FILE: &str = r#"
+name = "refnode-by-file"
+id_prefix = "rf"
+
+[binary]
+path = "@REFNODE@"
+install_hint = "build it with `cargo build -p tmpnet-refnode`"
+
+[launch]
+flag_args = ["--flag", "{name}={value}"]
+stop_signal = "SIGINT"
+
+[ports]
+api = "http"
+p2p = "p2p"
+
+[peers]
+flag = "bootstrap-peers"
+item = "{id}@{address}"
+separator = ","
+
+[health]
+path = "/ext/health"
+json_pointer = "/healthy"
+json_equals = true
+
+[flags]
+log-level = "info"
+
+[forced_flags]
+node-id = "{node_id}"
+db-dir = "{data_dir}"
+process-context-file = "{node_dir}/reported.json"
+http-host = "{bind}"
+http-port = "{port.http}"
+p2p-host = "{bind}"
+p2p-port = "{port.p2p}"
+"#;
+
+/// Writes a kind file `name` in `dir` from `text`, with `@REFNODE@` as the
+/// reference node's path.
+pub fn write_kind(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    let text = text.replace("@REFNODE@", &refnode().display().to_string());
+    std::fs::write(&path, text).expect("write a kind file");
+    path
+}
+
 /// Asserts, from other `tmpnetctl` processes, that `status` lists `count`
 /// healthy nodes and `check-health` passes.
 pub fn assert_all_healthy(root: &Path, dir: &Path, count: usize) {

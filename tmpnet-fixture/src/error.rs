@@ -91,6 +91,15 @@ pub enum Error {
         known: String,
     },
 
+    /// Nodes the network records have lost their directories.
+    #[error("network {} records node(s) {missing} whose directories are gone; `tmpnetctl stop-network` stops whatever of them still runs (found by their mark), then remove the network directory", dir.display())]
+    NodesMissing {
+        /// The network directory.
+        dir: PathBuf,
+        /// The missing nodes.
+        missing: String,
+    },
+
     /// A kind file is wrong: names the file, the field and the fix.
     #[error("kind file {}: {field}: {problem}; {fix}", path.display())]
     KindFile {

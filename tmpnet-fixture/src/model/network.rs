@@ -45,6 +45,10 @@ pub struct NetworkConfig {
     pub node_kind: String,
     /// Number of bootstrap (non-ephemeral) nodes.
     pub node_count: usize,
+    /// Their ids, in bootstrap order, so a node whose directory vanished is
+    /// named (absent in networks written before it was recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_ids: Vec<String>,
     /// Flags given to every node, below each node's own flags.
     #[serde(default)]
     pub default_flags: Flags,
@@ -216,6 +220,7 @@ mod tests {
     #[test]
     fn config_json_shape_is_stable() {
         let cfg = NetworkConfig {
+            node_ids: Vec::new(),
             schema_version: SCHEMA_VERSION,
             uuid: "u".into(),
             owner: "me".into(),

@@ -56,6 +56,9 @@ struct Inner {
     nodes: Mutex<Vec<Node>>,
     kind: Arc<dyn NodeKind>,
     runtime: Arc<dyn NodeRuntime>,
+    /// Recorded nodes whose directories are gone (ids, or a count for
+    /// networks that recorded none).
+    missing: Mutex<Vec<String>>,
 }
 
 impl Network {
@@ -93,6 +96,7 @@ impl Network {
         )?;
         let dir = layout::create_network_dir(&spec.root_dir)?;
         let config = NetworkConfig {
+            node_ids: Vec::new(),
             schema_version: SCHEMA_VERSION,
             uuid: uuid::Uuid::new_v4().to_string(),
             owner: spec.owner.clone(),
@@ -110,7 +114,7 @@ impl Network {
 
     fn write_new(
         dir: &Path,
-        config: NetworkConfig,
+        mut config: NetworkConfig,
         kind: Arc<dyn NodeKind>,
         spec: &NetworkSpec,
     ) -> Result<Network> {
@@ -122,6 +126,7 @@ impl Network {
             }
             nodes.push(Node::create(dir, node_config)?);
         }
+        config.node_ids = nodes.iter().map(|n| n.id().to_owned()).collect();
         kind.init_network(dir)?;
         files::write_json(&dir.join(CONFIG_FILE), &config)?;
         let env = format!("{}\n", layout::export_line(dir));
@@ -143,6 +148,7 @@ impl Network {
                 nodes: Mutex::new(nodes),
                 kind,
                 runtime,
+                missing: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -195,13 +201,34 @@ impl Network {
         let kind = kind_of_network(&dir, &config.node_kind)?;
         keep_secrets_private(&dir, kind.as_ref())?;
         let nodes = load_nodes(&dir)?;
-        if nodes.is_empty() {
+        let missing = missing_nodes(&config, &nodes);
+        if nodes.is_empty() && missing.is_empty() {
             return Err(Error::NotANetwork {
                 path: dir,
                 reason: "it has no node directories".into(),
             });
         }
-        Self::assemble(dir, config, nodes, kind)
+        let network = Self::assemble(dir, config, nodes, kind)?;
+        *network
+            .inner
+            .missing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = missing;
+        Ok(network)
+    }
+
+    /// Fails, naming them, when nodes the network records have lost their
+    /// directories: nothing may act on a network it cannot see whole (a
+    /// stop can: it stops what runs of them by their mark).
+    fn check_complete(&self) -> Result<()> {
+        let missing = self.inner.missing.lock().unwrap_or_else(|p| p.into_inner());
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(Error::NodesMissing {
+            dir: self.dir().to_owned(),
+            missing: missing.join(", "),
+        })
     }
 
     /// Attaches to the Kubernetes network `name` (its state ConfigMap, e.g.
@@ -275,6 +302,7 @@ impl Network {
     /// Before a start or restart: secret files private again, node configs
     /// as they are on disk.
     fn prepare_start(&self) -> Result<()> {
+        self.check_complete()?;
         keep_secrets_private(self.dir(), self.kind().as_ref())?;
         self.reload_nodes()
     }
@@ -520,6 +548,23 @@ impl Network {
                 }),
             }
         }
+        // Processes of the network that no node directory accounts for
+        // (a directory removed while its node ran).
+        let known: Vec<String> = self
+            .nodes()
+            .iter()
+            .chain(self.ephemeral_nodes().unwrap_or_default().iter())
+            .map(|n| n.id().to_owned())
+            .collect();
+        match self.runtime().stop_unlisted(&known).await {
+            Ok(stopped) if !stopped.is_empty() => tracing::warn!(
+                network = %self.dir().display(),
+                pids = ?stopped,
+                "stopped processes of nodes whose directories are gone"
+            ),
+            Ok(_) => {}
+            Err(e) => errors.push(e),
+        }
         if errors.is_empty() {
             if let Err(e) = self.runtime().network_stopped().await {
                 errors.push(e);
@@ -686,6 +731,7 @@ impl Network {
 
     /// Each node's state and health, in bootstrap order.
     pub async fn status(&self) -> Result<Vec<NodeStatus>> {
+        self.check_complete()?;
         let mut out = Vec::new();
         for node in self.nodes() {
             out.push(health::node_status(self.runtime().as_ref(), &node).await?);
@@ -696,6 +742,7 @@ impl Network {
     /// Every bootstrap node's health, without waiting. A stopped node is
     /// unhealthy.
     pub async fn check_health(&self) -> Result<Vec<(String, Health)>> {
+        self.check_complete()?;
         let mut out = Vec::new();
         for node in self.nodes() {
             let health = health::health_now(self.runtime().as_ref(), &node).await?;
@@ -725,6 +772,23 @@ fn keep_secrets_private(dir: &Path, kind: &dyn NodeKind) -> Result<()> {
         files::keep_private(&dir.join(name))?;
     }
     Ok(())
+}
+
+/// The recorded bootstrap nodes without a directory: by id, or for a
+/// network that recorded no ids, as a count.
+fn missing_nodes(config: &NetworkConfig, nodes: &[Node]) -> Vec<String> {
+    if config.node_ids.is_empty() {
+        return match config.node_count.checked_sub(nodes.len()) {
+            Some(0) | None => Vec::new(),
+            Some(n) => vec![format!("{n} of its {} nodes", config.node_count)],
+        };
+    }
+    config
+        .node_ids
+        .iter()
+        .filter(|id| !nodes.iter().any(|n| n.id() == id.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// The nodes in `dir` (each a subdirectory with a `config.json`), in index

@@ -63,6 +63,13 @@ pub trait NodeRuntime: Send + Sync + fmt::Debug {
         true
     }
 
+    /// Stops processes of the network that belong to none of the nodes
+    /// `known` (by id): a node whose directory was removed while it ran.
+    /// Returns their pids. The default finds none.
+    async fn stop_unlisted(&self, _known: &[String]) -> Result<Vec<u32>> {
+        Ok(Vec::new())
+    }
+
     /// Called once every node of the network has stopped, to release what
     /// the runtime holds for the network as a whole. The default does
     /// nothing.

@@ -31,6 +31,8 @@ use crate::sys::{files, pids, ports};
 
 /// How often start and stop look at the process.
 const POLL: Duration = Duration::from_millis(10);
+/// How long a scan of `/proc` for marked processes is reused.
+const MARK_SCAN_TTL: Duration = Duration::from_millis(50);
 /// How long to wait for a SIGKILLed process to disappear.
 const KILL_WAIT: Duration = Duration::from_secs(5);
 /// The longest timing `config.json` may set (a day); larger values are
@@ -48,7 +50,12 @@ pub struct ProcessRuntime {
     log_scans: std::sync::Mutex<std::collections::HashMap<String, LogScan>>,
     /// Open (true) while starts may spawn; held while spawning.
     spawn_gate: std::sync::Mutex<bool>,
+    /// The last scan for marked processes, and when it was made.
+    mark_scan: std::sync::Mutex<MarkScan>,
 }
+
+/// When marked processes were last looked for, and what was found.
+type MarkScan = (Option<Instant>, std::collections::HashMap<String, Vec<u32>>);
 
 impl ProcessRuntime {
     /// A runtime for the nodes of one network; fails when the kind cannot
@@ -69,6 +76,7 @@ impl ProcessRuntime {
             http,
             log_scans: Default::default(),
             spawn_gate: std::sync::Mutex::new(true),
+            mark_scan: Default::default(),
         })
     }
 
@@ -138,6 +146,8 @@ impl ProcessRuntime {
         if let Some(name) = &self.config.embedded {
             cmd.env(embedded::EMBEDDED_NODE_ENV, name);
         }
+        // Found by this mark even when its state files are gone.
+        cmd.env(pids::MARK_ENV, self.mark(node));
         cmd.args(local.argv(&node.flags_path(), &flags))
             .current_dir(&node.dir)
             .stdin(Stdio::null())
@@ -324,6 +334,30 @@ impl ProcessRuntime {
         pinned.save()
     }
 
+    /// The mark the node's processes carry.
+    fn mark(&self, node: &Node) -> String {
+        format!("{}/{}", self.network.uuid, node.id())
+    }
+
+    /// Processes carrying the node's mark, from a scan of `/proc` at most
+    /// [`MARK_SCAN_TTL`] old (many nodes asking at once share one scan).
+    fn marked(&self, node: &Node) -> Vec<u32> {
+        let mut cache = self.mark_scan.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.0.is_none_or(|at| at.elapsed() > MARK_SCAN_TTL) {
+            *cache = (Some(Instant::now()), pids::marks());
+        }
+        cache.1.get(&self.mark(node)).cloned().unwrap_or_default()
+    }
+
+    /// The node's recorded process if it is alive (an unreadable record
+    /// counts as none: the mark still finds the process).
+    fn live_record(node: &Node) -> Option<LaunchRecord> {
+        node.launch_record()
+            .ok()
+            .flatten()
+            .filter(|r| pids::is_alive(r.pid, r.start_ticks))
+    }
+
     fn remove_state_files(&self, node: &Node) -> Result<()> {
         files::remove_if_exists(&node.process_path())?;
         files::remove_if_exists(&node.launch_path())
@@ -438,6 +472,50 @@ impl NodeRuntime for ProcessRuntime {
         kinds::compose_flags(self.kind.as_ref(), &self.network.default_flags, &launch).map(drop)
     }
 
+    async fn stop_unlisted(&self, known: &[String]) -> Result<Vec<u32>> {
+        let prefix = format!("{}/", self.network.uuid);
+        let strays = || -> Vec<u32> {
+            pids::marks()
+                .into_iter()
+                .filter(|(mark, _)| {
+                    mark.strip_prefix(&prefix)
+                        .is_some_and(|id| !known.iter().any(|k| k == id))
+                })
+                .flat_map(|(_, pids)| pids)
+                .collect()
+        };
+        let found = strays();
+        if found.is_empty() {
+            return Ok(found);
+        }
+        let signal = self.local()?.stop_signal();
+        for pid in &found {
+            pids::send(*pid, signal)?;
+        }
+        let deadline = Instant::now() + self.grace();
+        while !strays().is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(POLL * 5).await;
+        }
+        for pid in strays() {
+            pids::send(pid, libc::SIGKILL)?;
+        }
+        let deadline = Instant::now() + KILL_WAIT;
+        while !strays().is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(POLL).await;
+        }
+        match strays().first() {
+            Some(pid) => Err(Error::StopFailed {
+                node: format!(
+                    "(a node of {} whose directory is gone)",
+                    self.network_dir.display()
+                ),
+                pid: *pid,
+                reason: format!("still alive {KILL_WAIT:?} after SIGKILL"),
+            }),
+            None => Ok(found),
+        }
+    }
+
     fn allow_starts(&self, allowed: bool) {
         *self.spawn_gate.lock().unwrap_or_else(|p| p.into_inner()) = allowed;
     }
@@ -490,50 +568,95 @@ impl NodeRuntime for ProcessRuntime {
     }
 
     async fn initiate_stop(&self, node: &Node) -> Result<()> {
-        match self.state(node).await? {
+        let signal = self.local()?.stop_signal();
+        let leader = Self::live_record(node).map(|r| r.pid);
+        if let Some(pid) = leader {
             // The whole process group: a wrapper script's daemon too.
-            NodeState::Running { pid: Some(pid), .. } => {
-                pids::send_group(pid, self.local()?.stop_signal())
-            }
-            NodeState::Stale { .. } => self.remove_state_files(node),
-            _ => Ok(()),
+            pids::send_group(pid, signal)?;
         }
+        // Whatever the state files say, every process carrying the node's
+        // mark is the node's (outside the group: one that left it).
+        let mut found = false;
+        for pid in pids::marked(&self.mark(node)) {
+            found = true;
+            if leader.is_none_or(|l| pids::group_of(pid) != Some(l)) {
+                pids::send(pid, signal)?;
+            }
+        }
+        if leader.is_none() && !found {
+            // Nothing runs: records left by a dead node are stale.
+            if node.launch_path().exists() || node.process_path().exists() {
+                tracing::info!(
+                    node = node.id(),
+                    "removing the state files of a stopped node"
+                );
+                self.remove_state_files(node)?;
+            }
+        }
+        Ok(())
     }
 
     async fn wait_for_stopped(&self, node: &Node) -> Result<()> {
-        let Some(record) = node.launch_record()? else {
-            return Ok(());
+        let record = node.launch_record().ok().flatten();
+        let mark = self.mark(node);
+        let leader_alive = || {
+            record
+                .as_ref()
+                .is_some_and(|r| pids::is_alive(r.pid, r.start_ticks))
         };
-        let leader_alive = || pids::is_alive(record.pid, record.start_ticks);
         let deadline = Instant::now() + self.grace();
         while leader_alive() && Instant::now() < deadline {
             tokio::time::sleep(POLL).await;
         }
-        // Processes the node forked into its group (a wrapper script's
-        // daemon) get the rest of the grace period, then SIGKILL with it.
-        let group_alive = || leader_alive() || !pids::group_members(record.pid).is_empty();
-        if !leader_alive() && group_alive() {
-            pids::send_group(record.pid, self.local()?.stop_signal())?;
-            while group_alive() && Instant::now() < deadline {
+        // What else is left of the node: processes it forked into its group
+        // (a wrapper script's daemon) and any carrying its mark. They get
+        // the rest of the grace period, then SIGKILL.
+        let left = || {
+            let mut pids = pids::marked(&mark);
+            if let Some(r) = &record {
+                if leader_alive() {
+                    pids.push(r.pid);
+                }
+                pids.extend(pids::group_members(r.pid));
+            }
+            pids.sort_unstable();
+            pids.dedup();
+            pids
+        };
+        let signal = self.local()?.stop_signal();
+        if !leader_alive() && !left().is_empty() {
+            if let Some(r) = &record {
+                pids::send_group(r.pid, signal)?;
+            }
+            for pid in pids::marked(&mark) {
+                pids::send(pid, signal)?;
+            }
+            while !left().is_empty() && Instant::now() < deadline {
                 tokio::time::sleep(POLL * 5).await;
             }
         }
-        if group_alive() {
+        let survivors = left();
+        if !survivors.is_empty() {
             tracing::warn!(
                 node = node.id(),
-                pid = record.pid,
+                pids = ?survivors,
                 "no exit after {:?}; sending SIGKILL",
                 self.grace()
             );
-            pids::send_group(record.pid, libc::SIGKILL)?;
+            if let Some(r) = &record {
+                pids::send_group(r.pid, libc::SIGKILL)?;
+            }
+            for pid in &survivors {
+                pids::send(*pid, libc::SIGKILL)?;
+            }
             let deadline = Instant::now() + KILL_WAIT;
-            while group_alive() && Instant::now() < deadline {
+            while !left().is_empty() && Instant::now() < deadline {
                 tokio::time::sleep(POLL).await;
             }
-            if group_alive() {
+            if let Some(pid) = left().first() {
                 return Err(Error::StopFailed {
                     node: node.id().to_owned(),
-                    pid: record.pid,
+                    pid: *pid,
                     reason: format!("still alive {KILL_WAIT:?} after SIGKILL"),
                 });
             }
@@ -550,15 +673,32 @@ impl NodeRuntime for ProcessRuntime {
     }
 
     async fn state(&self, node: &Node) -> Result<NodeState> {
-        let Some(record) = node.launch_record()? else {
-            return Ok(NodeState::Stopped);
+        let record = node.launch_record()?;
+        let live = record
+            .as_ref()
+            .filter(|r| pids::is_alive(r.pid, r.start_ticks));
+        let Some(record) = live else {
+            // No live recorded process; one carrying the node's mark is
+            // still the node (its launch.json removed or overwritten).
+            if let Some(pid) = self.marked(node).first() {
+                return Ok(NodeState::Running {
+                    pid: Some(*pid),
+                    endpoint: None,
+                });
+            }
+            return Ok(match record {
+                Some(r) => NodeState::Stale { pid: r.pid },
+                None => NodeState::Stopped,
+            });
         };
-        if !pids::is_alive(record.pid, record.start_ticks) {
-            return Ok(NodeState::Stale { pid: record.pid });
-        }
+        // An unreadable process.json only hides the endpoint.
         let endpoint = node
-            .process_context()?
-            .filter(|ctx| is_ours(ctx.pid, &record))
+            .process_context()
+            .unwrap_or_else(|e| {
+                tracing::warn!(node = node.id(), error = %e, "ignoring an unreadable process.json");
+                None
+            })
+            .filter(|ctx| is_ours(ctx.pid, record))
             .map(|ctx| Endpoint {
                 uri: ctx.uri,
                 p2p_address: ctx.p2p_address,
@@ -607,6 +747,12 @@ impl NodeRuntime for ProcessRuntime {
                     fatal()?;
                 }
                 Ok(health)
+            }
+            NodeState::Running { endpoint: None, .. } if Self::live_record(node).is_none() => {
+                Ok(Health::Unhealthy(format!(
+                    "running untracked: its {} is missing or names another process; `tmpnetctl stop-network` stops it by its mark",
+                    node.launch_path().display()
+                )))
             }
             NodeState::Running { endpoint: None, .. } => Ok(Health::Unhealthy(
                 "starting: its ports are not reported yet".into(),

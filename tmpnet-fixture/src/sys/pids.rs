@@ -1,4 +1,6 @@
-//! Process liveness and signals, by recorded pid only (Linux `/proc`).
+//! Process liveness and signals (Linux `/proc`): by recorded pid, and by
+//! the mark (an environment variable) every spawned node carries, so a
+//! node whose state files are gone is still found.
 //!
 //! A pid alone is not an identity: after `kill -9` and enough time, the OS
 //! may give the same pid to another program. A process is taken to be ours
@@ -94,6 +96,59 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// The environment variable that marks a node process and everything it
+/// forks: `<network uuid>/<node id>`.
+pub const MARK_ENV: &str = "TMPNET_NODE_MARK";
+
+/// Every live (non-zombie) marked process this user may see (its
+/// environment is readable: the processes it started), by mark.
+pub fn marks() -> std::collections::HashMap<String, Vec<u32>> {
+    let mut found: std::collections::HashMap<String, Vec<u32>> = Default::default();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    let prefix = format!("{MARK_ENV}=");
+    let me = std::process::id();
+    for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
+        if pid == me {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let Some(value) = environ
+            .split(|b| *b == 0)
+            .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
+        else {
+            continue;
+        };
+        if matches!(stat(pid), Some((state, _)) if state != 'Z' && state != 'X') {
+            found
+                .entry(String::from_utf8_lossy(value).into_owned())
+                .or_default()
+                .push(pid);
+        }
+    }
+    found
+}
+
+/// Live processes whose [`MARK_ENV`] is `mark`, or, when `mark` ends in
+/// `/`, any mark of that network.
+pub fn marked(mark: &str) -> Vec<u32> {
+    let mut pids: Vec<u32> = marks()
+        .into_iter()
+        .filter(|(m, _)| match mark.strip_suffix('/') {
+            Some(network) => m
+                .strip_prefix(network)
+                .is_some_and(|rest| rest.starts_with('/')),
+            None => m == mark,
+        })
+        .flat_map(|(_, pids)| pids)
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
 fn kill(shown: u32, target: libc::pid_t, signal: i32) -> Result<()> {
     let pid = shown;
     // SAFETY: kill(2) has no memory-safety preconditions.
@@ -122,6 +177,25 @@ mod tests {
             describe_gone(me)
         );
         assert!(describe_gone(u32::MAX - 1).ends_with("is gone"));
+    }
+
+    #[test]
+    fn marked_processes_are_found_by_node_and_by_network() {
+        let network = uuid::Uuid::new_v4().to_string();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env(MARK_ENV, format!("{network}/node-a"))
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        assert_eq!(marked(&format!("{network}/node-a")), vec![pid]);
+        assert_eq!(marked(&format!("{network}/")), vec![pid]);
+        assert!(marked(&format!("{network}/node-b")).is_empty());
+        assert!(marked(&format!("{network}/node")).is_empty());
+        assert!(marked(&format!("{}/", &network[..8])).is_empty());
+        send(pid, libc::SIGKILL).unwrap();
+        child.wait().unwrap();
+        assert!(marked(&format!("{network}/")).is_empty());
     }
 
     #[test]

@@ -97,6 +97,7 @@ mod tests {
     fn network(kind: &str, count: usize) -> (NetworkConfig, KubeSettings, Vec<Node>) {
         let settings = KubeSettings::new("tmpnet", format!("tmpnet/{kind}:test"));
         let config = NetworkConfig {
+            node_ids: Vec::new(),
             schema_version: SCHEMA_VERSION,
             uuid: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0".into(),
             owner: "e2e suite".into(),

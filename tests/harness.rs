@@ -14,6 +14,9 @@ fn suite(root: &Path, args: &[&str]) -> Command {
         .env("TMPNET_ROOT_DIR", root)
         .env("E2E_NODE_COUNT", "2")
         .env("E2E_NODE_PATH", refnode())
+        // These tests inspect the directories runs leave; retention has
+        // its own tests (tests/retention.rs).
+        .env("E2E_KEEP_NETWORKS", "1")
         .env_remove("TMPNET_NETWORK_DIR")
         .env_remove("NEXTEST_RUN_ID")
         .env_remove("NEXTEST_TEST_GLOBAL_SLOT");

@@ -383,12 +383,14 @@ pub fn assert_all_healthy(root: &Path, dir: &Path, count: usize) {
     assert!(health.status.success(), "{}", stderr(&health));
 }
 
-/// Runs `cargo <args>` (a suite under the harness) with `root` as its root
-/// and no inherited network selection or kind.
+/// Runs `cargo <args>` (a suite under the harness) with `root` as its root,
+/// no inherited network selection or kind, and every network directory
+/// kept for the test to inspect.
 pub fn cargo_in_root(root: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO"))
         .args(args)
         .env("TMPNET_ROOT_DIR", root)
+        .env("E2E_KEEP_NETWORKS", "1")
         .env_remove("NEXTEST_RUN_ID")
         .env_remove("TMPNET_NETWORK_DIR")
         .env_remove("E2E_NODE_KIND")

@@ -74,7 +74,10 @@ mod sys;
 pub use async_trait::async_trait;
 pub use error::{Error, Result, UnhealthyNode};
 pub use harness::TestEnvironment;
-pub use network::{Network, NetworkSpec, NodeHandle, NodeStatus, Progress, DEFAULT_START_TIMEOUT};
+pub use network::{
+    disk_usage, prune, Network, NetworkSpec, NodeHandle, NodeStatus, Progress, PruneReport,
+    PruneRule, DEFAULT_START_TIMEOUT,
+};
 pub use tmpnet_macros::tmpnet_test;
 
 /// What a test returns: `Ok(())`, or any error (`?` converts it).

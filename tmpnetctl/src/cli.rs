@@ -30,12 +30,30 @@ pub enum Command {
     CheckHealth(TargetArgs),
     /// Show each node: id, pid, URI, health.
     Status(TargetArgs),
-    /// List the networks under the root directory and whether each is running.
+    /// List the networks under the root directory: kind, nodes, how many run, disk used.
     List(RootArgs),
+    /// Remove stopped network directories: never a running, kept (latest, reuse-*) or recently changed one; the newest failed ones are kept.
+    Prune(PruneArgs),
     /// Make a local network directory for a network running on Kubernetes, from its state ConfigMap, so the other commands can act on it.
     Attach(AttachArgs),
     /// Print every Kubernetes manifest a new network would create, without touching a cluster (needs --runtime kube).
     Render(RenderArgs),
+}
+
+/// `prune` arguments.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// Keep this many of the newest networks a failed test ran on.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub keep_failed: usize,
+    /// Only networks unchanged for this long (e.g. 90s, 2h, 7d).
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub older_than: std::time::Duration,
+    /// Say what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `attach` arguments.

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use tmpnet_fixture::model::flags::{self, Flags};
 use tmpnet_fixture::model::{layout, KubeSettings, NodeState, RuntimeSettings};
-use tmpnet_fixture::{Error, Network, NetworkSpec, Progress, Result};
+use tmpnet_fixture::{Error, Network, NetworkSpec, Progress, PruneRule, Result};
 
-use crate::cli::{Command, RenderArgs, StartArgs, TargetArgs};
+use crate::cli::{Command, PruneArgs, RenderArgs, StartArgs, TargetArgs};
 use crate::output::{note, out};
 
 /// Runs one subcommand.
@@ -31,6 +31,7 @@ pub async fn run(command: Command) -> Result<ExitCode> {
         Command::CheckHealth(target) => check_health(&load(&target)?).await,
         Command::Status(target) => status(&load(&target)?).await,
         Command::List(root) => list(&layout::root_dir(root.root_dir.as_deref())?).await,
+        Command::Prune(args) => prune(args).await,
         Command::Render(args) => render(args),
         Command::Attach(args) => {
             let root = layout::root_dir(args.root.root_dir.as_deref())?;
@@ -234,6 +235,49 @@ async fn status(network: &Network) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Bytes for people: `512 B`, `3.4 KiB`, `12.0 MiB`, `1.2 GiB`.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+async fn prune(args: PruneArgs) -> Result<ExitCode> {
+    let root = layout::root_dir(args.root.root_dir.as_deref())?;
+    let mut rule = PruneRule::default();
+    rule.keep_failed = args.keep_failed;
+    rule.min_age = args.older_than;
+    let report = tmpnet_fixture::prune(&root, &rule, args.dry_run).await?;
+    let verb = if args.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
+    let mut total = 0;
+    for (dir, bytes) in &report.removed {
+        total += bytes;
+        out!("{verb} {} ({})", dir.display(), human_bytes(*bytes));
+    }
+    for (dir, why) in &report.kept {
+        note!("kept {}: {why}", dir.display());
+    }
+    out!(
+        "{verb} {} network(s), {}; kept {}",
+        report.removed.len(),
+        human_bytes(total),
+        report.kept.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn list(root: &Path) -> Result<ExitCode> {
     let latest = std::fs::canonicalize(layout::networks_dir(root).join(layout::LATEST_LINK)).ok();
     let dirs = layout::list_network_dirs(root)?;
@@ -241,7 +285,13 @@ async fn list(root: &Path) -> Result<ExitCode> {
         out!("no networks under {}", layout::networks_dir(root).display());
         return Ok(ExitCode::SUCCESS);
     }
-    out!("{:<30} {:<8} {:<10} RUNNING", "NETWORK", "KIND", "NODES");
+    out!(
+        "{:<30} {:<16} {:<6} {:<8} DISK",
+        "NETWORK",
+        "KIND",
+        "NODES",
+        "RUNNING"
+    );
     for dir in dirs {
         let name = dir
             .file_name()
@@ -252,15 +302,15 @@ async fn list(root: &Path) -> Result<ExitCode> {
         } else {
             ""
         };
+        let disk = human_bytes(tmpnet_fixture::disk_usage(&dir));
         match Network::load(&dir) {
             Ok(network) => match network.running_nodes().await {
                 Ok(running) => out!(
-                    "{:<30} {:<8} {:<10} {}/{}{mark}",
+                    "{:<30} {:<16} {:<6} {:<8} {disk}{mark}",
                     name,
                     network.config().node_kind,
                     network.nodes().len(),
-                    running.len(),
-                    network.nodes().len()
+                    format!("{}/{}", running.len(), network.nodes().len()),
                 ),
                 Err(e) => out!("{name:<30} unreadable: {e}"),
             },

@@ -64,6 +64,11 @@ pub struct HarnessArgs {
     #[arg(long, env = "TMPNET_NETWORK_DIR")]
     pub network_dir: Option<PathBuf>,
 
+    /// Keep the directories of networks that passed too (by default only
+    /// those a failed test ran on are kept, the newest 10).
+    #[arg(long, env = "E2E_KEEP_NETWORKS", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub keep_networks: bool,
+
     /// Seconds to wait before stopping the network at the end of the run.
     #[arg(long, env = "E2E_DELAY_NETWORK_SHUTDOWN", value_name = "SECS")]
     pub delay_network_shutdown: Option<u64>,

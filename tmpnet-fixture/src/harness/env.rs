@@ -212,10 +212,11 @@ impl TestEnvironment {
     }
 }
 
-/// Stops a network this process owns; its owner record is released and it
-/// leaves the interrupt list only once the stop succeeded.
+/// Stops a network this process owns at the end of its use; its owner
+/// record is released and it leaves the interrupt list only once the stop
+/// succeeded; its directory goes unless a failed test ran on it.
 pub(crate) async fn stop_owned(owned: &OwnedNetworks, network: &Network) {
-    if let Err(e) = owner::stop_and_release(owned, network).await {
+    if let Err(e) = owner::retire(owned, network).await {
         eprintln!("error: cannot stop {}: {e}", network.dir().display());
     }
 }

@@ -23,7 +23,7 @@ use args::HarnessArgs;
 pub use env::TestEnvironment;
 
 use crate::model::layout;
-use crate::network::{NetworkSpec, DEFAULT_START_TIMEOUT};
+use crate::network::{NetworkSpec, PruneRule, DEFAULT_START_TIMEOUT};
 use owner::OwnedNetworks;
 use registry::TESTS;
 use shared::{SharedNetwork, Source};
@@ -97,6 +97,7 @@ pub fn run(target: Target) -> ExitCode {
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
     };
     let owned = Arc::new(OwnedNetworks::default());
+    owned.keep_directories(args.keep_networks);
     runtime.spawn(stop_on_signal(owned.clone()));
     for dir in runtime.block_on(owner::sweep(&root)) {
         eprintln!(
@@ -125,6 +126,7 @@ pub fn run(target: Target) -> ExitCode {
         suite: target.crate_name.to_owned(),
         timeout: DEFAULT_START_TIMEOUT,
         owned,
+        keep_networks: args.keep_networks,
     };
     if args.stop_network {
         return match runtime.block_on(shared.stop_reusable()) {
@@ -198,10 +200,23 @@ async fn finish(state: &trials::State, delay: Option<u64>) {
         );
         tokio::time::sleep(Duration::from_secs(secs)).await;
     }
-    if let Err(e) = owner::stop_and_release(&state.owned, &network).await {
+    if let Err(e) = owner::retire(&state.owned, &network).await {
         eprintln!("error: cannot stop {}: {e}", network.dir().display());
     }
     state.owned.remove(network.dir());
+    if !state.shared.keep_networks {
+        // Directories of failed runs are kept, up to a count. A failed
+        // mark is written once a test has finished, so no age is needed:
+        // a network still in use runs, or is held, and is left.
+        let rule = PruneRule {
+            failed_only: true,
+            min_age: Duration::ZERO,
+            ..PruneRule::default()
+        };
+        if let Err(e) = crate::network::prune(&state.shared.spec.root_dir, &rule, false).await {
+            tracing::warn!(error = %e, "cannot prune old network directories");
+        }
+    }
 }
 
 /// On Ctrl-C or SIGTERM: stop every network this process owns, then exit.

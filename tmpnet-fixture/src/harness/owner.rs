@@ -58,11 +58,17 @@ pub fn release(dir: &Path) -> Result<()> {
     files::remove_if_exists(&dir.join(OWNER_FILE))
 }
 
-/// Networks this process started and must stop if it is interrupted.
+/// Networks this process started and must stop if it is interrupted, and
+/// whether their directories are kept when they pass.
 #[derive(Debug, Default)]
-pub(crate) struct OwnedNetworks(Mutex<Vec<Network>>);
+pub(crate) struct OwnedNetworks(Mutex<Vec<Network>>, std::sync::atomic::AtomicBool);
 
 impl OwnedNetworks {
+    /// Keeps (or not) the directories of networks no failed test ran on.
+    pub(crate) fn keep_directories(&self, keep: bool) {
+        self.1.store(keep, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub(crate) fn add(&self, network: &Network) {
         self.lock().push(network.clone());
     }
@@ -111,6 +117,17 @@ pub(crate) async fn stop_and_release(owned: &OwnedNetworks, network: &Network) -
     network.stop().await?;
     release(network.dir())?;
     owned.remove(network.dir());
+    Ok(())
+}
+
+/// Stops a network at the end of its use (not on an interrupt): as
+/// [`stop_and_release`], then its directory is removed unless a failed
+/// test ran on it or directories are kept (`--keep-networks`).
+pub(crate) async fn retire(owned: &OwnedNetworks, network: &Network) -> Result<()> {
+    stop_and_release(owned, network).await?;
+    if !owned.1.load(std::sync::atomic::Ordering::Relaxed) {
+        crate::network::discard_if_passed(network)?;
+    }
     Ok(())
 }
 

@@ -68,6 +68,9 @@ pub struct SharedNetwork {
     pub timeout: Duration,
     /// Networks this process must stop if it is interrupted.
     pub owned: Arc<OwnedNetworks>,
+    /// Keep every network directory (`--keep-networks`), not only those a
+    /// failed test ran on.
+    pub keep_networks: bool,
 }
 
 /// Takes a lock on `<root>/locks/<name>.lock` (exclusive, or shared),
@@ -260,5 +263,15 @@ pub async fn reap_when_done(dir: &Path) -> Result<()> {
     );
     let network = Network::load(dir)?;
     network.stop().await?;
-    owner::release(dir)
+    owner::release(dir)?;
+    // The run is over: its network goes unless a failed test ran on it.
+    let keep = std::env::var(KEEP_NETWORKS_ENV)
+        .is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
+    if !keep {
+        crate::network::discard_if_passed(&network)?;
+    }
+    Ok(())
 }
+
+/// The variable of `--keep-networks`, read by the reaper too.
+pub const KEEP_NETWORKS_ENV: &str = "E2E_KEEP_NETWORKS";

@@ -200,12 +200,16 @@ async fn prepare(
     .map_err(|e| e.to_string())
 }
 
-/// Names the network dirs and copies each node's log tail into the test's
-/// artifact dir.
+/// Names the network dirs, marks them failed (so they are kept) and copies
+/// each node's log tail into the test's artifact dir.
 fn report_failure(env: &TestEnvironment, d: &TestDescriptor, message: &str) {
     let logs = env.test_dir().join("logs");
     let _ = std::fs::create_dir_all(&logs);
     for network in env.networks() {
+        // Kept for diagnosis when the run ends.
+        if let Err(e) = crate::network::mark_failed(&network, env.test_name()) {
+            tracing::warn!(network = %network.dir().display(), error = %e, "cannot mark a network failed");
+        }
         eprintln!(
             "test {} ({}:{}) failed: {message}\n  network: {}\n  artifacts: {}",
             env.test_name(),

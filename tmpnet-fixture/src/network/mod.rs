@@ -9,6 +9,7 @@ mod health;
 #[cfg(test)]
 mod kube_contract_tests;
 mod lock;
+mod prune;
 mod render;
 mod spec;
 
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 pub use handle::NodeHandle;
 pub use health::{NodeStatus, Progress};
+pub use prune::{discard_if_passed, disk_usage, mark_failed, prune, PruneReport, PruneRule};
 pub use spec::NetworkSpec;
 
 use crate::error::{Error, Result};

@@ -213,6 +213,16 @@ fn cli_starts_checks_and_stops_a_litecoind_network() {
         stderr(&restart)
     );
     assert_eq!(launched_pids(&dir), pids, "no node was stopped");
+    // A health check without the credentials names the network's file
+    // (there is no per-node one).
+    let health = ctl(root.path(), &["check-health"]);
+    assert_eq!(health.status.code(), Some(1));
+    let said = format!("{}{}", stdout(&health), stderr(&health));
+    assert!(said.contains(&creds.display().to_string()), "{said}");
+    for node in std::fs::read_dir(&dir).unwrap().flatten() {
+        let wrong = node.path().join("rpc.json").display().to_string();
+        assert!(!said.contains(&wrong), "names {wrong}: {said}");
+    }
     std::fs::write(&creds, saved).unwrap();
     std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert!(ctl(root.path(), &["stop-network"]).status.success());

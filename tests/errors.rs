@@ -382,3 +382,61 @@ fn a_recorded_pid_now_owned_by_another_program_is_named_and_left_alone() {
         "the stale record is removed"
     );
 }
+
+/// Asserts that no line of `text` is printed twice.
+fn no_line_twice(what: &str, text: &str) {
+    let mut seen = std::collections::HashSet::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        // Log lines differ by their timestamp; compare what they say.
+        let said = line.split_once("Z ").map_or(line, |(_, rest)| rest);
+        assert!(
+            seen.insert(said.to_owned()),
+            "{what} printed twice: {said}\n{text}"
+        );
+    }
+}
+
+#[test]
+fn no_failure_prints_the_same_thing_twice() {
+    let root = test_root();
+    let r = root.path();
+    let dir = start_network(r, &["--node-count", "2"]);
+    let d = dir.to_str().unwrap();
+    let again = ctl(r, &["start-network", "--network-dir", d]);
+    assert_eq!(again.status.code(), Some(1));
+    no_line_twice("a start of a running network", &stderr(&again));
+    // An unreadable process.json, read by status for its state and again
+    // for its health.
+    let node = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("process.json").is_file())
+        .unwrap();
+    std::fs::write(node.join("process.json"), "").unwrap();
+    let status = ctl(r, &["status", "--network-dir", d]);
+    no_line_twice("status", &stderr(&status));
+    assert!(
+        stderr(&status).contains("process.json"),
+        "{}",
+        stderr(&status)
+    );
+    let health = ctl(r, &["check-health", "--network-dir", d]);
+    no_line_twice("check-health", &stderr(&health));
+    assert!(ctl(r, &["stop-network", "--network-dir", d])
+        .status
+        .success());
+    let fatal = ctl(
+        r,
+        &[
+            "start-network",
+            "--node-count",
+            "2",
+            "--flag",
+            "fault-fatal=wedged",
+        ],
+    );
+    assert_eq!(fatal.status.code(), Some(1));
+    no_line_twice("a failed start", &stderr(&fatal));
+    assert_no_processes_under(r);
+}

@@ -52,6 +52,8 @@ pub struct ProcessRuntime {
     spawn_gate: std::sync::Mutex<bool>,
     /// The last scan for marked processes, and when it was made.
     mark_scan: std::sync::Mutex<MarkScan>,
+    /// Nodes whose unreadable `process.json` was already reported.
+    warned: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// When marked processes were last looked for, and what was found.
@@ -77,6 +79,7 @@ impl ProcessRuntime {
             log_scans: Default::default(),
             spawn_gate: std::sync::Mutex::new(true),
             mark_scan: Default::default(),
+            warned: Default::default(),
         })
     }
 
@@ -691,11 +694,14 @@ impl NodeRuntime for ProcessRuntime {
                 None => NodeState::Stopped,
             });
         };
-        // An unreadable process.json only hides the endpoint.
+        // An unreadable process.json only hides the endpoint (said once).
         let endpoint = node
             .process_context()
             .unwrap_or_else(|e| {
-                tracing::warn!(node = node.id(), error = %e, "ignoring an unreadable process.json");
+                let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+                if warned.insert(node.id().to_owned()) {
+                    tracing::warn!(node = node.id(), error = %e, "ignoring an unreadable process.json");
+                }
                 None
             })
             .filter(|ctx| is_ours(ctx.pid, record))

@@ -349,7 +349,12 @@ impl ProcessRuntime {
         if cache.0.is_none_or(|at| at.elapsed() > MARK_SCAN_TTL) {
             *cache = (Some(Instant::now()), pids::marks());
         }
-        cache.1.get(&self.mark(node)).cloned().unwrap_or_default()
+        // A process of the scan may have exited since.
+        cache
+            .1
+            .get(&self.mark(node))
+            .map(|pids| pids.iter().copied().filter(|p| pids::is_live(*p)).collect())
+            .unwrap_or_default()
     }
 
     /// The node's recorded process if it is alive (an unreadable record

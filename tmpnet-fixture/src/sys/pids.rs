@@ -32,6 +32,11 @@ pub fn is_alive(pid: u32, start_ticks: u64) -> bool {
     matches!(stat(pid), Some((state, ticks)) if state != 'Z' && state != 'X' && ticks == start_ticks)
 }
 
+/// Whether `pid` is a live process (not a zombie), whatever its start.
+pub fn is_live(pid: u32) -> bool {
+    matches!(stat(pid), Some((state, _)) if state != 'Z' && state != 'X')
+}
+
 /// Why a recorded process counts as gone: it exited, or its pid now
 /// belongs to another program (a different start time), which is never
 /// signalled.

@@ -88,7 +88,11 @@ fn start_check_restart_stop_a_real_network() {
         "launch records removed after stop"
     );
     let list = stdout(&ctl(root.path(), &["list"]));
-    assert!(list.contains("0/3 (latest)"), "{list}");
+    let row = list
+        .lines()
+        .find(|l| l.contains("(latest)"))
+        .unwrap_or_default();
+    assert!(row.contains(" 0/3 ") && row.contains("KiB"), "{list}");
 }
 
 #[test]

@@ -38,20 +38,6 @@ fn run(root: &Path, args: &[&str]) -> Output {
     suite(root, args).output().unwrap()
 }
 
-/// Real network directories under the root (links excluded).
-fn network_dirs(root: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(root.join("networks")) else {
-        return Vec::new();
-    };
-    let mut dirs: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| !p.is_symlink() && p.is_dir())
-        .collect();
-    dirs.sort();
-    dirs
-}
-
 /// Network dirs whose owner is `owner` (the suite's shared networks are
 /// owned by the suite's crate name, private ones by their test).
 fn owned_by(root: &Path, owner: &str) -> Vec<PathBuf> {

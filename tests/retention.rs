@@ -22,19 +22,6 @@ fn suite(root: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn network_dirs(root: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(root.join("networks")) else {
-        return Vec::new();
-    };
-    let mut dirs: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| !p.is_symlink() && p.is_dir())
-        .collect();
-    dirs.sort();
-    dirs
-}
-
 #[test]
 fn passing_runs_leave_no_directory_and_failed_ones_keep_the_newest_ten() {
     let root = test_root();

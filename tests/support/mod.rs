@@ -371,6 +371,21 @@ pub fn write_kind(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// Real network directories under the root (links excluded), oldest
+/// first.
+pub fn network_dirs(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root.join("networks")) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| !p.is_symlink() && p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
 /// Asserts, from other `tmpnetctl` processes, that `status` lists `count`
 /// healthy nodes and `check-health` passes.
 pub fn assert_all_healthy(root: &Path, dir: &Path, count: usize) {

@@ -469,36 +469,8 @@ async fn tmpnetctl_drives_a_kube_network_from_start_to_delete() {
 /// The reference node described by a kind file with a `[kubernetes]`
 /// section, as a user would describe their own daemon's image.
 const KIND_FILE_IMAGE: &str = "example/refnode-by-file:1";
-const POD_KIND_FILE: &str = r#"
-name = "refnode-in-pods"
-
-[binary]
-name = "tmpnet-refnode"
-
-[launch]
-flag_args = ["--flag", "{name}={value}"]
-
-[ports]
-api = "http"
-p2p = "p2p"
-
-[peers]
-flag = "bootstrap-peers"
-item = "{id}@{address}"
-separator = ","
-
-[health]
-path = "/ext/health"
-
-[forced_flags]
-node-id = "{node_id}"
-db-dir = "{data_dir}"
-process-context-file = "{node_dir}/reported.json"
-http-host = "{bind}"
-http-port = "{port.http}"
-p2p-host = "{bind}"
-p2p-port = "{port.p2p}"
-
+/// The reference node's kind file with a `[kubernetes]` section added.
+const POD_SECTION: &str = r#"
 [kubernetes]
 image = "example/refnode-by-file:1"
 probe_path = "/ext/health/liveness"
@@ -528,8 +500,11 @@ async fn a_kind_file_runs_in_pods_and_travels_with_its_network() {
     let kubeconfig = sim
         .write_service_account_kubeconfig(NAMESPACE, "tmpnet", &dir.path().join("sa"))
         .unwrap();
-    let kind_file = dir.path().join("refnode-in-pods.toml");
-    std::fs::write(&kind_file, POD_KIND_FILE).unwrap();
+    let kind_file = write_kind(
+        dir.path(),
+        "refnode-in-pods.toml",
+        &format!("{REFNODE_KIND_FILE}{POD_SECTION}"),
+    );
     let root = test_root();
     let kube = with_kubeconfig(base_settings(), &kubeconfig);
     let network =
@@ -574,7 +549,7 @@ async fn a_kind_file_runs_in_pods_and_travels_with_its_network() {
     let attached = Network::attach(&kube, &network.cluster_name().unwrap(), other_root.path())
         .await
         .unwrap();
-    assert_eq!(attached.kind().name(), "refnode-in-pods");
+    assert_eq!(attached.kind().name(), "refnode-by-file");
     assert!(attached.dir().join("kind.toml").is_file());
     let health = attached.check_health().await.unwrap();
     assert_eq!(health.len(), 3);

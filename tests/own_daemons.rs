@@ -153,25 +153,3 @@ fn etcd_as_a_rust_kind_outside_the_library_under_cargo_test_and_nextest() {
         2,
     );
 }
-
-#[test]
-fn the_stock_tmpnetctl_names_a_rust_kind_it_lacks() {
-    // A network an etcd suite made, as tmpnetctl (which links no etcd kind)
-    // finds it: one line naming the kind and the fix.
-    let root = test_root();
-    let dir = start_network(root.path(), &["--node-count", "1"]);
-    let d = dir.to_str().unwrap();
-    let stop = ctl(root.path(), &["stop-network", "--network-dir", d]);
-    assert!(stop.status.success());
-    let config = dir.join("config.json");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, text.replace("\"refnode\"", "\"etcd\"")).unwrap();
-    let out = ctl(root.path(), &["status", "--network-dir", d]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(
-        err.contains("\"etcd\"") && err.contains("registers the kind"),
-        "{err}"
-    );
-}

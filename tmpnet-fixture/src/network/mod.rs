@@ -58,9 +58,9 @@ struct Inner {
     nodes: Mutex<Vec<Node>>,
     kind: Arc<dyn NodeKind>,
     runtime: Arc<dyn NodeRuntime>,
-    /// Recorded nodes whose directories are gone (ids, or a count for
-    /// networks that recorded none).
-    missing: Mutex<Vec<String>>,
+    /// Recorded nodes whose directories were gone when it was loaded (ids,
+    /// or a count for networks that recorded none).
+    missing: Vec<String>,
 }
 
 impl Network {
@@ -133,13 +133,14 @@ impl Network {
         files::write_json(&dir.join(CONFIG_FILE), &config)?;
         let env = format!("{}\n", layout::export_line(dir));
         files::atomic_write(&dir.join(ENV_FILE), env.as_bytes(), 0o644)?;
-        Self::assemble(dir.to_owned(), config, nodes, kind)
+        Self::assemble(dir.to_owned(), config, nodes, Vec::new(), kind)
     }
 
     fn assemble(
         dir: PathBuf,
         config: NetworkConfig,
         nodes: Vec<Node>,
+        missing: Vec<String>,
         kind: Arc<dyn NodeKind>,
     ) -> Result<Network> {
         let runtime = runtime::for_network(&config, &dir, kind.clone())?;
@@ -150,7 +151,7 @@ impl Network {
                 nodes: Mutex::new(nodes),
                 kind,
                 runtime,
-                missing: Mutex::new(Vec::new()),
+                missing,
             }),
         })
     }
@@ -210,26 +211,19 @@ impl Network {
                 reason: "it has no node directories".into(),
             });
         }
-        let network = Self::assemble(dir, config, nodes, kind)?;
-        *network
-            .inner
-            .missing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = missing;
-        Ok(network)
+        Self::assemble(dir, config, nodes, missing, kind)
     }
 
     /// Fails, naming them, when nodes the network records have lost their
     /// directories: nothing may act on a network it cannot see whole (a
     /// stop can: it stops what runs of them by their mark).
     fn check_complete(&self) -> Result<()> {
-        let missing = self.inner.missing.lock().unwrap_or_else(|p| p.into_inner());
-        if missing.is_empty() {
+        if self.inner.missing.is_empty() {
             return Ok(());
         }
         Err(Error::NodesMissing {
             dir: self.dir().to_owned(),
-            missing: missing.join(", "),
+            missing: self.inner.missing.join(", "),
         })
     }
 

@@ -403,15 +403,22 @@ fn is_ours(reported: u32, record: &LaunchRecord) -> bool {
     reported == record.pid || pids::group_of(reported) == Some(record.pid)
 }
 
-/// What `path` holds from `offset` on (lossy UTF-8; empty if unreadable).
-fn read_from(path: &std::path::Path, offset: u64) -> String {
+/// The bytes of `path` from `offset` on; `None` if it cannot be read.
+fn bytes_from(path: &std::path::Path, offset: u64) -> Option<Vec<u8>> {
     use std::io::{Read, Seek, SeekFrom};
     let mut bytes = Vec::new();
-    let _ = std::fs::File::open(path).and_then(|mut f| {
-        f.seek(SeekFrom::Start(offset))?;
-        f.read_to_end(&mut bytes)
-    });
-    String::from_utf8_lossy(&bytes).into_owned()
+    std::fs::File::open(path)
+        .and_then(|mut f| {
+            f.seek(SeekFrom::Start(offset))?;
+            f.read_to_end(&mut bytes)
+        })
+        .ok()?;
+    Some(bytes)
+}
+
+/// What `path` holds from `offset` on (lossy UTF-8; empty if unreadable).
+fn read_from(path: &std::path::Path, offset: u64) -> String {
+    String::from_utf8_lossy(&bytes_from(path, offset).unwrap_or_default()).into_owned()
 }
 
 /// What the log scan of one run of a node has found so far.
@@ -429,15 +436,9 @@ fn scan_log(
     offset: u64,
     is_fatal: impl Fn(&str) -> bool,
 ) -> (Option<String>, u64) {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut bytes = Vec::new();
-    let read = std::fs::File::open(path).and_then(|mut f| {
-        f.seek(SeekFrom::Start(offset))?;
-        f.read_to_end(&mut bytes)
-    });
-    if read.is_err() {
+    let Some(bytes) = bytes_from(path, offset) else {
         return (None, offset);
-    }
+    };
     let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
     let fatal = String::from_utf8_lossy(&bytes[..complete])
         .lines()
@@ -585,7 +586,7 @@ impl NodeRuntime for ProcessRuntime {
         // Whatever the state files say, every process carrying the node's
         // mark is the node's (outside the group: one that left it).
         let mut found = false;
-        for pid in pids::marked(&self.mark(node)) {
+        for pid in self.marked(node) {
             found = true;
             if leader.is_none_or(|l| pids::group_of(pid) != Some(l)) {
                 pids::send(pid, signal)?;
@@ -606,7 +607,6 @@ impl NodeRuntime for ProcessRuntime {
 
     async fn wait_for_stopped(&self, node: &Node) -> Result<()> {
         let record = node.launch_record().ok().flatten();
-        let mark = self.mark(node);
         let leader_alive = || {
             record
                 .as_ref()
@@ -620,7 +620,7 @@ impl NodeRuntime for ProcessRuntime {
         // (a wrapper script's daemon) and any carrying its mark. They get
         // the rest of the grace period, then SIGKILL.
         let left = || {
-            let mut pids = pids::marked(&mark);
+            let mut pids = self.marked(node);
             if let Some(r) = &record {
                 if leader_alive() {
                     pids.push(r.pid);
@@ -636,7 +636,7 @@ impl NodeRuntime for ProcessRuntime {
             if let Some(r) = &record {
                 pids::send_group(r.pid, signal)?;
             }
-            for pid in pids::marked(&mark) {
+            for pid in self.marked(node) {
                 pids::send(pid, signal)?;
             }
             while !left().is_empty() && Instant::now() < deadline {

@@ -137,23 +137,6 @@ pub fn marks() -> std::collections::HashMap<String, Vec<u32>> {
     found
 }
 
-/// Live processes whose [`MARK_ENV`] is `mark`, or, when `mark` ends in
-/// `/`, any mark of that network.
-pub fn marked(mark: &str) -> Vec<u32> {
-    let mut pids: Vec<u32> = marks()
-        .into_iter()
-        .filter(|(m, _)| match mark.strip_suffix('/') {
-            Some(network) => m
-                .strip_prefix(network)
-                .is_some_and(|rest| rest.starts_with('/')),
-            None => m == mark,
-        })
-        .flat_map(|(_, pids)| pids)
-        .collect();
-    pids.sort_unstable();
-    pids
-}
-
 fn kill(shown: u32, target: libc::pid_t, signal: i32) -> Result<()> {
     let pid = shown;
     // SAFETY: kill(2) has no memory-safety preconditions.
@@ -185,7 +168,7 @@ mod tests {
     }
 
     #[test]
-    fn marked_processes_are_found_by_node_and_by_network() {
+    fn marked_processes_are_found_by_their_mark() {
         let network = uuid::Uuid::new_v4().to_string();
         let mut child = std::process::Command::new("sleep")
             .arg("30")
@@ -193,14 +176,23 @@ mod tests {
             .spawn()
             .unwrap();
         let pid = child.id();
-        assert_eq!(marked(&format!("{network}/node-a")), vec![pid]);
-        assert_eq!(marked(&format!("{network}/")), vec![pid]);
-        assert!(marked(&format!("{network}/node-b")).is_empty());
-        assert!(marked(&format!("{network}/node")).is_empty());
-        assert!(marked(&format!("{}/", &network[..8])).is_empty());
+        let of_network =
+            |marks: std::collections::HashMap<String, Vec<u32>>| -> Vec<(String, Vec<u32>)> {
+                marks
+                    .into_iter()
+                    .filter(|(m, _)| m.starts_with(&network))
+                    .collect()
+            };
+        assert_eq!(
+            of_network(marks()),
+            vec![(format!("{network}/node-a"), vec![pid])]
+        );
         send(pid, libc::SIGKILL).unwrap();
         child.wait().unwrap();
-        assert!(marked(&format!("{network}/")).is_empty());
+        assert!(
+            of_network(marks()).is_empty(),
+            "a dead process carries no mark"
+        );
     }
 
     #[test]

@@ -17,8 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use schema::KindSpec;
-use schema::{Check, ConfigFormat, Discovery, FlagsVia, PeerSet};
+use schema::{Check, ConfigFormat, Discovery, FlagsVia, KindSpec, PeerSet};
 use template::PortPattern;
 
 use super::{
@@ -51,8 +50,7 @@ impl FileKind {
     /// Reads and checks the kind file at `path`: every mistake is one
     /// [`Error::KindFile`] naming the file, the field and the fix.
     pub fn load(path: &Path) -> Result<FileKind> {
-        let spec = schema::read(path)?;
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
+        let (spec, text) = schema::read(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let binary_path = spec.binary.path.as_ref().map(|p| base.join(p));
         let port_conflicts = spec
@@ -67,11 +65,6 @@ impl FileKind {
             binary_path,
             port_conflicts,
         })
-    }
-
-    /// The file's settings.
-    pub fn spec(&self) -> &KindSpec {
-        &self.spec
     }
 
     fn allocated(&self) -> bool {

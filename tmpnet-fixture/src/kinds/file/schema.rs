@@ -394,15 +394,15 @@ pub(super) const ARG_PLACEHOLDERS: &[&str] = &["node_dir", "data_dir", "config_f
 pub(super) const COMMAND_PLACEHOLDERS: &[&str] =
     &["uri", "api_address", "node_id", "node_dir", "data_dir"];
 
-/// Reads and checks a kind file.
-pub(super) fn read(path: &Path) -> Result<KindSpec> {
+/// Reads and checks a kind file; returns its settings and its text.
+pub(super) fn read(path: &Path) -> Result<(KindSpec, String)> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::KindFile {
         path: path.to_owned(),
         field: "the file".into(),
         problem: format!("cannot be read: {e}"),
         fix: "give the path of a TOML kind file (--kind-file)".into(),
     })?;
-    parse(path, &text)
+    Ok((parse(path, &text)?, text))
 }
 
 /// Parses and checks a kind file's text.

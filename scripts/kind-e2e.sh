@@ -77,8 +77,8 @@ else
 fi
 kind get kubeconfig --name "$CLUSTER" >"$ADMIN_KUBECONFIG"
 
-step "Building $IMAGE from docker/refnode.Dockerfile"
-docker build -f docker/refnode.Dockerfile -t "$IMAGE" .
+step "Building the images (scripts/build-images.sh)"
+scripts/build-images.sh --skip-litecoind
 
 step "Loading $IMAGE into $CLUSTER"
 # Pods use imagePullPolicy IfNotPresent: the loaded image is used as is.

@@ -49,8 +49,10 @@ const PULL_BACKOFF_AFTER: Duration = Duration::from_secs(1);
 /// The kubelet's settings.
 #[derive(Debug, Clone, Default)]
 pub struct KubeletConfig {
-    /// Image name to local executable.
+    /// Image name to local executable (for images that are not built).
     pub images: HashMap<String, PathBuf>,
+    /// Images built for real, in an OCI layout; preferred to the map.
+    pub store: Option<Arc<crate::images::ImageStore>>,
     /// Where pod directories, logs and volumes live.
     pub state_dir: PathBuf,
 }
@@ -65,7 +67,14 @@ struct Container {
     started_at: Option<String>,
     /// (exit code, reason, finishedAt) of the last run.
     terminated: Option<(i32, &'static str, String)>,
-    waiting: Option<&'static str>,
+    /// Why it is not running yet: (reason, message).
+    waiting: Option<(&'static str, String)>,
+    /// `imageID` of its status: the image's digest, when run from one.
+    image_id: String,
+    /// The tasks copying its output into its log.
+    log_writers: Vec<tokio::task::JoinHandle<()>>,
+    /// When its process exited, while its last output is still copied.
+    exited: Option<(i32, Instant)>,
     restarts: u32,
     ready: bool,
     next_probe: Instant,
@@ -93,6 +102,9 @@ impl Container {
             started_at: None,
             terminated: None,
             waiting: None,
+            image_id: String::new(),
+            log_writers: Vec::new(),
+            exited: None,
             restarts: 0,
             ready: false,
             next_probe: Instant::now(),
@@ -324,6 +336,9 @@ impl Kubelet {
                 None => dir.join("volumes").join(&vname),
             };
             std::fs::create_dir_all(&path)?;
+            // Writable by any container user, as emptyDir and the local
+            // volume provisioners make them.
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
             self.fill_volume(volume, &namespace, &path)?;
             mounts.insert(vname, path);
         }
@@ -540,19 +555,73 @@ fn remap(text: &str, mounts: &[(String, PathBuf)], pod_ip: &str) -> String {
     out
 }
 
-/// Starts (or restarts) one container; an unmapped image leaves it waiting.
+/// What one start of a container runs.
+struct Launch {
+    program: PathBuf,
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    /// Runs inside an image's root filesystem (else as a host process in
+    /// the pod's directory).
+    isolation: Option<crate::sandbox::Sandbox>,
+}
+
+/// Starts (or restarts) one container: from its image when the image
+/// layout holds it, else the image map's executable; an image in neither
+/// leaves it waiting.
 fn start(shared: &Shared, config: &KubeletConfig, run: &PodRun, pod: &Value, c: &mut Container) {
-    use std::os::unix::process::CommandExt as _;
-    let Some(image_program) = config.images.get(&c.image) else {
-        c.waiting = Some(if run.first_seen.elapsed() < PULL_BACKOFF_AFTER {
-            "ErrImagePull"
-        } else {
-            "ImagePullBackOff"
-        });
-        return;
+    let launch = match config.store.as_ref().filter(|s| s.has(&c.image)) {
+        Some(store) => match store.get(&c.image) {
+            None => {
+                c.waiting = Some(("ContainerCreating", "unpacking the image".into()));
+                return;
+            }
+            Some(Err(e)) => {
+                c.waiting = Some(("ErrImagePull", e));
+                return;
+            }
+            Some(Ok(image)) => {
+                c.image_id = image_id(&c.image, &image.digest);
+                match image_launch(shared, run, pod, c, &image) {
+                    Ok(launch) => launch,
+                    Err(e) => {
+                        c.waiting = Some(("CreateContainerError", e));
+                        return;
+                    }
+                }
+            }
+        },
+        None => match config.images.get(&c.image) {
+            Some(program) => mapped_launch(shared, run, pod, c, program),
+            None => {
+                let reason = if run.first_seen.elapsed() < PULL_BACKOFF_AFTER {
+                    "ErrImagePull"
+                } else {
+                    "ImagePullBackOff"
+                };
+                c.waiting = Some((
+                    reason,
+                    format!(
+                        "image {:?} is neither in the simulator's image layout nor in its image map",
+                        c.image
+                    ),
+                ));
+                return;
+            }
+        },
     };
-    let mounts: Vec<(String, PathBuf)> = c
-        .spec
+    spawn(shared, run, c, launch);
+}
+
+/// `docker.io/NAME@DIGEST`, as a containerd kubelet reports `imageID`.
+fn image_id(image: &str, digest: &str) -> String {
+    let name = crate::images::normalize(image);
+    let repo = name.rsplit_once(':').map_or(name.as_str(), |(r, _)| r);
+    format!("docker.io/{repo}@{digest}")
+}
+
+/// The container's volume mounts: (mount path, host directory).
+fn mounts_of(run: &PodRun, c: &Container) -> Vec<(String, PathBuf)> {
+    c.spec
         .get("volumeMounts")
         .and_then(Value::as_array)
         .into_iter()
@@ -561,7 +630,19 @@ fn start(shared: &Shared, config: &KubeletConfig, run: &PodRun, pod: &Value, c: 
             let dir = run.mounts.get(str_at(m, "/name")?)?;
             Some((str_at(m, "/mountPath")?.to_owned(), dir.clone()))
         })
-        .collect();
+        .collect()
+}
+
+/// A container of a mapped image: a host process; mount paths in its
+/// arguments and environment are rewritten to the volumes' directories.
+fn mapped_launch(
+    shared: &Shared,
+    run: &PodRun,
+    pod: &Value,
+    c: &Container,
+    image_program: &Path,
+) -> Launch {
+    let mounts = mounts_of(run, c);
     let strings = |key: &str| -> Vec<String> {
         c.spec
             .get(key)
@@ -584,34 +665,14 @@ fn start(shared: &Shared, config: &KubeletConfig, run: &PodRun, pod: &Value, c: 
         Some((first, rest)) if Path::new(first).is_absolute() && Path::new(first).is_file() => {
             (PathBuf::from(first), rest.to_vec())
         }
-        Some((_, rest)) => (image_program.clone(), rest.to_vec()),
-        None => (image_program.clone(), Vec::new()),
+        Some((_, rest)) => (image_program.to_owned(), rest.to_vec()),
+        None => (image_program.to_owned(), Vec::new()),
     };
     argv.extend(args);
-    let log = match std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&c.log)
-    {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot open a container log");
-            return;
-        }
-    };
-    let mut cmd = Command::new(&program);
-    cmd.args(&argv)
-        .current_dir(&run.dir)
-        .stdin(Stdio::null())
-        .stdout(
-            log.try_clone()
-                .map(Stdio::from)
-                .unwrap_or_else(|_| Stdio::null()),
-        )
-        .stderr(Stdio::from(log))
-        .env("KUBECONFIG", run.dir.join("kubeconfig"))
-        .env("HOSTNAME", &run.name)
-        .kill_on_drop(true);
+    let mut env = vec![
+        ("KUBECONFIG".to_owned(), run.dir.join("kubeconfig").display().to_string()),
+        ("HOSTNAME".to_owned(), run.name.clone()),
+    ];
     for (path, dir) in &mounts {
         let volume = c
             .spec
@@ -622,14 +683,130 @@ fn start(shared: &Shared, config: &KubeletConfig, run: &PodRun, pod: &Value, c: 
             .find(|m| str_at(m, "/mountPath") == Some(path))
             .and_then(|m| str_at(m, "/name"))
             .unwrap_or_default();
-        cmd.env(mount_env(volume), dir);
+        env.push((mount_env(volume), dir.display().to_string()));
     }
-    for (key, value) in vars {
+    env.extend(vars);
+    Launch {
+        program,
+        argv,
+        env,
+        isolation: None,
+    }
+}
+
+/// A container of an image in the layout: the image's entrypoint, command,
+/// environment, working directory and user, as Kubernetes combines them
+/// with the container's, run on an overlay of the image's root filesystem
+/// with the pod's volumes mounted at their paths.
+fn image_launch(
+    shared: &Shared,
+    run: &PodRun,
+    pod: &Value,
+    c: &Container,
+    image: &crate::images::Image,
+) -> Result<Launch, String> {
+    let mut vars: Vec<(String, String)> = image.env.clone();
+    vars.push(("HOSTNAME".to_owned(), run.name.clone()));
+    vars.push(("KUBECONFIG".to_owned(), crate::sandbox::KUBECONFIG_PATH.to_owned()));
+    for (key, value) in environment(shared, run, pod, &c.spec) {
+        let value = expand(&remap(&value, &[], &run.ip), &vars);
+        vars.retain(|(k, _)| *k != key);
+        vars.push((key, value));
+    }
+    let strings = |key: &str| -> Option<Vec<String>> {
+        let list = c.spec.get(key)?.as_array()?;
+        Some(
+            list.iter()
+                .filter_map(Value::as_str)
+                .map(|s| expand(&remap(s, &[], &run.ip), &vars))
+                .collect(),
+        )
+    };
+    // Kubernetes: `command` replaces the entrypoint (and drops the image's
+    // Cmd), `args` replaces the Cmd.
+    let (mut argv, cmd) = match strings("command") {
+        Some(command) => (command, Vec::new()),
+        None => (image.entrypoint.clone(), image.cmd.clone()),
+    };
+    argv.extend(strings("args").unwrap_or(cmd));
+    let Some(first) = argv.first().cloned() else {
+        return Err("the image has no entrypoint or command, and the container gives none".into());
+    };
+    let path = vars
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map_or("/usr/local/bin:/usr/bin:/bin", |(_, v)| v.as_str())
+        .to_owned();
+    let program = crate::sandbox::resolve(&image.rootfs, &first, &path)
+        .ok_or_else(|| format!("{first:?} is not an executable in the image (PATH={path})"))?;
+    let working_dir = str_at(&c.spec, "/workingDir")
+        .unwrap_or(&image.working_dir)
+        .to_owned();
+    let context = |key: &str| {
+        c.spec
+            .pointer(&format!("/securityContext/{key}"))
+            .or_else(|| pod.pointer(&format!("/spec/securityContext/{key}")))
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    let (uid, gid) = crate::sandbox::user(&image.rootfs, &image.user)?;
+    let uid = context("runAsUser").unwrap_or(uid);
+    let gid = context("runAsGroup").unwrap_or(gid);
+    if context("runAsNonRoot").is_some() || c.spec.pointer("/securityContext/runAsNonRoot") == Some(&json!(true)) {
+        if uid == 0 {
+            return Err("container has runAsNonRoot and image will run as root".into());
+        }
+    }
+    let mut binds: Vec<(PathBuf, String)> = mounts_of(run, c)
+        .into_iter()
+        .map(|(path, dir)| (dir, path))
+        .collect();
+    binds.push((run.dir.join("kubeconfig"), crate::sandbox::KUBECONFIG_PATH.to_owned()));
+    let sandbox = crate::sandbox::Sandbox {
+        lower: image.rootfs.clone(),
+        dir: run.dir.join("containers").join(&c.name),
+        binds,
+        working_dir,
+        uid,
+        gid,
+    };
+    Ok(Launch {
+        program: PathBuf::from(program),
+        argv: argv[1..].to_vec(),
+        env: vars,
+        isolation: Some(sandbox),
+    })
+}
+
+/// Spawns a container's process in its own process group, its output
+/// timestamped line by line into the container's log.
+fn spawn(shared: &Shared, run: &PodRun, c: &mut Container, launch: Launch) {
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = Command::new(&launch.program);
+    cmd.args(&launch.argv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_clear()
+        .kill_on_drop(true);
+    if launch.isolation.is_none() {
+        // A host process sees the simulator's environment (its PATH, ...).
+        cmd.envs(std::env::vars_os()).current_dir(&run.dir);
+    }
+    for (key, value) in &launch.env {
         cmd.env(key, value);
     }
     cmd.as_std_mut().process_group(0);
+    if let Some(sandbox) = &launch.isolation {
+        if let Err(e) = sandbox.prepare(cmd.as_std_mut()) {
+            c.waiting = Some(("CreateContainerError", e));
+            return;
+        }
+    }
     match cmd.spawn() {
-        Ok(child) => {
+        Ok(mut child) => {
+            c.log_writers = crate::logs::capture(&c.log, child.stdout.take(), child.stderr.take());
             c.pid = child.id();
             c.group = child.id();
             if let Some(pid) = c.pid {
@@ -649,7 +826,7 @@ fn start(shared: &Shared, config: &KubeletConfig, run: &PodRun, pod: &Value, c: 
             c.next_liveness = Instant::now() + probe_delay(&c.spec, "livenessProbe");
         }
         Err(e) => {
-            tracing::warn!(program = %program.display(), error = %e, "cannot start a container");
+            tracing::warn!(program = %launch.program.display(), error = %e, "cannot start a container");
             c.terminated = Some((128, "ContainerCannotRun", now_rfc3339()));
             c.restart_at = Some(Instant::now() + backoff(c.restarts));
         }
@@ -903,8 +1080,11 @@ fn backoff(restarts: u32) -> Duration {
     Duration::from_millis(200u64.saturating_mul(1 << restarts.min(6)).min(10_000))
 }
 
-/// Records the exit of a container whose process ended.
+/// Records the exit of a container whose process ended, once its last
+/// output is in its log (a follower reading to the end then has it all).
 fn reap(c: &mut Container) {
+    /// How long the copy of the last output may take.
+    const LOG_DRAIN: Duration = Duration::from_secs(2);
     let Some(child) = c.child.as_mut() else {
         return;
     };
@@ -913,23 +1093,32 @@ fn reap(c: &mut Container) {
         let code = status
             .code()
             .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+        let (code, since) = *c.exited.get_or_insert_with(|| {
+            // Whatever the container left running in its group goes with
+            // it (and closes the output pipes it held).
+            if let Some(group) = c.group {
+                signal_group(group, libc::SIGKILL);
+            }
+            (code, Instant::now())
+        });
+        if c.log_writers.iter().any(|w| !w.is_finished()) && since.elapsed() < LOG_DRAIN {
+            return;
+        }
         let reason = if code == 0 { "Completed" } else { "Error" };
         c.terminated = Some((code, reason, now_rfc3339()));
         c.child = None;
         c.pid = None;
+        c.exited = None;
         c.ready = false;
-        // Whatever the container left running in its group goes with it.
-        if let Some(group) = c.group {
-            signal_group(group, libc::SIGKILL);
-        }
+        c.log_writers.clear();
     }
 }
 
 fn container_status(c: &Container) -> Value {
     let state = if c.running() {
         json!({"running": {"startedAt": c.started_at}})
-    } else if let Some(reason) = c.waiting {
-        json!({"waiting": {"reason": reason, "message": format!("image {:?} is not in the simulator's image map", c.image)}})
+    } else if let Some((reason, message)) = &c.waiting {
+        json!({"waiting": {"reason": reason, "message": message}})
     } else if let Some((code, reason, finished)) = &c.terminated {
         json!({"terminated": {"exitCode": code, "reason": reason, "startedAt": c.started_at, "finishedAt": finished}})
     } else {
@@ -938,7 +1127,7 @@ fn container_status(c: &Container) -> Value {
     json!({
         "name": c.name,
         "image": c.image,
-        "imageID": "",
+        "imageID": c.image_id,
         "ready": c.ready,
         "started": c.running(),
         "restartCount": c.restarts,

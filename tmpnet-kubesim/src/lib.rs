@@ -21,6 +21,7 @@
 mod api;
 mod controllers;
 mod discovery;
+mod images;
 mod kubeconfig;
 mod kubelet;
 mod logs;
@@ -28,6 +29,7 @@ mod patch;
 mod portforward;
 mod rbac;
 mod resources;
+mod sandbox;
 mod selectors;
 mod status;
 mod store;
@@ -71,8 +73,13 @@ pub enum Error {
 pub struct Options {
     /// Address to listen on; loopback only.
     pub listen: String,
-    /// Image name to the local executable a container of that image runs.
+    /// Image name to the local executable a container of that image runs
+    /// (for images that are not built).
     pub images: HashMap<String, PathBuf>,
+    /// An OCI image layout whose images containers run from, for real
+    /// (their root filesystem, entrypoint, environment, user), in
+    /// preference to the image map.
+    pub image_dir: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -80,6 +87,7 @@ impl Default for Options {
         Options {
             listen: "127.0.0.1:0".into(),
             images: HashMap::new(),
+            image_dir: None,
         }
     }
 }
@@ -139,11 +147,23 @@ impl Simulator {
             groups: Default::default(),
             requests: Default::default(),
         });
+        let store = match &options.image_dir {
+            Some(dir) => Some(Arc::new(
+                images::ImageStore::open(dir, &state_dir.join("images")).map_err(|e| {
+                    Error::Io {
+                        action: format!("cannot read the image layout {}", dir.display()),
+                        source: std::io::Error::other(e),
+                    }
+                })?,
+            )),
+            None => None,
+        };
         let (kubelet_stop, kubelet_stopped) = tokio::sync::oneshot::channel::<()>();
         let kubelet = kubelet::Kubelet::new(
             shared.clone(),
             kubelet::KubeletConfig {
                 images: options.images.clone(),
+                store,
                 state_dir,
             },
         );

@@ -29,6 +29,9 @@ enum Command {
         /// What a container image runs: IMAGE=PATH (repeatable).
         #[arg(long = "image-map", value_name = "IMAGE=PATH")]
         image_map: Vec<String>,
+        /// Run containers of the images in this OCI image layout from the images themselves (as scripts/build-images.sh writes it).
+        #[arg(long, value_name = "DIR")]
+        image_dir: Option<PathBuf>,
         /// Create the objects of this YAML file at start, as `kubectl apply` would (repeatable).
         #[arg(long, value_name = "FILE")]
         apply: Vec<PathBuf>,
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         kubeconfig_out,
         listen,
         image_map,
+        image_dir,
         apply,
         service_account_kubeconfig,
     } = cli.command;
@@ -80,8 +84,13 @@ fn main() -> ExitCode {
             }
         }
     }
+    if let Some(dir) = image_dir.as_ref().filter(|d| !d.join("index.json").is_file()) {
+        eprintln!("error: --image-dir {} is not an OCI image layout (no index.json); build the images with scripts/build-images.sh", dir.display());
+        return ExitCode::FAILURE;
+    }
     let mut options = tmpnet_kubesim::Options {
         listen: listen.clone(),
+        image_dir,
         ..Default::default()
     };
     for entry in &image_map {

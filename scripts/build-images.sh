@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Builds every image of the repository from this checkout:
+#   tmpnet/runner:latest    Dockerfile.runner: the suite's compiled test binaries
+#   tmpnet/refnode:latest   docker/refnode.Dockerfile: the reference node
+#   tmpnet/litecoind:latest docker/litecoind.Dockerfile: Debian's litecoind
+#
+# The binaries are built here, on the host (where cargo's caches are), with
+# the same profile and features as `cargo test`, so the runner image holds
+# exactly the test binary a local `cargo test` runs; the images copy them in.
+#
+# With `docker` (a daemon answering) it builds with docker; otherwise with
+# buildah (Debian package `buildah`: overlay storage, chroot isolation, no
+# daemon). Where `debian:bookworm-slim` cannot be pulled (no registry), it is
+# made from Debian's packages with debootstrap and named as the Dockerfiles
+# expect. With buildah, the images are also written to an OCI image layout
+# (default target/images/oci) that tmpnet-kubesim runs containers from.
+#
+# Usage: scripts/build-images.sh [--package PKG]... [--out DIR] [--skip-litecoind]
+#   --package PKG     test binaries of this package go into the runner image
+#                     (repeatable; default e2e-suite)
+#   --out DIR         where the build contexts and the OCI layout go
+#                     (default target/images)
+#   --skip-litecoind  do not build the litecoind image
+# Prints each image's digest and build time; writes them to DIR/digests.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=()
+out=target/images
+litecoind=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --package) packages+=("$2"); shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    --skip-litecoind) litecoind=0; shift ;;
+    *) echo "error: unknown argument $1; see the usage at the top of $0" >&2; exit 1 ;;
+    esac
+done
+[ ${#packages[@]} -gt 0 ] || packages=(e2e-suite)
+
+die() { echo "error: $*" >&2; exit 1; }
+need() { command -v "$1" >/dev/null 2>&1 || die "$1 is missing; install it with \`apt-get install $2\`"; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+    tool=docker
+else
+    need buildah buildah
+    tool=buildah
+fi
+need python3 python3
+need objcopy binutils
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+: >"$out/digests.txt"
+
+echo "== binaries (host build, cargo test's profile)"
+start=$(now)
+targets=()
+for p in "${packages[@]}"; do targets+=(-p "$p"); done
+cargo build --quiet --locked -p tmpnet-refnode
+cargo test --quiet --locked --no-run "${targets[@]}" --message-format=json >"$out/build.json"
+runner_ctx="$out/runner"
+rm -rf "$runner_ctx" && mkdir -p "$runner_ctx/bin"
+python3 - "$out/build.json" "$runner_ctx/bin" <<'EOF'
+import json, os, shutil, subprocess, sys
+built, dest = sys.argv[1], sys.argv[2]
+names = []
+for line in open(built):
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        continue
+    exe = msg.get("executable") if msg.get("reason") == "compiler-artifact" else None
+    if exe and msg.get("profile", {}).get("test") and "test" in msg["target"]["kind"]:
+        # Debug info is most of a debug binary's size; the code is unchanged.
+        subprocess.run(["objcopy", "--strip-debug", exe, os.path.join(dest, os.path.basename(exe))], check=True)
+        names.append(os.path.basename(exe))
+if not names:
+    sys.exit("error: the packages built no test binary; pass --package with a package that has tests")
+print("test binaries:", " ".join(sorted(names)))
+EOF
+refnode_ctx="$out/refnode"
+rm -rf "$refnode_ctx" && mkdir -p "$refnode_ctx"
+objcopy --strip-debug target/debug/tmpnet-refnode "$refnode_ctx/tmpnet-refnode"
+echo "binaries: $(since "$start") s"
+
+base=debian:bookworm-slim
+if [ "$tool" = buildah ]; then
+    if ! buildah inspect --type image "$base" >/dev/null 2>&1; then
+        echo "== $base is not in local storage and no registry is reachable: making it from Debian's packages (debootstrap)"
+        need debootstrap debootstrap
+        start=$(now)
+        rootfs="$(mktemp -d)"
+        trap 'rm -rf "$rootfs"' EXIT
+        mirror="$(sed -n 's/^URIs: \(http[^ ]*debian\)\/*$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)"
+        debootstrap --variant=minbase bookworm "$rootfs" "${mirror:-http://deb.debian.org/debian}" >"$out/debootstrap.log" 2>&1 \
+            || die "debootstrap failed; see $out/debootstrap.log"
+        rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+        ctr="$(buildah from scratch)"
+        mnt="$(buildah mount "$ctr")"
+        cp -a "$rootfs/." "$mnt/"
+        buildah umount "$ctr" >/dev/null
+        buildah config --cmd /bin/bash --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$ctr"
+        buildah commit --quiet "$ctr" "docker.io/library/$base" >/dev/null
+        buildah rm "$ctr" >/dev/null
+        rm -rf "$rootfs"
+        trap - EXIT
+        echo "made docker.io/library/$base from debootstrap: $(since "$start") s"
+    fi
+fi
+
+build() { # image dockerfile context
+    local image="$1" file="$2" ctx="$3" start digest
+    start=$(now)
+    echo "== $image ($file)"
+    if [ "$tool" = docker ]; then
+        docker build --quiet -f "$file" -t "$image" "$ctx" >/dev/null
+        digest="$(docker image inspect --format '{{.Id}}' "$image")"
+    else
+        buildah bud --quiet --layers --pull=never --isolation chroot -f "$file" -t "$image" "$ctx" >/dev/null
+        mkdir -p "$out/oci"
+        buildah push --quiet --disable-compression --digestfile "$out/digest" \
+            "$image" "oci:$out/oci:$image" >/dev/null
+        digest="$(cat "$out/digest")"
+        rm -f "$out/digest"
+    fi
+    echo "$image $digest $(since "$start")" | tee -a "$out/digests.txt"
+}
+
+build tmpnet/runner:latest Dockerfile.runner "$runner_ctx"
+build tmpnet/refnode:latest docker/refnode.Dockerfile "$refnode_ctx"
+if [ "$litecoind" = 1 ]; then
+    build tmpnet/litecoind:latest docker/litecoind.Dockerfile docker
+fi
+echo "images built with $tool; digests and build seconds in $out/digests.txt"
+[ "$tool" = buildah ] && echo "OCI layout for tmpnet-kubesim --image-dir: $out/oci"
+exit 0

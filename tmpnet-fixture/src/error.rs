@@ -321,6 +321,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// The remote runner (the test binary run in the cluster as a Job) did
+    /// not start, or was killed before its tests ended.
+    #[error("runner Job {job} (pod {pod}): {reason}")]
+    Runner {
+        /// The Job's name.
+        job: String,
+        /// Its pod's name (`none` when it made none).
+        pod: String,
+        /// What its status says, and what to do.
+        reason: String,
+    },
+
     /// The operation was interrupted (Ctrl-C or SIGTERM).
     #[error("interrupted; the network's nodes were stopped")]
     Interrupted,

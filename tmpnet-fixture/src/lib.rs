@@ -12,6 +12,8 @@
 //! - `runtime` (internal): *where* nodes run: local processes, Kubernetes.
 //! - [`Network`]: orchestration: create, load, bootstrap, stop, restart,
 //!   health, render, attach.
+//! - [`runner`]: the test binary run in the cluster as a Job (the remote
+//!   runner), and the Jobs `tmpnetctl runner` manages.
 //! - [`helpers`]: for test authors: waiting for a condition, per-kind
 //!   clients.
 //! - [`cli`]: the command-line arguments the harness and `tmpnetctl` share.
@@ -67,6 +69,7 @@ pub mod helpers;
 pub mod kinds;
 pub mod model;
 mod network;
+pub mod runner;
 mod runtime;
 mod sys;
 

@@ -23,6 +23,7 @@ const LAYERS: &[&[&str]] = &[
     &["kinds"],
     &["runtime"],
     &["network"],
+    &["runner"],
     &["helpers", "cli"],
     &["harness"],
 ];

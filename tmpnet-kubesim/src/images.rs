@@ -67,8 +67,7 @@ fn blob(layout: &Path, digest: &str) -> PathBuf {
 }
 
 fn read_json(path: &Path) -> Result<Value, String> {
-    let text =
-        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     serde_json::from_slice(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))
 }
 
@@ -83,8 +82,12 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 impl ImageStore {
     /// Reads the layout's index; containers are unpacked under `unpack_root`.
     pub fn open(layout: &Path, unpack_root: &Path) -> Result<ImageStore, String> {
-        let index = read_json(&layout.join("index.json"))
-            .map_err(|e| format!("{e}; is {} an OCI image layout (scripts/build-images.sh writes one)?", layout.display()))?;
+        let index = read_json(&layout.join("index.json")).map_err(|e| {
+            format!(
+                "{e}; is {} an OCI image layout (scripts/build-images.sh writes one)?",
+                layout.display()
+            )
+        })?;
         let mut names = HashMap::new();
         for manifest in index
             .get("manifests")
@@ -258,9 +261,15 @@ mod tests {
     #[test]
     fn names_compare_without_the_default_registry() {
         assert_eq!(normalize("tmpnet/runner"), "tmpnet/runner:latest");
-        assert_eq!(normalize("docker.io/tmpnet/runner:latest"), "tmpnet/runner:latest");
+        assert_eq!(
+            normalize("docker.io/tmpnet/runner:latest"),
+            "tmpnet/runner:latest"
+        );
         assert_eq!(normalize("localhost/tmpnet/runner:v1"), "tmpnet/runner:v1");
-        assert_eq!(normalize("docker.io/library/debian:bookworm-slim"), "debian:bookworm-slim");
+        assert_eq!(
+            normalize("docker.io/library/debian:bookworm-slim"),
+            "debian:bookworm-slim"
+        );
         assert_eq!(normalize("registry:5000/x"), "registry:5000/x:latest");
     }
 }

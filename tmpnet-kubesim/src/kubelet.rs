@@ -670,7 +670,10 @@ fn mapped_launch(
     };
     argv.extend(args);
     let mut env = vec![
-        ("KUBECONFIG".to_owned(), run.dir.join("kubeconfig").display().to_string()),
+        (
+            "KUBECONFIG".to_owned(),
+            run.dir.join("kubeconfig").display().to_string(),
+        ),
         ("HOSTNAME".to_owned(), run.name.clone()),
     ];
     for (path, dir) in &mounts {
@@ -707,7 +710,10 @@ fn image_launch(
 ) -> Result<Launch, String> {
     let mut vars: Vec<(String, String)> = image.env.clone();
     vars.push(("HOSTNAME".to_owned(), run.name.clone()));
-    vars.push(("KUBECONFIG".to_owned(), crate::sandbox::KUBECONFIG_PATH.to_owned()));
+    vars.push((
+        "KUBECONFIG".to_owned(),
+        crate::sandbox::KUBECONFIG_PATH.to_owned(),
+    ));
     for (key, value) in environment(shared, run, pod, &c.spec) {
         let value = expand(&remap(&value, &[], &run.ip), &vars);
         vars.retain(|(k, _)| *k != key);
@@ -753,7 +759,9 @@ fn image_launch(
     let (uid, gid) = crate::sandbox::user(&image.rootfs, &image.user)?;
     let uid = context("runAsUser").unwrap_or(uid);
     let gid = context("runAsGroup").unwrap_or(gid);
-    if context("runAsNonRoot").is_some() || c.spec.pointer("/securityContext/runAsNonRoot") == Some(&json!(true)) {
+    if context("runAsNonRoot").is_some()
+        || c.spec.pointer("/securityContext/runAsNonRoot") == Some(&json!(true))
+    {
         if uid == 0 {
             return Err("container has runAsNonRoot and image will run as root".into());
         }
@@ -762,7 +770,10 @@ fn image_launch(
         .into_iter()
         .map(|(path, dir)| (dir, path))
         .collect();
-    binds.push((run.dir.join("kubeconfig"), crate::sandbox::KUBECONFIG_PATH.to_owned()));
+    binds.push((
+        run.dir.join("kubeconfig"),
+        crate::sandbox::KUBECONFIG_PATH.to_owned(),
+    ));
     let sandbox = crate::sandbox::Sandbox {
         lower: image.rootfs.clone(),
         dir: run.dir.join("containers").join(&c.name),

@@ -64,7 +64,11 @@ pub fn capture(
     stderr: Option<tokio::process::ChildStderr>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
-    let file = match std::fs::OpenOptions::new().create(true).append(true).open(log) {
+    let file = match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
         Ok(f) => Arc::new(std::sync::Mutex::new(f)),
         Err(e) => {
             tracing::warn!(error = %e, "cannot open a container log");
@@ -219,7 +223,10 @@ pub fn respond(
                 }
             }
             partial.extend_from_slice(&chunk);
-            let end = partial.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let end = partial
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
             let out: Vec<u8> = partial
                 .drain(..end)
                 .collect::<Vec<u8>>()
@@ -252,9 +259,15 @@ mod tests {
     #[test]
     fn stored_lines_serve_with_or_without_their_timestamps() {
         let line = b"2026-12-02T01:00:00.000000001Z stdout hello world";
-        let plain = View { timestamps: false, since: None };
+        let plain = View {
+            timestamps: false,
+            since: None,
+        };
         assert_eq!(plain.render(line).unwrap(), b"hello world\n");
-        let stamped = View { timestamps: true, since: None };
+        let stamped = View {
+            timestamps: true,
+            since: None,
+        };
         assert_eq!(
             stamped.render(line).unwrap(),
             b"2026-12-02T01:00:00.000000001Z hello world\n"
@@ -264,6 +277,9 @@ mod tests {
             since: humantime::parse_rfc3339("2026-12-02T01:00:01Z").ok(),
         };
         assert!(later.render(line).is_none());
-        assert_eq!(plain.render(b"2026-12-02T01:00:00Z stderr ").unwrap(), b"\n");
+        assert_eq!(
+            plain.render(b"2026-12-02T01:00:00Z stderr ").unwrap(),
+            b"\n"
+        );
     }
 }

@@ -84,7 +84,10 @@ fn main() -> ExitCode {
             }
         }
     }
-    if let Some(dir) = image_dir.as_ref().filter(|d| !d.join("index.json").is_file()) {
+    if let Some(dir) = image_dir
+        .as_ref()
+        .filter(|d| !d.join("index.json").is_file())
+    {
         eprintln!("error: --image-dir {} is not an OCI image layout (no index.json); build the images with scripts/build-images.sh", dir.display());
         return ExitCode::FAILURE;
     }

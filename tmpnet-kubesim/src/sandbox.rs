@@ -53,7 +53,10 @@ fn c(path: &Path) -> Result<CString, String> {
 fn path_in(root: &Path, inside: &str) -> Result<(Vec<CString>, CString), String> {
     let mut dirs = Vec::new();
     let mut at = root.to_owned();
-    let parts: Vec<&str> = inside.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    let parts: Vec<&str> = inside
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
     if parts.contains(&"..") {
         return Err(format!("mount path {inside:?} leaves the container"));
     }
@@ -70,13 +73,18 @@ impl Sandbox {
     /// enter the sandbox between fork and exec.
     pub fn prepare(&self, command: &mut std::process::Command) -> Result<(), String> {
         use std::os::unix::process::CommandExt as _;
-        let (upper, work, root) = (self.dir.join("upper"), self.dir.join("work"), self.dir.join("root"));
+        let (upper, work, root) = (
+            self.dir.join("upper"),
+            self.dir.join("work"),
+            self.dir.join("root"),
+        );
         if self.dir.exists() {
             std::fs::remove_dir_all(&self.dir)
                 .map_err(|e| format!("cannot clear {}: {e}", self.dir.display()))?;
         }
         for d in [&upper, &work, &root] {
-            std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+            std::fs::create_dir_all(d)
+                .map_err(|e| format!("cannot create {}: {e}", d.display()))?;
         }
         let options = CString::new(format!(
             "lowerdir={},upperdir={},workdir={}",
@@ -90,7 +98,10 @@ impl Sandbox {
             .binds
             .iter()
             .map(|(s, i)| (s.clone(), i.clone()))
-            .chain([("/proc".into(), "/proc".to_owned()), ("/dev".into(), "/dev".to_owned())])
+            .chain([
+                ("/proc".into(), "/proc".to_owned()),
+                ("/dev".into(), "/dev".to_owned()),
+            ])
         {
             let (dirs, target) = path_in(&root, &inside)?;
             binds.push(Bind {
@@ -146,7 +157,8 @@ impl Sandbox {
                         mkdir(dir);
                     }
                     if bind.file {
-                        let fd = libc::open(bind.target.as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o644);
+                        let fd =
+                            libc::open(bind.target.as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o644);
                         if fd >= 0 {
                             libc::close(fd);
                         }
@@ -180,7 +192,12 @@ impl Sandbox {
 /// The path inside the image of `program`: itself when it has a `/`, else
 /// the first `PATH` entry holding it.
 pub fn resolve(rootfs: &Path, program: &str, path: &str) -> Option<String> {
-    let exists = |inside: &str| rootfs.join(inside.trim_start_matches('/')).symlink_metadata().is_ok();
+    let exists = |inside: &str| {
+        rootfs
+            .join(inside.trim_start_matches('/'))
+            .symlink_metadata()
+            .is_ok()
+    };
     if program.contains('/') {
         return exists(program).then(|| program.to_owned());
     }
@@ -209,9 +226,9 @@ pub fn user(rootfs: &Path, spec: &str) -> Result<(u32, u32), String> {
         None => (spec, None),
     };
     let passwd = table("passwd");
-    let entry = passwd
-        .iter()
-        .find(|e| e.first().map(String::as_str) == Some(who) || e.get(2).map(String::as_str) == Some(who));
+    let entry = passwd.iter().find(|e| {
+        e.first().map(String::as_str) == Some(who) || e.get(2).map(String::as_str) == Some(who)
+    });
     let uid = match who.parse::<u32>() {
         Ok(n) => n,
         Err(_) => entry
@@ -240,14 +257,24 @@ mod tests {
     fn users_resolve_like_the_runtimes_do() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("etc")).unwrap();
-        std::fs::write(dir.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\nnode:x:10001:10001::/data:/bin/false\n").unwrap();
-        std::fs::write(dir.path().join("etc/group"), "root:x:0:\nnode:x:10001:\nstaff:x:50:\n").unwrap();
+        std::fs::write(
+            dir.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nnode:x:10001:10001::/data:/bin/false\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("etc/group"),
+            "root:x:0:\nnode:x:10001:\nstaff:x:50:\n",
+        )
+        .unwrap();
         assert_eq!(user(dir.path(), "").unwrap(), (0, 0));
         assert_eq!(user(dir.path(), "10001").unwrap(), (10001, 10001));
         assert_eq!(user(dir.path(), "node").unwrap(), (10001, 10001));
         assert_eq!(user(dir.path(), "node:staff").unwrap(), (10001, 50));
         assert_eq!(user(dir.path(), "4242:7").unwrap(), (4242, 7));
-        assert!(user(dir.path(), "nobody").unwrap_err().contains("/etc/passwd"));
+        assert!(user(dir.path(), "nobody")
+            .unwrap_err()
+            .contains("/etc/passwd"));
     }
 
     #[test]
@@ -255,8 +282,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("usr/bin")).unwrap();
         std::fs::write(dir.path().join("usr/bin/tool"), "").unwrap();
-        assert_eq!(resolve(dir.path(), "tool", "/bin:/usr/bin").as_deref(), Some("/usr/bin/tool"));
-        assert_eq!(resolve(dir.path(), "/usr/bin/tool", "").as_deref(), Some("/usr/bin/tool"));
+        assert_eq!(
+            resolve(dir.path(), "tool", "/bin:/usr/bin").as_deref(),
+            Some("/usr/bin/tool")
+        );
+        assert_eq!(
+            resolve(dir.path(), "/usr/bin/tool", "").as_deref(),
+            Some("/usr/bin/tool")
+        );
         assert_eq!(resolve(dir.path(), "sh", "/bin:/usr/bin"), None);
     }
 

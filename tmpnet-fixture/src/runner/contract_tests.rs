@@ -1,0 +1,372 @@
+//! Contract tests: the exact requests of the runner's launch, log follow,
+//! result, deletion and hand-over of the network, against kube's
+//! tower-test mock (no cluster). Each scenario answers the requests in the
+//! order the runner must send them; an unexpected request fails the test.
+
+use std::collections::BTreeMap;
+
+use http::{Request, Response};
+use kube::client::Body;
+use kube::Client;
+use serde_json::{json, Value};
+use tower_test::mock::{self, Handle};
+
+use super::{JobRequest, Runner};
+
+type Mock = Handle<Request<Body>, Response<Body>>;
+
+const NS: &str = "tmpnet";
+const JOB: &str = "tmpnet-runner-e2e-0a1b2c3d";
+const POD: &str = "tmpnet-runner-e2e-0a1b2c3d-x7k2p";
+
+fn runner() -> (Runner, Mock) {
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    (Runner::with_client(Client::new(service, NS), NS), handle)
+}
+
+/// Takes the next request, checks its method, path and query parts,
+/// answers `code` with `body` (JSON, or text when it is a string), and
+/// returns the request's body and query.
+async fn expect(
+    handle: &mut Mock,
+    method: &str,
+    path: &str,
+    query: &[&str],
+    code: u16,
+    body: Value,
+) -> (Value, String) {
+    let (request, send) = handle
+        .next_request()
+        .await
+        .unwrap_or_else(|| panic!("expected {method} {path}, but no request came"));
+    let uri = request.uri().clone();
+    assert_eq!(
+        (request.method().as_str(), uri.path()),
+        (method, path),
+        "unexpected request {} {uri}",
+        request.method()
+    );
+    let q = uri.query().unwrap_or_default().to_owned();
+    for part in query {
+        assert!(
+            q.contains(part),
+            "{method} {path}: query {q:?} lacks {part:?}"
+        );
+    }
+    let bytes = request.into_body().collect_bytes().await.unwrap();
+    let sent = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    let (payload, kind) = match &body {
+        Value::String(text) => (text.clone().into_bytes(), "text/plain"),
+        other => (serde_json::to_vec(other).unwrap(), "application/json"),
+    };
+    send.send_response(
+        Response::builder()
+            .status(code)
+            .header("content-type", kind)
+            .body(Body::from(payload))
+            .unwrap(),
+    );
+    (sent, q)
+}
+
+fn request() -> JobRequest {
+    JobRequest {
+        name: JOB.into(),
+        namespace: NS.into(),
+        image: "tmpnet/runner:latest".into(),
+        binary: "e2e-5f82b50e89976bef".into(),
+        args: vec!["kv::".into(), "--exact".into()],
+        network: "tmpnet-c426ef02".into(),
+        suite: "e2e".into(),
+        service_account: "tmpnet".into(),
+        deadline_secs: 3600,
+        ttl_secs: 3600,
+        owns_network: false,
+        has_env_secret: true,
+    }
+}
+
+fn job(status: Value) -> Value {
+    json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": JOB, "namespace": NS, "uid": "job-uid-1"}, "status": status})
+}
+
+fn pods(state: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+        {"metadata": {"name": POD, "namespace": NS}, "status": {"phase": "Running", "containerStatuses": [
+            {"name": "runner", "image": "tmpnet/runner:latest", "imageID": "", "ready": true, "restartCount": 0, "state": state}]}}]})
+}
+
+fn status(code: u16, reason: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": reason, "reason": reason, "code": code})
+}
+
+#[tokio::test]
+async fn launch_creates_the_secret_then_the_job_then_makes_the_job_own_the_secret() {
+    let (runner, mut handle) = runner();
+    let env = BTreeMap::from([("APP_TOKEN".to_owned(), "s3cret-value".to_owned())]);
+    let launch = tokio::spawn(async move { runner.launch(&request(), &env).await });
+    let (secret, _) = expect(
+        &mut handle,
+        "POST",
+        "/api/v1/namespaces/tmpnet/secrets",
+        &[],
+        201,
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("{JOB}-env")}}),
+    )
+    .await;
+    assert_eq!(secret["metadata"]["name"], format!("{JOB}-env"));
+    // base64 of "s3cret-value"
+    assert_eq!(secret["data"]["APP_TOKEN"], "czNjcmV0LXZhbHVl");
+    let mut created = job(json!({}));
+    let (spec, _) = expect(
+        &mut handle,
+        "POST",
+        "/apis/batch/v1/namespaces/tmpnet/jobs",
+        &[],
+        201,
+        created.take(),
+    )
+    .await;
+    let text = spec.to_string();
+    assert!(
+        !text.contains("s3cret"),
+        "a forwarded value is in the Job's spec: {text}"
+    );
+    assert_eq!(spec["spec"]["backoffLimit"], 0);
+    assert_eq!(spec["spec"]["activeDeadlineSeconds"], 3600);
+    let pod = &spec["spec"]["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never");
+    assert_eq!(pod["serviceAccountName"], "tmpnet");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let c = &pod["containers"][0];
+    assert_eq!(c["name"], "runner");
+    assert_eq!(c["image"], "tmpnet/runner:latest");
+    assert_eq!(c["command"], json!(["e2e-5f82b50e89976bef"]));
+    assert_eq!(c["args"], json!(["kv::", "--exact"]));
+    assert_eq!(c["envFrom"][0]["secretRef"]["name"], format!("{JOB}-env"));
+    let env: BTreeMap<String, String> = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap().to_owned(),
+                v["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(env["TMPNET_RUNNER_JOB"], JOB);
+    assert_eq!(env["TMPNET_RUNNER_NETWORK"], "tmpnet-c426ef02");
+    assert_eq!(env["TMPNET_KUBE_ACCESS"], "pod-ip");
+    assert_eq!(env["E2E_USE_KUBERNETES"], "true");
+    assert!(
+        !env.contains_key("TMPNET_RUNNER_OWNS_NETWORK"),
+        "not detached: the local side owns the network"
+    );
+    assert_eq!(
+        spec["metadata"]["labels"]["app.kubernetes.io/component"],
+        "runner"
+    );
+    let (patch, _) = expect(
+        &mut handle,
+        "PATCH",
+        &format!("/api/v1/namespaces/tmpnet/secrets/{JOB}-env"),
+        &[],
+        200,
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("{JOB}-env")}}),
+    )
+    .await;
+    let owner = &patch["metadata"]["ownerReferences"][0];
+    assert_eq!(
+        (
+            owner["kind"].as_str(),
+            owner["name"].as_str(),
+            owner["uid"].as_str()
+        ),
+        (Some("Job"), Some(JOB), Some("job-uid-1"))
+    );
+    assert_eq!(launch.await.unwrap().unwrap(), "job-uid-1");
+}
+
+#[tokio::test]
+async fn a_dropped_log_stream_resumes_without_losing_or_repeating_lines_and_the_exit_code_is_the_terminated_states(
+) {
+    let (runner, mut handle) = runner();
+    let follow = tokio::spawn(async move {
+        let mut out = Vec::new();
+        let code = runner.follow(JOB, POD, &mut out).await;
+        (code, String::from_utf8(out).unwrap())
+    });
+    let log = format!("/api/v1/namespaces/tmpnet/pods/{POD}/log");
+    let (_, q) = expect(&mut handle, "GET", &log, &["follow=true", "timestamps=true", "container=runner"], 200,
+        json!("2026-12-02T01:00:00.100Z running 2 tests\n2026-12-02T01:00:01.500Z test kv::a ... ok\n")).await;
+    assert!(
+        !q.contains("sinceTime"),
+        "the first stream starts at the beginning: {q}"
+    );
+    // The stream ended while the container still runs: look, then resume.
+    expect(
+        &mut handle,
+        "GET",
+        &format!("/apis/batch/v1/namespaces/tmpnet/jobs/{JOB}"),
+        &[],
+        200,
+        job(json!({"active": 1})),
+    )
+    .await;
+    expect(
+        &mut handle,
+        "GET",
+        "/api/v1/namespaces/tmpnet/pods",
+        &["labelSelector=job-name"],
+        200,
+        pods(json!({"running": {}})),
+    )
+    .await;
+    expect(&mut handle, "GET", &log, &["follow=true", "sinceTime=2026-12-02T01%3A00%3A01Z"], 200,
+        json!("2026-12-02T01:00:01.500Z test kv::a ... ok\n2026-12-02T01:00:02.000Z test kv::b ... FAILED\n")).await;
+    expect(
+        &mut handle,
+        "GET",
+        &format!("/apis/batch/v1/namespaces/tmpnet/jobs/{JOB}"),
+        &[],
+        200,
+        job(json!({"failed": 1})),
+    )
+    .await;
+    expect(
+        &mut handle,
+        "GET",
+        "/api/v1/namespaces/tmpnet/pods",
+        &[],
+        200,
+        pods(json!({"terminated": {"exitCode": 101, "reason": "Error"}})),
+    )
+    .await;
+    // One last read after the end, from the last line's second.
+    let (_, q) = expect(&mut handle, "GET", &log, &["sinceTime=2026-12-02T01%3A00%3A02Z"], 200,
+        json!("2026-12-02T01:00:02.000Z test kv::b ... FAILED\n2026-12-02T01:00:02.200Z test result: FAILED\n")).await;
+    assert!(!q.contains("follow=true"), "{q}");
+    let (code, out) = follow.await.unwrap();
+    assert_eq!(code.unwrap(), 101);
+    assert_eq!(
+        out,
+        "running 2 tests\ntest kv::a ... ok\ntest kv::b ... FAILED\ntest result: FAILED\n"
+    );
+}
+
+#[tokio::test]
+async fn a_runner_killed_by_its_deadline_fails_naming_the_job_the_pod_and_the_reason() {
+    let (runner, mut handle) = runner();
+    let follow = tokio::spawn(async move { runner.follow(JOB, POD, &mut Vec::new()).await });
+    let log = format!("/api/v1/namespaces/tmpnet/pods/{POD}/log");
+    expect(
+        &mut handle,
+        "GET",
+        &log,
+        &[],
+        200,
+        json!("2026-12-02T01:00:00Z running 1 test\n"),
+    )
+    .await;
+    expect(&mut handle, "GET", &format!("/apis/batch/v1/namespaces/tmpnet/jobs/{JOB}"), &[], 200,
+        job(json!({"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded", "message": "Job was active longer than specified deadline"}]}))).await;
+    expect(
+        &mut handle,
+        "GET",
+        "/api/v1/namespaces/tmpnet/pods",
+        &[],
+        200,
+        pods(json!({"running": {}})),
+    )
+    .await;
+    expect(&mut handle, "GET", &log, &[], 200, json!("")).await;
+    let err = follow.await.unwrap().unwrap_err().to_string();
+    assert_eq!(err, format!("runner Job {JOB} (pod {POD}): DeadlineExceeded: Job was active longer than specified deadline"));
+}
+
+#[tokio::test]
+async fn a_runner_whose_image_does_not_exist_fails_at_once() {
+    let (runner, mut handle) = runner();
+    let wait = tokio::spawn(async move {
+        runner
+            .wait_started(JOB, std::time::Duration::from_secs(60))
+            .await
+    });
+    expect(
+        &mut handle,
+        "GET",
+        &format!("/apis/batch/v1/namespaces/tmpnet/jobs/{JOB}"),
+        &[],
+        200,
+        job(json!({"active": 1})),
+    )
+    .await;
+    expect(&mut handle, "GET", "/api/v1/namespaces/tmpnet/pods", &[], 200,
+        pods(json!({"waiting": {"reason": "ErrImagePull", "message": "image \"tmpnet/nope:1\" not found"}}))).await;
+    let err = wait.await.unwrap().unwrap_err().to_string();
+    assert!(
+        err.contains(JOB)
+            && err.contains(POD)
+            && err.contains("ErrImagePull")
+            && err.contains("tmpnet/nope:1"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn delete_removes_the_job_with_its_pods_and_the_secret() {
+    let (runner, mut handle) = runner();
+    let delete = tokio::spawn(async move { runner.delete(JOB).await });
+    let (body, _) = expect(
+        &mut handle,
+        "DELETE",
+        &format!("/apis/batch/v1/namespaces/tmpnet/jobs/{JOB}"),
+        &[],
+        200,
+        job(json!({})),
+    )
+    .await;
+    assert_eq!(
+        body["propagationPolicy"], "Background",
+        "the pod goes with the Job"
+    );
+    expect(
+        &mut handle,
+        "DELETE",
+        &format!("/api/v1/namespaces/tmpnet/secrets/{JOB}-env"),
+        &[],
+        404,
+        status(404, "NotFound"),
+    )
+    .await;
+    delete.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_detached_runner_owns_the_network_through_an_owner_reference() {
+    let (runner, mut handle) = runner();
+    let hand = tokio::spawn(async move {
+        runner
+            .hand_network_to(JOB, "job-uid-1", "tmpnet-c426ef02")
+            .await
+    });
+    let (patch, _) = expect(
+        &mut handle,
+        "PATCH",
+        "/api/v1/namespaces/tmpnet/configmaps/tmpnet-c426ef02",
+        &[],
+        200,
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "tmpnet-c426ef02"}}),
+    )
+    .await;
+    assert_eq!(
+        patch["metadata"]["ownerReferences"],
+        json!([{"apiVersion": "batch/v1", "kind": "Job", "name": JOB, "uid": "job-uid-1", "controller": false, "blockOwnerDeletion": false}])
+    );
+    hand.await.unwrap().unwrap();
+}

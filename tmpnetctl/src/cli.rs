@@ -38,6 +38,48 @@ pub enum Command {
     Attach(AttachArgs),
     /// Print every Kubernetes manifest a new network would create, without touching a cluster (needs --runtime kube).
     Render(RenderArgs),
+    /// Runner Jobs: suites running inside the cluster (ENV_JOB_IMAGE): list, logs, wait, delete.
+    #[command(subcommand)]
+    Runner(RunnerCommand),
+}
+
+/// What to do with runner Jobs.
+#[derive(Debug, Subcommand)]
+pub enum RunnerCommand {
+    /// List the runner Jobs of the namespace, oldest first.
+    List(RunnerKube),
+    /// Print a runner's log; with --follow, until it ends (then exit with its exit code).
+    Logs(RunnerLogs),
+    /// Wait for a runner to end; the exit code is its tests' result.
+    Wait(RunnerJob),
+    /// Delete a runner Job (its pod, its Secret, and a network it owns).
+    Delete(RunnerJob),
+}
+
+/// Arguments of `runner list`.
+#[derive(Debug, Args)]
+pub struct RunnerKube {
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+/// Arguments naming one runner Job.
+#[derive(Debug, Args)]
+pub struct RunnerJob {
+    /// The Job's name (as `tmpnetctl runner list` prints it).
+    pub job: String,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+/// Arguments of `runner logs`.
+#[derive(Debug, Args)]
+pub struct RunnerLogs {
+    #[command(flatten)]
+    pub job: RunnerJob,
+    /// Keep printing as the runner writes, until it ends.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
 }
 
 /// `prune` arguments.

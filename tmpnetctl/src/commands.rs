@@ -8,7 +8,7 @@ use tmpnet_fixture::model::flags::{self, Flags};
 use tmpnet_fixture::model::{layout, KubeSettings, NodeState, RuntimeSettings};
 use tmpnet_fixture::{Error, Network, NetworkSpec, Progress, PruneRule, Result};
 
-use crate::cli::{Command, PruneArgs, RenderArgs, StartArgs, TargetArgs};
+use crate::cli::{Command, PruneArgs, RenderArgs, RunnerCommand, StartArgs, TargetArgs};
 use crate::output::{note, out};
 
 /// Runs one subcommand.
@@ -33,10 +33,55 @@ pub async fn run(command: Command) -> Result<ExitCode> {
         Command::List(root) => list(&layout::root_dir(root.root_dir.as_deref())?).await,
         Command::Prune(args) => prune(args).await,
         Command::Render(args) => render(args),
+        Command::Runner(command) => runner(command).await,
         Command::Attach(args) => {
             let root = layout::root_dir(args.root.root_dir.as_deref())?;
             let network = Network::attach(&args.kube.resolve(), &args.network_name, &root).await?;
             print_network(&network).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn runner(command: RunnerCommand) -> Result<ExitCode> {
+    use tmpnet_fixture::runner::Runner;
+    let exit = |code: i32| ExitCode::from(u8::try_from(code).unwrap_or(1));
+    match command {
+        RunnerCommand::List(args) => {
+            let jobs = Runner::connect(&args.kube.resolve()).await?.list().await?;
+            if jobs.is_empty() {
+                note!("no runner Jobs in namespace {}", args.kube.kube_namespace);
+            }
+            for job in jobs {
+                println!(
+                    "{}  suite {}  network {}  {}",
+                    job.name, job.suite, job.network, job.state
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RunnerCommand::Logs(args) => {
+            let runner = Runner::connect(&args.job.kube.resolve()).await?;
+            let mut out = std::io::stdout();
+            match runner.logs(&args.job.job, args.follow, &mut out).await? {
+                Some(code) => Ok(exit(code)),
+                None => Ok(ExitCode::SUCCESS),
+            }
+        }
+        RunnerCommand::Wait(args) => {
+            let code = Runner::connect(&args.kube.resolve())
+                .await?
+                .wait(&args.job)
+                .await?;
+            note!("runner Job {} ended with exit code {code}", args.job);
+            Ok(exit(code))
+        }
+        RunnerCommand::Delete(args) => {
+            Runner::connect(&args.kube.resolve())
+                .await?
+                .delete(&args.job)
+                .await?;
+            note!("deleted runner Job {}", args.job);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -69,6 +69,37 @@ pub struct HarnessArgs {
     #[arg(long, env = "E2E_KEEP_NETWORKS", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub keep_networks: bool,
 
+    /// Run the suite inside the cluster as a Job from this runner image
+    /// (kube mode; build it with scripts/build-images.sh).
+    #[arg(long, env = "ENV_JOB_IMAGE", value_name = "IMAGE")]
+    pub job_image: Option<String>,
+
+    /// With --job-image: return once the runner runs, printing how to follow it; the Job then owns a network this run created.
+    #[arg(long, env = "DETACH_RUNNER", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub detach: bool,
+
+    /// The ServiceAccount the runner Job runs as.
+    #[arg(
+        long,
+        env = "TMPNET_RUNNER_SERVICE_ACCOUNT",
+        default_value = "tmpnet",
+        value_name = "NAME"
+    )]
+    pub runner_service_account: String,
+
+    /// How long the runner Job may run before the cluster kills it (e.g. 30m, 2h).
+    #[arg(long, env = "TMPNET_RUNNER_DEADLINE", default_value = "1h", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub runner_deadline: std::time::Duration,
+
+    /// Forward this process's variables whose names start with PREFIX to the runner (comma-separated or repeated); their values travel in a Secret owned by the Job, never in its spec.
+    #[arg(
+        long,
+        env = "TMPNET_RUNNER_ENV",
+        value_delimiter = ',',
+        value_name = "PREFIX"
+    )]
+    pub runner_env: Vec<String>,
+
     /// Seconds to wait before stopping the network at the end of the run.
     #[arg(long, env = "E2E_DELAY_NETWORK_SHUTDOWN", value_name = "SECS")]
     pub delay_network_shutdown: Option<u64>,
@@ -101,6 +132,12 @@ impl HarnessArgs {
     /// The Kubernetes settings when Kubernetes was asked for.
     pub fn kube_settings(&self) -> Option<KubeSettings> {
         self.runtime.kube_settings()
+    }
+
+    /// The runner image, when the suite is to run in the cluster (an empty
+    /// `ENV_JOB_IMAGE` is none).
+    pub fn job_image(&self) -> Option<&str> {
+        self.job_image.as_deref().filter(|i| !i.is_empty())
     }
 
     /// Whether a reusable network is asked for.

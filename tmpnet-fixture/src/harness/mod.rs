@@ -9,6 +9,7 @@ mod env;
 mod foreign;
 pub(crate) mod owner;
 pub(crate) mod registry;
+mod relaunch;
 pub(crate) mod shared;
 mod trials;
 
@@ -85,6 +86,15 @@ pub fn run(target: Target) -> ExitCode {
     if let Err(e) = args.validate() {
         return fail(e);
     }
+    let relaunch_image = args
+        .job_image()
+        .filter(|_| !relaunch::in_runner())
+        .map(str::to_owned);
+    if relaunch_image.is_some() {
+        if let Err(e) = relaunch::check(&args, std::env::var_os("NEXTEST_RUN_ID").is_some()) {
+            return fail(e);
+        }
+    }
     let root = match layout::root_dir(args.root_dir.as_deref()) {
         Ok(root) => root,
         Err(e) => return fail(e),
@@ -98,7 +108,10 @@ pub fn run(target: Target) -> ExitCode {
     };
     let owned = Arc::new(OwnedNetworks::default());
     owned.keep_directories(args.keep_networks);
-    runtime.spawn(stop_on_signal(owned.clone()));
+    if relaunch_image.is_none() {
+        // A relaunch handles its own signals (it deletes its Job first).
+        runtime.spawn(stop_on_signal(owned.clone()));
+    }
     for dir in runtime.block_on(owner::sweep(&root)) {
         eprintln!(
             "stopped nodes left running by an earlier, killed run: {}",
@@ -152,6 +165,12 @@ pub fn run(target: Target) -> ExitCode {
             Err(e) => fail(e),
         };
     }
+    if let Some(image) = relaunch_image {
+        return match runtime.block_on(relaunch::relaunch(&args, &shared, &image)) {
+            Ok(code) => code,
+            Err(e) => fail(e),
+        };
+    }
     let state = Arc::new(trials::State::new(runtime.handle().clone(), shared));
     let conclusion = libtest_mimic::run(&args.libtest, trials::runnable(&state));
     runtime.block_on(finish(&state, args.delay_network_shutdown));
@@ -159,6 +178,14 @@ pub fn run(target: Target) -> ExitCode {
 }
 
 fn source(args: &HarnessArgs) -> Source {
+    if relaunch::in_runner() {
+        if let Ok(name) = std::env::var(crate::runner::NETWORK_ENV) {
+            return Source::Attached {
+                name,
+                owned: std::env::var(crate::runner::OWNS_NETWORK_ENV).is_ok_and(|v| v == "true"),
+            };
+        }
+    }
     if let Some(dir) = &args.network_dir {
         return Source::Explicit {
             dir: dir.clone(),
@@ -188,7 +215,10 @@ async fn finish(state: &trials::State, delay: Option<u64>) {
         return;
     };
     if !state.shared.source.owned() {
-        if !matches!(state.shared.source, Source::Nextest { .. }) {
+        if !matches!(
+            state.shared.source,
+            Source::Nextest { .. } | Source::Attached { .. }
+        ) {
             eprintln!("network left running: {}", network.dir().display());
         }
         return;

@@ -46,12 +46,20 @@ pub enum Source {
     },
     /// Created and stopped by this process.
     Owned,
+    /// A Kubernetes network attached to by name: the runner in a Job. It
+    /// stops the network at the end only when the Job owns it.
+    Attached {
+        /// The network's name (its state ConfigMap).
+        name: String,
+        /// Whether this process stops it at the end.
+        owned: bool,
+    },
 }
 
 impl Source {
     /// Whether this process must stop the network at the end of the run.
     pub fn owned(&self) -> bool {
-        matches!(self, Source::Owned)
+        matches!(self, Source::Owned | Source::Attached { owned: true, .. })
     }
 }
 
@@ -152,6 +160,18 @@ impl SharedNetwork {
                 Ok(network)
             }
             Source::Owned => self.create(Owner::me().as_ref()).await,
+            Source::Attached { name, owned } => {
+                let settings = self.spec.kube.as_ref().ok_or_else(|| {
+                    Error::InvalidInput(format!(
+                        "attaching to network {name} needs Kubernetes; set E2E_USE_KUBERNETES=true"
+                    ))
+                })?;
+                let network = Network::attach(settings, name, &self.spec.root_dir).await?;
+                if *owned {
+                    self.owned.add(&network);
+                }
+                Ok(network)
+            }
         }
     }
 

@@ -200,7 +200,7 @@ impl Runner {
             .await
             .map_err(|e| api_error(format!("read job {job}"), e))?;
         let Some(found) = found else {
-            return Ok((None, Phase::Failed("the Job was deleted".into())));
+            return Ok((None, Phase::Failed("no such Job (deleted, expired, or never made); `tmpnetctl runner list` shows the runner Jobs".into())));
         };
         let pod = self.pod_of(job).await?;
         let name = pod.as_ref().and_then(|p| p.metadata.name.clone());
@@ -323,6 +323,31 @@ impl Runner {
                 }
             }
         }
+    }
+
+    /// Prints the runner's log to `out`: what it has written so far, or,
+    /// with `follow`, everything until it ends, then its exit code.
+    pub async fn logs(
+        &self,
+        job: &str,
+        follow: bool,
+        out: &mut (dyn Write + Send),
+    ) -> Result<Option<i32>> {
+        if follow {
+            let (pod, _) = self.wait_started(job, Duration::from_secs(120)).await?;
+            return self.follow(job, &pod, out).await.map(Some);
+        }
+        let (pod, _) = self.phase(job).await?;
+        let pod = pod.ok_or_else(|| {
+            runner_error(
+                job,
+                None,
+                "it has no pod yet, so no log; try again, or follow it with --follow",
+            )
+        })?;
+        self.copy_log(job, &pod, &mut logs::Cursor::default(), false, out)
+            .await?;
+        Ok(None)
     }
 
     /// Waits for the runner's result: the container's exit code.

@@ -1,0 +1,325 @@
+//! Self-relaunch: in kube mode with a runner image (`ENV_JOB_IMAGE`), the
+//! harness does not run its tests here. It makes sure of the network in the
+//! cluster, runs this same test binary there as a Job with the same test
+//! filters and libtest options, shows its log as it comes, and exits with
+//! the runner container's exit code. Inside the Job ([`MARKER_ENV`]) the
+//! harness attaches to the network by name and runs the tests; it never
+//! relaunches again.
+//!
+//! Detached (`DETACH_RUNNER`), it returns once the runner runs; the Job then
+//! owns a network this run created (an owner reference), so the network
+//! goes with the Job.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::args::HarnessArgs;
+use super::owner;
+use super::shared::SharedNetwork;
+use crate::error::{Error, Result};
+use crate::network::Network;
+use crate::runner::{self, JobRequest, Runner};
+
+pub use crate::runner::MARKER_ENV;
+
+/// How long a finished Job, and so its result, stays in the cluster.
+const FINISHED_JOB_TTL_SECS: i32 = 3600;
+
+/// The libtest options and filters of `args`, as the test binary in the
+/// Job is given them.
+pub fn libtest_args(args: &libtest_mimic::Arguments) -> Vec<String> {
+    let mut out = Vec::new();
+    let flags = [
+        (args.include_ignored, "--include-ignored"),
+        (args.ignored, "--ignored"),
+        (args.test, "--test"),
+        (args.bench, "--bench"),
+        (args.nocapture, "--nocapture"),
+        (args.show_output, "--show-output"),
+        (args.exact, "--exact"),
+        (args.quiet, "--quiet"),
+    ];
+    out.extend(
+        flags
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, f)| (*f).to_owned()),
+    );
+    if let Some(n) = args.test_threads {
+        out.push(format!("--test-threads={n}"));
+    }
+    for skip in &args.skip {
+        out.extend(["--skip".to_owned(), skip.clone()]);
+    }
+    if let Some(color) = args.color {
+        let value = match color {
+            libtest_mimic::ColorSetting::Auto => "auto",
+            libtest_mimic::ColorSetting::Always => "always",
+            libtest_mimic::ColorSetting::Never => "never",
+        };
+        out.push(format!("--color={value}"));
+    }
+    if let Some(format) = args.format {
+        let value = match format {
+            libtest_mimic::FormatSetting::Pretty => "pretty",
+            libtest_mimic::FormatSetting::Terse => "terse",
+            libtest_mimic::FormatSetting::Json => "json",
+        };
+        out.push(format!("--format={value}"));
+    }
+    if let Some(filter) = &args.filter {
+        out.push(filter.clone());
+    }
+    out
+}
+
+/// Refuses a relaunch that cannot work, naming the fix.
+pub fn check(args: &HarnessArgs, under_nextest: bool) -> Result<()> {
+    if !args.wants_kube() {
+        return Err(Error::InvalidInput(
+            "ENV_JOB_IMAGE (--job-image) runs the suite in a Kubernetes Job; also set E2E_USE_KUBERNETES=true (--use-kubernetes), or unset ENV_JOB_IMAGE to run here".into(),
+        ));
+    }
+    if under_nextest {
+        return Err(Error::InvalidInput(
+            "ENV_JOB_IMAGE under nextest would start one runner Job per test (nextest runs each test in its own process); run the suite with `cargo test` to relaunch it in the cluster, or unset ENV_JOB_IMAGE".into(),
+        ));
+    }
+    if args.libtest.logfile.is_some() {
+        return Err(Error::InvalidInput(
+            "--logfile names a file here, but the tests run in the cluster; drop --logfile (the runner's output comes here)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the suite in the cluster; the exit code is the tests' result.
+pub async fn relaunch(args: &HarnessArgs, shared: &SharedNetwork, image: &str) -> Result<ExitCode> {
+    let settings = shared.spec.kube.clone().ok_or_else(|| {
+        Error::InvalidInput("the runner needs Kubernetes; pass --use-kubernetes".into())
+    })?;
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .ok_or_else(|| Error::InvalidInput("cannot tell this test binary's file name".into()))?;
+    let runner = Runner::connect(&settings).await?;
+    runner
+        .check_service_account(&args.runner_service_account)
+        .await?;
+    let network = shared.acquire().await?;
+    let created = shared.source.owned();
+    let result = run_job(
+        args,
+        shared,
+        &runner,
+        &network,
+        created,
+        image,
+        &binary,
+        &settings.namespace,
+    )
+    .await;
+    if created && !(args.detach && result.is_ok()) {
+        if let Err(e) = owner::retire(&shared.owned, &network).await {
+            eprintln!("error: cannot stop {}: {e}", network.dir().display());
+        }
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_job(
+    args: &HarnessArgs,
+    shared: &SharedNetwork,
+    runner: &Runner,
+    network: &Network,
+    created: bool,
+    image: &str,
+    binary: &str,
+    namespace: &str,
+) -> Result<ExitCode> {
+    let name = network.cluster_name().ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "network {} does not run on Kubernetes, so a runner Job cannot reach it; use a network started with --use-kubernetes",
+            network.dir().display()
+        ))
+    })?;
+    let job = runner::job_name(&shared.suite);
+    let env = runner::forwarded_env(&args.runner_env, std::env::vars());
+    let request = JobRequest {
+        name: job.clone(),
+        namespace: namespace.to_owned(),
+        image: image.to_owned(),
+        binary: binary.to_owned(),
+        args: libtest_args(&args.libtest),
+        network: name.clone(),
+        suite: shared.suite.clone(),
+        service_account: args.runner_service_account.clone(),
+        deadline_secs: i64::try_from(args.runner_deadline.as_secs())
+            .unwrap_or(i64::MAX)
+            .max(1),
+        ttl_secs: FINISHED_JOB_TTL_SECS,
+        owns_network: args.detach && created,
+        has_env_secret: !env.is_empty(),
+    };
+    let uid = runner.launch(&request, &env).await?;
+    eprintln!("running the suite in the cluster: Job {job} in namespace {namespace}, image {image}, network {name}");
+    let outcome = tokio::select! {
+        outcome = watch(args, runner, &job, &uid, &name, network, shared, created) => outcome,
+        code = interrupted() => {
+            eprintln!("interrupted; deleting runner Job {job}");
+            if let Err(e) = runner.delete(&job).await {
+                eprintln!("error: {e}");
+            }
+            if created {
+                let _ = owner::retire(&shared.owned, network).await;
+            }
+            std::process::exit(code);
+        }
+    };
+    if !(args.detach && outcome.is_ok()) {
+        if let Err(e) = runner.delete(&job).await {
+            eprintln!("error: {e}");
+        }
+    }
+    outcome
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn watch(
+    args: &HarnessArgs,
+    runner: &Runner,
+    job: &str,
+    uid: &str,
+    name: &str,
+    network: &Network,
+    shared: &SharedNetwork,
+    created: bool,
+) -> Result<ExitCode> {
+    let timeout = Duration::from_secs(
+        shared
+            .spec
+            .kube
+            .as_ref()
+            .map_or(120, |k| k.ready_timeout_secs)
+            .max(1),
+    );
+    if args.detach {
+        if created {
+            runner.hand_network_to(job, uid, name).await?;
+            shared.owned.remove(network.dir());
+            owner::release(network.dir())?;
+        }
+        let (pod, _) = runner.wait_started(job, timeout).await?;
+        let ns = &runner_namespace(shared);
+        println!(
+            "runner Job {job} runs (pod {pod}); it owns network {name}: {}",
+            if created {
+                "the network goes when the Job ends or is deleted"
+            } else {
+                "no: the network was reused and stays"
+            }
+        );
+        println!("follow it:  tmpnetctl runner logs {job} --follow --kube-namespace {ns}");
+        println!("its result: tmpnetctl runner wait {job} --kube-namespace {ns}");
+        println!("delete it:  tmpnetctl runner delete {job} --kube-namespace {ns}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (pod, _) = runner.wait_started(job, timeout).await?;
+    let mut out = std::io::stdout();
+    let code = runner.follow(job, &pod, &mut out).await?;
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+fn runner_namespace(shared: &SharedNetwork) -> String {
+    shared
+        .spec
+        .kube
+        .as_ref()
+        .map_or_else(|| "tmpnet".to_owned(), |k| k.namespace.clone())
+}
+
+/// Resolves on Ctrl-C (130) or SIGTERM (143).
+async fn interrupted() -> i32 {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => 130,
+        _ = term.recv() => 143,
+    }
+}
+
+/// Whether this process is the runner in a Job.
+pub fn in_runner() -> bool {
+    std::env::var_os(MARKER_ENV).is_some_and(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn the_job_gets_the_same_filters_and_options() {
+        let args = HarnessArgs::try_parse_from([
+            "e2e",
+            "kv::",
+            "--exact",
+            "--skip",
+            "slow",
+            "--test-threads",
+            "2",
+            "--nocapture",
+            "--format",
+            "terse",
+            "--node-count",
+            "3",
+        ])
+        .unwrap();
+        assert_eq!(
+            libtest_args(&args.libtest),
+            [
+                "--nocapture",
+                "--exact",
+                "--test-threads=2",
+                "--skip",
+                "slow",
+                "--format=terse",
+                "kv::"
+            ]
+        );
+        let parsed = libtest_mimic::Arguments::from_iter(
+            std::iter::once("e2e".to_owned()).chain(libtest_args(&args.libtest)),
+        );
+        assert_eq!(parsed.filter.as_deref(), Some("kv::"));
+        assert!(parsed.exact && parsed.nocapture);
+    }
+
+    #[test]
+    fn a_relaunch_needs_kube_and_refuses_nextest() {
+        let local =
+            HarnessArgs::try_parse_from(["e2e", "--job-image", "tmpnet/runner:latest"]).unwrap();
+        assert!(check(&local, false)
+            .unwrap_err()
+            .to_string()
+            .contains("E2E_USE_KUBERNETES=true"));
+        let kube = HarnessArgs::try_parse_from([
+            "e2e",
+            "--use-kubernetes",
+            "--job-image",
+            "tmpnet/runner:latest",
+        ])
+        .unwrap();
+        assert!(check(&kube, false).is_ok());
+        let err = check(&kube, true).unwrap_err().to_string();
+        assert!(
+            err.contains("one runner Job per test") && err.contains("cargo test"),
+            "{err}"
+        );
+    }
+}

@@ -54,6 +54,8 @@ need objcopy binutils
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 : >"$out/digests.txt"
+# The layout holds exactly the images of this build.
+rm -rf "$out/oci"
 
 echo "== binaries (host build, cargo test's profile)"
 start=$(now)

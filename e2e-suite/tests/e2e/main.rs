@@ -3,12 +3,16 @@
 //!
 //! Run it with `cargo test -p e2e-suite` or `cargo nextest run -p e2e-suite`;
 //! add `-- --reuse-network` (or `E2E_REUSE_NETWORK=1`) to keep the network
-//! for the next run.
+//! for the next run. With `E2E_USE_KUBERNETES=true` the nodes run on
+//! Kubernetes; add `ENV_JOB_IMAGE=tmpnet/runner:latest` and the suite itself
+//! runs there too, as a Job (see the README, "Running the suite inside the
+//! cluster").
 
 mod ephemeral;
 mod faults;
 mod kv;
 mod private;
 mod restart;
+mod settings;
 
 tmpnet_fixture::main!();

@@ -221,6 +221,40 @@ PY
     elapsed=$(( $(date +%s) - started ))
     [ "$elapsed" -lt 60 ] || { echo "error: the missing image took ${elapsed}s to be reported" >&2; exit 1; }
     check_empty
+
+    echo "== a ServiceAccount that does not exist is refused before any Job"
+    if ENV_JOB_IMAGE=tmpnet/runner:latest TMPNET_RUNNER_SERVICE_ACCOUNT=nobody \
+        cargo test --locked -p e2e-suite >"$work/noaccount.log" 2>&1; then
+        echo "error: a runner with a missing ServiceAccount passed" >&2
+        exit 1
+    fi
+    grep '^error: .*ServiceAccount "nobody" does not exist' "$work/noaccount.log" \
+        || { cat "$work/noaccount.log" >&2; exit 1; }
+    check_empty
+
+    echo "== a runner killed by its deadline fails with the reason"
+    if ENV_JOB_IMAGE=tmpnet/runner:latest TMPNET_RUNNER_DEADLINE=3s \
+        cargo test --locked -p e2e-suite >"$work/deadline.log" 2>&1; then
+        echo "error: a runner killed by its deadline passed" >&2
+        exit 1
+    fi
+    grep '^error: runner Job .*DeadlineExceeded' "$work/deadline.log" \
+        || { cat "$work/deadline.log" >&2; exit 1; }
+    check_empty
+
+    echo "== a detached Job deleted mid-run takes its network with it"
+    ENV_JOB_IMAGE=tmpnet/runner:latest DETACH_RUNNER=true \
+        cargo test --locked -p e2e-suite >"$work/detached2.log" 2>&1
+    job="$(sed -n 's/^runner Job \([^ ]*\) runs .*/\1/p' "$work/detached2.log")"
+    [ -n "$job" ] || { cat "$work/detached2.log" >&2; exit 1; }
+    "$tmpnetctl" runner delete "$job"
+    check_empty
+    if "$tmpnetctl" runner wait "$job" 2>"$work/wait.log"; then
+        echo "error: waiting for a deleted Job succeeded" >&2
+        exit 1
+    fi
+    [ "$(wc -l <"$work/wait.log")" = 1 ] && grep -q "no such Job" "$work/wait.log" \
+        || { cat "$work/wait.log" >&2; echo "error: not one line naming the problem" >&2; exit 1; }
     unset E2E_USE_KUBERNETES KUBECONFIG TMPNET_ROOT_DIR
 fi
 

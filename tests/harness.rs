@@ -353,6 +353,44 @@ fn kube_mode_with_bad_settings_fails_naming_the_fix() {
 }
 
 #[test]
+fn a_relaunch_that_cannot_work_is_refused_before_anything_starts() {
+    let root = test_root();
+    // Under nextest every test is a process: one Job per test. Refused.
+    let out = suite(root.path(), &["ok::passes"])
+        .env("E2E_USE_KUBERNETES", "1")
+        .env_remove("E2E_NODE_PATH")
+        .env("ENV_JOB_IMAGE", "tmpnet/runner:latest")
+        .env("NEXTEST_RUN_ID", "relaunch-refused")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: ENV_JOB_IMAGE under nextest would start one runner Job per test"),
+        "{err}"
+    );
+    // A runner image without kube mode.
+    let out = suite(root.path(), &["ok::passes"])
+        .env("ENV_JOB_IMAGE", "tmpnet/runner:latest")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("also set E2E_USE_KUBERNETES=true"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(network_dirs(root.path()).is_empty(), "nothing was started");
+    // An empty ENV_JOB_IMAGE is none: the tests run here.
+    let out = suite(root.path(), &["ok::passes"])
+        .env("ENV_JOB_IMAGE", "")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
 fn a_stray_test_attribute_stops_the_harness_with_its_location() {
     let root = test_root();
     let out = Command::new(env!("CARGO_BIN_EXE_stray-suite"))

@@ -272,4 +272,58 @@ mod tests {
         );
         assert_eq!(normalize("registry:5000/x"), "registry:5000/x:latest");
     }
+
+    fn layer(dir: &Path, name: &str, files: &[&str]) -> PathBuf {
+        let src = dir.join(format!("{name}-src"));
+        for f in files {
+            let path = src.join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, f.as_bytes()).unwrap();
+        }
+        let tar = dir.join(format!("{name}.tar"));
+        let ok = Command::new("tar")
+            .arg("-cf")
+            .arg(&tar)
+            .arg("-C")
+            .arg(&src)
+            .arg(".")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        tar
+    }
+
+    #[test]
+    fn layers_apply_in_order_with_their_whiteouts() {
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = dir.path().join("rootfs");
+        std::fs::create_dir(&rootfs).unwrap();
+        let lower = layer(
+            dir.path(),
+            "one",
+            &["etc/a", "etc/b", "opaque/x", "opaque/y"],
+        );
+        let upper = layer(
+            dir.path(),
+            "two",
+            &["etc/.wh.a", "opaque/.wh..wh..opq", "opaque/z", "etc/c"],
+        );
+        apply_layer(&lower, false, &rootfs).unwrap();
+        apply_layer(&upper, false, &rootfs).unwrap();
+        let list = |d: &str| {
+            let mut names: Vec<String> = std::fs::read_dir(rootfs.join(d))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(list("etc"), ["b", "c"], "a is whited out, c added");
+        assert_eq!(
+            list("opaque"),
+            ["z"],
+            "an opaque directory hides the lower layer's files"
+        );
+    }
 }

@@ -13,7 +13,9 @@
 #      bitcoind-family chain suite with litecoind pods;
 #   5. the suite runs inside the cluster as a runner Job (ENV_JOB_IMAGE):
 #      passing, failing on purpose, detached with a forwarded secret,
-#      interrupted with Ctrl-C, and with an image that does not exist;
+#      interrupted with Ctrl-C, killed with kill -9 (the next run reaps),
+#      with an image that does not exist, a missing ServiceAccount, a
+#      deadline, a detached Job deleted mid-run;
 #   6. after each, the namespace must hold nothing of tmpnet;
 #   7. the simulator is stopped.
 set -euo pipefail
@@ -208,6 +210,23 @@ PY
     wait "$run_pid" || rc=$?
     [ "$rc" = 130 ] || { cat "$work/interrupted.log" >&2; echo "error: an interrupted run exited $rc, not 130" >&2; exit 1; }
     echo "interrupted: exit code $rc"
+    check_empty
+
+    echo "== kill -9 of the local side: the next run deletes the Job and the network"
+    ENV_JOB_IMAGE=tmpnet/runner:latest "$test_bin" >"$work/killed.log" 2>&1 &
+    run_pid=$!
+    for _ in $(seq 1 300); do
+        grep -q "^running [0-9]* tests" "$work/killed.log" && break
+        sleep 0.1
+    done
+    kill -KILL "$run_pid"
+    wait "$run_pid" 2>/dev/null || true
+    "$tmpnetctl" runner list | grep -q "running$" \
+        || { echo "error: the Job of the killed run is not there to be reaped" >&2; exit 1; }
+    ENV_JOB_IMAGE=tmpnet/runner:latest cargo test --locked -p e2e-suite settings:: >"$work/after-kill.log" 2>&1 \
+        || { cat "$work/after-kill.log" >&2; exit 1; }
+    grep -q "stopped nodes left running by an earlier, killed run" "$work/after-kill.log" \
+        || { cat "$work/after-kill.log" >&2; echo "error: the next run did not reap the killed one" >&2; exit 1; }
     check_empty
 
     echo "== an image that does not exist fails fast, naming it"

@@ -21,6 +21,17 @@ use crate::sys::{files, pids};
 /// File name of the owner record.
 pub const OWNER_FILE: &str = "owner.json";
 
+/// File name of the record of the runner Job a relaunch made for the
+/// network (deleted with the network when its owner is gone).
+pub const RUNNER_FILE: &str = "runner-job.json";
+
+/// The runner Job a relaunch runs against a network it owns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunnerRecord {
+    /// The Job's name.
+    pub job: String,
+}
+
 /// A process, identified beyond its pid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -147,7 +158,11 @@ pub async fn sweep(root: &Path) -> Vec<PathBuf> {
             continue;
         }
         match Network::load(&dir) {
-            Ok(network) => match network.stop().await.and_then(|()| release(&dir)) {
+            Ok(network) => match delete_runner_job(&network)
+                .await
+                .and(network.stop().await)
+                .and_then(|()| release(&dir))
+            {
                 Ok(()) => reaped.push(dir),
                 Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot reap"),
             },
@@ -157,6 +172,23 @@ pub async fn sweep(root: &Path) -> Vec<PathBuf> {
         }
     }
     reaped
+}
+
+/// Deletes the runner Job recorded for `network` (a relaunch killed before
+/// it could), if any.
+async fn delete_runner_job(network: &Network) -> Result<()> {
+    let path = network.dir().join(RUNNER_FILE);
+    let (Some(record), crate::model::RuntimeSettings::Kube(settings)) = (
+        files::read_json_opt::<RunnerRecord>(&path)?,
+        &network.config().runtime,
+    ) else {
+        return Ok(());
+    };
+    crate::runner::Runner::connect(settings)
+        .await?
+        .delete(&record.job)
+        .await?;
+    files::remove_if_exists(&path)
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use super::shared::SharedNetwork;
 use crate::error::{Error, Result};
 use crate::network::Network;
 use crate::runner::{self, JobRequest, Runner};
+use crate::sys::files;
 
 pub use crate::runner::MARKER_ENV;
 
@@ -162,6 +163,14 @@ async fn run_job(
         owns_network: args.detach && created,
         has_env_secret: !env.is_empty(),
     };
+    if created {
+        // A relaunch killed from here on leaves the Job: the next run's
+        // sweep, reaping the network, deletes it too.
+        files::write_json(
+            &network.dir().join(owner::RUNNER_FILE),
+            &owner::RunnerRecord { job: job.clone() },
+        )?;
+    }
     let uid = runner.launch(&request, &env).await?;
     eprintln!("running the suite in the cluster: Job {job} in namespace {namespace}, image {image}, network {name}");
     let outcome = tokio::select! {

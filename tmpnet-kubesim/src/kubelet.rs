@@ -759,12 +759,14 @@ fn image_launch(
     let (uid, gid) = crate::sandbox::user(&image.rootfs, &image.user)?;
     let uid = context("runAsUser").unwrap_or(uid);
     let gid = context("runAsGroup").unwrap_or(gid);
-    if context("runAsNonRoot").is_some()
-        || c.spec.pointer("/securityContext/runAsNonRoot") == Some(&json!(true))
-    {
-        if uid == 0 {
-            return Err("container has runAsNonRoot and image will run as root".into());
-        }
+    let non_root = c
+        .spec
+        .pointer("/securityContext/runAsNonRoot")
+        .or_else(|| pod.pointer("/spec/securityContext/runAsNonRoot"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if non_root && uid == 0 {
+        return Err("container has runAsNonRoot and image will run as root".into());
     }
     let mut binds: Vec<(PathBuf, String)> = mounts_of(run, c)
         .into_iter()

@@ -86,6 +86,15 @@ EOF
 refnode_ctx="$out/refnode"
 rm -rf "$refnode_ctx" && mkdir -p "$refnode_ctx"
 objcopy --strip-debug target/debug/tmpnet-refnode "$refnode_ctx/tmpnet-refnode"
+# The images run them on Debian bookworm's C library: a newer host's
+# binaries would fail there at start.
+base_glibc=2.36
+for f in "$runner_ctx"/bin/* "$refnode_ctx/tmpnet-refnode"; do
+    need_glibc="$(objdump -T "$f" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -Vu | tail -1)"
+    if [ -n "$need_glibc" ] && [ "$(printf '%s\n%s\n' "$need_glibc" "$base_glibc" | sort -V | tail -1)" != "$base_glibc" ]; then
+        die "$(basename "$f") needs glibc $need_glibc, newer than Debian bookworm's $base_glibc (the images' base); build on a bookworm machine or in a rust:1-bookworm container"
+    fi
+done
 echo "binaries: $(since "$start") s"
 
 base=debian:bookworm-slim

@@ -7,6 +7,8 @@
 //! an image unpacks its layers, in order and with their whiteouts, into a
 //! root filesystem under the simulator's state directory (GNU `tar` reads
 //! the layers); containers then run on an overlay of it (see the kubelet).
+//! The simulator trusts the images it is given (those built here): `tar`
+//! extracts each layer as root, following links earlier layers made.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -222,7 +224,15 @@ fn apply_layer(layer: &Path, gzip: bool, rootfs: &Path) -> Result<(), String> {
         let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
             continue;
         };
-        let parent = rootfs.join(path.parent().unwrap_or(Path::new("")));
+        // Resolved inside the root: a link a lower layer left must not
+        // lead a whiteout out of it.
+        let Ok(inside) = crate::sandbox::resolve_in(
+            rootfs,
+            &path.parent().unwrap_or(Path::new("")).to_string_lossy(),
+        ) else {
+            continue;
+        };
+        let parent = rootfs.join(inside.trim_start_matches('/'));
         if file == ".wh..wh..opq" {
             for child in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
                 remove(&child.path());

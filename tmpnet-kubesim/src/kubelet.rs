@@ -75,6 +75,8 @@ struct Container {
     log_writers: Vec<tokio::task::JoinHandle<()>>,
     /// When its process exited, while its last output is still copied.
     exited: Option<(i32, Instant)>,
+    /// Why its last start failed (the terminated state's message).
+    start_error: Option<String>,
     restarts: u32,
     ready: bool,
     next_probe: Instant,
@@ -105,6 +107,7 @@ impl Container {
             image_id: String::new(),
             log_writers: Vec::new(),
             exited: None,
+            start_error: None,
             restarts: 0,
             ready: false,
             next_probe: Instant::now(),
@@ -422,8 +425,14 @@ fn lookup(shared: &Shared, ns: &str, plural: &str, name: &str, key: &str) -> Opt
     }
 }
 
-/// A container's environment, resolved.
-fn environment(shared: &Shared, run: &PodRun, pod: &Value, spec: &Value) -> Vec<(String, String)> {
+/// A container's environment, resolved: (name, value, whether it is a
+/// literal `env[].value`, the only kind Kubernetes expands `$(VAR)` in).
+fn environment(
+    shared: &Shared,
+    run: &PodRun,
+    pod: &Value,
+    spec: &Value,
+) -> Vec<(String, String, bool)> {
     let mut env = Vec::new();
     let ns = run.namespace.as_str();
     for from in spec
@@ -455,7 +464,7 @@ fn environment(shared: &Shared, run: &PodRun, pod: &Value, spec: &Value) -> Vec<
             .map(|(k, _)| k)
         {
             if let Some(value) = lookup(shared, ns, plural, name, key) {
-                env.push((format!("{prefix}{key}"), value));
+                env.push((format!("{prefix}{key}"), value, false));
             }
         }
     }
@@ -500,7 +509,7 @@ fn environment(shared: &Shared, run: &PodRun, pod: &Value, spec: &Value) -> Vec<
             None
         };
         if let Some(value) = value {
-            env.push((name.to_owned(), value));
+            env.push((name.to_owned(), value, str_at(var, "/value").is_some()));
         }
     }
     env
@@ -654,7 +663,7 @@ fn mapped_launch(
             .collect()
     };
     let mut vars: Vec<(String, String)> = Vec::new();
-    for (key, value) in environment(shared, run, pod, &c.spec) {
+    for (key, value, _) in environment(shared, run, pod, &c.spec) {
         let value = expand(&remap(&value, &mounts, &run.ip), &vars);
         vars.push((key, value));
     }
@@ -714,17 +723,28 @@ fn image_launch(
         "KUBECONFIG".to_owned(),
         crate::sandbox::KUBECONFIG_PATH.to_owned(),
     ));
-    for (key, value) in environment(shared, run, pod, &c.spec) {
-        let value = expand(&remap(&value, &[], &run.ip), &vars);
-        vars.retain(|(k, _)| *k != key);
-        vars.push((key, value));
+    // The container's own variables, in order: what `$(VAR)` in its
+    // literal values, command and args may name (not the image's).
+    let mut own: Vec<(String, String)> = Vec::new();
+    for (key, value, literal) in environment(shared, run, pod, &c.spec) {
+        let value = if literal {
+            expand(&remap(&value, &[], &run.ip), &own)
+        } else {
+            value
+        };
+        own.retain(|(k, _)| *k != key);
+        own.push((key, value));
+    }
+    for (key, value) in &own {
+        vars.retain(|(k, _)| k != key);
+        vars.push((key.clone(), value.clone()));
     }
     let strings = |key: &str| -> Option<Vec<String>> {
         let list = c.spec.get(key)?.as_array()?;
         Some(
             list.iter()
                 .filter_map(Value::as_str)
-                .map(|s| expand(&remap(s, &[], &run.ip), &vars))
+                .map(|s| expand(&remap(s, &[], &run.ip), &own))
                 .collect(),
         )
     };
@@ -767,6 +787,16 @@ fn image_launch(
         .unwrap_or(false);
     if non_root && uid == 0 {
         return Err("container has runAsNonRoot and image will run as root".into());
+    }
+    if non_root
+        && context("runAsUser").is_none()
+        && image
+            .user
+            .split(':')
+            .next()
+            .is_some_and(|u| u.parse::<u32>().is_err())
+    {
+        return Err(format!("container has runAsNonRoot and image has non-numeric user ({}), cannot verify user is non-root", image.user));
     }
     let mut binds: Vec<(PathBuf, String)> = mounts_of(run, c)
         .into_iter()
@@ -832,6 +862,7 @@ fn spawn(shared: &Shared, run: &PodRun, c: &mut Container, launch: Launch) {
             c.child = Some(child);
             c.started_at = Some(now_rfc3339());
             c.waiting = None;
+            c.start_error = None;
             c.restart_at = None;
             c.ready = false;
             c.liveness_failures = 0;
@@ -840,7 +871,9 @@ fn spawn(shared: &Shared, run: &PodRun, c: &mut Container, launch: Launch) {
         }
         Err(e) => {
             tracing::warn!(program = %launch.program.display(), error = %e, "cannot start a container");
-            c.terminated = Some((128, "ContainerCannotRun", now_rfc3339()));
+            c.waiting = None;
+            c.start_error = Some(format!("cannot start {}: {e}", launch.program.display()));
+            c.terminated = Some((128, "StartError", now_rfc3339()));
             c.restart_at = Some(Instant::now() + backoff(c.restarts));
         }
     }
@@ -1133,7 +1166,7 @@ fn container_status(c: &Container) -> Value {
     } else if let Some((reason, message)) = &c.waiting {
         json!({"waiting": {"reason": reason, "message": message}})
     } else if let Some((code, reason, finished)) = &c.terminated {
-        json!({"terminated": {"exitCode": code, "reason": reason, "startedAt": c.started_at, "finishedAt": finished}})
+        json!({"terminated": {"exitCode": code, "reason": reason, "message": c.start_error, "startedAt": c.started_at, "finishedAt": finished}})
     } else {
         json!({"waiting": {"reason": "ContainerCreating"}})
     };

@@ -93,11 +93,12 @@ pub fn capture(
                 if line.ends_with(b"\n") {
                     line.pop();
                 }
+                // Stamped under the lock: timestamps grow in file order.
+                let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
                 let ts = humantime::format_rfc3339_nanos(std::time::SystemTime::now());
                 let mut entry = format!("{ts} {stream} ").into_bytes();
                 entry.extend_from_slice(&line);
                 entry.push(b'\n');
-                let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
                 if f.write_all(&entry).is_err() {
                     return;
                 }

@@ -48,6 +48,42 @@ fn c(path: &Path) -> Result<CString, String> {
         .map_err(|_| format!("{} has a NUL byte", path.display()))
 }
 
+/// `inside` with every symbolic link on the way resolved *within* `rootfs`
+/// (an absolute link target names a path of the image, never of the
+/// machine), so mounts and directories made for a container land inside
+/// it: Debian's `/var/run -> /run`, or any link an image holds.
+pub fn resolve_in(rootfs: &Path, inside: &str) -> Result<String, String> {
+    let mut done: Vec<String> = Vec::new();
+    let mut todo: Vec<String> = inside.split('/').rev().map(str::to_owned).collect();
+    let mut hops = 0;
+    while let Some(part) = todo.pop() {
+        match part.as_str() {
+            "" | "." => continue,
+            ".." => {
+                done.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let candidate = rootfs.join(done.join("/")).join(&part);
+        match std::fs::read_link(&candidate) {
+            Ok(target) => {
+                hops += 1;
+                if hops > 40 {
+                    return Err(format!("too many symbolic links in {inside:?}"));
+                }
+                let target = target.to_string_lossy().into_owned();
+                if target.starts_with('/') {
+                    done.clear();
+                }
+                todo.extend(target.split('/').rev().map(str::to_owned));
+            }
+            Err(_) => done.push(part),
+        }
+    }
+    Ok(format!("/{}", done.join("/")))
+}
+
 /// The directories leading to `inside` (relative to `root`), outermost
 /// first, and the full target.
 fn path_in(root: &Path, inside: &str) -> Result<(Vec<CString>, CString), String> {
@@ -103,7 +139,7 @@ impl Sandbox {
                 ("/dev".into(), "/dev".to_owned()),
             ])
         {
-            let (dirs, target) = path_in(&root, &inside)?;
+            let (dirs, target) = path_in(&root, &resolve_in(&self.lower, &inside)?)?;
             binds.push(Bind {
                 file: source.is_file(),
                 source: c(&source)?,
@@ -111,8 +147,9 @@ impl Sandbox {
                 dirs,
             });
         }
-        let (workdirs, workdir) = path_in(&root, &self.working_dir)?;
-        let inside_workdir = CString::new(self.working_dir.as_bytes())
+        let working_dir = resolve_in(&self.lower, &self.working_dir)?;
+        let (workdirs, workdir) = path_in(&root, &working_dir)?;
+        let inside_workdir = CString::new(working_dir.as_bytes())
             .map_err(|_| "the working directory has a NUL byte".to_owned())?;
         let root = c(&root)?;
         let (overlay, slash) = (CString::from(c"overlay"), CString::from(c"/"));
@@ -291,6 +328,30 @@ mod tests {
             Some("/usr/bin/tool")
         );
         assert_eq!(resolve(dir.path(), "sh", "/bin:/usr/bin"), None);
+    }
+
+    #[test]
+    fn links_resolve_inside_the_image_never_on_the_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("run")).unwrap();
+        std::fs::create_dir_all(root.join("var")).unwrap();
+        std::os::unix::fs::symlink("/run", root.join("var/run")).unwrap();
+        std::os::unix::fs::symlink("../../etc", root.join("run/up")).unwrap();
+        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+        assert_eq!(
+            resolve_in(root, "/var/run/kubesim/kubeconfig").unwrap(),
+            "/run/kubesim/kubeconfig"
+        );
+        assert_eq!(
+            resolve_in(root, "/run/up/x").unwrap(),
+            "/etc/x",
+            "no climbing out of the root"
+        );
+        assert_eq!(resolve_in(root, "/data/db").unwrap(), "/data/db");
+        assert!(resolve_in(root, "/loop/x")
+            .unwrap_err()
+            .contains("too many"));
     }
 
     #[test]

@@ -86,6 +86,11 @@ pub fn run(target: Target) -> ExitCode {
     if let Err(e) = args.validate() {
         return fail(e);
     }
+    if relaunch::in_runner() {
+        if let Err(e) = relaunch::check_build() {
+            return fail(e);
+        }
+    }
     let relaunch_image = args
         .job_image()
         .filter(|_| !relaunch::in_runner())

@@ -2,7 +2,7 @@
 //! harness does not run its tests here. It makes sure of the network in the
 //! cluster, runs this same test binary there as a Job with the same test
 //! filters and libtest options, shows its log as it comes, and exits with
-//! the runner container's exit code. Inside the Job ([`MARKER_ENV`]) the
+//! the runner container's exit code. Inside the Job (`TMPNET_RUNNER_JOB`) the
 //! harness attaches to the network by name and runs the tests; it never
 //! relaunches again.
 //!
@@ -11,17 +11,17 @@
 //! goes with the Job.
 
 use std::process::ExitCode;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use super::args::HarnessArgs;
 use super::owner;
 use super::shared::SharedNetwork;
 use crate::error::{Error, Result};
+use crate::model::RuntimeSettings;
 use crate::network::Network;
 use crate::runner::{self, JobRequest, Runner};
-use crate::sys::files;
-
-pub use crate::runner::MARKER_ENV;
+use crate::sys::{elf, files};
 
 /// How long a finished Job, and so its result, stays in the cluster.
 const FINISHED_JOB_TTL_SECS: i32 = 3600;
@@ -94,158 +94,212 @@ pub fn check(args: &HarnessArgs, under_nextest: bool) -> Result<()> {
     Ok(())
 }
 
-/// Runs the suite in the cluster; the exit code is the tests' result.
-pub async fn relaunch(args: &HarnessArgs, shared: &SharedNetwork, image: &str) -> Result<ExitCode> {
-    let settings = shared.spec.kube.clone().ok_or_else(|| {
-        Error::InvalidInput("the runner needs Kubernetes; pass --use-kubernetes".into())
-    })?;
-    let binary = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .ok_or_else(|| Error::InvalidInput("cannot tell this test binary's file name".into()))?;
-    let runner = Runner::connect(&settings).await?;
-    runner
-        .check_service_account(&args.runner_service_account)
-        .await?;
-    let network = shared.acquire().await?;
-    let created = shared.source.owned();
-    let result = run_job(
-        args,
-        shared,
-        &runner,
-        &network,
-        created,
-        image,
-        &binary,
-        &settings.namespace,
-    )
-    .await;
-    if created && !(args.detach && result.is_ok()) {
-        if let Err(e) = owner::retire(&shared.owned, &network).await {
-            eprintln!("error: cannot stop {}: {e}", network.dir().display());
-        }
-    }
-    result
+/// One relaunch under way, and what it has made (for its end, and for an
+/// interrupt at any point of it).
+struct Relaunch<'a> {
+    args: &'a HarnessArgs,
+    shared: &'a SharedNetwork,
+    image: &'a str,
+    /// The Job once it is being made, until it is deleted.
+    job: Mutex<Option<(Runner, String)>>,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_job(
-    args: &HarnessArgs,
-    shared: &SharedNetwork,
-    runner: &Runner,
-    network: &Network,
-    created: bool,
-    image: &str,
-    binary: &str,
-    namespace: &str,
-) -> Result<ExitCode> {
-    let name = network.cluster_name().ok_or_else(|| {
-        Error::InvalidInput(format!(
-            "network {} does not run on Kubernetes, so a runner Job cannot reach it; use a network started with --use-kubernetes",
-            network.dir().display()
-        ))
-    })?;
-    let job = runner::job_name(&shared.suite);
-    let env = runner::forwarded_env(&args.runner_env, std::env::vars());
-    let request = JobRequest {
-        name: job.clone(),
-        namespace: namespace.to_owned(),
-        image: image.to_owned(),
-        binary: binary.to_owned(),
-        args: libtest_args(&args.libtest),
-        network: name.clone(),
-        suite: shared.suite.clone(),
-        service_account: args.runner_service_account.clone(),
-        deadline_secs: i64::try_from(args.runner_deadline.as_secs())
-            .unwrap_or(i64::MAX)
-            .max(1),
-        ttl_secs: FINISHED_JOB_TTL_SECS,
-        owns_network: args.detach && created,
-        has_env_secret: !env.is_empty(),
+/// Runs the suite in the cluster; the exit code is the tests' result. On
+/// Ctrl-C or SIGTERM, at any point, the Job and a network this run made
+/// are deleted and the process exits with 130 or 143.
+pub async fn relaunch(args: &HarnessArgs, shared: &SharedNetwork, image: &str) -> Result<ExitCode> {
+    let run = Relaunch {
+        args,
+        shared,
+        image,
+        job: Mutex::new(None),
     };
-    if created {
-        // A relaunch killed from here on leaves the Job: the next run's
-        // sweep, reaping the network, deletes it too.
-        files::write_json(
-            &network.dir().join(owner::RUNNER_FILE),
-            &owner::RunnerRecord { job: job.clone() },
-        )?;
-    }
-    let uid = runner.launch(&request, &env).await?;
-    eprintln!("running the suite in the cluster: Job {job} in namespace {namespace}, image {image}, network {name}");
-    let outcome = tokio::select! {
-        outcome = watch(args, runner, &job, &uid, &name, network, shared, created) => outcome,
+    tokio::select! {
+        result = run.run() => result,
         code = interrupted() => {
-            eprintln!("interrupted; deleting runner Job {job}");
+            eprintln!("interrupted; deleting what this run made in the cluster");
+            run.abandon().await;
+            std::process::exit(code);
+        }
+    }
+}
+
+/// This test binary's file name (the command of the Job).
+fn binary_name() -> Result<String> {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .ok_or_else(|| {
+            Error::InvalidInput(
+                "cannot tell this test binary's file name from /proc/self/exe; run it by its path"
+                    .into(),
+            )
+        })
+}
+
+impl Relaunch<'_> {
+    async fn run(&self) -> Result<ExitCode> {
+        let binary = binary_name()?;
+        let settings = self.shared.spec.kube.clone().ok_or_else(|| {
+            Error::InvalidInput("the runner needs Kubernetes; pass --use-kubernetes".into())
+        })?;
+        if self.shared.source.owned() {
+            // Before the network is made: a Job that cannot run would
+            // waste its start.
+            Runner::connect(&settings)
+                .await?
+                .check_service_account(&self.args.runner_service_account)
+                .await?;
+        }
+        let network = self.shared.acquire().await?;
+        let created = self.shared.source.owned();
+        let result = self.run_job(&network, created, &binary).await;
+        if !matches!(result, Ok(ExitCode::SUCCESS)) {
+            // The network's directory stays, as after a failed local run.
+            if let Err(e) = crate::network::mark_failed(&network, "the runner Job") {
+                tracing::warn!(error = %e, "cannot mark the network as failed");
+            }
+        }
+        if created && !(self.args.detach && result.is_ok()) {
+            if let Err(e) = owner::retire(&self.shared.owned, &network).await {
+                eprintln!("error: cannot stop {}: {e}", network.dir().display());
+            }
+        }
+        result
+    }
+
+    async fn run_job(&self, network: &Network, created: bool, binary: &str) -> Result<ExitCode> {
+        let (RuntimeSettings::Kube(settings), Some(name)) =
+            (&network.config().runtime, network.cluster_name())
+        else {
+            return Err(Error::InvalidInput(format!(
+                "network {} does not run on Kubernetes, so a runner Job cannot reach it; use a network started with --use-kubernetes",
+                network.dir().display()
+            )));
+        };
+        // The network's own cluster and namespace, whatever this run's
+        // flags say (a reused network may live elsewhere).
+        let runner = Runner::connect(settings).await?;
+        if !created {
+            runner
+                .check_service_account(&self.args.runner_service_account)
+                .await?;
+        }
+        let job = runner::job_name(&self.shared.suite);
+        let env = runner::forwarded_env(&self.args.runner_env, std::env::vars());
+        let request = JobRequest {
+            name: job.clone(),
+            namespace: settings.namespace.clone(),
+            image: self.image.to_owned(),
+            binary: binary.to_owned(),
+            args: libtest_args(&self.args.libtest),
+            network: name.clone(),
+            suite: self.shared.suite.clone(),
+            service_account: self.args.runner_service_account.clone(),
+            deadline_secs: i64::try_from(self.args.runner_deadline.as_secs())
+                .unwrap_or(i64::MAX)
+                .max(1),
+            ttl_secs: FINISHED_JOB_TTL_SECS,
+            owns_network: self.args.detach && created,
+            has_env_secret: !env.is_empty(),
+            build_id: std::env::current_exe().ok().and_then(|p| elf::build_id(&p)),
+        };
+        if created {
+            // A relaunch killed from here on leaves the Job: the next run's
+            // sweep, reaping the network, deletes it too.
+            files::write_json(
+                &network.dir().join(owner::RUNNER_FILE),
+                &owner::RunnerRecord { job: job.clone() },
+            )?;
+        }
+        *self.job.lock().unwrap_or_else(|p| p.into_inner()) = Some((runner.clone(), job.clone()));
+        let uid = runner.launch(&request, &env).await?;
+        eprintln!(
+            "running the suite in the cluster: Job {job} in namespace {}, image {}, network {name}",
+            settings.namespace, self.image
+        );
+        let timeout = Duration::from_secs(settings.ready_timeout_secs.max(1));
+        let outcome = self
+            .watch(&runner, &job, &uid, &name, network, created, timeout)
+            .await;
+        if !(self.args.detach && outcome.is_ok()) {
             if let Err(e) = runner.delete(&job).await {
                 eprintln!("error: {e}");
             }
-            if created {
-                let _ = owner::retire(&shared.owned, network).await;
-            }
-            std::process::exit(code);
         }
-    };
-    if !(args.detach && outcome.is_ok()) {
-        if let Err(e) = runner.delete(&job).await {
-            eprintln!("error: {e}");
-        }
+        self.job.lock().unwrap_or_else(|p| p.into_inner()).take();
+        outcome
     }
-    outcome
-}
 
-#[allow(clippy::too_many_arguments)]
-async fn watch(
-    args: &HarnessArgs,
-    runner: &Runner,
-    job: &str,
-    uid: &str,
-    name: &str,
-    network: &Network,
-    shared: &SharedNetwork,
-    created: bool,
-) -> Result<ExitCode> {
-    let timeout = Duration::from_secs(
-        shared
-            .spec
-            .kube
-            .as_ref()
-            .map_or(120, |k| k.ready_timeout_secs)
-            .max(1),
-    );
-    if args.detach {
-        if created {
-            runner.hand_network_to(job, uid, name).await?;
-            shared.owned.remove(network.dir());
-            owner::release(network.dir())?;
+    #[allow(clippy::too_many_arguments)]
+    async fn watch(
+        &self,
+        runner: &Runner,
+        job: &str,
+        uid: &str,
+        name: &str,
+        network: &Network,
+        created: bool,
+        timeout: Duration,
+    ) -> Result<ExitCode> {
+        if self.args.detach {
+            if created {
+                runner.hand_network_to(job, uid, name).await?;
+                self.shared.owned.remove(network.dir());
+                owner::release(network.dir())?;
+            }
+            let (pod, _) = runner.wait_started(job, timeout).await?;
+            let ns = runner.namespace();
+            let fate = if created {
+                "it owns network"
+            } else {
+                "the network it uses was reused and stays:"
+            };
+            println!("runner Job {job} runs (pod {pod}); {fate} {name}");
+            println!("follow it:  tmpnetctl runner logs {job} --follow --kube-namespace {ns}");
+            println!("its result: tmpnetctl runner wait {job} --kube-namespace {ns}");
+            println!("delete it:  tmpnetctl runner delete {job} --kube-namespace {ns}");
+            return Ok(ExitCode::SUCCESS);
         }
         let (pod, _) = runner.wait_started(job, timeout).await?;
-        let ns = &runner_namespace(shared);
-        println!(
-            "runner Job {job} runs (pod {pod}); it owns network {name}: {}",
-            if created {
-                "the network goes when the Job ends or is deleted"
-            } else {
-                "no: the network was reused and stays"
-            }
-        );
-        println!("follow it:  tmpnetctl runner logs {job} --follow --kube-namespace {ns}");
-        println!("its result: tmpnetctl runner wait {job} --kube-namespace {ns}");
-        println!("delete it:  tmpnetctl runner delete {job} --kube-namespace {ns}");
-        return Ok(ExitCode::SUCCESS);
+        let mut out = std::io::stdout();
+        let code = runner.follow(job, &pod, &mut out).await?;
+        Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
     }
-    let (pod, _) = runner.wait_started(job, timeout).await?;
-    let mut out = std::io::stdout();
-    let code = runner.follow(job, &pod, &mut out).await?;
-    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+
+    /// After an interrupt: deletes the Job, if one is made, and stops every
+    /// network this run owns (one still starting included).
+    async fn abandon(&self) {
+        let job = self.job.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some((runner, job)) = job {
+            if let Err(e) = runner.delete(&job).await {
+                eprintln!("error: {e}");
+            }
+        }
+        for network in self.shared.owned.take() {
+            if let Err(e) = owner::stop_and_release(&self.shared.owned, &network).await {
+                eprintln!("error: cannot stop {}: {e}", network.dir().display());
+            }
+        }
+    }
 }
 
-fn runner_namespace(shared: &SharedNetwork) -> String {
-    shared
-        .spec
-        .kube
-        .as_ref()
-        .map_or_else(|| "tmpnet".to_owned(), |k| k.namespace.clone())
+/// In the runner: refuses to run when the image holds another build of
+/// this test binary than the one that made the Job (the image was not
+/// rebuilt after the suite changed).
+pub fn check_build() -> Result<()> {
+    let Ok(expected) = std::env::var(runner::BUILD_ID_ENV) else {
+        return Ok(());
+    };
+    let own = std::env::current_exe().ok().and_then(|p| elf::build_id(&p));
+    if own.as_deref() == Some(expected.as_str()) {
+        return Ok(());
+    }
+    Err(Error::InvalidInput(format!(
+        "this runner image holds another build of {} (build id {}) than the one that started the Job ({expected}); rebuild the image (scripts/build-images.sh) and run again",
+        binary_name().unwrap_or_else(|_| "the test binary".into()),
+        own.as_deref().unwrap_or("none"),
+    )))
 }
 
 /// Resolves on Ctrl-C (130) or SIGTERM (143).
@@ -265,7 +319,7 @@ async fn interrupted() -> i32 {
 
 /// Whether this process is the runner in a Job.
 pub fn in_runner() -> bool {
-    std::env::var_os(MARKER_ENV).is_some_and(|v| !v.is_empty())
+    std::env::var_os(runner::MARKER_ENV).is_some_and(|v| !v.is_empty())
 }
 
 #[cfg(test)]

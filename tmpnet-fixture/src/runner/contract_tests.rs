@@ -87,6 +87,7 @@ fn request() -> JobRequest {
         ttl_secs: 3600,
         owns_network: false,
         has_env_secret: true,
+        build_id: Some("55119dd2ca6adbb0".into()),
     }
 }
 
@@ -163,6 +164,7 @@ async fn launch_creates_the_secret_then_the_job_then_makes_the_job_own_the_secre
     assert_eq!(env["TMPNET_RUNNER_NETWORK"], "tmpnet-c426ef02");
     assert_eq!(env["TMPNET_KUBE_ACCESS"], "pod-ip");
     assert_eq!(env["E2E_USE_KUBERNETES"], "true");
+    assert_eq!(env["TMPNET_RUNNER_BUILD_ID"], "55119dd2ca6adbb0");
     assert!(
         !env.contains_key("TMPNET_RUNNER_OWNS_NETWORK"),
         "not detached: the local side owns the network"
@@ -369,4 +371,55 @@ async fn a_detached_runner_owns_the_network_through_an_owner_reference() {
         json!([{"apiVersion": "batch/v1", "kind": "Job", "name": JOB, "uid": "job-uid-1", "controller": false, "blockOwnerDeletion": false}])
     );
     hand.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_deadline_outranks_the_exit_code_of_the_pod_it_killed() {
+    // On a cluster the deadline deletes the pod gracefully: its harness
+    // exits 143 on SIGTERM. The Job's reason is the result, not 143.
+    let (first, mut handle) = runner();
+    let wait = tokio::spawn(async move { first.wait(JOB).await });
+    expect(
+        &mut handle,
+        "GET",
+        &format!("/apis/batch/v1/namespaces/tmpnet/jobs/{JOB}"),
+        &[],
+        200,
+        job(json!({"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded", "message": "Job was active longer than specified deadline"}]})),
+    )
+    .await;
+    expect(
+        &mut handle,
+        "GET",
+        "/api/v1/namespaces/tmpnet/pods",
+        &[],
+        200,
+        pods(json!({"terminated": {"exitCode": 143, "reason": "Error"}})),
+    )
+    .await;
+    let err = wait.await.unwrap().unwrap_err().to_string();
+    assert!(err.contains("DeadlineExceeded"), "{err}");
+    // A container that failed by itself fails the Job for its backoff
+    // limit: then its exit code is the result.
+    let (second, mut handle) = runner();
+    let wait = tokio::spawn(async move { second.wait(JOB).await });
+    expect(
+        &mut handle,
+        "GET",
+        &format!("/apis/batch/v1/namespaces/tmpnet/jobs/{JOB}"),
+        &[],
+        200,
+        job(json!({"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]})),
+    )
+    .await;
+    expect(
+        &mut handle,
+        "GET",
+        "/api/v1/namespaces/tmpnet/pods",
+        &[],
+        200,
+        pods(json!({"terminated": {"exitCode": 101, "reason": "Error"}})),
+    )
+    .await;
+    assert_eq!(wait.await.unwrap().unwrap(), 101);
 }

@@ -1,69 +1,68 @@
-//! Following the runner's log: every line once, in order, even when the
-//! stream drops and is opened again.
+//! Following the runner's log: every line once, even when the stream drops
+//! and is opened again.
 //!
 //! Lines are asked for with their timestamps. A resumed stream starts at
-//! the second of the last line shown (the API's `sinceTime` has second
-//! precision), and the lines it repeats are skipped: those before the last
-//! timestamp shown, and as many at that timestamp as were shown already.
+//! the second of the newest line shown (the API's `sinceTime` has second
+//! precision), so it begins with lines shown already: exactly those shown
+//! whose timestamp is at or after that second, in the order they were
+//! shown (the API serves a log in its order, filtered by time). That many
+//! are skipped. Timestamps need not grow line by line (stdout and stderr
+//! are stamped apart), so the count, not the last timestamp, decides.
 
 use k8s_openapi::jiff::Timestamp;
 
 /// What has been shown so far.
 #[derive(Debug, Default, Clone)]
 pub struct Cursor {
-    last: Option<Timestamp>,
-    /// Lines shown with exactly `last` as their timestamp.
-    at_last: usize,
+    /// The newest timestamp shown.
+    newest: Option<Timestamp>,
+    /// The timestamps shown at or after the second of `newest`.
+    recent: Vec<Timestamp>,
 }
 
 /// One stream's progress against the cursor.
 #[derive(Debug)]
 pub struct Connection {
-    /// Lines at the cursor's last timestamp still to skip.
+    /// Lines of this stream still to skip (shown by an earlier one).
     repeat: usize,
-    /// The cursor's last timestamp when the stream opened.
-    from: Option<Timestamp>,
 }
 
 impl Cursor {
-    /// The `sinceTime` of the next stream: the second of the last line.
+    /// The `sinceTime` of the next stream: the second of the newest line.
     pub fn since(&self) -> Option<Timestamp> {
-        self.last
+        self.newest
             .and_then(|t| Timestamp::from_second(t.as_second()).ok())
     }
 
     /// Starts following a new stream.
     pub fn open(&self) -> Connection {
         Connection {
-            repeat: self.at_last,
-            from: self.last,
+            repeat: self.recent.len(),
         }
     }
 
-    /// The text of a `<timestamp> <text>` line to show, or `None` when it
-    /// was shown already. A line without a timestamp is always shown.
+    /// The text of a `<timestamp> <text>` line to show, or `None` when an
+    /// earlier stream showed it. A line without a timestamp is shown.
     pub fn accept<'a>(&mut self, connection: &mut Connection, line: &'a str) -> Option<&'a str> {
-        let Some((ts, text)) = line
-            .split_once(' ')
-            .and_then(|(ts, text)| Some((ts.parse::<Timestamp>().ok()?, text)))
-            .or_else(|| line.parse::<Timestamp>().ok().map(|ts| (ts, "")))
-        else {
+        let parsed = match line.split_once(' ') {
+            Some((ts, text)) => ts.parse::<Timestamp>().ok().map(|ts| (ts, text)),
+            None => line.parse::<Timestamp>().ok().map(|ts| (ts, "")),
+        };
+        let Some((ts, text)) = parsed else {
             return Some(line);
         };
-        if let Some(from) = connection.from {
-            if ts < from {
-                return None;
-            }
-            if ts == from && connection.repeat > 0 {
-                connection.repeat -= 1;
-                return None;
+        if connection.repeat > 0 {
+            connection.repeat -= 1;
+            return None;
+        }
+        if self.newest.is_none_or(|n| ts > n) {
+            self.newest = Some(ts);
+            if let Some(since) = self.since() {
+                self.recent.retain(|t| *t >= since);
             }
         }
-        if self.last == Some(ts) {
-            self.at_last += 1;
-        } else {
-            self.last = Some(ts);
-            self.at_last = 1;
+        if self.since().is_some_and(|since| ts >= since) {
+            self.recent.push(ts);
         }
         Some(text)
     }
@@ -109,5 +108,25 @@ mod tests {
             shown(&mut cursor, &["2026-12-02T01:00:02Z c", "no timestamp"]),
             ["no timestamp"]
         );
+    }
+
+    #[test]
+    fn timestamps_out_of_order_neither_repeat_nor_drop_lines() {
+        let mut cursor = Cursor::default();
+        // stderr stamped before a stdout line written first.
+        let first = shown(
+            &mut cursor,
+            &["2026-12-02T01:00:05.9Z out", "2026-12-02T01:00:05.1Z err"],
+        );
+        assert_eq!(first, ["out", "err"]);
+        let second = shown(
+            &mut cursor,
+            &[
+                "2026-12-02T01:00:05.9Z out",
+                "2026-12-02T01:00:05.1Z err",
+                "2026-12-02T01:00:05.5Z next",
+            ],
+        );
+        assert_eq!(second, ["next"]);
     }
 }

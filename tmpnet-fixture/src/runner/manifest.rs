@@ -12,8 +12,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use k8s_openapi::ByteString;
 
 use super::{
-    COMPONENT, COMPONENT_LABEL, MARKER_ENV, NETWORK_ENV, NETWORK_LABEL, OWNS_NETWORK_ENV,
-    SUITE_LABEL,
+    BUILD_ID_ENV, COMPONENT, COMPONENT_LABEL, MARKER_ENV, NETWORK_ENV, NETWORK_LABEL,
+    OWNS_NETWORK_ENV, SUITE_LABEL,
 };
 use crate::runtime::kube::ACCESS_ENV;
 
@@ -49,6 +49,8 @@ pub struct JobRequest {
     /// Whether an environment Secret is mounted (there are forwarded
     /// variables).
     pub has_env_secret: bool,
+    /// The GNU build id of the test binary, when it has one.
+    pub build_id: Option<String>,
 }
 
 fn labels(request: &JobRequest) -> BTreeMap<String, String> {
@@ -106,6 +108,9 @@ pub fn job(request: &JobRequest) -> Job {
     ];
     if request.owns_network {
         vars.push(env(OWNS_NETWORK_ENV, "true"));
+    }
+    if let Some(id) = &request.build_id {
+        vars.push(env(BUILD_ID_ENV, id));
     }
     let env_from = request.has_env_secret.then(|| {
         vec![EnvFromSource {

@@ -18,7 +18,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
-use futures::{AsyncBufReadExt as _, TryStreamExt as _};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, ServiceAccount};
 use kube::api::{
@@ -32,7 +31,7 @@ pub use status::Phase;
 
 use crate::error::{Error, Result};
 use crate::model::KubeSettings;
-use crate::runtime::kube::client::{api_error, call, connect, status_code};
+use crate::runtime::kube::client::{api_error, api_reason, call, connect, status_code};
 
 /// Set in the runner's pod: the Job's name. A harness that sees it runs
 /// its tests (it never relaunches itself again).
@@ -42,6 +41,9 @@ pub const NETWORK_ENV: &str = "TMPNET_RUNNER_NETWORK";
 /// Set in the runner's pod when the Job owns the network (detached runs
 /// of a network they created): the runner stops it when its tests end.
 pub const OWNS_NETWORK_ENV: &str = "TMPNET_RUNNER_OWNS_NETWORK";
+/// Set in the runner's pod: the GNU build id of the test binary that made
+/// the Job, so a runner image holding another build refuses to run it.
+pub const BUILD_ID_ENV: &str = "TMPNET_RUNNER_BUILD_ID";
 /// The label naming a runner Job's component.
 pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
 /// Its value for runner Jobs.
@@ -53,6 +55,9 @@ pub const SUITE_LABEL: &str = "tmpnet.io/suite";
 
 /// Waits between looks at a starting pod, or before a stream is reopened.
 const POLL: Duration = Duration::from_millis(250);
+/// A log stream silent this long is checked: the runner may have ended
+/// behind a connection that will never close.
+const LOG_IDLE: Duration = Duration::from_secs(30);
 
 /// One runner Job, as `tmpnetctl runner list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +110,11 @@ impl Runner {
         }
     }
 
+    /// The namespace of its Jobs.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
     fn jobs(&self) -> Api<Job> {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
@@ -134,12 +144,23 @@ impl Runner {
     }
 
     /// Creates the Job (and, with forwarded variables, its Secret, which
-    /// the Job then owns); returns the Job's uid.
+    /// the Job then owns); returns the Job's uid. On failure nothing of it
+    /// stays: no Secret without its Job, no Job nobody follows.
     pub async fn launch(
         &self,
         request: &JobRequest,
         env: &BTreeMap<String, String>,
     ) -> Result<String> {
+        let result = self.create(request, env).await;
+        if result.is_err() {
+            if let Err(e) = self.delete(&request.name).await {
+                tracing::warn!(job = %request.name, error = %e, "cannot delete a runner Job that failed to launch");
+            }
+        }
+        result
+    }
+
+    async fn create(&self, request: &JobRequest, env: &BTreeMap<String, String>) -> Result<String> {
         let post = PostParams::default();
         if request.has_env_secret {
             let secret = manifest::env_secret(request, env);
@@ -207,17 +228,19 @@ impl Runner {
         let phase = pod
             .as_ref()
             .map_or(Phase::Starting(None), status::pod_phase);
-        if let (Some(failure), Phase::Starting(_) | Phase::Running) =
-            (status::job_failure(&found), &phase)
-        {
-            return Ok((name, Phase::Failed(failure)));
-        }
-        if pod.is_none() {
-            if let Some(failure) = status::job_failure(&found) {
-                return Ok((None, Phase::Failed(failure)));
+        // A Job that failed for a reason of its own (its deadline) killed
+        // its pod, whatever the pod says since. With no retries, a failed
+        // container only makes the Job fail for its backoff limit: then the
+        // container's exit code is the result.
+        match status::job_failure(&found) {
+            Some(failure) if !failure.starts_with("BackoffLimitExceeded") => {
+                Ok((name, Phase::Failed(failure)))
             }
+            Some(failure) if matches!(phase, Phase::Starting(_) | Phase::Running) => {
+                Ok((name, Phase::Failed(failure)))
+            }
+            _ => Ok((name, phase)),
         }
-        Ok((name, phase))
     }
 
     /// Waits until the runner runs (or has ended), within `timeout`;
@@ -245,7 +268,10 @@ impl Runner {
                         return Err(runner_error(
                             job,
                             pod.as_deref(),
-                            format!("not running after {}s: {why}", timeout.as_secs()),
+                            format!(
+                                "not running after {}s: {why}; if it is only slow, raise --kube-ready-timeout (TMPNET_KUBE_READY_TIMEOUT)",
+                                timeout.as_secs()
+                            ),
                         ));
                     }
                 }
@@ -266,8 +292,9 @@ impl Runner {
             match phase {
                 Phase::Exited(code) => {
                     // The stream may have dropped just before the end: one
-                    // last read picks up any line it missed.
-                    self.copy_log(job, pod, &mut cursor, false, out).await?;
+                    // last read picks up any line it missed. The exit code
+                    // stands whatever that read meets.
+                    let _ = self.copy_log(job, pod, &mut cursor, false, out).await;
                     return Ok(code);
                 }
                 Phase::Failed(reason) => {
@@ -280,7 +307,10 @@ impl Runner {
     }
 
     /// One log request from the cursor on; lines seen already are skipped.
-    /// A stream that breaks ends the copy, not the follow.
+    /// A stream that breaks, or stays silent while the runner has ended
+    /// (a half-open connection), ends the copy, not the follow. Followed,
+    /// only whole lines are shown (a partial one comes again, whole, on the
+    /// next stream); the last read after the end shows a partial last line.
     async fn copy_log(
         &self,
         job: &str,
@@ -289,6 +319,7 @@ impl Runner {
         follow: bool,
         out: &mut (dyn Write + Send),
     ) -> Result<()> {
+        use futures::AsyncBufReadExt as _;
         let params = LogParams {
             container: Some(manifest::CONTAINER.into()),
             follow,
@@ -296,10 +327,20 @@ impl Runner {
             since_time: cursor.since(),
             ..LogParams::default()
         };
-        let stream = match self.pods().log_stream(pod, &params).await {
+        let stream = match call(self.pods().log_stream(pod, &params)).await {
             Ok(stream) => stream,
             Err(e) if status_code(&e) == Some(404) => {
                 return Err(runner_error(job, Some(pod), "the pod was deleted"))
+            }
+            Err(e) if matches!(status_code(&e), Some(401 | 403)) => {
+                return Err(runner_error(
+                    job,
+                    Some(pod),
+                    format!(
+                    "its log cannot be read ({}); grant get on pods/log (deploy/rbac.yaml does)",
+                    api_reason(&e)
+                ),
+                ))
             }
             Err(e) => {
                 tracing::debug!(error = %e, "cannot open the runner's log; trying again");
@@ -307,20 +348,32 @@ impl Runner {
             }
         };
         let mut connection = cursor.open();
-        let mut lines = stream.lines();
+        let mut stream = std::pin::pin!(stream);
+        let mut line = Vec::new();
         loop {
-            match lines.try_next().await {
-                Ok(Some(line)) => {
-                    if let Some(text) = cursor.accept(&mut connection, &line) {
-                        let _ = writeln!(out, "{text}");
-                        let _ = out.flush();
+            line.clear();
+            match tokio::time::timeout(LOG_IDLE, stream.read_until(b'\n', &mut line)).await {
+                Err(_) => {
+                    let (_, phase) = self.phase(job).await?;
+                    if follow && matches!(phase, Phase::Running | Phase::Starting(_)) {
+                        continue;
                     }
+                    return Ok(());
                 }
-                Ok(None) => return Ok(()),
-                Err(e) => {
+                Ok(Ok(0)) => return Ok(()),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
                     tracing::debug!(error = %e, "the runner's log stream broke; opening it again");
                     return Ok(());
                 }
+            }
+            if follow && !line.ends_with(b"\n") {
+                return Ok(());
+            }
+            let text = String::from_utf8_lossy(&line);
+            if let Some(shown) = cursor.accept(&mut connection, text.trim_end_matches('\n')) {
+                let _ = writeln!(out, "{shown}");
+                let _ = out.flush();
             }
         }
     }
@@ -435,6 +488,7 @@ pub fn forwarded_env(
 ) -> BTreeMap<String, String> {
     const LOCAL_ONLY: &[&str] = &[
         "KUBECONFIG",
+        "TMPNET_KUBE_CONTEXT",
         "TMPNET_ROOT_DIR",
         "TMPNET_NETWORK_DIR",
         "ENV_JOB_IMAGE",
@@ -443,6 +497,13 @@ pub fn forwarded_env(
         "TMPNET_KUBE_NAMESPACE",
         "TMPNET_KUBE_ACCESS",
         "NEXTEST_RUN_ID",
+        "PATH",
+        "HOME",
+        "HOSTNAME",
+        "USER",
+        "PWD",
+        "SHELL",
+        "TERM",
     ];
     vars.filter(|(k, _)| {
         prefixes

@@ -32,13 +32,13 @@ const FATAL_WAITING: &[&str] = &[
     "RunContainerError",
 ];
 
-/// Terminated reasons that mean the container was killed, not that its
-/// tests ended.
+/// Terminated reasons that mean the container was killed, or never ran,
+/// not that its tests ended.
 const KILLED: &[&str] = &[
     "OOMKilled",
-    "DeadlineExceeded",
-    "Evicted",
+    "StartError",
     "ContainerCannotRun",
+    "ContainerStatusUnknown",
 ];
 
 fn with_message(reason: &str, message: Option<&str>) -> String {
@@ -156,6 +156,13 @@ mod tests {
             json!({"terminated": {"exitCode": 137, "reason": "OOMKilled"}}),
         ));
         assert_eq!(pod_phase(&p), Phase::Failed("OOMKilled".into()));
+        let p = pod(container(
+            json!({"terminated": {"exitCode": 128, "reason": "StartError", "message": "exec: \"e2e-1\": not found"}}),
+        ));
+        assert_eq!(
+            pod_phase(&p),
+            Phase::Failed("StartError: exec: \"e2e-1\": not found".into())
+        );
         let p =
             pod(json!({"phase": "Failed", "reason": "Evicted", "message": "node low on memory"}));
         assert_eq!(

@@ -1,6 +1,8 @@
 //! Operating-system utilities with no tmpnet types in them: atomic file
-//! writes, process identity and signals, loopback port allocation, deadlines.
+//! writes, process identity and signals, loopback port allocation, deadlines,
+//! ELF build ids.
 
+pub(crate) mod elf;
 pub(crate) mod files;
 pub(crate) mod pids;
 pub(crate) mod ports;

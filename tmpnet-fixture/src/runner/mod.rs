@@ -6,9 +6,9 @@
 //! through kube-rs: no `kubectl`.
 //!
 //! - [`manifest`]: the Job and the Secret of the forwarded environment.
-//! - [`status`]: what the Job and its pod say (starting, running, exit
+//! - `status`: what the Job and its pod say (starting, running, exit
 //!   code, or why it failed).
-//! - [`logs`]: following the pod's log, resumed without loss or repeats.
+//! - `logs`: following the pod's log, resumed without loss or repeats.
 
 pub(crate) mod logs;
 pub mod manifest;

@@ -36,6 +36,20 @@ echo "== build (simulator, reference node, tmpnetctl)"
 cargo build --quiet --locked -p tmpnet-kubesim -p tmpnet-refnode -p tmpnetctl
 bin="$(pwd)/target/debug"
 
+# Runs a command that must fail, its output in $work/<log>.log, which must
+# hold a line matching <pattern>: must_fail <log> <pattern> <command...>
+must_fail() {
+    local log="$work/$1.log" pattern="$2"
+    shift 2
+    if "$@" >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "error: \`$*\` passed; it must fail" >&2
+        exit 1
+    fi
+    grep -- "$pattern" "$log" \
+        || { cat "$log" >&2; echo "error: the failure does not say /$pattern/" >&2; exit 1; }
+}
+
 # The namespace holds no object of tmpnet (dependents go with their owners
 # through garbage collection, which is eventual: allowed a few seconds).
 check_empty() {
@@ -149,14 +163,8 @@ if [ "$runner" = 1 ]; then
     check_empty
 
     echo "== a test failing in the Job fails the local cargo test"
-    if ENV_JOB_IMAGE=tmpnet/runner:latest TMPNET_RUNNER_ENV=E2E_MIN E2E_MIN_NODES=99 \
-        cargo test --locked -p e2e-suite settings:: >"$work/failing.log" 2>&1; then
-        cat "$work/failing.log" >&2
-        echo "error: cargo test passed although the test in the runner Job failed" >&2
-        exit 1
-    fi
-    grep -q "the suite expects at least 99" "$work/failing.log" \
-        || { cat "$work/failing.log" >&2; echo "error: the runner's failure is not in the local output" >&2; exit 1; }
+    ENV_JOB_IMAGE=tmpnet/runner:latest TMPNET_RUNNER_ENV=E2E_MIN E2E_MIN_NODES=99 \
+        must_fail failing "the suite expects at least 99" cargo test --locked -p e2e-suite settings::
     echo "failed as it should: $(grep -c FAILED "$work/failing.log") FAILED lines, the reason shown locally"
     check_empty
 
@@ -231,34 +239,20 @@ PY
 
     echo "== an image that does not exist fails fast, naming it"
     started=$(date +%s)
-    if ENV_JOB_IMAGE=tmpnet/no-such-image:1 cargo test --locked -p e2e-suite >"$work/noimage.log" 2>&1; then
-        echo "error: a runner with a missing image passed" >&2
-        exit 1
-    fi
-    grep "^error: runner Job .*tmpnet/no-such-image:1" "$work/noimage.log" \
-        || { cat "$work/noimage.log" >&2; echo "error: the failure does not name the image" >&2; exit 1; }
+    ENV_JOB_IMAGE=tmpnet/no-such-image:1 must_fail noimage "^error: runner Job .*tmpnet/no-such-image:1" \
+        cargo test --locked -p e2e-suite
     elapsed=$(( $(date +%s) - started ))
     [ "$elapsed" -lt 60 ] || { echo "error: the missing image took ${elapsed}s to be reported" >&2; exit 1; }
     check_empty
 
     echo "== a ServiceAccount that does not exist is refused before any Job"
-    if ENV_JOB_IMAGE=tmpnet/runner:latest TMPNET_RUNNER_SERVICE_ACCOUNT=nobody \
-        cargo test --locked -p e2e-suite >"$work/noaccount.log" 2>&1; then
-        echo "error: a runner with a missing ServiceAccount passed" >&2
-        exit 1
-    fi
-    grep '^error: .*ServiceAccount "nobody" does not exist' "$work/noaccount.log" \
-        || { cat "$work/noaccount.log" >&2; exit 1; }
+    ENV_JOB_IMAGE=tmpnet/runner:latest TMPNET_RUNNER_SERVICE_ACCOUNT=nobody \
+        must_fail noaccount '^error: .*ServiceAccount "nobody" does not exist' cargo test --locked -p e2e-suite
     check_empty
 
     echo "== a runner killed by its deadline fails with the reason"
-    if ENV_JOB_IMAGE=tmpnet/runner:latest TMPNET_RUNNER_DEADLINE=3s \
-        cargo test --locked -p e2e-suite >"$work/deadline.log" 2>&1; then
-        echo "error: a runner killed by its deadline passed" >&2
-        exit 1
-    fi
-    grep '^error: runner Job .*DeadlineExceeded' "$work/deadline.log" \
-        || { cat "$work/deadline.log" >&2; exit 1; }
+    ENV_JOB_IMAGE=tmpnet/runner:latest TMPNET_RUNNER_DEADLINE=3s \
+        must_fail deadline '^error: runner Job .*DeadlineExceeded' cargo test --locked -p e2e-suite
     check_empty
 
     echo "== a detached Job deleted mid-run takes its network with it"

@@ -10,15 +10,14 @@ use http::{Request, Response};
 use kube::client::Body;
 use kube::Client;
 use serde_json::{json, Value};
-use tower_test::mock::{self, Handle};
+use tower_test::mock;
 
 use super::{Network, NetworkSpec};
 use crate::kinds;
 use crate::model::{KubeSettings, Peer, RuntimeSettings};
+use crate::runtime::kube::mock::{expect, Mock};
 use crate::runtime::kube::{manifests, Access, KubeRuntime};
 use crate::runtime::NodeRuntime;
-
-type Mock = Handle<Request<Body>, Response<Body>>;
 
 const NS: &str = "tmpnet";
 
@@ -65,52 +64,6 @@ fn status(code: u16, reason: &str) -> Value {
            "message": format!("{reason} (simulated)"), "reason": reason, "code": code})
 }
 
-/// Takes the next request, checks its method and path (and that its query
-/// contains each of `query`), answers `code` with `body`, and returns the
-/// request's JSON body (`Null` when empty).
-async fn expect(
-    handle: &mut Mock,
-    method: &str,
-    path: &str,
-    query: &[&str],
-    code: u16,
-    body: Value,
-) -> (Value, http::HeaderMap) {
-    let (request, send) = handle
-        .next_request()
-        .await
-        .unwrap_or_else(|| panic!("expected {method} {path}, but no request came"));
-    let uri = request.uri().clone();
-    assert_eq!(
-        (request.method().as_str(), uri.path()),
-        (method, path),
-        "unexpected request {} {uri}",
-        request.method()
-    );
-    let q = uri.query().unwrap_or_default().to_owned();
-    for part in query {
-        assert!(
-            q.contains(part),
-            "{method} {path}: query {q:?} lacks {part:?}"
-        );
-    }
-    let headers = request.headers().clone();
-    let bytes = request.into_body().collect_bytes().await.unwrap();
-    let sent = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap()
-    };
-    send.send_response(
-        Response::builder()
-            .status(code)
-            .header("content-type", "application/json")
-            .body(Body::from(serde_json::to_vec(&body).unwrap()))
-            .unwrap(),
-    );
-    (sent, headers)
-}
-
 fn content_type(headers: &http::HeaderMap) -> &str {
     headers
         .get("content-type")
@@ -153,10 +106,10 @@ async fn start_creates_in_order_tolerates_409_and_resumes_a_watch_after_410() {
     let server = tokio::spawn(async move {
         let base = format!("/api/v1/namespaces/{NS}");
         expect(&mut h, "GET", &base, &[], 404, status(404, "NotFound")).await;
-        let (ns, _) = expect(&mut h, "POST", "/api/v1/namespaces", &[], 201, json!({})).await;
+        let (ns, _, _) = expect(&mut h, "POST", "/api/v1/namespaces", &[], 201, json!({})).await;
         assert_eq!(ns["metadata"]["name"], NS);
         // The state ConfigMap exists already (a stopped network): updated.
-        let (created, _) = expect(
+        let (created, _, _) = expect(
             &mut h,
             "POST",
             &format!("{base}/configmaps"),
@@ -169,7 +122,7 @@ async fn start_creates_in_order_tolerates_409_and_resumes_a_watch_after_410() {
             created["data"]["config.json"].is_string(),
             "the network's files: {created}"
         );
-        let (patch, headers) = expect(
+        let (patch, headers, _) = expect(
             &mut h,
             "PATCH",
             &format!("{base}/configmaps/{cm}"),
@@ -181,7 +134,7 @@ async fn start_creates_in_order_tolerates_409_and_resumes_a_watch_after_410() {
         assert_eq!(content_type(&headers), "application/merge-patch+json");
         assert!(patch["data"]["config.json"].is_string());
         // The node's files.
-        let (patch, _) = expect(
+        let (patch, _, _) = expect(
             &mut h,
             "PATCH",
             &format!("{base}/configmaps/{cm}"),
@@ -201,7 +154,7 @@ async fn start_creates_in_order_tolerates_409_and_resumes_a_watch_after_410() {
                 .all(|k| k.ends_with("_config.json") || k.ends_with("_flags.json")),
             "{id:?}"
         );
-        let (svc, _) = expect(
+        let (svc, _, _) = expect(
             &mut h,
             "POST",
             &format!("{base}/services"),
@@ -214,7 +167,7 @@ async fn start_creates_in_order_tolerates_409_and_resumes_a_watch_after_410() {
         assert_eq!(svc["metadata"]["ownerReferences"][0]["uid"], "cm-uid");
         // The StatefulSet exists (a stopped node): scaled up with the new template.
         let sets = format!("/apis/apps/v1/namespaces/{NS}/statefulsets");
-        let (sts, _) = expect(
+        let (sts, _, _) = expect(
             &mut h,
             "POST",
             &sets,
@@ -224,7 +177,7 @@ async fn start_creates_in_order_tolerates_409_and_resumes_a_watch_after_410() {
         )
         .await;
         assert_eq!(sts["spec"]["serviceName"], set);
-        let (patch, headers) = expect(
+        let (patch, headers, _) = expect(
             &mut h,
             "PATCH",
             &format!("{sets}/{set}"),
@@ -285,7 +238,7 @@ async fn stop_scales_to_zero_and_a_missing_set_or_pod_is_already_stopped() {
     let node = f.network.nodes()[0].clone();
     let server = tokio::spawn(async move {
         let scale = format!("/apis/apps/v1/namespaces/{NS}/statefulsets/{set}/scale");
-        let (body, headers) =
+        let (body, headers, _) =
             expect(&mut h, "PATCH", &scale, &[], 404, status(404, "NotFound")).await;
         assert_eq!(body, json!({"spec": {"replicas": 0}}));
         assert_eq!(content_type(&headers), "application/merge-patch+json");
@@ -332,7 +285,7 @@ async fn restart_changes_the_template_replaces_the_pod_and_waits_for_the_new_one
             config_map(&cm),
         )
         .await;
-        let (patch, _) = expect(
+        let (patch, _, _) = expect(
             &mut h,
             "PATCH",
             &format!("{base}/configmaps/{cm}"),
@@ -353,7 +306,7 @@ async fn restart_changes_the_template_replaces_the_pod_and_waits_for_the_new_one
             "peers recorded: {flags}"
         );
         let sets = format!("/apis/apps/v1/namespaces/{NS}/statefulsets/{set}");
-        let (patch, _) = expect(&mut h, "PATCH", &sets, &[], 200, json!({})).await;
+        let (patch, _, _) = expect(&mut h, "PATCH", &sets, &[], 200, json!({})).await;
         let annotations = &patch["spec"]["template"]["metadata"]["annotations"];
         assert!(
             annotations["tmpnet.io/restarted-at"].is_string(),
@@ -411,7 +364,7 @@ async fn deleting_the_network_deletes_its_state_in_the_foreground_then_sweeps_by
     let uuid = f.network.config().uuid.clone();
     let server = tokio::spawn(async move {
         let base = format!("/api/v1/namespaces/{NS}");
-        let (body, _) = expect(
+        let (body, _, _) = expect(
             &mut h,
             "DELETE",
             &format!("{base}/configmaps/{cm}"),
@@ -440,7 +393,7 @@ async fn deleting_the_network_deletes_its_state_in_the_foreground_then_sweeps_by
         let leftover = json!({"apiVersion": "apps/v1", "kind": "StatefulSetList", "metadata": {},
             "items": [{"metadata": {"name": "left", "namespace": NS}, "spec": {"selector": {}, "template": {}}}]});
         expect(&mut h, "GET", &sets, &[&label], 200, leftover).await;
-        let (body, _) = expect(
+        let (body, _, _) = expect(
             &mut h,
             "DELETE",
             &format!("{sets}/left"),

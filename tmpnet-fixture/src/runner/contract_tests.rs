@@ -9,11 +9,10 @@ use http::{Request, Response};
 use kube::client::Body;
 use kube::Client;
 use serde_json::{json, Value};
-use tower_test::mock::{self, Handle};
+use tower_test::mock;
 
 use super::{JobRequest, Runner};
-
-type Mock = Handle<Request<Body>, Response<Body>>;
+use crate::runtime::kube::mock::{expect, Mock};
 
 const NS: &str = "tmpnet";
 const JOB: &str = "tmpnet-runner-e2e-0a1b2c3d";
@@ -22,55 +21,6 @@ const POD: &str = "tmpnet-runner-e2e-0a1b2c3d-x7k2p";
 fn runner() -> (Runner, Mock) {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     (Runner::with_client(Client::new(service, NS), NS), handle)
-}
-
-/// Takes the next request, checks its method, path and query parts,
-/// answers `code` with `body` (JSON, or text when it is a string), and
-/// returns the request's body and query.
-async fn expect(
-    handle: &mut Mock,
-    method: &str,
-    path: &str,
-    query: &[&str],
-    code: u16,
-    body: Value,
-) -> (Value, String) {
-    let (request, send) = handle
-        .next_request()
-        .await
-        .unwrap_or_else(|| panic!("expected {method} {path}, but no request came"));
-    let uri = request.uri().clone();
-    assert_eq!(
-        (request.method().as_str(), uri.path()),
-        (method, path),
-        "unexpected request {} {uri}",
-        request.method()
-    );
-    let q = uri.query().unwrap_or_default().to_owned();
-    for part in query {
-        assert!(
-            q.contains(part),
-            "{method} {path}: query {q:?} lacks {part:?}"
-        );
-    }
-    let bytes = request.into_body().collect_bytes().await.unwrap();
-    let sent = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap()
-    };
-    let (payload, kind) = match &body {
-        Value::String(text) => (text.clone().into_bytes(), "text/plain"),
-        other => (serde_json::to_vec(other).unwrap(), "application/json"),
-    };
-    send.send_response(
-        Response::builder()
-            .status(code)
-            .header("content-type", kind)
-            .body(Body::from(payload))
-            .unwrap(),
-    );
-    (sent, q)
 }
 
 fn request() -> JobRequest {
@@ -110,7 +60,7 @@ async fn launch_creates_the_secret_then_the_job_then_makes_the_job_own_the_secre
     let (runner, mut handle) = runner();
     let env = BTreeMap::from([("APP_TOKEN".to_owned(), "s3cret-value".to_owned())]);
     let launch = tokio::spawn(async move { runner.launch(&request(), &env).await });
-    let (secret, _) = expect(
+    let (secret, _, _) = expect(
         &mut handle,
         "POST",
         "/api/v1/namespaces/tmpnet/secrets",
@@ -123,7 +73,7 @@ async fn launch_creates_the_secret_then_the_job_then_makes_the_job_own_the_secre
     // base64 of "s3cret-value"
     assert_eq!(secret["data"]["APP_TOKEN"], "czNjcmV0LXZhbHVl");
     let mut created = job(json!({}));
-    let (spec, _) = expect(
+    let (spec, _, _) = expect(
         &mut handle,
         "POST",
         "/apis/batch/v1/namespaces/tmpnet/jobs",
@@ -173,7 +123,7 @@ async fn launch_creates_the_secret_then_the_job_then_makes_the_job_own_the_secre
         spec["metadata"]["labels"]["app.kubernetes.io/component"],
         "runner"
     );
-    let (patch, _) = expect(
+    let (patch, _, _) = expect(
         &mut handle,
         "PATCH",
         &format!("/api/v1/namespaces/tmpnet/secrets/{JOB}-env"),
@@ -204,7 +154,7 @@ async fn a_dropped_log_stream_resumes_without_losing_or_repeating_lines_and_the_
         (code, String::from_utf8(out).unwrap())
     });
     let log = format!("/api/v1/namespaces/tmpnet/pods/{POD}/log");
-    let (_, q) = expect(&mut handle, "GET", &log, &["follow=true", "timestamps=true", "container=runner"], 200,
+    let (_, _, q) = expect(&mut handle, "GET", &log, &["follow=true", "timestamps=true", "container=runner"], 200,
         json!("2026-12-02T01:00:00.100Z running 2 tests\n2026-12-02T01:00:01.500Z test kv::a ... ok\n")).await;
     assert!(
         !q.contains("sinceTime"),
@@ -250,7 +200,7 @@ async fn a_dropped_log_stream_resumes_without_losing_or_repeating_lines_and_the_
     )
     .await;
     // One last read after the end, from the last line's second.
-    let (_, q) = expect(&mut handle, "GET", &log, &["sinceTime=2026-12-02T01%3A00%3A02Z"], 200,
+    let (_, _, q) = expect(&mut handle, "GET", &log, &["sinceTime=2026-12-02T01%3A00%3A02Z"], 200,
         json!("2026-12-02T01:00:02.000Z test kv::b ... FAILED\n2026-12-02T01:00:02.200Z test result: FAILED\n")).await;
     assert!(!q.contains("follow=true"), "{q}");
     let (code, out) = follow.await.unwrap();
@@ -324,7 +274,7 @@ async fn a_runner_whose_image_does_not_exist_fails_at_once() {
 async fn delete_removes_the_job_with_its_pods_and_the_secret() {
     let (runner, mut handle) = runner();
     let delete = tokio::spawn(async move { runner.delete(JOB).await });
-    let (body, _) = expect(
+    let (body, _, _) = expect(
         &mut handle,
         "DELETE",
         &format!("/apis/batch/v1/namespaces/tmpnet/jobs/{JOB}"),
@@ -357,7 +307,7 @@ async fn a_detached_runner_owns_the_network_through_an_owner_reference() {
             .hand_network_to(JOB, "job-uid-1", "tmpnet-c426ef02")
             .await
     });
-    let (patch, _) = expect(
+    let (patch, _, _) = expect(
         &mut handle,
         "PATCH",
         "/api/v1/namespaces/tmpnet/configmaps/tmpnet-c426ef02",
@@ -373,53 +323,43 @@ async fn a_detached_runner_owns_the_network_through_an_owner_reference() {
     hand.await.unwrap().unwrap();
 }
 
+/// `Runner::wait` against a Job and its pod in the given states.
+async fn wait_with(job_status: Value, container: Value) -> crate::Result<i32> {
+    let (runner, mut handle) = runner();
+    let wait = tokio::spawn(async move { runner.wait(JOB).await });
+    let job_path = format!("/apis/batch/v1/namespaces/tmpnet/jobs/{JOB}");
+    expect(&mut handle, "GET", &job_path, &[], 200, job(job_status)).await;
+    expect(
+        &mut handle,
+        "GET",
+        "/api/v1/namespaces/tmpnet/pods",
+        &[],
+        200,
+        pods(container),
+    )
+    .await;
+    wait.await.unwrap()
+}
+
 #[tokio::test]
 async fn a_deadline_outranks_the_exit_code_of_the_pod_it_killed() {
     // On a cluster the deadline deletes the pod gracefully: its harness
     // exits 143 on SIGTERM. The Job's reason is the result, not 143.
-    let (first, mut handle) = runner();
-    let wait = tokio::spawn(async move { first.wait(JOB).await });
-    expect(
-        &mut handle,
-        "GET",
-        &format!("/apis/batch/v1/namespaces/tmpnet/jobs/{JOB}"),
-        &[],
-        200,
-        job(json!({"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded", "message": "Job was active longer than specified deadline"}]})),
+    let err = wait_with(
+        json!({"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded", "message": "Job was active longer than specified deadline"}]}),
+        json!({"terminated": {"exitCode": 143, "reason": "Error"}}),
     )
-    .await;
-    expect(
-        &mut handle,
-        "GET",
-        "/api/v1/namespaces/tmpnet/pods",
-        &[],
-        200,
-        pods(json!({"terminated": {"exitCode": 143, "reason": "Error"}})),
-    )
-    .await;
-    let err = wait.await.unwrap().unwrap_err().to_string();
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("DeadlineExceeded"), "{err}");
     // A container that failed by itself fails the Job for its backoff
     // limit: then its exit code is the result.
-    let (second, mut handle) = runner();
-    let wait = tokio::spawn(async move { second.wait(JOB).await });
-    expect(
-        &mut handle,
-        "GET",
-        &format!("/apis/batch/v1/namespaces/tmpnet/jobs/{JOB}"),
-        &[],
-        200,
-        job(json!({"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]})),
+    let code = wait_with(
+        json!({"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]}),
+        json!({"terminated": {"exitCode": 101, "reason": "Error"}}),
     )
-    .await;
-    expect(
-        &mut handle,
-        "GET",
-        "/api/v1/namespaces/tmpnet/pods",
-        &[],
-        200,
-        pods(json!({"terminated": {"exitCode": 101, "reason": "Error"}})),
-    )
-    .await;
-    assert_eq!(wait.await.unwrap().unwrap(), 101);
+    .await
+    .unwrap();
+    assert_eq!(code, 101);
 }

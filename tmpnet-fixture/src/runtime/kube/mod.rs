@@ -17,6 +17,8 @@
 pub(crate) mod client;
 pub(crate) mod forward;
 pub(crate) mod manifests;
+#[cfg(test)]
+pub(crate) mod mock;
 pub(crate) mod pods;
 pub(crate) mod render;
 pub(crate) mod state;

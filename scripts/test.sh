@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, every test of the workspace
 # (unit, contract, acceptance on real local networks and on the simulated
-# cluster), then the example suite in kube mode on the simulator. CI runs
-# exactly this.
+# cluster), then the example suite in kube mode on the simulator, then on a
+# real Kubernetes built here (the local-cluster tier). CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,6 +57,9 @@ cargo test --workspace --locked \
 
 echo "== simulated kube e2e"
 scripts/e2e-kubesim.sh
+
+echo "== local-cluster e2e (upstream Kubernetes built here)"
+scripts/e2e-cluster.sh
 
 if [ ${#missing[@]} -gt 0 ]; then
     banner "${missing[*]}: the tests passed, but these checks did not run"

@@ -1,5 +1,7 @@
-//! Benchmark (simulated kube): the remote runner's cost. The example suite
-//! runs in kube mode on tmpnet-kubesim twice per round: from here (nodes
+//! Benchmark (kube): the remote runner's cost. The example suite runs in
+//! kube mode on tmpnet-kubesim (or, with `TMPNET_BENCH_CLUSTER_DIR` set to
+//! its directory, on the local cluster of `scripts/cluster-up.sh`, with
+//! `deploy/rbac.yaml` applied) twice per round: from here (nodes
 //! reached through port-forwards), and relaunched as a runner Job from the
 //! real `tmpnet/runner:latest` image (nodes reached by pod IP). Prints the
 //! medians of the time from the start of the test binary to the tests
@@ -11,7 +13,8 @@
 //! `scripts/build-images.sh`, which must have been run first.
 //!
 //! Run with `cargo bench -p tmpnet-acceptance --bench runner`
-//! (optionally `-- RUNS`, default 3).
+//! (optionally `-- RUNS`, default 3); `scripts/bench-cluster.sh` runs it on
+//! the local cluster.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -86,26 +89,37 @@ fn main() {
     let runs = tmpnet_acceptance::bench_runs(3);
     let (layout, binary) = built();
     let rt = tmpnet_acceptance::bench_runtime();
-    let sim = rt
-        .block_on(Simulator::start_with(Options {
-            image_dir: Some(layout),
-            ..Options::default()
-        }))
-        .expect("start the simulator");
-    // The runner's ServiceAccount and Role.
-    let rbac = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/rbac.yaml");
-    sim.apply(&std::fs::read_to_string(rbac).expect("read deploy/rbac.yaml"))
-        .expect("apply deploy/rbac.yaml");
+    let (sim, kubeconfig, place) = match std::env::var_os("TMPNET_BENCH_CLUSTER_DIR") {
+        Some(dir) => (
+            None,
+            PathBuf::from(dir).join("admin.kubeconfig"),
+            "the local cluster",
+        ),
+        None => {
+            let sim = rt
+                .block_on(Simulator::start_with(Options {
+                    image_dir: Some(layout),
+                    ..Options::default()
+                }))
+                .expect("start the simulator");
+            // The runner's ServiceAccount and Role.
+            let rbac = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/rbac.yaml");
+            sim.apply(&std::fs::read_to_string(rbac).expect("read deploy/rbac.yaml"))
+                .expect("apply deploy/rbac.yaml");
+            let kubeconfig = sim.kubeconfig_path().to_owned();
+            (Some(sim), kubeconfig, "the simulator")
+        }
+    };
     let root = tmpnet_acceptance::test_root();
     let (mut local_first, mut local_all) = (vec![], vec![]);
     let (mut job_begun, mut job_first, mut job_all) = (vec![], vec![], vec![]);
     for round in 1..=runs {
-        let (_, first, all) = run(&binary, sim.kubeconfig_path(), root.path(), None);
+        let (_, first, all) = run(&binary, &kubeconfig, root.path(), None);
         local_first.push(first);
         local_all.push(all);
         let (begun, first_job, all_job) = run(
             &binary,
-            sim.kubeconfig_path(),
+            &kubeconfig,
             root.path(),
             Some("tmpnet/runner:latest"),
         );
@@ -116,7 +130,7 @@ fn main() {
     }
     let (lf, la) = (median(local_first), median(local_all));
     let (jb, jf, ja) = (median(job_begun), median(job_first), median(job_all));
-    println!("example suite (7 tests) in kube mode on the simulator, median of {runs} runs, seconds from the test binary's start:");
+    println!("example suite (7 tests) in kube mode on {place}, median of {runs} runs, seconds from the test binary's start:");
     println!("  in a Job:  tests start in the Job {jb:.2}, first result {jf:.2}, end {ja:.2}");
     println!("  from here: first result {lf:.2}, end {la:.2}");
     println!(
@@ -125,5 +139,7 @@ fn main() {
         ja / la,
         ja - la
     );
-    rt.block_on(sim.shutdown());
+    if let Some(sim) = sim {
+        rt.block_on(sim.shutdown());
+    }
 }

@@ -138,6 +138,12 @@ pub fn run(target: Target) -> ExitCode {
     }
     spec.node_path = args.node_path.clone();
     spec.kube = args.kube_settings();
+    if let (true, Some(kube)) = (relaunch::in_runner(), spec.kube.as_mut()) {
+        match runtime.block_on(relaunch::own_job(kube)) {
+            Ok(job) => kube.owner = Some(Box::new(job)),
+            Err(e) => return fail(e),
+        }
+    }
     let shared = SharedNetwork {
         source: source(&args),
         spec,

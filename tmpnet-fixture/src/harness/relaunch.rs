@@ -18,7 +18,7 @@ use super::args::HarnessArgs;
 use super::owner;
 use super::shared::SharedNetwork;
 use crate::error::{Error, Result};
-use crate::model::RuntimeSettings;
+use crate::model::{KubeOwner, KubeSettings, RuntimeSettings};
 use crate::network::Network;
 use crate::runner::{self, JobRequest, Runner};
 use crate::sys::{elf, files};
@@ -315,6 +315,14 @@ async fn interrupted() -> i32 {
         _ = int.recv() => 130,
         _ = term.recv() => 143,
     }
+}
+
+/// In the runner: its own Job, to be the owner of every network the runner
+/// makes, so those networks go with the Job whatever ends the runner (its
+/// pod deleted mid-start, `kill -9`, eviction, the deadline).
+pub async fn own_job(settings: &KubeSettings) -> Result<KubeOwner> {
+    let job = std::env::var(runner::MARKER_ENV).unwrap_or_default();
+    Runner::connect(settings).await?.job_owner(&job).await
 }
 
 /// Whether this process is the runner in a Job.

@@ -9,7 +9,7 @@ pub mod node;
 
 pub use flags::Flags;
 pub use network::{
-    KubeSettings, NetworkConfig, ProcessSettings, RuntimeSettings, SchedulingLabel, MAX_NODES,
-    MIN_VOLUME_GIB, SCHEMA_VERSION,
+    KubeOwner, KubeSettings, NetworkConfig, ProcessSettings, RuntimeSettings, SchedulingLabel,
+    MAX_NODES, MIN_VOLUME_GIB, SCHEMA_VERSION,
 };
 pub use node::{Endpoint, Health, LaunchRecord, Node, NodeConfig, NodeState, Peer, ProcessContext};

@@ -115,6 +115,9 @@ pub struct KubeSettings {
     /// Seconds between a pod's stop signal and its kill.
     #[serde(default = "default_stop_grace_secs")]
     pub stop_grace_secs: u64,
+    /// An object the network belongs to: deleting it deletes the network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Box<KubeOwner>>,
 }
 
 impl KubeSettings {
@@ -133,6 +136,38 @@ impl KubeSettings {
             ingress_secret: None,
             ready_timeout_secs: default_ready_timeout_secs(),
             stop_grace_secs: default_stop_grace_secs(),
+            owner: None,
+        }
+    }
+}
+
+/// An object of the same namespace that a network belongs to. The
+/// network's state ConfigMap, which owns every other object of the
+/// network, names it as its owner, so the cluster's garbage collector
+/// deletes the network with it, whatever happened to the program that made
+/// the network (a runner's networks go with its Job).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeOwner {
+    /// Its API version, e.g. `batch/v1`.
+    pub api_version: String,
+    /// Its kind, e.g. `Job`.
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// Its uid (an owner is named by uid: a new object of the same name
+    /// owns nothing).
+    pub uid: String,
+}
+
+impl KubeOwner {
+    /// The Job `name` with `uid`.
+    pub fn job(name: &str, uid: &str) -> Self {
+        KubeOwner {
+            api_version: "batch/v1".into(),
+            kind: "Job".into(),
+            name: name.into(),
+            uid: uid.into(),
         }
     }
 }

@@ -11,6 +11,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::ByteString;
 
+use crate::model::KubeOwner;
+use crate::runtime::kube::manifests;
+
 use super::{
     BUILD_ID_ENV, COMPONENT, COMPONENT_LABEL, MARKER_ENV, NETWORK_ENV, NETWORK_LABEL,
     OWNS_NETWORK_ENV, SUITE_LABEL,
@@ -188,14 +191,7 @@ pub fn env_secret(request: &JobRequest, values: &BTreeMap<String, String>) -> Se
 /// An owner reference to the Job `name` (uid `uid`): its dependents are
 /// deleted with it by the cluster's garbage collector.
 pub fn owned_by_job(name: &str, uid: &str) -> OwnerReference {
-    OwnerReference {
-        api_version: "batch/v1".into(),
-        kind: "Job".into(),
-        name: name.to_owned(),
-        uid: uid.to_owned(),
-        controller: Some(false),
-        block_owner_deletion: Some(false),
-    }
+    manifests::owned_by(&KubeOwner::job(name, uid))
 }
 
 #[cfg(test)]

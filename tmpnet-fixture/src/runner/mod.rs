@@ -30,7 +30,7 @@ pub use manifest::JobRequest;
 pub use status::Phase;
 
 use crate::error::{Error, Result};
-use crate::model::KubeSettings;
+use crate::model::{KubeOwner, KubeSettings};
 use crate::runtime::kube::client::{api_error, api_reason, call, connect, status_code};
 
 /// Set in the runner's pod: the Job's name. A harness that sees it runs
@@ -201,6 +201,15 @@ impl Runner {
             .await
             .map_err(|e| api_error(format!("patch configmap {network}"), e))?;
         Ok(())
+    }
+
+    /// The Job `job` as an owner (its uid read from the cluster).
+    pub async fn job_owner(&self, job: &str) -> Result<KubeOwner> {
+        let found = call(self.jobs().get(job))
+            .await
+            .map_err(|e| api_error(format!("read job {job}"), e))?;
+        let uid = found.metadata.uid.unwrap_or_default();
+        Ok(KubeOwner::job(job, &uid))
     }
 
     /// The Job's pod, if it has one yet.

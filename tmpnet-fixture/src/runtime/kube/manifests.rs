@@ -25,7 +25,7 @@ use k8s_openapi::{ByteString, Resource};
 
 use crate::kinds::PodProfile;
 use crate::model::network::EPHEMERAL_DIR;
-use crate::model::{KubeSettings, NetworkConfig, Node};
+use crate::model::{KubeOwner, KubeSettings, NetworkConfig, Node};
 
 /// Label: the network's uuid (every object of a network carries it).
 pub const LABEL_NETWORK: &str = "tmpnet.io/network-uuid";
@@ -82,6 +82,20 @@ pub fn node_object_name(uuid: &str, node_id: &str) -> String {
 /// The name of a node's (only) pod.
 pub fn pod_name(uuid: &str, node_id: &str) -> String {
     format!("{}-0", node_object_name(uuid, node_id))
+}
+
+/// A reference to `owner` that makes an object its dependent, deleted with
+/// it, without blocking the owner's deletion (which would need rights on
+/// the owner's finalizers).
+pub fn owned_by(owner: &KubeOwner) -> OwnerReference {
+    OwnerReference {
+        api_version: owner.api_version.clone(),
+        kind: owner.kind.clone(),
+        name: owner.name.clone(),
+        uid: owner.uid.clone(),
+        controller: Some(false),
+        block_owner_deletion: Some(false),
+    }
 }
 
 /// The name of the Secret holding the kind's secret files.
@@ -220,7 +234,11 @@ impl Context<'_> {
     pub fn state_config_map(&self, files: BTreeMap<String, String>) -> ConfigMap {
         ConfigMap {
             metadata: ObjectMeta {
-                owner_references: None,
+                owner_references: self
+                    .settings
+                    .owner
+                    .as_ref()
+                    .map(|owner| vec![owned_by(owner)]),
                 ..self.meta(network_name(&self.network.uuid), self.network_labels())
             },
             data: Some(files),

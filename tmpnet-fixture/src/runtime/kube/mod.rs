@@ -825,6 +825,7 @@ mod tests {
             ingress_secret: None,
             ready_timeout_secs: 1,
             stop_grace_secs: 1,
+            owner: None,
         }
     }
 

@@ -216,4 +216,42 @@ mod tests {
             "bitcoind-exclusive-ingress.yaml",
         );
     }
+
+    #[test]
+    fn a_network_with_an_owner_has_its_state_owned_by_it_and_nothing_else() {
+        let (config, mut settings, nodes) = network(refnode::NAME, 1);
+        settings.owner = Some(Box::new(crate::model::KubeOwner::job("runner-1", "uid-1")));
+        let files = StateFiles {
+            plain: [("config.json".to_owned(), "{}".to_owned())].into(),
+            secret: Default::default(),
+        };
+        let docs = documents(
+            &config,
+            &settings,
+            &refnode::RefNode,
+            std::path::Path::new("/net"),
+            &nodes,
+            files,
+        )
+        .unwrap();
+        let owned: Vec<(&str, &serde_json::Value)> = docs
+            .iter()
+            .filter_map(|d| Some((d["kind"].as_str()?, d["metadata"].get("ownerReferences")?)))
+            .collect();
+        // The state ConfigMap owns the rest once it exists (not rendered).
+        assert_eq!(
+            owned,
+            [(
+                "ConfigMap",
+                &serde_json::json!([{
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "name": "runner-1",
+                    "uid": "uid-1",
+                    "controller": false,
+                    "blockOwnerDeletion": false,
+                }])
+            )]
+        );
+    }
 }

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Stops the local cluster of scripts/cluster-up.sh and removes everything it
+# made: processes, containers, mounts, network namespaces, the bridge, its
+# iptables chains, cgroups and directories. Safe to run when nothing is up.
+# Exits 1, naming each leftover, if anything remains.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/cluster-lib.sh
+. scripts/cluster-lib.sh
+[ "$(id -u)" = 0 ] || cluster_die "cluster-down.sh needs root; run it with sudo"
+cluster_down
+if ! cluster_leftovers >&2; then
+    cluster_die "the cluster left the above behind"
+fi
+echo "cluster down: no process, mount, network namespace, interface, cgroup or iptables chain left"

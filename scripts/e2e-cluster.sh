@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Kube mode end to end on a real Kubernetes built here (scripts/cluster-up.sh:
+# upstream's control plane, kubelet and kube-proxy; Debian's containerd and
+# runc; a CNI bridge), as the least-privilege account of deploy/rbac.yaml:
+#   1. the example e2e suite in kube mode, reaching nodes through port-forward;
+#   2. the same suite inside the cluster, as a runner Job from the real
+#      runner image (nodes reached by pod IP);
+#   3. a failing test in the Job, an image that does not exist, Ctrl-C;
+#   4. the bitcoind-family (litecoind) chain suite in kube mode;
+#   5. after each, the namespace holds nothing of tmpnet;
+#   6. a cluster whose processes were killed is reaped by the next
+#      cluster-up.sh, and cluster-down.sh leaves nothing behind.
+# The images come from scripts/build-images.sh (run by the simulated tier
+# before this one; run here when missing).
+#
+# Needs root, Go and the Debian packages cluster-up.sh names. Where they are
+# missing this fails, or with TMPNET_REQUIRE_REAL_NODES=0 says NOT RUN.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/cluster-lib.sh
+. scripts/cluster-lib.sh
+
+not_run() {
+    if [ "${TMPNET_REQUIRE_REAL_NODES:-1}" = 1 ]; then
+        cluster_die "$1 (or set TMPNET_REQUIRE_REAL_NODES=0 to skip the local-cluster tier)"
+    fi
+    echo "################################################################" >&2
+    echo "## NOT RUN: the local-cluster tier: $1" >&2
+    echo "################################################################" >&2
+    exit 0
+}
+[ "$(id -u)" = 0 ] || not_run "it needs root (containerd and the kubelet)"
+command -v go >/dev/null || not_run "go is missing (install Go 1.24 or newer)"
+for tool in containerd runc buildah iptables conntrack; do
+    command -v "$tool" >/dev/null || not_run "$tool is missing; install it with \`apt-get install $tool\`"
+done
+[ -x /usr/lib/cni/bridge ] || not_run "the CNI plugins are missing; install them with \`apt-get install containernetworking-plugins\`"
+
+work="$(mktemp -d)"
+cleanup() {
+    rc=$?
+    cluster_down
+    rm -rf "$work"
+    exit $rc
+}
+trap cleanup EXIT
+
+if ! buildah inspect --type image tmpnet/runner:latest >/dev/null 2>&1; then
+    scripts/build-images.sh
+fi
+cargo build --quiet --locked -p tmpnetctl
+tmpnetctl="$(pwd)/target/debug/tmpnetctl"
+
+echo "== cluster up"
+scripts/cluster-up.sh | tee "$work/up.log"
+admin_kubeconfig="$CLUSTER_DIR/admin.kubeconfig"
+bin=$(scripts/cluster-build.sh)
+admin() { "$bin/kubectl" --kubeconfig "$admin_kubeconfig" "$@"; }
+
+echo "== deploy/rbac.yaml, and a kubeconfig for its ServiceAccount"
+admin apply -f deploy/rbac.yaml >/dev/null
+sa_kubeconfig="$work/tmpnet.kubeconfig"
+token="$(admin create token tmpnet -n tmpnet --duration=2h)"
+cat >"$sa_kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: tmpnet
+  cluster: {server: "https://$NODE_IP:$APISERVER_PORT", certificate-authority: "$CLUSTER_DIR/pki/ca.crt"}
+users:
+- name: tmpnet
+  user: {token: "$token"}
+contexts:
+- name: tmpnet
+  context: {cluster: tmpnet, user: tmpnet, namespace: tmpnet}
+current-context: tmpnet
+EOF
+chmod 600 "$sa_kubeconfig"
+unset token
+sa() { "$bin/kubectl" --kubeconfig "$sa_kubeconfig" "$@"; }
+sa auth can-i create statefulsets.apps -n tmpnet >/dev/null \
+    || cluster_die "ServiceAccount tmpnet cannot create statefulsets in tmpnet; check deploy/rbac.yaml"
+if sa auth can-i create namespaces >/dev/null 2>&1; then
+    cluster_die "ServiceAccount tmpnet can create namespaces; deploy/rbac.yaml is not least-privilege"
+fi
+
+# The namespace holds no object of tmpnet, and no volume is left (dependents
+# go with their owners through garbage collection, and a released volume
+# with its provisioner: eventual, allowed 60 s).
+check_empty() {
+    local left
+    for _ in $(seq 120); do
+        left=$(admin get pods,services,endpoints,configmaps,secrets,persistentvolumeclaims,statefulsets,jobs,ingresses \
+            -n tmpnet -l app.kubernetes.io/managed-by=tmpnet -o name)
+        left="$left $(admin get persistentvolumes -o custom-columns=NAME:.metadata.name,PHASE:.status.phase --no-headers)"
+        [ -z "${left// /}" ] && break
+        sleep 0.5
+    done
+    [ -z "${left// /}" ] || cluster_die "left in the cluster after 60 s: $(echo $left)"
+    echo "namespace tmpnet is empty of tmpnet objects, and no volume is left"
+}
+
+# must_fail LOG PATTERN COMMAND...: COMMAND must fail, saying PATTERN.
+must_fail() {
+    local log="$work/$1.log" pattern="$2"
+    shift 2
+    if "$@" >"$log" 2>&1; then
+        cat "$log" >&2
+        cluster_die "\`$*\` passed; it must fail"
+    fi
+    grep -- "$pattern" "$log" || { cat "$log" >&2; cluster_die "the failure does not say /$pattern/"; }
+}
+
+export E2E_USE_KUBERNETES=true KUBECONFIG="$sa_kubeconfig" TMPNET_KUBE_NAMESPACE=tmpnet \
+    TMPNET_ROOT_DIR="$work/root"
+
+echo "== e2e suite in kube mode (local cluster, port-forward), as the tmpnet ServiceAccount"
+cargo test --locked -p e2e-suite
+check_empty
+
+echo "== the suite inside the cluster: a runner Job from tmpnet/runner:latest"
+ENV_JOB_IMAGE=tmpnet/runner:latest cargo test --locked -p e2e-suite 2>&1 | tee "$work/runner.log"
+grep -q "running the suite in the cluster: Job" "$work/runner.log"
+grep -q "test result: ok" "$work/runner.log"
+check_empty
+
+echo "== a test failing in the Job fails the local cargo test"
+ENV_JOB_IMAGE=tmpnet/runner:latest TMPNET_RUNNER_ENV=E2E_MIN E2E_MIN_NODES=99 \
+    must_fail failing "the suite expects at least 99" cargo test --locked -p e2e-suite settings::
+check_empty
+
+echo "== an image that does not exist fails fast, naming it"
+started=$(date +%s)
+ENV_JOB_IMAGE=tmpnet/no-such-image:1 must_fail noimage "^error: runner Job .*tmpnet/no-such-image:1" \
+    cargo test --locked -p e2e-suite
+elapsed=$(($(date +%s) - started))
+[ "$elapsed" -lt 90 ] || cluster_die "the missing image took ${elapsed}s to be reported"
+check_empty
+
+echo "== Ctrl-C during a run deletes the Job and the network"
+test_bin="target/debug/deps/$(ls target/images/runner/bin | grep '^e2e-' | head -1)"
+ENV_JOB_IMAGE=tmpnet/runner:latest "$test_bin" >"$work/interrupted.log" 2>&1 &
+run_pid=$!
+for _ in $(seq 600); do
+    grep -q "^running [0-9]* tests" "$work/interrupted.log" && break
+    sleep 0.1
+done
+grep -q "^running [0-9]* tests" "$work/interrupted.log" \
+    || { cat "$work/interrupted.log" >&2; cluster_die "the runner did not start its tests"; }
+kill -INT "$run_pid"
+rc=0
+wait "$run_pid" || rc=$?
+[ "$rc" = 130 ] || { cat "$work/interrupted.log" >&2; cluster_die "an interrupted run exited $rc, not 130"; }
+check_empty
+
+echo "== bitcoind-family (litecoind) chain suite in kube mode (local cluster)"
+E2E_NODE_KIND=bitcoind E2E_NODE_COUNT=3 cargo run --quiet --locked -p tmpnet-acceptance --bin chain-suite
+check_empty
+
+echo "== a cluster killed with kill -9 is reaped by the next cluster-up.sh"
+"$tmpnetctl" start-network --runtime kube --node-count 2 >"$work/left.log" 2>&1 \
+    || { cat "$work/left.log" >&2; exit 1; }
+pods_before=$(cluster_netns | wc -l)
+[ "$pods_before" -ge 2 ] || cluster_die "expected the network's pods in their own namespaces, found $pods_before"
+# shellcheck disable=SC2046
+kill -9 $(cluster_pids) 2>/dev/null || true
+unset E2E_USE_KUBERNETES KUBECONFIG
+scripts/cluster-up.sh --no-images >"$work/up2.log" 2>&1 || { cat "$work/up2.log" >&2; exit 1; }
+left=$(cluster_netns | wc -l)
+[ "$left" = 0 ] || cluster_die "the new cluster kept $left pod network namespaces of the killed one"
+echo "reaped: $pods_before pod network namespaces of the killed cluster gone, a new cluster up"
+
+echo "== cluster down leaves nothing"
+scripts/cluster-down.sh
+trap - EXIT
+rm -rf "$work"
+echo "local-cluster e2e: passed"

@@ -12,8 +12,7 @@ runs=${1:-5}
 trap 'scripts/cluster-down.sh >/dev/null' EXIT
 scripts/build-images.sh >/dev/null
 scripts/cluster-up.sh
-bin=$(scripts/cluster-build.sh)
-"$bin/kubectl" --kubeconfig "$CLUSTER_DIR/admin.kubeconfig" apply -f deploy/rbac.yaml >/dev/null
+"$CLUSTER_DIR/kubectl" --kubeconfig "$CLUSTER_DIR/admin.kubeconfig" apply -f deploy/rbac.yaml >/dev/null
 export TMPNET_BENCH_CLUSTER_DIR=$CLUSTER_DIR
 cargo bench --locked -p tmpnet-acceptance --bench kube_start -- "$runs"
 cargo bench --locked -p tmpnet-acceptance --bench runner -- "$((runs < 3 ? runs : 3))"

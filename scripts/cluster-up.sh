@@ -9,7 +9,8 @@
 # StorageClass `tmpnet-local` a directory each.
 #
 # Needs root. Whatever a killed earlier run left is removed first. Prints
-# the line to use the cluster: export KUBECONFIG=...
+# the line to use the cluster, export KUBECONFIG=... (the admin), and
+# leaves upstream's kubectl in the cluster's directory.
 #
 # Usage: scripts/cluster-up.sh [--no-images]
 #   --no-images  do not load the repository's images (only pause)
@@ -362,5 +363,6 @@ wait_for "default ServiceAccount" kube-controller-manager 60 kubectl get service
 for name in $COMPONENTS; do
     alive "$name" || cluster_die "$name exited during start; see $log/$name.log"
 done
-echo "cluster up in $(since "$started") s (logs in $log)"
+ln -s "$k8s" "$CLUSTER_DIR/kubectl"
+echo "cluster up in $(since "$started") s (logs in $log; kubectl: $CLUSTER_DIR/kubectl)"
 echo "export KUBECONFIG=$CLUSTER_DIR/admin.kubeconfig"

@@ -5,7 +5,8 @@
 #   1. the example e2e suite in kube mode, reaching nodes through port-forward;
 #   2. the same suite inside the cluster, as a runner Job from the real
 #      runner image (nodes reached by pod IP);
-#   3. a failing test in the Job, an image that does not exist, Ctrl-C;
+#   3. a failing test in the Job, an image that does not exist, Ctrl-C,
+#      detached with a forwarded secret, a missing ServiceAccount, a deadline;
 #   4. the bitcoind-family (litecoind) chain suite in kube mode;
 #   5. after each, the namespace holds nothing of tmpnet;
 #   6. a cluster whose processes were killed is reaped by the next
@@ -39,6 +40,13 @@ done
 work="$(mktemp -d)"
 cleanup() {
     rc=$?
+    if [ "$rc" != 0 ] && [ -d "$CLUSTER_DIR/logs" ]; then
+        # The cluster's own logs outlive it when something failed.
+        rm -rf target/cluster-logs
+        mkdir -p target
+        cp -r "$CLUSTER_DIR/logs" target/cluster-logs
+        echo "the cluster's logs (each component's, the audit log) are in target/cluster-logs" >&2
+    fi
     cluster_down
     rm -rf "$work"
     exit $rc
@@ -54,8 +62,7 @@ tmpnetctl="$(pwd)/target/debug/tmpnetctl"
 echo "== cluster up"
 scripts/cluster-up.sh | tee "$work/up.log"
 admin_kubeconfig="$CLUSTER_DIR/admin.kubeconfig"
-bin=$(scripts/cluster-build.sh)
-admin() { "$bin/kubectl" --kubeconfig "$admin_kubeconfig" "$@"; }
+admin() { "$CLUSTER_DIR/kubectl" --kubeconfig "$admin_kubeconfig" "$@"; }
 
 echo "== deploy/rbac.yaml, and a kubeconfig for its ServiceAccount"
 admin apply -f deploy/rbac.yaml >/dev/null
@@ -77,7 +84,7 @@ current-context: tmpnet
 EOF
 chmod 600 "$sa_kubeconfig"
 unset token
-sa() { "$bin/kubectl" --kubeconfig "$sa_kubeconfig" "$@"; }
+sa() { "$CLUSTER_DIR/kubectl" --kubeconfig "$sa_kubeconfig" "$@"; }
 sa auth can-i create statefulsets.apps -n tmpnet >/dev/null \
     || cluster_die "ServiceAccount tmpnet cannot create statefulsets in tmpnet; check deploy/rbac.yaml"
 if sa auth can-i create namespaces >/dev/null 2>&1; then
@@ -145,12 +152,49 @@ for _ in $(seq 600); do
     grep -q "^running [0-9]* tests" "$work/interrupted.log" && break
     sleep 0.1
 done
-grep -q "^running [0-9]* tests" "$work/interrupted.log" \
-    || { cat "$work/interrupted.log" >&2; cluster_die "the runner did not start its tests"; }
+if ! grep -q "^running [0-9]* tests" "$work/interrupted.log"; then
+    cat "$work/interrupted.log" >&2
+    admin get pods,jobs,statefulsets,pvc -n tmpnet -o wide >&2 || true
+    admin get events -n tmpnet --sort-by=.lastTimestamp >&2 | tail -n 30 || true
+    cluster_die "the runner did not start its tests"
+fi
 kill -INT "$run_pid"
 rc=0
 wait "$run_pid" || rc=$?
 [ "$rc" = 130 ] || { cat "$work/interrupted.log" >&2; cluster_die "an interrupted run exited $rc, not 130"; }
+check_empty
+
+echo "== detached, with a forwarded secret: in a Secret owned by the Job, in no spec and no output"
+token="tok-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+ENV_JOB_IMAGE=tmpnet/runner:latest DETACH_RUNNER=true TMPNET_RUNNER_ENV=E2E_API E2E_API_TOKEN="$token" \
+    cargo test --locked -p e2e-suite >"$work/detached.log" 2>&1 || { cat "$work/detached.log" >&2; exit 1; }
+job="$(sed -n 's/^runner Job \([^ ]*\) runs .*/\1/p' "$work/detached.log")"
+[ -n "$job" ] || { cat "$work/detached.log" >&2; cluster_die "detached mode printed no Job"; }
+admin get job "$job" -n tmpnet -o json >"$work/job.json"
+if grep -qF "$token" "$work/job.json"; then
+    cluster_die "the forwarded secret is in the Job's spec"
+fi
+[ "$(admin get secret "$job-env" -n tmpnet -o jsonpath='{.metadata.ownerReferences[0].name}')" = "$job" ] \
+    || cluster_die "the forwarded variables' Secret is not owned by the Job"
+[ -n "$(admin get secret "$job-env" -n tmpnet -o jsonpath='{.data.E2E_API_TOKEN}')" ] \
+    || cluster_die "the forwarded variable is not in the Job's Secret"
+"$tmpnetctl" runner wait "$job"
+"$tmpnetctl" runner logs "$job" >"$work/job.log"
+grep -q "test result: ok" "$work/job.log"
+if grep -rqF "$token" "$work"/*.log "$work/root" "$CLUSTER_DIR/logs"; then
+    cluster_die "the forwarded secret appears in the output (local, runner log, cluster logs or network directories)"
+fi
+"$tmpnetctl" runner delete "$job"
+check_empty
+
+echo "== a ServiceAccount that does not exist is refused before any Job"
+ENV_JOB_IMAGE=tmpnet/runner:latest TMPNET_RUNNER_SERVICE_ACCOUNT=nobody \
+    must_fail noaccount '^error: .*ServiceAccount "nobody" does not exist' cargo test --locked -p e2e-suite
+check_empty
+
+echo "== a runner killed by its deadline fails with the reason"
+ENV_JOB_IMAGE=tmpnet/runner:latest TMPNET_RUNNER_DEADLINE=3s \
+    must_fail deadline '^error: runner Job .*DeadlineExceeded' cargo test --locked -p e2e-suite
 check_empty
 
 echo "== bitcoind-family (litecoind) chain suite in kube mode (local cluster)"

@@ -48,14 +48,17 @@ fn with_message(reason: &str, message: Option<&str>) -> String {
     }
 }
 
-/// The Job's own failure (deadline, backoff), if it has one.
+/// The Job's own failure (deadline, backoff), if it has one. A Job
+/// controller that must fail a Job first sets `FailureTarget` (the reason
+/// it will fail), then terminates its pods, and only then `Failed`: a pod
+/// killed for the deadline can have exited before the Job says `Failed`.
 pub fn job_failure(job: &Job) -> Option<String> {
     job.status
         .as_ref()?
         .conditions
         .as_ref()?
         .iter()
-        .find(|c| c.type_ == "Failed" && c.status == "True")
+        .find(|c| (c.type_ == "Failed" || c.type_ == "FailureTarget") && c.status == "True")
         .map(|c| {
             with_message(
                 c.reason.as_deref().unwrap_or("Failed"),
@@ -188,5 +191,14 @@ mod tests {
             job_failure(&job).unwrap(),
             "DeadlineExceeded: Job was active longer than specified deadline"
         );
+        // As a real Job controller reports it while the pod is still being
+        // terminated (seen on the local cluster).
+        let job: Job = serde_json::from_value(json!({"status": {"conditions": [{"type": "FailureTarget", "status": "True", "reason": "DeadlineExceeded", "message": "Job was active longer than specified deadline"}]}})).unwrap();
+        assert_eq!(
+            job_failure(&job).unwrap(),
+            "DeadlineExceeded: Job was active longer than specified deadline"
+        );
+        let job: Job = serde_json::from_value(json!({"status": {"conditions": [{"type": "FailureTarget", "status": "False", "reason": "DeadlineExceeded"}]}})).unwrap();
+        assert_eq!(job_failure(&job), None);
     }
 }

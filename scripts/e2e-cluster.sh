@@ -3,13 +3,14 @@
 # upstream's control plane, kubelet and kube-proxy; Debian's containerd and
 # runc; a CNI bridge), as the least-privilege account of deploy/rbac.yaml:
 #   1. the example e2e suite in kube mode, reaching nodes through port-forward;
-#   2. the same suite inside the cluster, as a runner Job from the real
-#      runner image (nodes reached by pod IP);
-#   3. a failing test in the Job, an image that does not exist, Ctrl-C,
-#      detached with a forwarded secret, a missing ServiceAccount, a deadline;
-#   4. the bitcoind-family (litecoind) chain suite in kube mode;
-#   5. after each, the namespace holds nothing of tmpnet;
-#   6. a cluster whose processes were killed is reaped by the next
+#   2. the runner cases of scripts/runner-cases.sh, as on the simulator: the
+#      suite inside the cluster as a Job from the real runner image (nodes
+#      reached by pod IP), failing, detached with a forwarded secret,
+#      Ctrl-C, kill -9, a missing image, a missing ServiceAccount, a
+#      deadline, a detached Job deleted mid-run;
+#   3. the bitcoind-family (litecoind) chain suite in kube mode;
+#   4. after each, the namespace holds nothing of tmpnet;
+#   5. a cluster whose processes were killed is reaped by the next
 #      cluster-up.sh, and cluster-down.sh leaves nothing behind.
 # The images come from scripts/build-images.sh (run by the simulated tier
 # before this one; run here when missing).
@@ -107,15 +108,13 @@ check_empty() {
     echo "namespace tmpnet is empty of tmpnet objects, and no volume is left"
 }
 
-# must_fail LOG PATTERN COMMAND...: COMMAND must fail, saying PATTERN.
-must_fail() {
-    local log="$work/$1.log" pattern="$2"
-    shift 2
-    if "$@" >"$log" 2>&1; then
-        cat "$log" >&2
-        cluster_die "\`$*\` passed; it must fail"
-    fi
-    grep -- "$pattern" "$log" || { cat "$log" >&2; cluster_die "the failure does not say /$pattern/"; }
+# shellcheck source=scripts/runner-cases.sh
+. scripts/runner-cases.sh
+api_get() { admin get --raw "$1"; }
+secret_scan="$CLUSTER_DIR/logs"
+diagnose() {
+    admin get pods,jobs,statefulsets,pvc -n tmpnet -o wide || true
+    admin get events -n tmpnet --sort-by=.lastTimestamp | tail -n 30 || true
 }
 
 export E2E_USE_KUBERNETES=true KUBECONFIG="$sa_kubeconfig" TMPNET_KUBE_NAMESPACE=tmpnet \
@@ -125,77 +124,7 @@ echo "== e2e suite in kube mode (local cluster, port-forward), as the tmpnet Ser
 cargo test --locked -p e2e-suite
 check_empty
 
-echo "== the suite inside the cluster: a runner Job from tmpnet/runner:latest"
-ENV_JOB_IMAGE=tmpnet/runner:latest cargo test --locked -p e2e-suite 2>&1 | tee "$work/runner.log"
-grep -q "running the suite in the cluster: Job" "$work/runner.log"
-grep -q "test result: ok" "$work/runner.log"
-check_empty
-
-echo "== a test failing in the Job fails the local cargo test"
-ENV_JOB_IMAGE=tmpnet/runner:latest TMPNET_RUNNER_ENV=E2E_MIN E2E_MIN_NODES=99 \
-    must_fail failing "the suite expects at least 99" cargo test --locked -p e2e-suite settings::
-check_empty
-
-echo "== an image that does not exist fails fast, naming it"
-started=$(date +%s)
-ENV_JOB_IMAGE=tmpnet/no-such-image:1 must_fail noimage "^error: runner Job .*tmpnet/no-such-image:1" \
-    cargo test --locked -p e2e-suite
-elapsed=$(($(date +%s) - started))
-[ "$elapsed" -lt 90 ] || cluster_die "the missing image took ${elapsed}s to be reported"
-check_empty
-
-echo "== Ctrl-C during a run deletes the Job and the network"
-test_bin="target/debug/deps/$(ls target/images/runner/bin | grep '^e2e-' | head -1)"
-ENV_JOB_IMAGE=tmpnet/runner:latest "$test_bin" >"$work/interrupted.log" 2>&1 &
-run_pid=$!
-for _ in $(seq 600); do
-    grep -q "^running [0-9]* tests" "$work/interrupted.log" && break
-    sleep 0.1
-done
-if ! grep -q "^running [0-9]* tests" "$work/interrupted.log"; then
-    cat "$work/interrupted.log" >&2
-    admin get pods,jobs,statefulsets,pvc -n tmpnet -o wide >&2 || true
-    admin get events -n tmpnet --sort-by=.lastTimestamp >&2 | tail -n 30 || true
-    cluster_die "the runner did not start its tests"
-fi
-kill -INT "$run_pid"
-rc=0
-wait "$run_pid" || rc=$?
-[ "$rc" = 130 ] || { cat "$work/interrupted.log" >&2; cluster_die "an interrupted run exited $rc, not 130"; }
-check_empty
-
-echo "== detached, with a forwarded secret: in a Secret owned by the Job, in no spec and no output"
-token="tok-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-ENV_JOB_IMAGE=tmpnet/runner:latest DETACH_RUNNER=true TMPNET_RUNNER_ENV=E2E_API E2E_API_TOKEN="$token" \
-    cargo test --locked -p e2e-suite >"$work/detached.log" 2>&1 || { cat "$work/detached.log" >&2; exit 1; }
-job="$(sed -n 's/^runner Job \([^ ]*\) runs .*/\1/p' "$work/detached.log")"
-[ -n "$job" ] || { cat "$work/detached.log" >&2; cluster_die "detached mode printed no Job"; }
-admin get job "$job" -n tmpnet -o json >"$work/job.json"
-if grep -qF "$token" "$work/job.json"; then
-    cluster_die "the forwarded secret is in the Job's spec"
-fi
-[ "$(admin get secret "$job-env" -n tmpnet -o jsonpath='{.metadata.ownerReferences[0].name}')" = "$job" ] \
-    || cluster_die "the forwarded variables' Secret is not owned by the Job"
-[ -n "$(admin get secret "$job-env" -n tmpnet -o jsonpath='{.data.E2E_API_TOKEN}')" ] \
-    || cluster_die "the forwarded variable is not in the Job's Secret"
-"$tmpnetctl" runner wait "$job"
-"$tmpnetctl" runner logs "$job" >"$work/job.log"
-grep -q "test result: ok" "$work/job.log"
-if grep -rqF "$token" "$work"/*.log "$work/root" "$CLUSTER_DIR/logs"; then
-    cluster_die "the forwarded secret appears in the output (local, runner log, cluster logs or network directories)"
-fi
-"$tmpnetctl" runner delete "$job"
-check_empty
-
-echo "== a ServiceAccount that does not exist is refused before any Job"
-ENV_JOB_IMAGE=tmpnet/runner:latest TMPNET_RUNNER_SERVICE_ACCOUNT=nobody \
-    must_fail noaccount '^error: .*ServiceAccount "nobody" does not exist' cargo test --locked -p e2e-suite
-check_empty
-
-echo "== a runner killed by its deadline fails with the reason"
-ENV_JOB_IMAGE=tmpnet/runner:latest TMPNET_RUNNER_DEADLINE=3s \
-    must_fail deadline '^error: runner Job .*DeadlineExceeded' cargo test --locked -p e2e-suite
-check_empty
+runner_cases
 
 echo "== bitcoind-family (litecoind) chain suite in kube mode (local cluster)"
 E2E_NODE_KIND=bitcoind E2E_NODE_COUNT=3 cargo run --quiet --locked -p tmpnet-acceptance --bin chain-suite

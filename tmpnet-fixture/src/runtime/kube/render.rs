@@ -140,22 +140,31 @@ mod tests {
         );
     }
 
-    #[test]
-    fn refnode_manifests_match_the_snapshot() {
-        let (config, settings, nodes) = network(refnode::NAME, 2);
+    /// The documents of a refnode network with a plain `config.json`.
+    fn refnode_documents(
+        config: &NetworkConfig,
+        settings: &KubeSettings,
+        nodes: &[Node],
+    ) -> Vec<serde_json::Value> {
         let files = StateFiles {
             plain: [("config.json".to_owned(), "{}".to_owned())].into(),
             secret: Default::default(),
         };
-        let docs = documents(
-            &config,
-            &settings,
+        documents(
+            config,
+            settings,
             &refnode::RefNode,
             std::path::Path::new("/net"),
-            &nodes,
+            nodes,
             files,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn refnode_manifests_match_the_snapshot() {
+        let (config, settings, nodes) = network(refnode::NAME, 2);
+        let docs = refnode_documents(&config, &settings, &nodes);
         check_snapshot(
             &docs,
             &[
@@ -221,19 +230,7 @@ mod tests {
     fn a_network_with_an_owner_has_its_state_owned_by_it_and_nothing_else() {
         let (config, mut settings, nodes) = network(refnode::NAME, 1);
         settings.owner = Some(Box::new(crate::model::KubeOwner::job("runner-1", "uid-1")));
-        let files = StateFiles {
-            plain: [("config.json".to_owned(), "{}".to_owned())].into(),
-            secret: Default::default(),
-        };
-        let docs = documents(
-            &config,
-            &settings,
-            &refnode::RefNode,
-            std::path::Path::new("/net"),
-            &nodes,
-            files,
-        )
-        .unwrap();
+        let docs = refnode_documents(&config, &settings, &nodes);
         let owned: Vec<(&str, &serde_json::Value)> = docs
             .iter()
             .filter_map(|d| Some((d["kind"].as_str()?, d["metadata"].get("ownerReferences")?)))

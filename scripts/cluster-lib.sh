@@ -2,8 +2,9 @@
 # local cluster lives, and how to take it down. Sourced, not run.
 #
 # Everything the cluster makes is under two directories of its own
-# (state, runtime), one bridge and one pod address range, so taking it
-# down (or reaping what a killed run left) touches nothing else.
+# (state, runtime), one bridge and one pod address range. The exception is
+# iptables: taking it down removes every KUBE-* and CNI-* chain of the
+# host, so the cluster is not for a machine that is itself a Kubernetes node.
 
 CLUSTER_DIR=${TMPNET_CLUSTER_DIR:-/var/lib/tmpnet-cluster}
 CLUSTER_RUN=${TMPNET_CLUSTER_RUN:-/run/tmpnet-cluster}

@@ -51,6 +51,23 @@ fn pods(state: Value) -> Value {
             {"name": "runner", "image": "tmpnet/runner:latest", "imageID": "", "ready": true, "restartCount": 0, "state": state}]}}]})
 }
 
+/// Answers the two reads of the runner's phase: its Job with `job_status`,
+/// then its pod with the runner container in `container`.
+async fn expect_phase(handle: &mut Mock, job_status: Value, container: Value) {
+    let job_path = format!("/apis/batch/v1/namespaces/tmpnet/jobs/{JOB}");
+    expect(handle, "GET", &job_path, &[], 200, job(job_status)).await;
+    let pods_path = "/api/v1/namespaces/tmpnet/pods";
+    expect(
+        handle,
+        "GET",
+        pods_path,
+        &["labelSelector=job-name"],
+        200,
+        pods(container),
+    )
+    .await;
+}
+
 fn status(code: u16, reason: &str) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": reason, "reason": reason, "code": code})
 }
@@ -161,42 +178,13 @@ async fn a_dropped_log_stream_resumes_without_losing_or_repeating_lines_and_the_
         "the first stream starts at the beginning: {q}"
     );
     // The stream ended while the container still runs: look, then resume.
-    expect(
-        &mut handle,
-        "GET",
-        &format!("/apis/batch/v1/namespaces/tmpnet/jobs/{JOB}"),
-        &[],
-        200,
-        job(json!({"active": 1})),
-    )
-    .await;
-    expect(
-        &mut handle,
-        "GET",
-        "/api/v1/namespaces/tmpnet/pods",
-        &["labelSelector=job-name"],
-        200,
-        pods(json!({"running": {}})),
-    )
-    .await;
+    expect_phase(&mut handle, json!({"active": 1}), json!({"running": {}})).await;
     expect(&mut handle, "GET", &log, &["follow=true", "sinceTime=2026-12-02T01%3A00%3A01Z"], 200,
         json!("2026-12-02T01:00:01.500Z test kv::a ... ok\n2026-12-02T01:00:02.000Z test kv::b ... FAILED\n")).await;
-    expect(
+    expect_phase(
         &mut handle,
-        "GET",
-        &format!("/apis/batch/v1/namespaces/tmpnet/jobs/{JOB}"),
-        &[],
-        200,
-        job(json!({"failed": 1})),
-    )
-    .await;
-    expect(
-        &mut handle,
-        "GET",
-        "/api/v1/namespaces/tmpnet/pods",
-        &[],
-        200,
-        pods(json!({"terminated": {"exitCode": 101, "reason": "Error"}})),
+        json!({"failed": 1}),
+        json!({"terminated": {"exitCode": 101, "reason": "Error"}}),
     )
     .await;
     // One last read after the end, from the last line's second.
@@ -327,17 +315,7 @@ async fn a_detached_runner_owns_the_network_through_an_owner_reference() {
 async fn wait_with(job_status: Value, container: Value) -> crate::Result<i32> {
     let (runner, mut handle) = runner();
     let wait = tokio::spawn(async move { runner.wait(JOB).await });
-    let job_path = format!("/apis/batch/v1/namespaces/tmpnet/jobs/{JOB}");
-    expect(&mut handle, "GET", &job_path, &[], 200, job(job_status)).await;
-    expect(
-        &mut handle,
-        "GET",
-        "/api/v1/namespaces/tmpnet/pods",
-        &[],
-        200,
-        pods(container),
-    )
-    .await;
+    expect_phase(&mut handle, job_status, container).await;
     wait.await.unwrap()
 }
 
@@ -362,4 +340,24 @@ async fn a_deadline_outranks_the_exit_code_of_the_pod_it_killed() {
     .await
     .unwrap();
     assert_eq!(code, 101);
+}
+
+#[tokio::test]
+async fn the_runner_names_its_own_job_by_uid_as_the_owner_of_its_networks() {
+    let (runner, mut handle) = runner();
+    let owner = tokio::spawn(async move { runner.job_owner(JOB).await });
+    let job_path = format!("/apis/batch/v1/namespaces/tmpnet/jobs/{JOB}");
+    expect(
+        &mut handle,
+        "GET",
+        &job_path,
+        &[],
+        200,
+        job(json!({"active": 1})),
+    )
+    .await;
+    assert_eq!(
+        owner.await.unwrap().unwrap(),
+        crate::model::KubeOwner::job(JOB, "job-uid-1")
+    );
 }

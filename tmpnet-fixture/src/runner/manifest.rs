@@ -8,11 +8,8 @@ use k8s_openapi::api::core::v1::{
     Container, EnvFromSource, EnvVar, PodSecurityContext, PodSpec, PodTemplateSpec, Secret,
     SecretEnvSource,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::ByteString;
-
-use crate::model::KubeOwner;
-use crate::runtime::kube::manifests;
 
 use super::{
     BUILD_ID_ENV, COMPONENT, COMPONENT_LABEL, MARKER_ENV, NETWORK_ENV, NETWORK_LABEL,
@@ -186,12 +183,6 @@ pub fn env_secret(request: &JobRequest, values: &BTreeMap<String, String>) -> Se
         type_: Some("Opaque".into()),
         ..Secret::default()
     }
-}
-
-/// An owner reference to the Job `name` (uid `uid`): its dependents are
-/// deleted with it by the cluster's garbage collector.
-pub fn owned_by_job(name: &str, uid: &str) -> OwnerReference {
-    manifests::owned_by(&KubeOwner::job(name, uid))
 }
 
 #[cfg(test)]

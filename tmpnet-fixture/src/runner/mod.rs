@@ -32,6 +32,7 @@ pub use status::Phase;
 use crate::error::{Error, Result};
 use crate::model::{KubeOwner, KubeSettings};
 use crate::runtime::kube::client::{api_error, api_reason, call, connect, status_code};
+use crate::runtime::kube::manifests;
 
 /// Set in the runner's pod: the Job's name. A harness that sees it runs
 /// its tests (it never relaunches itself again).
@@ -178,7 +179,7 @@ impl Runner {
             .map_err(|e| api_error(format!("create job {}", request.name), e))?;
         let uid = created.metadata.uid.unwrap_or_default();
         if request.has_env_secret {
-            let owner = json!({"metadata": {"ownerReferences": [manifest::owned_by_job(&request.name, &uid)]}});
+            let owner = json!({"metadata": {"ownerReferences": [manifests::owned_by(&KubeOwner::job(&request.name, &uid))]}});
             let name = manifest::env_secret_name(&request.name);
             call(
                 self.secrets()
@@ -196,7 +197,7 @@ impl Runner {
     /// never ran.
     pub async fn hand_network_to(&self, job: &str, uid: &str, network: &str) -> Result<()> {
         let maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
-        let owner = json!({"metadata": {"ownerReferences": [manifest::owned_by_job(job, uid)]}});
+        let owner = json!({"metadata": {"ownerReferences": [manifests::owned_by(&KubeOwner::job(job, uid))]}});
         call(maps.patch(network, &PatchParams::default(), &Patch::Merge(&owner)))
             .await
             .map_err(|e| api_error(format!("patch configmap {network}"), e))?;

@@ -525,3 +525,159 @@ fn a_kind_file_from_the_environment_is_the_kind_of_the_suites_networks() {
         "{err}"
     );
 }
+
+/// The names `--list` gives the tests of `cases::` in the fixture suite.
+const CASE_NAMES: &[&str] = &[
+    "cases::filled::case_1",
+    "cases::matrix::nodes_1_1::letter_1___a__",
+    "cases::matrix::nodes_1_1::letter_2___b__",
+    "cases::matrix::nodes_2_2::letter_1___a__",
+    "cases::matrix::nodes_2_2::letter_2___b__",
+    "cases::numbered::case_1",
+    "cases::numbered::case_2_fails",
+    "cases::numbered::case_3_third",
+];
+
+#[test]
+fn every_case_is_listed_by_its_rstest_name() {
+    let root = test_root();
+    let out = run(root.path(), &["--list", "--format", "terse", "cases::"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut listed: Vec<String> = stdout(&out)
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .map(str::to_owned)
+        .collect();
+    listed.sort();
+    assert_eq!(listed, CASE_NAMES);
+    assert!(
+        network_dirs(root.path()).is_empty(),
+        "--list started a network"
+    );
+}
+
+#[test]
+fn a_filter_runs_one_case_with_its_values() {
+    let root = test_root();
+    let out = run(root.path(), &["cases::numbered::case_3_third", "--exact"]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("1 passed"), "{}", stdout(&out));
+    assert_eq!(
+        lines(root.path(), "cases.txt"),
+        ["cases::numbered::case_3_third 3 three"]
+    );
+    assert_no_processes_under(root.path());
+}
+
+#[test]
+fn a_failing_case_fails_only_itself_and_each_case_gets_its_values_and_network() {
+    let root = test_root();
+    let out = run(root.path(), &["cases::", "--test-threads", "4"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(101), "{text}\n{}", stderr(&out));
+    assert!(
+        text.contains("7 passed") && text.contains("1 failed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cases::numbered::case_2_fails")
+            && text.contains("deliberate failure of case 2"),
+        "{text}"
+    );
+    let mut seen = lines(root.path(), "cases.txt");
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "cases::numbered::case_1 1 one",
+            "cases::numbered::case_2_fails 2 two",
+            "cases::numbered::case_3_third 3 three",
+        ]
+    );
+    // The string case value was parsed (SocketAddr), the sync fixture made
+    // once for its one test, the async one awaited.
+    assert_eq!(
+        lines(root.path(), "filled.txt"),
+        ["cases::filled::case_1 80 1 hello"]
+    );
+    // Each pair of the matrix ran once, on a private network of `nodes`.
+    let mut matrix: Vec<Vec<String>> = lines(root.path(), "matrix.txt")
+        .iter()
+        .map(|l| l.split(' ').map(str::to_owned).collect())
+        .collect();
+    matrix.sort();
+    assert_eq!(matrix.len(), 4, "{matrix:?}");
+    let names: Vec<&str> = matrix.iter().map(|m| m[0].as_str()).collect();
+    assert_eq!(names, &CASE_NAMES[1..5]);
+    for m in &matrix {
+        assert_eq!(m[1], m[3], "{} ran on {} nodes, not {}", m[0], m[3], m[1]);
+        assert_eq!(
+            owned_by(root.path(), &m[0]),
+            [PathBuf::from(&m[4])],
+            "{} had a private network of its own",
+            m[0]
+        );
+    }
+    // The failed case's artifacts are its own.
+    let shared = &owned_by(root.path(), "fixture_suite")[0];
+    assert!(shared
+        .join("tests/cases__numbered__case_2_fails/logs")
+        .is_dir());
+    assert!(!shared.join("tests/cases__numbered__case_1/logs").exists());
+    assert_no_processes_under(root.path());
+}
+
+#[test]
+fn nextest_runs_each_case_of_the_example_suite_against_the_shared_network() {
+    if !nextest_available() {
+        return;
+    }
+    let root = run_e2e_suite(&[
+        "nextest",
+        "run",
+        "-p",
+        "e2e-suite",
+        "--test",
+        "e2e",
+        "cases::",
+    ]);
+    let r = root.path();
+    let shared = owned_by(r, "e2e");
+    assert_eq!(shared.len(), 1, "one shared network for every process");
+    let tests: Vec<String> = std::fs::read_dir(shared[0].join("tests"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for key in ["plain", "with_dash", "UPPER_and_lower", "dots_in_it"] {
+        assert!(
+            tests.iter().any(
+                |t| t.starts_with("cases__keys_of_every_shape_replicate__key_")
+                    && t.ends_with(&format!("{key}__"))
+            ),
+            "no artifact dir of the {key} case on the shared network: {tests:?}"
+        );
+    }
+    assert!(
+        tests.contains(&"cases__fixtures_fill_the_test_data".to_owned()),
+        "{tests:?}"
+    );
+    for (case, nodes) in [
+        ("case_1_one_node", 1),
+        ("case_2_three_nodes", 3),
+        ("case_3_five_nodes", 5),
+    ] {
+        let owner = format!("cases::a_write_reaches_every_node::{case}");
+        let private = owned_by(r, &owner);
+        assert_eq!(private.len(), 1, "{owner}: one private network");
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(private[0].join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(config["nodeCount"], nodes, "{owner}: {config}");
+    }
+    let mut left = Vec::new();
+    let stopped = eventually(Duration::from_secs(10), || {
+        left = live_processes_under(r);
+        left.is_empty()
+    });
+    assert!(stopped, "nextest left {left:?} running");
+}

@@ -4,6 +4,7 @@
 //! check it from outside.
 
 mod bad;
+mod cases;
 mod ok;
 mod record;
 mod slow;

@@ -103,6 +103,7 @@ pub mod __private {
     pub use crate::harness::{run, Target};
     pub use crate::kinds::registry::{KindFactory, KINDS};
     pub use linkme;
+    pub use rstest;
 }
 
 /// Registers a node kind defined outside the library, so every process

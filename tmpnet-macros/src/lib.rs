@@ -17,10 +17,34 @@
 //! at the same time as another test). The function takes one
 //! `&TestEnvironment` and returns `()`, `TestResult` (any error works with
 //! `?`) or `Result<(), E>` with `E: Display`.
+//!
+//! Its other parameters are filled the rstest way: `#[case]` parameters from
+//! `#[case(...)]` attributes (one test per case, `#[case::name(...)]` names
+//! it), `#[values(...)]` parameters one test per value (times the other
+//! lists), and the rest from rstest `#[fixture]`s by rstest's own
+//! expansion. A `#[case]` or `#[values]` parameter named `nodes` gives each
+//! test a private network of that many nodes:
+//!
+//! ```no_run
+//! use tmpnet_fixture::{tmpnet_test, TestEnvironment, TestResult};
+//!
+//! #[tmpnet_test]
+//! #[case::one_node(1)]
+//! #[case::three_nodes(3)]
+//! async fn all_nodes_agree(env: &TestEnvironment, #[case] nodes: usize) -> TestResult {
+//!     assert_eq!(env.node_uris().await?.len(), nodes);
+//!     Ok(())
+//! }
+//! # fn main() {}
+//! ```
+//!
 //! The macro is a thin shim over the `expand` module, which holds the logic.
 
+mod cases;
+mod errors;
 mod expand;
 mod options;
+mod params;
 
 use proc_macro::TokenStream;
 

@@ -8,7 +8,7 @@ use syn::{Expr, ExprLit, Lit, Meta, Token};
 /// The options a test may carry.
 const KNOWN: &[&str] = &["ignore", "timeout", "nodes", "serial"];
 /// The most nodes a private network may have (as the library allows).
-const MAX_NODES: u64 = 256;
+pub const MAX_NODES: u64 = 256;
 
 /// Parsed options.
 #[derive(Debug, Default, PartialEq)]

@@ -8,6 +8,7 @@
 //! runs there too, as a Job (see the README, "Running the suite inside the
 //! cluster").
 
+mod cases;
 mod ephemeral;
 mod faults;
 mod kv;

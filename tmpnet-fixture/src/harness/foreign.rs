@@ -4,16 +4,27 @@
 
 use std::path::{Path, PathBuf};
 
-/// Attribute prefixes that mark a function libtest would run.
+/// Attribute paths that mark a function libtest would run (`#[fixture]`
+/// and `#[rstest::fixture]` do not: fixtures serve `#[tmpnet_test]`s).
 const MARKERS: &[&str] = &[
-    "#[test]",
-    "#[tokio::test",
-    "#[rstest",
-    "#[rstest::rstest",
-    "#[::core::prelude::v1::test]",
-    "#[core::prelude::v1::test]",
-    "#[test_case",
+    "test",
+    "tokio::test",
+    "rstest",
+    "rstest::rstest",
+    "::core::prelude::v1::test",
+    "core::prelude::v1::test",
+    "test_case",
+    "test_case::test_case",
 ];
+
+/// The path of the attribute a line of code starts with, if any.
+fn attribute_path(code: &str) -> Option<&str> {
+    let rest = code.strip_prefix("#[")?;
+    let end = rest
+        .find(|c: char| c == '(' || c == ']' || c == '=' || c.is_whitespace())
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
+}
 
 /// One stray test attribute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +83,7 @@ pub fn scan(main: &Path) -> Vec<Finding> {
         };
         for (i, line) in text.lines().enumerate() {
             let code = line.trim_start();
-            if MARKERS.iter().any(|m| code.starts_with(m)) {
+            if attribute_path(code).is_some_and(|p| MARKERS.contains(&p)) {
                 let end = code.find(']').map_or(code.len(), |e| e + 1);
                 findings.push(Finding {
                     file: file.clone(),
@@ -110,7 +121,7 @@ mod tests {
         std::fs::write(&main, "mod kv;\n// #[test] in a comment\n#[tmpnet_test]\nasync fn ok(env: &TestEnvironment) {}\n").unwrap();
         std::fs::write(
             dir.path().join("kv.rs"),
-            "#[test]\nfn a() {}\n    #[tokio::test(flavor = \"multi_thread\")]\nasync fn b() {}\n#[rstest]\nfn c() {}\n",
+            "#[test]\nfn a() {}\n    #[tokio::test(flavor = \"multi_thread\")]\nasync fn b() {}\n#[rstest]\nfn c() {}\n#[rstest::fixture]\nfn d() {}\n#[fixture]\nfn e() {}\n#[test_harness]\nfn f() {}\n",
         )
         .unwrap();
         let found = scan(&main);

@@ -15,6 +15,10 @@ pub type TestFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + 'a>>
 pub struct TestDescriptor {
     /// The function's name.
     pub name: &'static str,
+    /// Which of the function's cases this is, named as rstest names them
+    /// (`case_2_three_nodes`, `nodes_1_1::kind_2_x`); empty for a function
+    /// that is one test.
+    pub case: &'static str,
     /// `module_path!()` where it was defined.
     pub module_path: &'static str,
     /// `file!()` where it was defined.
@@ -35,12 +39,17 @@ pub struct TestDescriptor {
 
 impl TestDescriptor {
     /// The name shown and filtered on: the module path without the crate,
-    /// then the function, joined by `::` (as libtest names tests).
+    /// then the function, then its case, joined by `::` (as libtest names
+    /// tests, and rstest its cases).
     pub fn full_name(&self) -> String {
-        match self.module_path.split_once("::") {
+        let mut name = match self.module_path.split_once("::") {
             Some((_, module)) => format!("{module}::{}", self.name),
             None => self.name.to_owned(),
+        };
+        if !self.case.is_empty() {
+            name = format!("{name}::{}", self.case);
         }
+        name
     }
 }
 
@@ -82,6 +91,7 @@ mod tests {
     fn names_drop_the_crate_like_libtest() {
         let mut d = TestDescriptor {
             name: "writes",
+            case: "",
             module_path: "e2e::kv",
             file: "f",
             line: 1,
@@ -94,6 +104,8 @@ mod tests {
         assert_eq!(d.full_name(), "kv::writes");
         d.module_path = "e2e";
         assert_eq!(d.full_name(), "writes");
+        d.case = "case_2_three_nodes";
+        assert_eq!(d.full_name(), "writes::case_2_three_nodes");
     }
 
     #[test]

@@ -2,6 +2,6 @@
 use tmpnet_fixture::{tmpnet_test, TestEnvironment};
 
 #[tmpnet_test]
-async fn two_parameters(env: &TestEnvironment, extra: u32) {}
+async fn case_parameter_without_case(env: &TestEnvironment, #[case] n: u32) {}
 
 fn main() {}

@@ -42,11 +42,12 @@ pub fn expand_with(attr: TokenStream, item: TokenStream, rstest: bool) -> TokenS
     let parens = func.sig.paren_token.span.join();
     let params = params::classify(&mut func.sig.inputs, parens, &mut errors);
     let instances = cases::instances(&params, &cases, &mut errors);
-    if let Some(options) = &options {
-        let sized = params.0.iter().find(|p| {
-            p.ident == cases::NODES_PARAM && !matches!(p.role, Role::Env | Role::Fixture)
-        });
-        if let (true, Some(param)) = (options.nodes > 0, sized) {
+    let sized = params
+        .0
+        .iter()
+        .find(|p| p.ident == cases::NODES_PARAM && matches!(p.role, Role::Case | Role::Values(_)));
+    if let (Some(options), Some(param)) = (&options, sized) {
+        if options.nodes > 0 {
             errors.push(syn::Error::new_spanned(
                 &param.ident,
                 "the `nodes` parameter sizes each case's network; remove `nodes = N` from #[tmpnet_test]",
@@ -64,9 +65,10 @@ pub fn expand_with(attr: TokenStream, item: TokenStream, rstest: bool) -> TokenS
             ));
         }
     }
-    match (errors.finish(), options) {
-        (Ok(()), Some(options)) => generate(func, &params, &instances, &options),
-        (Err(e), _) => {
+    match errors.finish() {
+        // Options that did not parse are an error, so they are here.
+        Ok(()) => generate(func, &params, &instances, &options.unwrap_or_default()),
+        Err(e) => {
             // Emitted without the attributes only this macro understands,
             // and without a stacked test attribute that would expand too.
             func.attrs.retain(|a| foreign_test_attr(a).is_none());
@@ -77,7 +79,6 @@ pub fn expand_with(attr: TokenStream, item: TokenStream, rstest: bool) -> TokenS
             }
             with_error(quote!(#func), e)
         }
-        (Ok(()), None) => unreachable!("options that did not parse are an error"),
     }
 }
 
@@ -181,15 +182,10 @@ fn generate(
     // environment and the case values), which is what the tests call.
     let with_fixtures = params.fixtures().next().is_some();
     let func = if with_fixtures {
-        for arg in func.sig.inputs.iter_mut() {
-            if let FnArg::Typed(t) = arg {
-                let filled_here = params.0.iter().any(|p| {
-                    !matches!(p.role, Role::Fixture)
-                        && matches!(&*t.pat, syn::Pat::Ident(i) if i.ident == p.ident)
-                });
-                if filled_here {
-                    t.attrs.push(syn::parse_quote!(#[ignore]));
-                }
+        // Without errors, every input is a named parameter, in order.
+        for (arg, param) in func.sig.inputs.iter_mut().zip(&params.0) {
+            if let (FnArg::Typed(t), false) = (arg, matches!(param.role, Role::Fixture)) {
+                t.attrs.push(syn::parse_quote!(#[ignore]));
             }
         }
         quote! {

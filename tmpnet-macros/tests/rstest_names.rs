@@ -1,116 +1,61 @@
 //! The tests one `#[tmpnet_test]` function stands for are named exactly as
-//! rstest names the same cases and values: the same functions are written
-//! once for rstest (run by this target's standard harness) and once for
+//! rstest names the same cases and values: each function below is expanded
+//! once by rstest (run by this target's standard harness) and once by
 //! tmpnet (registered, never run), and the names are compared.
 
 use std::process::Command;
 
-use rstest::rstest;
+/// Writes each function twice from one text: for rstest in `with_rstest`,
+/// for tmpnet (with the environment first) in `with_tmpnet`.
+macro_rules! both {
+    ($( $(#[$attr:meta])* fn $name:ident($($params:tt)*); )*) => {
+        mod with_rstest {
+            #![allow(unused_variables)]
+            use rstest::rstest;
+            $(
+                #[rstest]
+                $(#[$attr])*
+                fn $name($($params)*) {}
+            )*
+        }
 
-#[rstest]
-#[case(1, "one")]
-#[case::fails(2, "two")]
-#[case::third(3, "three")]
-fn numbered(#[case] n: u32, #[case] word: &str) {
-    let _ = (n, word);
+        mod with_tmpnet {
+            #![allow(unused_variables)]
+            use tmpnet_fixture::{tmpnet_test, TestEnvironment};
+            $(
+                #[tmpnet_test]
+                $(#[$attr])*
+                async fn $name(_env: &TestEnvironment, $($params)*) {}
+            )*
+        }
+    };
 }
 
-#[rstest]
-fn matrix(
-    #[values(1, 2)] nodes: usize,
-    #[values('a', "b".chars().next().unwrap_or('b'), /// the last one
-        'c')]
-    letter: char,
-) {
-    let _ = (nodes, letter);
-}
-
-#[rstest]
-#[case::first(1)]
-#[case(2)]
-fn mixed(#[case] n: u32, #[values("127.0.0.1:80", "[::1]:8080")] addr: std::net::SocketAddr) {
-    let _ = (n, addr);
-}
-
-#[rstest]
-#[case(1)]
-#[case(2)]
-#[case(3)]
-#[case(4)]
-#[case(5)]
-#[case(6)]
-#[case(7)]
-#[case(8)]
-#[case(9)]
-#[case(10)]
-fn ten(#[case] n: u32) {
-    let _ = n;
-}
-
-#[rstest]
-fn long(
-    #[values("a value much longer than sixty-four characters, which rstest cuts off at 64")]
-    text: &str,
-) {
-    let _ = text;
-}
-
-mod ours {
-    use tmpnet_fixture::{tmpnet_test, TestEnvironment};
-
-    #[tmpnet_test]
+both! {
     #[case(1, "one")]
     #[case::fails(2, "two")]
     #[case::third(3, "three")]
-    async fn numbered(_env: &TestEnvironment, #[case] n: u32, #[case] word: &str) {
-        let _ = (n, word);
-    }
+    fn numbered(#[case] n: u32, #[case] word: &str);
 
-    #[tmpnet_test]
-    async fn matrix(
-        _env: &TestEnvironment,
+    fn matrix(
         #[values(1, 2)] nodes: usize,
         #[values('a', "b".chars().next().unwrap_or('b'), /// the last one
             'c')]
         letter: char,
-    ) {
-        let _ = (nodes, letter);
-    }
+    );
 
-    #[tmpnet_test]
     #[case::first(1)]
     #[case(2)]
-    async fn mixed(
-        _env: &TestEnvironment,
-        #[case] n: u32,
-        #[values("127.0.0.1:80", "[::1]:8080")] addr: std::net::SocketAddr,
-    ) {
-        let _ = (n, addr);
-    }
+    fn mixed(#[case] n: u32, #[values("127.0.0.1:80", "[::1]:8080")] addr: std::net::SocketAddr);
 
-    #[tmpnet_test]
-    #[case(1)]
-    #[case(2)]
-    #[case(3)]
-    #[case(4)]
-    #[case(5)]
-    #[case(6)]
-    #[case(7)]
-    #[case(8)]
-    #[case(9)]
-    #[case(10)]
-    async fn ten(_env: &TestEnvironment, #[case] n: u32) {
-        let _ = n;
-    }
+    #[case(1)] #[case(2)] #[case(3)] #[case(4)] #[case(5)]
+    #[case(6)] #[case(7)] #[case(8)] #[case(9)] #[case(10)]
+    fn ten(#[case] n: u32);
 
-    #[tmpnet_test]
-    async fn long(
-        _env: &TestEnvironment,
+    fn long(
         #[values("a value much longer than sixty-four characters, which rstest cuts off at 64")]
         text: &str,
-    ) {
-        let _ = text;
-    }
+    );
 }
 
 #[test]
@@ -124,7 +69,7 @@ fn names_are_the_ones_rstest_gives() {
     let mut rstest_names: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.strip_suffix(": test"))
-        .filter(|n| *n != "names_are_the_ones_rstest_gives")
+        .filter_map(|n| n.strip_prefix("with_rstest::"))
         .map(str::to_owned)
         .collect();
     rstest_names.sort();
@@ -132,7 +77,9 @@ fn names_are_the_ones_rstest_gives() {
         .iter()
         .map(|d| {
             let name = d.full_name();
-            name.strip_prefix("ours::").unwrap_or(&name).to_owned()
+            name.strip_prefix("with_tmpnet::")
+                .unwrap_or(&name)
+                .to_owned()
         })
         .collect();
     ours.sort();

@@ -282,6 +282,15 @@ pub fn litecoind() -> Option<PathBuf> {
     required_tool(path.exists(), message).then_some(path)
 }
 
+/// Prometheus, for the metrics collector's tests, if installed (see
+/// [`required_tool`]).
+pub fn prometheus() -> Option<PathBuf> {
+    let path = PathBuf::from("/usr/bin/prometheus");
+    let message = "prometheus is not installed, so the metrics collector's tests cannot run: \
+                   install it with `sudo apt-get install -y prometheus`";
+    required_tool(path.exists(), message).then_some(path)
+}
+
 /// A third-party daemon for the own-daemon tests, if installed (see
 /// [`required_tool`]).
 pub fn third_party_daemon(path: &str, package: &str) -> Option<PathBuf> {

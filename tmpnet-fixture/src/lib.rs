@@ -63,6 +63,7 @@
 //! ```
 
 pub mod cli;
+pub mod collector;
 mod error;
 mod harness;
 pub mod helpers;

@@ -23,7 +23,7 @@ const LAYERS: &[&[&str]] = &[
     &["kinds"],
     &["runtime"],
     &["network"],
-    &["runner"],
+    &["runner", "collector"],
     &["helpers", "cli"],
     &["harness"],
 ];

@@ -38,6 +38,12 @@ pub enum Command {
     Attach(AttachArgs),
     /// Print every Kubernetes manifest a new network would create, without touching a cluster (needs --runtime kube).
     Render(RenderArgs),
+    /// Start a local Prometheus that scrapes every running node under the root (a no-op when one runs).
+    StartMetricsCollector(CollectorArgs),
+    /// Stop the root's metrics collector.
+    StopMetricsCollector(RootArgs),
+    /// Exit 0 only if the metrics collector scrapes every node of a network (up == 1); name the ones it does not.
+    CheckMetrics(CheckMetricsArgs),
     /// Runner Jobs: suites running inside the cluster (ENV_JOB_IMAGE): list, logs, wait, delete.
     #[command(subcommand)]
     Runner(RunnerCommand),
@@ -54,6 +60,26 @@ pub enum RunnerCommand {
     Wait(RunnerJob),
     /// Delete a runner Job (its pod, its Secret, and a network it owns).
     Delete(RunnerJob),
+}
+
+/// Arguments of `start-metrics-collector`.
+#[derive(Debug, Args)]
+pub struct CollectorArgs {
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// The Prometheus binary (default: `prometheus` on PATH).
+    #[arg(long, env = "TMPNET_PROMETHEUS_PATH", value_name = "PATH")]
+    pub prometheus_path: Option<PathBuf>,
+}
+
+/// Arguments of `check-metrics`.
+#[derive(Debug, Args)]
+pub struct CheckMetricsArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How long to wait for every node to be scraped.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 /// Arguments of `runner list`.

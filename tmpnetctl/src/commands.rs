@@ -1,9 +1,10 @@
 //! What each subcommand does.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use tmpnet_fixture::collector;
 use tmpnet_fixture::model::flags::{self, Flags};
 use tmpnet_fixture::model::{layout, KubeSettings, NodeState, RuntimeSettings};
 use tmpnet_fixture::{Error, Network, NetworkSpec, Progress, PruneRule, Result};
@@ -24,8 +25,10 @@ pub async fn run(command: Command) -> Result<ExitCode> {
         Command::RestartNetwork(args) => {
             let network = load(&args.target)?;
             let timeout = Duration::from_secs(args.start_timeout);
+            let since = since_epoch_ms();
             interruptible(&network, network.restart_with_progress(timeout, &report)).await?;
             print_network(&network).await?;
+            print_links(&network, since)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckHealth(target) => check_health(&load(&target)?).await,
@@ -34,6 +37,26 @@ pub async fn run(command: Command) -> Result<ExitCode> {
         Command::Prune(args) => prune(args).await,
         Command::Render(args) => render(args),
         Command::Runner(command) => runner(command).await,
+        Command::StartMetricsCollector(args) => {
+            let root = layout::root_dir(args.root.root_dir.as_deref())?;
+            match collector::start(&root, args.prometheus_path.as_deref()).await? {
+                collector::Started::New(c) => note!("metrics collector started at {}", c.url),
+                collector::Started::AlreadyRunning(c) => {
+                    note!("metrics collector already running at {}", c.url)
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::StopMetricsCollector(root) => {
+            let root = layout::root_dir(root.root_dir.as_deref())?;
+            if collector::stop(&root).await? {
+                note!("metrics collector stopped");
+            } else {
+                note!("no metrics collector runs under {}", root.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckMetrics(args) => check_metrics(&load(&args.target)?, args.timeout).await,
         Command::Attach(args) => {
             let root = layout::root_dir(args.root.root_dir.as_deref())?;
             let network = Network::attach(&args.kube.resolve(), &args.network_name, &root).await?;
@@ -170,7 +193,7 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
     };
     // Before anything runs: a start killed half way leaves `latest` at this
     // network, so plain `stop-network` stops the nodes it started.
-    if let Some(root) = root_of(network.dir()) {
+    if let Some(root) = layout::root_of(network.dir()) {
         layout::update_latest(&root, network.dir())?;
     }
     // Said only once the start really begins (not for a running network).
@@ -182,9 +205,66 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
         ),
         other => report(other),
     };
+    let since = since_epoch_ms();
     interruptible(&network, network.start_with_progress(timeout, &report)).await?;
     print_network(&network).await?;
+    print_links(&network, since)?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn since_epoch_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
+/// Writes the network's `metrics.txt`; prints its links when a collector
+/// runs (without one there is nothing to look at).
+fn print_links(network: &Network, since: u128) -> Result<()> {
+    let links = collector::links(network, since)?;
+    collector::write_links(network, &links)?;
+    if let Some(graph) = &links.collector {
+        out!("metrics: {}", links.grafana);
+        out!("collector: {graph}");
+    }
+    Ok(())
+}
+
+async fn check_metrics(network: &Network, timeout: Duration) -> Result<ExitCode> {
+    let root = layout::root_for(network.dir())?;
+    let Some(running) = collector::running(&root)? else {
+        return Err(Error::InvalidInput(format!(
+            "no metrics collector runs under {}; start one with `tmpnetctl start-metrics-collector`",
+            root.display()
+        )));
+    };
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let missing: Vec<String> = match collector::scraped(&running, network).await? {
+            collector::Scraped::NoMetrics { kind } => {
+                note!("node kind {kind} exports no metrics over HTTP: nothing to scrape");
+                return Ok(ExitCode::SUCCESS);
+            }
+            collector::Scraped::Nodes(nodes) => nodes
+                .into_iter()
+                .filter_map(|(id, why)| why.map(|w| format!("{id} ({w})")))
+                .collect(),
+        };
+        if missing.is_empty() {
+            out!("every node of {} is scraped", network.dir().display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            note!(
+                "error: {} node(s) not scraped after {timeout:?}: {}; see {}/targets",
+                missing.len(),
+                missing.join("; "),
+                running.url
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// The Kubernetes settings of a new network, refusing process-only flags.
@@ -212,12 +292,6 @@ fn render(args: RenderArgs) -> Result<ExitCode> {
     spec.kube = args.runtime.kube_settings();
     crate::output::write(format_args!("{}", Network::render(&spec)?))?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The root of a network dir `<root>/networks/<name>`.
-fn root_of(dir: &Path) -> Option<PathBuf> {
-    let parent = dir.parent()?;
-    (parent.file_name()? == layout::NETWORKS_DIR).then(|| parent.parent().map(Path::to_owned))?
 }
 
 async fn print_network(network: &Network) -> Result<()> {

@@ -132,6 +132,12 @@ pub trait NodeKind: Send + Sync + fmt::Debug {
     /// Asks a running node whether it is healthy.
     async fn check_health(&self, ctx: &HealthContext<'_>) -> Health;
 
+    /// The path of the node's Prometheus metrics on its API endpoint (e.g.
+    /// `/ext/metrics`), or `None` when the daemon exports none over HTTP.
+    fn metrics_path(&self) -> Option<String> {
+        None
+    }
+
     /// How the daemon runs as a local process, if it can.
     fn local(&self) -> Option<&dyn LocalDaemon> {
         None

@@ -101,6 +101,10 @@ impl NodeKind for RefNode {
         Ok(forced)
     }
 
+    fn metrics_path(&self) -> Option<String> {
+        Some("/ext/metrics".into())
+    }
+
     async fn check_health(&self, ctx: &HealthContext<'_>) -> Health {
         let url = format!("{}/ext/health", ctx.endpoint.uri);
         match ctx.http.get(&url).send().await {

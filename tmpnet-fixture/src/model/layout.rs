@@ -46,6 +46,19 @@ pub fn export_line(dir: &Path) -> String {
     format!("export {NETWORK_DIR_ENV}='{quoted}'")
 }
 
+/// The root of a network directory `<root>/networks/<name>`; `None` for a
+/// directory elsewhere.
+pub fn root_of(network_dir: &Path) -> Option<PathBuf> {
+    let parent = network_dir.parent()?;
+    (parent.file_name()? == NETWORKS_DIR).then(|| parent.parent().map(Path::to_owned))?
+}
+
+/// The root a network directory belongs to: its own ([`root_of`]), else
+/// the root from the environment ([`root_dir`]).
+pub fn root_for(network_dir: &Path) -> Result<PathBuf> {
+    root_of(network_dir).map_or_else(|| root_dir(None), Ok)
+}
+
 /// `<root>/networks`.
 pub fn networks_dir(root: &Path) -> PathBuf {
     root.join(NETWORKS_DIR)

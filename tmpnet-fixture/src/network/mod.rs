@@ -4,6 +4,7 @@
 //! health, renders manifests and attaches to networks kept in a cluster.
 
 mod attach;
+mod discovery;
 mod handle;
 mod health;
 #[cfg(test)]
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+pub use discovery::discovery_dir;
 pub use handle::NodeHandle;
 pub use health::{NodeStatus, Progress};
 pub use prune::{discard_if_passed, disk_usage, mark_failed, prune, PruneReport, PruneRule};
@@ -361,7 +363,17 @@ impl Network {
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<()> {
         let _lock = lock::lock(self.dir()).await?;
-        self.start_locked(timeout, progress).await
+        let result = self.start_locked(timeout, progress).await;
+        self.refresh_discovery().await;
+        result
+    }
+
+    /// Brings the discovery entries in line with the running nodes; a
+    /// failure is a warning (the nodes are fine, only not discovered).
+    async fn refresh_discovery(&self) {
+        if let Err(e) = self.sync_discovery().await {
+            tracing::warn!(network = %self.dir().display(), error = %e, "cannot update the Prometheus discovery entries");
+        }
     }
 
     async fn start_locked(
@@ -514,7 +526,15 @@ impl Network {
     /// of the network is deleted).
     pub async fn stop(&self) -> Result<()> {
         let _lock = lock::lock(self.dir()).await?;
-        self.stop_locked().await
+        let result = self.stop_locked().await;
+        self.refresh_discovery().await;
+        if result.is_ok() {
+            // Test code's own targets go with the network.
+            if let Err(e) = self.remove_discovery() {
+                tracing::warn!(network = %self.dir().display(), error = %e, "cannot remove the Prometheus discovery entries");
+            }
+        }
+        result
     }
 
     async fn stop_locked(&self) -> Result<()> {
@@ -588,6 +608,16 @@ impl Network {
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<()> {
         let _lock = lock::lock(self.dir()).await?;
+        let result = self.restart_locked(timeout, progress).await;
+        self.refresh_discovery().await;
+        result
+    }
+
+    async fn restart_locked(
+        &self,
+        timeout: Duration,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<()> {
         if self.running_nodes().await?.is_empty() {
             return self.start_locked(timeout, progress).await;
         }
@@ -668,15 +698,19 @@ impl Network {
         };
         if let Err(e) = result {
             let _ = self.stop_node_locked(node).await;
+            self.refresh_discovery().await;
             return Err(e);
         }
+        self.refresh_discovery().await;
         Ok(())
     }
 
     /// Stops one node (SIGTERM, then SIGKILL after the grace period).
     pub async fn stop_node(&self, node: &Node) -> Result<()> {
         let _lock = lock::lock(self.dir()).await?;
-        self.stop_node_locked(node).await
+        let result = self.stop_node_locked(node).await;
+        self.refresh_discovery().await;
+        result
     }
 
     async fn stop_node_locked(&self, node: &Node) -> Result<()> {
@@ -701,6 +735,11 @@ impl Network {
             }
         }
         Ok(peers)
+    }
+
+    /// What the runtime knows of one node of this network.
+    pub(crate) async fn node_state(&self, node: &Node) -> Result<NodeState> {
+        self.runtime().state(node).await
     }
 
     /// Ids of the nodes whose process is alive.
@@ -728,6 +767,7 @@ impl Network {
     /// Each node's state and health, in bootstrap order.
     pub async fn status(&self) -> Result<Vec<NodeStatus>> {
         self.check_complete()?;
+        self.refresh_discovery().await;
         let mut out = Vec::new();
         for node in self.nodes() {
             out.push(health::node_status(self.runtime().as_ref(), &node).await?);

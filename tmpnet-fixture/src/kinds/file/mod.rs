@@ -363,6 +363,10 @@ impl NodeKind for FileKind {
             .any(|f| line.contains(f.as_str()))
     }
 
+    fn metrics_path(&self) -> Option<String> {
+        self.spec.metrics.as_ref().map(|m| m.path.clone())
+    }
+
     async fn check_health(&self, ctx: &HealthContext<'_>) -> Health {
         match self.spec.health.check {
             Check::Http => self.check_http(ctx).await,

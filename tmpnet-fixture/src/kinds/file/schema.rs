@@ -47,6 +47,17 @@ pub struct KindSpec {
     /// How it runs on Kubernetes; without it the kind runs only locally.
     #[serde(default)]
     pub kubernetes: Option<Kubernetes>,
+    /// Where its Prometheus metrics are; without it it exports none.
+    #[serde(default)]
+    pub metrics: Option<Metrics>,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// The HTTP path of the metrics on the API port, e.g. `/metrics`.
+    pub path: String,
 }
 
 /// `[binary]`
@@ -511,6 +522,15 @@ impl Checker<'_> {
                     "binary.name",
                     format!("{name:?} is a path"),
                     "put paths in binary.path; binary.name is a file name looked for on PATH",
+                ));
+            }
+        }
+        if let Some(m) = &s.metrics {
+            if !m.path.starts_with('/') {
+                return Err(self.fail(
+                    "metrics.path",
+                    format!("{:?} is not an HTTP path", m.path),
+                    "write the path on the API port, starting with '/', e.g. \"/metrics\"",
                 ));
             }
         }

@@ -139,8 +139,18 @@ fn failing_and_panicking_tests_fail_the_run_report_and_leave_nothing() {
         err.contains("network: ") && err.contains("artifacts: "),
         "{err}"
     );
-    // Each failure names where the test is defined.
+    // Each failure names where the test is defined, and shows what the
+    // nodes said last, merged, each line with its node.
     assert!(err.contains("fixture_suite/bad.rs:"), "{err}");
+    assert!(
+        err.contains("log lines of") && err.contains("(all nodes, in time order)"),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.contains(" | ") && l.contains("serving")),
+        "{err}"
+    );
     // Log tails were copied into the failed tests' artifact dirs.
     let shared = &owned_by(root.path(), "fixture_suite")[0];
     let logs = shared.join("tests/bad__fails/logs");

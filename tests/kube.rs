@@ -437,6 +437,19 @@ async fn tmpnetctl_drives_a_kube_network_from_start_to_delete() {
         "{}",
         stdout(&out)
     );
+    // Both pods' logs, through the API, each line with its node.
+    let out = ctl_kube(root.path().to_owned(), args(&["logs"]))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let served: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" | ") && l.contains("serving"))
+        .map(|l| l.split(" | ").next().unwrap_or_default().trim())
+        .collect();
+    assert_eq!(served.len(), 2, "{text}");
+    assert_ne!(served[0], served[1]);
     // Another root attaches by name and sees the same network.
     let other = test_root();
     let out = ctl_kube(

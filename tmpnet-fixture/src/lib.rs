@@ -79,8 +79,8 @@ pub use async_trait::async_trait;
 pub use error::{Error, Result, UnhealthyNode};
 pub use harness::TestEnvironment;
 pub use network::{
-    disk_usage, prune, Network, NetworkSpec, NodeHandle, NodeStatus, Progress, PruneReport,
-    PruneRule, DEFAULT_START_TIMEOUT,
+    disk_usage, prune, LogFollower, LogLine, LogQuery, Network, NetworkSpec, NodeHandle,
+    NodeStatus, Progress, PruneReport, PruneRule, DEFAULT_START_TIMEOUT,
 };
 pub use tmpnet_macros::tmpnet_test;
 

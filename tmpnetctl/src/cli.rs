@@ -38,6 +38,8 @@ pub enum Command {
     Attach(AttachArgs),
     /// Print every Kubernetes manifest a new network would create, without touching a cluster (needs --runtime kube).
     Render(RenderArgs),
+    /// Print every node's log merged in time order, each line prefixed with its node (coloured on a terminal).
+    Logs(LogsArgs),
     /// Start a local Prometheus that scrapes every running node under the root (a no-op when one runs).
     StartMetricsCollector(CollectorArgs),
     /// Stop the root's metrics collector.
@@ -60,6 +62,25 @@ pub enum RunnerCommand {
     Wait(RunnerJob),
     /// Delete a runner Job (its pod, its Secret, and a network it owns).
     Delete(RunnerJob),
+}
+
+/// Arguments of `logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Keep printing lines as the nodes write them (also of nodes that restart or join), until interrupted.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Only lines written this long ago or later (e.g. 5m, 30s).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub since: Option<std::time::Duration>,
+    /// Only this node (repeatable).
+    #[arg(long = "node", value_name = "ID")]
+    pub nodes: Vec<String>,
+    /// Only the last N lines of each node.
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
 }
 
 /// Arguments of `start-metrics-collector`.

@@ -7,9 +7,9 @@ use std::time::Duration;
 use tmpnet_fixture::collector;
 use tmpnet_fixture::model::flags::{self, Flags};
 use tmpnet_fixture::model::{layout, KubeSettings, NodeState, RuntimeSettings};
-use tmpnet_fixture::{Error, Network, NetworkSpec, Progress, PruneRule, Result};
+use tmpnet_fixture::{Error, LogQuery, Network, NetworkSpec, Progress, PruneRule, Result};
 
-use crate::cli::{Command, PruneArgs, RenderArgs, RunnerCommand, StartArgs, TargetArgs};
+use crate::cli::{Command, LogsArgs, PruneArgs, RenderArgs, RunnerCommand, StartArgs, TargetArgs};
 use crate::output::{note, out};
 
 /// Runs one subcommand.
@@ -56,6 +56,7 @@ pub async fn run(command: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Logs(args) => logs(args).await,
         Command::CheckMetrics(args) => check_metrics(&load(&args.target)?, args.timeout).await,
         Command::Attach(args) => {
             let root = layout::root_dir(args.root.root_dir.as_deref())?;
@@ -228,6 +229,37 @@ fn print_links(network: &Network, since: u128) -> Result<()> {
         out!("collector: {graph}");
     }
     Ok(())
+}
+
+async fn logs(args: LogsArgs) -> Result<ExitCode> {
+    let network = load(&args.target)?;
+    let query = LogQuery {
+        nodes: args.nodes.clone(),
+        since: args.since,
+        tail: args.tail,
+    };
+    let (lines, mut follower) = network.logs(&query).await?;
+    let mut ids: Vec<String> = network.nodes().iter().map(|n| n.id().to_owned()).collect();
+    ids.extend(network.ephemeral_nodes()?.iter().map(|n| n.id().to_owned()));
+    let style = crate::output::LogStyle::for_stdout(&ids);
+    for line in &lines {
+        style.print(line)?;
+    }
+    if !args.follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+        for line in follower.poll().await? {
+            style.print(&line)?;
+        }
+        if crate::output::reader_gone() {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
 }
 
 async fn check_metrics(network: &Network, timeout: Duration) -> Result<ExitCode> {

@@ -15,12 +15,14 @@ use super::owner::{self, OwnedNetworks, Owner};
 use super::registry::{TestDescriptor, TESTS};
 use super::shared::{self, SharedNetwork};
 use crate::error::Error;
-use crate::network::Network;
+use crate::network::{LogQuery, Network};
 
 /// A test's timeout unless it sets one.
 pub const DEFAULT_TEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Log lines copied per node into a failed test's artifacts.
 const ARTIFACT_LOG_LINES: usize = 200;
+/// Log lines of all nodes printed, merged, when a test fails.
+const MERGED_LOG_LINES: usize = 30;
 
 /// What every trial shares.
 pub struct State {
@@ -156,6 +158,7 @@ fn run_one(state: &State, d: &'static TestDescriptor) -> Result<(), Failed> {
     };
     if let Err(message) = &verdict {
         report_failure(&env, d, message);
+        state.handle.block_on(print_merged_logs(&env));
     }
     state.handle.block_on(env.finish());
     if d.nodes > 0 {
@@ -198,6 +201,32 @@ async fn prepare(
         state.owned.clone(),
     )
     .map_err(|e| e.to_string())
+}
+
+/// Prints the last lines of every node of the test's networks, merged in
+/// time order, each prefixed with its node, so a failure reads as what the
+/// network did.
+async fn print_merged_logs(env: &TestEnvironment) {
+    let query = LogQuery {
+        tail: Some(MERGED_LOG_LINES),
+        ..LogQuery::default()
+    };
+    for network in env.networks() {
+        let Ok((lines, _)) = network.logs(&query).await else {
+            continue;
+        };
+        let width = lines.iter().map(|l| l.node.len()).max().unwrap_or(0);
+        let shown = &lines[lines.len().saturating_sub(MERGED_LOG_LINES)..];
+        let mut text = format!(
+            "  last {} log lines of {} (all nodes, in time order):\n",
+            shown.len(),
+            network.dir().display()
+        );
+        for line in shown {
+            text.push_str(&format!("    {:<width$} | {}\n", line.node, line.text));
+        }
+        eprint!("{text}");
+    }
 }
 
 /// Names the network dirs, marks them failed (so they are kept) and copies

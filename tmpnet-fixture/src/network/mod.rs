@@ -10,6 +10,7 @@ mod health;
 #[cfg(test)]
 mod kube_contract_tests;
 mod lock;
+mod logs;
 mod prune;
 mod render;
 mod spec;
@@ -21,6 +22,7 @@ use std::time::Duration;
 pub use discovery::discovery_dir;
 pub use handle::NodeHandle;
 pub use health::{NodeStatus, Progress};
+pub use logs::{LogFollower, LogLine, LogQuery};
 pub use prune::{discard_if_passed, disk_usage, mark_failed, prune, PruneReport, PruneRule};
 pub use spec::NetworkSpec;
 

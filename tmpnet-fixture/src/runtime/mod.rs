@@ -114,8 +114,34 @@ pub trait NodeRuntime: Send + Sync + fmt::Debug {
         node.log_tail(LOG_TAIL_LINES)
     }
 
+    /// The complete lines of the node's log after `cursor` (0: from the
+    /// start), and the cursor to read on from. The default reads the
+    /// node's log file (the cursor is a byte offset; a file that shrank is
+    /// read again from the start).
+    async fn read_log(&self, node: &Node, cursor: u64) -> (Vec<String>, u64) {
+        read_log_file(&node.log_path(), cursor)
+    }
+
     /// A URI for the node's API reachable from where this code runs.
     async fn accessible_uri(&self, node: &Node) -> Result<Option<String>>;
+}
+
+/// The complete lines of `path` after byte `cursor`, and the offset after
+/// the last of them (see [`NodeRuntime::read_log`]).
+pub(crate) fn read_log_file(path: &Path, cursor: u64) -> (Vec<String>, u64) {
+    let Ok(bytes) = std::fs::read(path) else {
+        return (Vec::new(), 0);
+    };
+    let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    let start = if cursor > len { 0 } else { cursor };
+    let rest = &bytes[usize::try_from(start).unwrap_or(0)..];
+    // Only complete lines: a line being written is read next time.
+    let complete = rest.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let lines = String::from_utf8_lossy(&rest[..complete])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    (lines, start + u64::try_from(complete).unwrap_or(0))
 }
 
 /// The HTTP client runtimes ask nodes about their health with: no proxy,
@@ -164,5 +190,27 @@ pub(crate) fn for_network(
             dir.to_owned(),
             k.clone(),
         )?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_file_is_read_on_by_complete_lines_and_again_after_it_shrank() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("main.log");
+        assert_eq!(read_log_file(&path, 0), (Vec::new(), 0), "no file yet");
+        std::fs::write(&path, "a\nb\npart").unwrap();
+        let (lines, cursor) = read_log_file(&path, 0);
+        assert_eq!(lines, ["a", "b"], "a line being written waits");
+        assert_eq!(cursor, 4);
+        std::fs::write(&path, "a\nb\npartial\nc\n").unwrap();
+        let (lines, cursor) = read_log_file(&path, cursor);
+        assert_eq!(lines, ["partial", "c"]);
+        std::fs::write(&path, "new\n").unwrap();
+        let (lines, _) = read_log_file(&path, cursor);
+        assert_eq!(lines, ["new"], "a file that shrank is read from its start");
     }
 }

@@ -780,6 +780,26 @@ impl NodeRuntime for KubeRuntime {
         }
     }
 
+    /// Pods: the cursor holds a hash of the container log's first line (high
+    /// half) and the lines read so far (low half); a log that starts
+    /// otherwise, or is shorter, is a new container (a restart), read from
+    /// its start.
+    async fn read_log(&self, node: &Node, cursor: u64) -> (Vec<String>, u64) {
+        let Ok(pods) = self.api::<Pod>().await else {
+            return (Vec::new(), cursor);
+        };
+        let params = LogParams {
+            container: Some(manifests::CONTAINER.to_owned()),
+            ..LogParams::default()
+        };
+        let pod = self.pod_name(node);
+        let Ok(Ok(text)) = tokio::time::timeout(CALL_TIMEOUT, pods.logs(&pod, &params)).await
+        else {
+            return (Vec::new(), cursor);
+        };
+        pod_log_after(text.lines().map(str::to_owned).collect(), cursor)
+    }
+
     async fn accessible_uri(&self, node: &Node) -> Result<Option<String>> {
         Ok(match self.state(node).await? {
             NodeState::Running {
@@ -809,9 +829,44 @@ impl NodeRuntime for KubeRuntime {
     }
 }
 
+/// The lines of a container's log after `cursor` (see the kube runtime's
+/// `read_log`), and the cursor after them.
+fn pod_log_after(lines: Vec<String>, cursor: u64) -> (Vec<String>, u64) {
+    let first = lines.first().map_or(0, |l| {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        l.hash(&mut h);
+        h.finish() >> 32
+    });
+    let seen = usize::try_from(cursor & 0xffff_ffff).unwrap_or(usize::MAX);
+    let start = if cursor >> 32 != first || seen > lines.len() {
+        0
+    } else {
+        seen
+    };
+    let total = u64::try_from(lines.len()).unwrap_or(u64::MAX) & 0xffff_ffff;
+    (lines[start..].to_vec(), (first << 32) | total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_followed_pod_log_is_read_on_and_from_the_start_after_a_restart() {
+        let log = |lines: &[&str]| lines.iter().map(|l| (*l).to_owned()).collect::<Vec<_>>();
+        let (first, cursor) = pod_log_after(log(&["t1 serving", "t2 a"]), 0);
+        assert_eq!(first, ["t1 serving", "t2 a"]);
+        let (more, cursor) = pod_log_after(log(&["t1 serving", "t2 a", "t3 b"]), cursor);
+        assert_eq!(more, ["t3 b"], "the same container: only what is new");
+        let (same, cursor) = pod_log_after(log(&["t1 serving", "t2 a", "t3 b"]), cursor);
+        assert!(same.is_empty());
+        // A new container, even one that already wrote more lines.
+        let (restarted, _) = pod_log_after(log(&["t9 serving", "u1", "u2", "u3"]), cursor);
+        assert_eq!(restarted, ["t9 serving", "u1", "u2", "u3"]);
+        let (shorter, _) = pod_log_after(log(&["t1 serving"]), cursor);
+        assert_eq!(shorter, ["t1 serving"], "a shorter log is a new container");
+    }
 
     fn settings(ingress_host: Option<&str>) -> KubeSettings {
         KubeSettings {

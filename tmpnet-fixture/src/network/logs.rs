@@ -1,0 +1,161 @@
+//! Every node's log side by side: merged in time order (by the timestamp a
+//! line starts with; a line without one, such as a continuation, takes the
+//! one before it), filtered by node and age, cut to the last lines, and
+//! followed as nodes write, restart and join.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use super::Network;
+use crate::error::{Error, Result};
+use crate::model::Node;
+
+/// One line of one node's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// The node's id.
+    pub node: String,
+    /// When it was written, from its leading timestamp (or the last line
+    /// before it that had one).
+    pub at: Option<SystemTime>,
+    /// The line, as the node wrote it.
+    pub text: String,
+}
+
+/// Which lines to show.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    /// These nodes only (bootstrap or ephemeral ids); empty for all.
+    pub nodes: Vec<String>,
+    /// Lines written this long ago or later.
+    pub since: Option<Duration>,
+    /// The last this many lines of each node.
+    pub tail: Option<usize>,
+}
+
+/// Reads on from where [`Network::logs`] stopped: new lines of every
+/// selected node, and of ephemeral nodes that join.
+#[derive(Debug)]
+pub struct LogFollower {
+    network: Network,
+    query: LogQuery,
+    cursors: BTreeMap<String, u64>,
+    last_at: BTreeMap<String, Option<SystemTime>>,
+}
+
+/// The time a log line starts with: an RFC 3339 timestamp
+/// (`2026-12-02T07:40:25.546408Z`, `2026-12-02T07:40:25Z`) or
+/// `2026-12-02 07:40:25`.
+pub fn timestamp_of(line: &str) -> Option<SystemTime> {
+    let first = line.split_whitespace().next()?;
+    if let Ok(t) = humantime::parse_rfc3339_weak(first) {
+        return Some(t);
+    }
+    let two: String = line.chars().take(19).collect();
+    humantime::parse_rfc3339_weak(&two).ok()
+}
+
+impl Network {
+    /// The nodes `query` selects, bootstrap nodes first; an unknown id is
+    /// an error naming the known ones.
+    fn log_nodes(&self, query: &LogQuery) -> Result<Vec<Node>> {
+        let mut all = self.nodes();
+        all.extend(self.ephemeral_nodes()?);
+        for wanted in &query.nodes {
+            if !all.iter().any(|n| n.id() == wanted) {
+                let known: Vec<&str> = all.iter().map(Node::id).collect();
+                return Err(Error::InvalidInput(format!(
+                    "network {} has no node {wanted:?}; its nodes are {}",
+                    self.dir().display(),
+                    known.join(", ")
+                )));
+            }
+        }
+        Ok(all
+            .into_iter()
+            .filter(|n| query.nodes.is_empty() || query.nodes.iter().any(|w| w == n.id()))
+            .collect())
+    }
+
+    /// The selected lines of every selected node, merged in time order
+    /// (lines of the same time in node order), and a follower that reads
+    /// on from there.
+    pub async fn logs(&self, query: &LogQuery) -> Result<(Vec<LogLine>, LogFollower)> {
+        let nodes = self.log_nodes(query)?;
+        let since = query.since.and_then(|d| SystemTime::now().checked_sub(d));
+        let mut follower = LogFollower {
+            network: self.clone(),
+            query: query.clone(),
+            cursors: BTreeMap::new(),
+            last_at: BTreeMap::new(),
+        };
+        let mut merged: Vec<(usize, LogLine)> = Vec::new();
+        for (order, node) in nodes.iter().enumerate() {
+            let (texts, cursor) = self.runtime().read_log(node, 0).await;
+            follower.cursors.insert(node.id().to_owned(), cursor);
+            let mut lines = follower.stamp(node.id(), texts);
+            if let Some(since) = since {
+                lines.retain(|l| l.at.is_some_and(|at| at >= since));
+            }
+            if let Some(tail) = query.tail {
+                lines.drain(..lines.len().saturating_sub(tail));
+            }
+            merged.extend(lines.into_iter().map(|l| (order, l)));
+        }
+        merged.sort_by_key(|(order, l)| (l.at, *order));
+        Ok((merged.into_iter().map(|(_, l)| l).collect(), follower))
+    }
+}
+
+impl LogFollower {
+    /// Gives each line its time, carrying the last one over lines without.
+    fn stamp(&mut self, node: &str, texts: Vec<String>) -> Vec<LogLine> {
+        let last = self.last_at.entry(node.to_owned()).or_insert(None);
+        texts
+            .into_iter()
+            .map(|text| {
+                if let Some(at) = timestamp_of(&text) {
+                    *last = Some(at);
+                }
+                LogLine {
+                    node: node.to_owned(),
+                    at: *last,
+                    text,
+                }
+            })
+            .collect()
+    }
+
+    /// The lines written since the last call, in time order; a node that
+    /// joined since is read from its start.
+    pub async fn poll(&mut self) -> Result<Vec<LogLine>> {
+        let nodes = self.network.log_nodes(&self.query)?;
+        let mut merged: Vec<(usize, LogLine)> = Vec::new();
+        for (order, node) in nodes.iter().enumerate() {
+            let cursor = self.cursors.get(node.id()).copied().unwrap_or(0);
+            let (texts, next) = self.network.runtime().read_log(node, cursor).await;
+            self.cursors.insert(node.id().to_owned(), next);
+            let lines = self.stamp(node.id(), texts);
+            merged.extend(lines.into_iter().map(|l| (order, l)));
+        }
+        merged.sort_by_key(|(order, l)| (l.at, *order));
+        Ok(merged.into_iter().map(|(_, l)| l).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_of_common_log_formats_are_read() {
+        let refnode = timestamp_of("2026-12-02T07:40:25.546408Z  INFO tmpnet_refnode: serving");
+        let bitcoind = timestamp_of("2026-12-02T07:40:25Z UpdateTip: new best=...");
+        let spaced = timestamp_of("2026-12-02 07:40:25 something");
+        assert!(refnode.is_some() && bitcoind.is_some() && spaced.is_some());
+        assert!(refnode > bitcoind, "fractions count");
+        assert_eq!(bitcoind, spaced);
+        assert_eq!(timestamp_of("  continuation of a line"), None);
+        assert_eq!(timestamp_of(""), None);
+    }
+}

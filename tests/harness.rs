@@ -101,6 +101,13 @@ fn cargo_test_mode_shares_one_network_and_stops_everything() {
             !dir.join("owner.json").exists(),
             "ownership released after the stop"
         );
+        // The harness's networks have their metrics links too.
+        let links = std::fs::read_to_string(dir.join("metrics.txt")).unwrap_or_default();
+        assert!(
+            links.contains("var-network_uuid="),
+            "{}: {links}",
+            dir.display()
+        );
     }
     // The serial test overlapped no other test.
     let intervals: Vec<(String, u128, u128)> = lines(root.path(), "intervals.txt")

@@ -329,9 +329,9 @@ pub struct Links {
     pub collector: Option<String>,
 }
 
-/// The links for `network`, whose start began at `since` (milliseconds
+/// The links for `network`, whose start began at `since_ms` (milliseconds
 /// since the epoch).
-pub fn links(network: &Network, since_ms: u128) -> Result<Links> {
+fn links(network: &Network, since_ms: u128) -> Result<Links> {
     let base = std::env::var(GRAFANA_URI_ENV)
         .ok()
         .filter(|v| !v.is_empty())
@@ -346,13 +346,23 @@ pub fn links(network: &Network, since_ms: u128) -> Result<Links> {
     Ok(Links { grafana, collector })
 }
 
-/// Writes the links of `network` to its `metrics.txt` (atomically).
-pub fn write_links(network: &Network, links: &Links) -> Result<()> {
+/// Writes the links of `network`, started at `since_ms`, to its
+/// `metrics.txt` (atomically), and returns them.
+pub fn write_links(network: &Network, since_ms: u128) -> Result<Links> {
+    let links = links(network, since_ms)?;
     let collector = links.collector.clone().unwrap_or_else(|| {
         "none running (start one with `tmpnetctl start-metrics-collector`)".to_owned()
     });
     let text = format!("grafana: {}\ncollector: {collector}\n", links.grafana);
-    files::atomic_write(&network.dir().join(LINKS_FILE), text.as_bytes(), 0o644)
+    files::atomic_write(&network.dir().join(LINKS_FILE), text.as_bytes(), 0o644)?;
+    Ok(links)
+}
+
+/// Milliseconds since the epoch now, for [`write_links`].
+pub fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ pub async fn run(command: Command) -> Result<ExitCode> {
         Command::RestartNetwork(args) => {
             let network = load(&args.target)?;
             let timeout = Duration::from_secs(args.start_timeout);
-            let since = since_epoch_ms();
+            let since = collector::now_ms();
             interruptible(&network, network.restart_with_progress(timeout, &report)).await?;
             print_network(&network).await?;
             print_links(&network, since)?;
@@ -206,24 +206,17 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
         ),
         other => report(other),
     };
-    let since = since_epoch_ms();
+    let since = collector::now_ms();
     interruptible(&network, network.start_with_progress(timeout, &report)).await?;
     print_network(&network).await?;
     print_links(&network, since)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn since_epoch_ms() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis())
-}
-
 /// Writes the network's `metrics.txt`; prints its links when a collector
 /// runs (without one there is nothing to look at).
 fn print_links(network: &Network, since: u128) -> Result<()> {
-    let links = collector::links(network, since)?;
-    collector::write_links(network, &links)?;
+    let links = collector::write_links(network, since)?;
     if let Some(graph) = &links.collector {
         out!("metrics: {}", links.grafana);
         out!("collector: {graph}");

@@ -112,12 +112,16 @@ pub(crate) async fn start_owned(
         claim(network.dir(), owner)?;
     }
     owned.add(&network);
+    let since = crate::collector::now_ms();
     if let Err(e) = network.start(timeout).await {
         if network.running_nodes().await.is_ok_and(|r| r.is_empty()) {
             release(network.dir())?;
             owned.remove(network.dir());
         }
         return Err(e);
+    }
+    if let Err(e) = crate::collector::write_links(&network, since) {
+        tracing::warn!(network = %network.dir().display(), error = %e, "cannot write the metrics links");
     }
     Ok(network)
 }

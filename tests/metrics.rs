@@ -4,8 +4,7 @@
 //! `metrics.txt`, and the shipped Grafana dashboard.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
 
 use tmpnet_acceptance::*;
@@ -126,30 +125,9 @@ fn discovery_entries_appear_and_disappear_with_the_nodes() {
 fn entries_a_killed_cli_did_not_write_are_written_by_the_next_command() {
     let root = test_root();
     let r = root.path();
-    let child = ctl_cmd(
-        r,
-        &[
-            "start-network",
-            "--node-count",
-            "3",
-            "--flag",
-            "fault-start-delay-ms=700",
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let mut dir: Option<PathBuf> = None;
-    let spawned = eventually(Duration::from_secs(10), || {
-        dir = network_dirs(r).into_iter().next();
-        dir.as_ref().is_some_and(|d| launched_pids(d).len() == 3)
-    });
-    assert!(spawned, "the nodes were never spawned");
-    let mut child = child;
+    let (mut child, dir) = start_slow_network(r, 3);
     kill(child.id(), libc::SIGKILL);
     child.wait().unwrap();
-    let dir = dir.unwrap();
     assert!(entries(r).is_empty(), "the killed start wrote no entry");
     // Once the nodes run, the next command writes their entries.
     let d = dir.to_str().unwrap();

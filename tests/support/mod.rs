@@ -475,3 +475,49 @@ pub fn bench_runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("runtime")
 }
+
+/// Starts `start-network` with slow nodes and waits until `spawned` nodes
+/// have launch records; returns the child and the network dir.
+pub fn start_slow_network(
+    root: &std::path::Path,
+    spawned: usize,
+) -> (std::process::Child, std::path::PathBuf) {
+    start_slow_network_beside(root, spawned, None)
+}
+
+/// [`start_slow_network`] in a root that already holds the network `other`.
+pub fn start_slow_network_beside(
+    root: &std::path::Path,
+    spawned: usize,
+    other: Option<&std::path::Path>,
+) -> (std::process::Child, std::path::PathBuf) {
+    let child = ctl_cmd(
+        root,
+        &[
+            "start-network",
+            "--node-count",
+            "3",
+            "--flag",
+            "fault-start-delay-ms=700",
+        ],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let networks = root.join("networks");
+    let mut dir = None;
+    let ready = eventually(Duration::from_secs(10), || {
+        // The new network's directory (not the `latest` link to it).
+        dir = std::fs::read_dir(&networks).ok().and_then(|d| {
+            d.flatten().map(|e| e.path()).find(|p| {
+                p.symlink_metadata().is_ok_and(|m| m.is_dir())
+                    && other.is_none_or(|o| std::fs::canonicalize(p).ok().as_deref() != Some(o))
+            })
+        });
+        dir.as_ref()
+            .is_some_and(|d| launched_pids(d).len() >= spawned)
+    });
+    assert!(ready, "the nodes were never spawned");
+    (child, dir.unwrap())
+}

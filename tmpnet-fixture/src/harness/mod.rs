@@ -274,7 +274,7 @@ async fn stop_on_signal(owned: Arc<OwnedNetworks>) {
         _ = int.recv() => 130,
         _ = term.recv() => 143,
     };
-    let networks = owned.take();
+    let networks = owned.close();
     eprintln!("interrupted; stopping {} network(s)", networks.len());
     for network in networks {
         if let Err(e) = owner::stop_and_release(&owned, &network).await {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::layout;
 use crate::network::{Network, NetworkSpec};
 use crate::sys::{files, pids};
@@ -70,9 +70,17 @@ pub fn release(dir: &Path) -> Result<()> {
 }
 
 /// Networks this process started and must stop if it is interrupted, and
-/// whether their directories are kept when they pass.
+/// whether their directories are kept when they pass. Once closed by an
+/// interrupt, no network is added: a test still running when the signal
+/// came cannot start a network nobody would stop.
 #[derive(Debug, Default)]
-pub(crate) struct OwnedNetworks(Mutex<Vec<Network>>, std::sync::atomic::AtomicBool);
+pub(crate) struct OwnedNetworks(Mutex<Owned>, std::sync::atomic::AtomicBool);
+
+#[derive(Debug, Default)]
+struct Owned {
+    networks: Vec<Network>,
+    closed: bool,
+}
 
 impl OwnedNetworks {
     /// Keeps (or not) the directories of networks no failed test ran on.
@@ -80,19 +88,28 @@ impl OwnedNetworks {
         self.1.store(keep, std::sync::atomic::Ordering::Relaxed);
     }
 
-    pub(crate) fn add(&self, network: &Network) {
-        self.lock().push(network.clone());
+    /// Registers a network; refused once closed by an interrupt.
+    pub(crate) fn add(&self, network: &Network) -> Result<()> {
+        let mut owned = self.lock();
+        if owned.closed {
+            return Err(Error::Interrupted);
+        }
+        owned.networks.push(network.clone());
+        Ok(())
     }
 
     pub(crate) fn remove(&self, dir: &Path) {
-        self.lock().retain(|n| n.dir() != dir);
+        self.lock().networks.retain(|n| n.dir() != dir);
     }
 
-    pub(crate) fn take(&self) -> Vec<Network> {
-        std::mem::take(&mut *self.lock())
+    /// On an interrupt: the networks to stop; none is added after this.
+    pub(crate) fn close(&self) -> Vec<Network> {
+        let mut owned = self.lock();
+        owned.closed = true;
+        std::mem::take(&mut owned.networks)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Network>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Owned> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -111,7 +128,8 @@ pub(crate) async fn start_owned(
     if let Some(owner) = owner {
         claim(network.dir(), owner)?;
     }
-    owned.add(&network);
+    // Nothing of it runs yet: after an interrupt it is never started.
+    owned.add(&network)?;
     let since = crate::collector::now_ms();
     if let Err(e) = network.start(timeout).await {
         if network.running_nodes().await.is_ok_and(|r| r.is_empty()) {
@@ -198,6 +216,22 @@ async fn delete_runner_job(network: &Network) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_network_is_added_once_an_interrupt_closed_the_list() {
+        let root = tempfile::tempdir().unwrap();
+        let spec = NetworkSpec::new(root.path(), 1).with_node_path("/bin/true");
+        let (a, b) = (
+            Network::create(&spec).unwrap(),
+            Network::create(&spec).unwrap(),
+        );
+        let owned = OwnedNetworks::default();
+        owned.add(&a).unwrap();
+        let to_stop = owned.close();
+        assert_eq!(to_stop.len(), 1);
+        assert!(matches!(owned.add(&b), Err(Error::Interrupted)));
+        assert!(owned.close().is_empty(), "b was never registered");
+    }
 
     #[test]
     fn owner_identity_survives_only_while_the_process_lives() {

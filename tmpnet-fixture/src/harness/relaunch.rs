@@ -276,7 +276,7 @@ impl Relaunch<'_> {
                 eprintln!("error: {e}");
             }
         }
-        for network in self.shared.owned.take() {
+        for network in self.shared.owned.close() {
             if let Err(e) = owner::stop_and_release(&self.shared.owned, &network).await {
                 eprintln!("error: cannot stop {}: {e}", network.dir().display());
             }

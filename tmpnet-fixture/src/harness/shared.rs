@@ -168,7 +168,7 @@ impl SharedNetwork {
                 })?;
                 let network = Network::attach(settings, name, &self.spec.root_dir).await?;
                 if *owned {
-                    self.owned.add(&network);
+                    self.owned.add(&network)?;
                 }
                 Ok(network)
             }

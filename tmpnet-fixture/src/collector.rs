@@ -251,12 +251,14 @@ pub async fn scraped(collector: &Collector, network: &Network) -> Result<Scraped
             kind: network.config().node_kind.clone(),
         });
     }
-    // Entries of nodes that stopped since go first.
-    let status = network.status().await?;
-    let mut expected: Vec<(String, bool)> = status
-        .iter()
-        .map(|s| (s.id.clone(), s.state.is_running()))
-        .collect();
+    // Entries of nodes that stopped since go first (no health check: this
+    // runs in check-metrics' polling loop).
+    network.sync_discovery().await?;
+    let mut expected: Vec<(String, bool)> = Vec::new();
+    for node in network.nodes() {
+        let running = network.node_state(&node).await?.is_running();
+        expected.push((node.id().to_owned(), running));
+    }
     for node in network.ephemeral_nodes()? {
         let state = network.node_state(&node).await?;
         if state.is_running() {

@@ -48,6 +48,11 @@ echo "== cargo doc (the library's public API, warnings are errors)"
 RUSTDOCFLAGS="-D warnings" K8S_OPENAPI_ENABLED_VERSION=1.33 \
     cargo doc --no-deps --locked -p tmpnet-fixture -p tmpnet-macros
 
+echo "== avalanchego (built from its Go modules, cached per go.sum)"
+# Its tests fail rather than skip without it (the real-daemon rule above).
+avalanchego_dir=$(scripts/avalanchego-build.sh)
+export TMPNET_AVALANCHEGO_PATH="$avalanchego_dir/avalanchego"
+
 echo "== cargo test"
 # The own-daemon example suites (etcd, monerod) run inside the acceptance
 # tests (tests/own_daemons.rs), which apply the real-daemon rule above and

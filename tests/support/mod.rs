@@ -282,6 +282,18 @@ pub fn litecoind() -> Option<PathBuf> {
     required_tool(path.exists(), message).then_some(path)
 }
 
+/// avalanchego built by `scripts/avalanchego-build.sh`, named by
+/// `TMPNET_AVALANCHEGO_PATH` (as `scripts/test.sh` sets it), if there is
+/// one (see [`required_tool`]).
+pub fn avalanchego() -> Option<PathBuf> {
+    let path = std::env::var_os("TMPNET_AVALANCHEGO_PATH").map(PathBuf::from);
+    let message = "avalanchego is not built, so its tests cannot run: build it with \
+                   `scripts/avalanchego-build.sh` and set TMPNET_AVALANCHEGO_PATH to \
+                   <printed dir>/avalanchego (scripts/test.sh does both)";
+    let present = path.as_ref().is_some_and(|p| p.is_file());
+    required_tool(present, message).then(|| path.unwrap_or_default())
+}
+
 /// Prometheus, for the metrics collector's tests, if installed (see
 /// [`required_tool`]).
 pub fn prometheus() -> Option<PathBuf> {

@@ -15,6 +15,7 @@
 //!
 //! Nothing else in the library names a specific daemon.
 
+pub mod avalanchego;
 pub mod bitcoind;
 pub(crate) mod embedded;
 pub mod file;

@@ -8,17 +8,22 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tmpnet_acceptance::avalanchego;
+use tmpnet_fixture::kinds::avalanchego::genesis;
 use tmpnet_fixture::kinds::avalanchego::identity::{self, Identity};
 
 /// Starts avalanchego with the identity in `dir` on loopback, port 0, and
 /// returns it with its API URI once it has written its process context.
-async fn start_node(binary: &Path, dir: &Path) -> (tokio::process::Child, String) {
+async fn start_node(
+    binary: &Path,
+    dir: &Path,
+    network: &[String],
+) -> (tokio::process::Child, String) {
     let context = dir.join("process.json");
     let arg = |name: &str, value: &Path| format!("--{name}={}", value.display());
     let log = std::fs::File::create(dir.join("main.log")).unwrap();
     let mut child = tokio::process::Command::new(binary)
+        .args(network)
         .args([
-            "--network-id=local",
             "--http-host=127.0.0.1",
             "--http-port=0",
             "--staking-host=127.0.0.1",
@@ -72,6 +77,119 @@ fn fd_limit() -> u64 {
     limit.rlim_max.min(32768)
 }
 
+/// Asks the node to stop and waits until it has.
+async fn stop(child: &mut tokio::process::Child) {
+    // SAFETY: kill(2) with a pid this test spawned and has not reaped.
+    unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGTERM) };
+    tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("avalanchego did not stop within 30 s of SIGTERM")
+        .unwrap();
+}
+
+/// A JSON-RPC call's result.
+async fn call(url: &str, method: &str, params: serde_json::Value) -> serde_json::Value {
+    let reply: serde_json::Value = reqwest::Client::new()
+        .post(url)
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(reply.get("error").is_none(), "{method}: {reply}");
+    reply["result"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_genesis_made_here_starts_a_healthy_network_with_its_keys_funded() {
+    let Some(binary) = avalanchego() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let node = Identity::generate().unwrap();
+    node.write_to(dir.path()).unwrap();
+    let staker = genesis::Staker {
+        node_id: node.node_id.clone(),
+        signer: identity::proof_of_possession(&node.signer_key).unwrap(),
+    };
+    let keys = [
+        genesis::FundedKey::generate().unwrap(),
+        genesis::FundedKey::generate().unwrap(),
+    ];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let file = dir.path().join("genesis.json");
+    let built = genesis::build(&[staker], &keys, now).unwrap();
+    std::fs::write(&file, built.to_string()).unwrap();
+    // One validator: nobody to connect to, so no sybil protection.
+    let network = [
+        format!("--network-id={}", genesis::NETWORK_ID),
+        format!("--genesis-file={}", file.display()),
+        "--sybil-protection-enabled=false".to_owned(),
+        "--health-check-frequency=2s".to_owned(),
+    ];
+    let (mut child, uri) = start_node(&binary, dir.path(), &network).await;
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match client.get(format!("{uri}/ext/health")).send().await {
+            Ok(r) if r.status().is_success() => break,
+            Ok(r) => last = r.text().await.unwrap_or_default(),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(Instant::now() < deadline, "not healthy in 120 s: {last}");
+
+    let info = call(
+        &format!("{uri}/ext/info"),
+        "info.getNetworkID",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(info["networkID"], genesis::NETWORK_ID.to_string());
+    let c_rpc = format!("{uri}/ext/bc/C/rpc");
+    let chain = call(&c_rpc, "eth_chainId", serde_json::json!([])).await;
+    assert_eq!(chain, format!("{:#x}", genesis::NETWORK_ID));
+    for key in &keys {
+        let balance = call(
+            &c_rpc,
+            "eth_getBalance",
+            serde_json::json!([key.c_address(), "latest"]),
+        )
+        .await;
+        assert_eq!(
+            balance, "0xc9f2c9cd04674edea40000000",
+            "C-Chain balance of {key:?}"
+        );
+        let x = call(
+            &format!("{uri}/ext/bc/X"),
+            "avm.getBalance",
+            serde_json::json!({"address": key.x_address(), "assetID": "AVAX"}),
+        )
+        .await;
+        assert_eq!(
+            x["balance"], "30000000000000000",
+            "X-Chain balance of {key:?}"
+        );
+    }
+    let validators = call(
+        &format!("{uri}/ext/bc/P"),
+        "platform.getCurrentValidators",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(
+        validators["validators"][0]["nodeID"],
+        node.node_id.as_str(),
+        "{validators}"
+    );
+    stop(&mut child).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_reports_the_node_id_and_bls_key_derived_here() {
     let Some(binary) = avalanchego() else { return };
@@ -80,7 +198,8 @@ async fn the_node_reports_the_node_id_and_bls_key_derived_here() {
     generated.write_to(dir.path()).unwrap();
     let pop = identity::proof_of_possession(&generated.signer_key).unwrap();
 
-    let (mut child, uri) = start_node(&binary, dir.path()).await;
+    let local = ["--network-id=local".to_owned()];
+    let (mut child, uri) = start_node(&binary, dir.path(), &local).await;
     let reply: serde_json::Value = reqwest::Client::new()
         .post(format!("{uri}/ext/info"))
         .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "info.getNodeID"}))
@@ -91,11 +210,7 @@ async fn the_node_reports_the_node_id_and_bls_key_derived_here() {
         .await
         .unwrap();
     // SAFETY: kill(2) with a pid this test spawned and has not reaped.
-    unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGTERM) };
-    tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("avalanchego did not stop within 30 s of SIGTERM")
-        .unwrap();
+    stop(&mut child).await;
 
     let result = &reply["result"];
     assert_eq!(result["nodeID"], generated.node_id.as_str(), "{reply}");

@@ -55,7 +55,7 @@ fn key_error(what: &str, reason: impl std::fmt::Display) -> Error {
 }
 
 /// Fills `buf` from the operating system's random source.
-fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+pub(super) fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut buf = [0u8; N];
     getrandom::fill(&mut buf).map_err(|e| key_error("read random bytes for a key", e))?;
     Ok(buf)

@@ -129,6 +129,9 @@ async fn a_genesis_made_here_starts_a_healthy_network_with_its_keys_funded() {
         format!("--genesis-file={}", file.display()),
         "--sybil-protection-enabled=false".to_owned(),
         "--health-check-frequency=2s".to_owned(),
+        // A test machine's disk may be nearly full: not the node's concern.
+        "--system-tracker-disk-required-available-space-percentage=0".to_owned(),
+        "--system-tracker-disk-warning-available-space-percentage=0".to_owned(),
     ];
     let (mut child, uri) = start_node(&binary, dir.path(), &network).await;
     let client = reqwest::Client::new();
@@ -200,29 +203,24 @@ async fn the_node_reports_the_node_id_and_bls_key_derived_here() {
 
     let local = ["--network-id=local".to_owned()];
     let (mut child, uri) = start_node(&binary, dir.path(), &local).await;
-    let reply: serde_json::Value = reqwest::Client::new()
-        .post(format!("{uri}/ext/info"))
-        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "info.getNodeID"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    // SAFETY: kill(2) with a pid this test spawned and has not reaped.
+    let result = call(
+        &format!("{uri}/ext/info"),
+        "info.getNodeID",
+        serde_json::json!({}),
+    )
+    .await;
     stop(&mut child).await;
 
-    let result = &reply["result"];
-    assert_eq!(result["nodeID"], generated.node_id.as_str(), "{reply}");
+    assert_eq!(result["nodeID"], generated.node_id.as_str(), "{result}");
     assert_eq!(
         result["nodePOP"]["publicKey"],
         pop.public_key.as_str(),
-        "{reply}"
+        "{result}"
     );
     assert_eq!(
         result["nodePOP"]["proofOfPossession"],
         pop.proof_of_possession.as_str(),
-        "{reply}"
+        "{result}"
     );
     // The files hold secrets: only the owner may read them.
     for file in [identity::KEY_FILE, identity::SIGNER_FILE] {

@@ -12,7 +12,7 @@ use ripemd::Ripemd160;
 use sha2::{Digest, Sha256};
 use sha3::Keccak256;
 
-use super::identity::ProofOfPossession;
+use super::identity::{hex0x, ProofOfPossession};
 use crate::error::{Error, Result};
 
 /// The network id of every network this library makes (any id but
@@ -105,15 +105,18 @@ impl FundedKey {
     }
 }
 
-fn hex0x(bytes: &[u8]) -> String {
-    let digits: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("0x{digits}")
+/// The X-Chain address of a 20-byte short id.
+fn x_address_of(short: &[u8]) -> String {
+    let hrp = bech32::Hrp::parse(HRP).expect("a valid human-readable part");
+    let encoded = bech32::encode::<bech32::Bech32>(hrp, short).expect("20 bytes always encode");
+    format!("X-{encoded}")
 }
 
 /// An X address of 20 random bytes (the stake and reward addresses, whose
 /// keys nobody needs).
 fn random_x_address() -> Result<String> {
-    Ok(FundedKey::generate()?.x_address())
+    let short: [u8; 20] = super::identity::random_bytes()?;
+    Ok(x_address_of(&short))
 }
 
 /// The genesis of network [`NETWORK_ID`] with `stakers` as validators and

@@ -106,8 +106,9 @@ pub trait NodeKind: Send + Sync + fmt::Debug {
     fn new_node(&self, index: usize) -> Result<NodeConfig>;
 
     /// Writes files the whole network shares (credentials, genesis) into a
-    /// new network directory. The default writes nothing.
-    fn init_network(&self, _dir: &Path) -> Result<()> {
+    /// new network directory, once its bootstrap `nodes` exist (with the
+    /// files [`NodeKind::new_node`] gave them). The default writes nothing.
+    fn init_network(&self, _dir: &Path, _nodes: &[Node]) -> Result<()> {
         Ok(())
     }
 

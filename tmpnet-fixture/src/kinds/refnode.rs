@@ -189,6 +189,7 @@ mod tests {
                 index: 1,
                 flags: flags_of([("http-port", "9650")]),
                 ports: Default::default(),
+                secrets: Default::default(),
             },
         };
         let peers = [

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use super::{bitcoind, refnode, NodeKind};
+use super::{avalanchego, bitcoind, refnode, NodeKind};
 use crate::error::{Error, Result};
 
 /// Makes one registered kind.
@@ -20,12 +20,13 @@ pub type KindFactory = fn() -> Arc<dyn NodeKind>;
 pub static KINDS: [KindFactory];
 
 /// The names of the built-in kinds.
-pub const BUILT_IN: &[&str] = &[refnode::NAME, bitcoind::NAME];
+pub const BUILT_IN: &[&str] = &[refnode::NAME, bitcoind::NAME, avalanchego::NAME];
 
 fn built_in(name: &str) -> Option<Arc<dyn NodeKind>> {
     match name {
         refnode::NAME => Some(Arc::new(refnode::RefNode)),
         bitcoind::NAME => Some(Arc::new(bitcoind::Bitcoind)),
+        avalanchego::NAME => Some(Arc::new(avalanchego::Avalanchego)),
         _ => None,
     }
 }

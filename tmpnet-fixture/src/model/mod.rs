@@ -12,4 +12,6 @@ pub use network::{
     KubeOwner, KubeSettings, NetworkConfig, ProcessSettings, RuntimeSettings, SchedulingLabel,
     MAX_NODES, MIN_VOLUME_GIB, SCHEMA_VERSION,
 };
-pub use node::{Endpoint, Health, LaunchRecord, Node, NodeConfig, NodeState, Peer, ProcessContext};
+pub use node::{
+    Endpoint, Health, LaunchRecord, Node, NodeConfig, NodeState, Peer, ProcessContext, SecretFiles,
+};

@@ -133,6 +133,22 @@ pub struct NodeConfig {
     /// daemon cannot report a port-0 choice); kept across restarts.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub ports: BTreeMap<String, u16>,
+    /// Key material the kind made with the node, written by
+    /// [`Node::create`] into the node's directory (mode 0600) and never
+    /// into `config.json`.
+    #[serde(skip)]
+    pub secrets: SecretFiles,
+}
+
+/// Files of secret bytes by path relative to a node's directory (e.g.
+/// `staking/staker.key`). Its `Debug` names the files, never their bytes.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretFiles(pub BTreeMap<String, Vec<u8>>);
+
+impl std::fmt::Debug for SecretFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
 }
 
 /// Contents of `process.json`, written by the node itself.
@@ -183,6 +199,7 @@ impl NodeConfig {
             index,
             flags: Flags::new(),
             ports: BTreeMap::new(),
+            secrets: SecretFiles::default(),
         }
     }
 }
@@ -223,14 +240,23 @@ impl Node {
         self.dir.join("db")
     }
 
-    /// Creates the node's directory tree and writes its `config.json`.
-    pub fn create(network_dir: &Path, config: NodeConfig) -> Result<Node> {
+    /// Creates the node's directory tree, writes its secret files (mode
+    /// 0600) and its `config.json`.
+    pub fn create(network_dir: &Path, mut config: NodeConfig) -> Result<Node> {
+        let secrets = std::mem::take(&mut config.secrets);
         let node = Node {
             dir: network_dir.join(&config.id),
             config,
         };
         files::create_dir_all(&node.db_dir())?;
         files::create_dir_all(&node.dir.join("logs"))?;
+        for (relative, bytes) in &secrets.0 {
+            let path = node.dir.join(relative);
+            if let Some(parent) = path.parent() {
+                files::create_dir_all(parent)?;
+            }
+            files::atomic_write(&path, bytes, 0o600)?;
+        }
         node.save()?;
         Ok(node)
     }
@@ -277,10 +303,23 @@ mod tests {
             index: 3,
             flags: [("x".to_string(), "1".to_string())].into(),
             ports: BTreeMap::new(),
+            secrets: SecretFiles([("keys/a.key".to_string(), b"sekrit".to_vec())].into()),
         };
+        assert_eq!(format!("{:?}", config.secrets), r#"["keys/a.key"]"#);
         let node = Node::create(net.path(), config.clone()).unwrap();
         assert!(node.db_dir().is_dir());
         assert!(node.log_path().parent().unwrap().is_dir());
+        let key = node.dir.join("keys/a.key");
+        assert_eq!(std::fs::read(&key).unwrap(), b"sekrit");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let on_disk = std::fs::read_to_string(node.config_path()).unwrap();
+        assert!(
+            !on_disk.contains("sekrit") && !on_disk.contains("secrets"),
+            "{on_disk}"
+        );
+        assert!(node.config.secrets.0.is_empty(), "not kept in memory");
         let loaded = Node::load(&net.path().join("node-a")).unwrap();
         assert_eq!(loaded, node);
         assert_eq!(loaded.process_context().unwrap(), None);

@@ -133,7 +133,7 @@ impl Network {
             nodes.push(Node::create(dir, node_config)?);
         }
         config.node_ids = nodes.iter().map(|n| n.id().to_owned()).collect();
-        kind.init_network(dir)?;
+        kind.init_network(dir, &nodes)?;
         files::write_json(&dir.join(CONFIG_FILE), &config)?;
         let env = format!("{}\n", layout::export_line(dir));
         files::atomic_write(&dir.join(ENV_FILE), env.as_bytes(), 0o644)?;

@@ -86,6 +86,11 @@ impl FundedKey {
         self.secret.to_bytes().into()
     }
 
+    /// The key that signs this key's transactions.
+    pub(super) fn signing_key(&self) -> k256::ecdsa::SigningKey {
+        k256::ecdsa::SigningKey::from(&self.secret)
+    }
+
     /// The X-Chain address, `X-custom1...`.
     pub fn x_address(&self) -> String {
         let compressed = self.secret.public_key().to_sec1_bytes();

@@ -102,7 +102,7 @@ impl NodeKind for Bitcoind {
         Ok(node_with_random_id("btc", index))
     }
 
-    fn init_network(&self, dir: &Path) -> Result<()> {
+    fn init_network(&self, dir: &Path, _nodes: &[Node]) -> Result<()> {
         Credentials::create(dir).map(|_| ())
     }
 
@@ -292,6 +292,7 @@ mod tests {
                     ("onion".into(), 18003),
                 ]
                 .into(),
+                secrets: Default::default(),
             },
         }
     }
@@ -299,7 +300,7 @@ mod tests {
     #[test]
     fn flags_bind_loopback_use_allocated_ports_and_rpcauth() {
         let dir = tempfile::tempdir().unwrap();
-        Bitcoind.init_network(dir.path()).unwrap();
+        Bitcoind.init_network(dir.path(), &[]).unwrap();
         let network = Flags::new();
         let node = node(dir.path());
         let peers = [
@@ -360,7 +361,7 @@ mod tests {
     #[test]
     fn in_a_pod_binds_cover_the_pod_on_fixed_ports() {
         let dir = tempfile::tempdir().unwrap();
-        Bitcoind.init_network(dir.path()).unwrap();
+        Bitcoind.init_network(dir.path(), &[]).unwrap();
         let network = Flags::new();
         let mut node = node(dir.path());
         node.config.ports.clear();

@@ -319,7 +319,7 @@ impl NodeKind for FileKind {
         Ok(node_with_random_id(prefix, index))
     }
 
-    fn init_network(&self, dir: &Path) -> Result<()> {
+    fn init_network(&self, dir: &Path, _nodes: &[Node]) -> Result<()> {
         files::atomic_write(&dir.join(KIND_FILE), self.text.as_bytes(), 0o644)
     }
 

@@ -114,6 +114,7 @@ mod tests {
                     index: i,
                     flags: Flags::new(),
                     ports: Default::default(),
+                    secrets: Default::default(),
                 },
             })
             .collect();

@@ -1,15 +1,21 @@
 //! avalanchego, the real node, checks the identities this library makes
 //! for it: the NodeID it derives from a generated staking certificate, and
 //! the BLS public key and proof of possession of a generated signer key, are
-//! the ones the node itself reports (`info.getNodeID`).
+//! the ones the node itself reports (`info.getNodeID`); and networks of
+//! the `avalanchego` kind: five validators connected and healthy, a C-Chain
+//! transfer signed here seen by every node, kept across a restart and
+//! synced by an ephemeral node, nothing left running after the stop.
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tmpnet_acceptance::avalanchego;
+use tmpnet_acceptance::{assert_no_processes_under, avalanchego, test_root};
+use tmpnet_fixture::kinds::avalanchego::cchain::{parse_address, Transfer};
+use tmpnet_fixture::kinds::avalanchego::funded_keys;
 use tmpnet_fixture::kinds::avalanchego::genesis;
 use tmpnet_fixture::kinds::avalanchego::identity::{self, Identity};
+use tmpnet_fixture::{Network, NetworkSpec};
 
 /// Starts avalanchego with the identity in `dir` on loopback, port 0, and
 /// returns it with its API URI once it has written its process context.
@@ -231,4 +237,157 @@ async fn the_node_reports_the_node_id_and_bls_key_derived_here() {
             .mode();
         assert_eq!(mode & 0o777, 0o600, "{file}");
     }
+}
+
+/// A quantity (`0x...`) of an Ethereum JSON-RPC reply.
+fn quantity(value: &serde_json::Value) -> u128 {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a quantity: {value}"));
+    u128::from_str_radix(text.trim_start_matches("0x"), 16).unwrap()
+}
+
+/// Waits until every URI's C-Chain reports `balance` for `address`.
+async fn wait_for_balance(uris: &[String], address: &str, balance: u128) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for uri in uris {
+        let rpc = format!("{uri}/ext/bc/C/rpc");
+        loop {
+            let seen = quantity(
+                &call(
+                    &rpc,
+                    "eth_getBalance",
+                    serde_json::json!([address, "latest"]),
+                )
+                .await,
+            );
+            if seen == balance {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{uri} still reports {seen} wei for {address}, not {balance}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+const NETWORK_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_validators_agree_on_a_transfer_keep_it_across_restart_and_an_ephemeral_node_syncs_it()
+{
+    let Some(binary) = avalanchego() else { return };
+    let root = test_root();
+    let spec = NetworkSpec::new(root.path(), 5)
+        .with_kind("avalanchego")
+        .with_node_path(binary);
+    let network = Network::create(&spec).unwrap();
+    network.start(NETWORK_TIMEOUT).await.unwrap();
+    let nodes = network.nodes();
+    let ids: Vec<String> = nodes.iter().map(|n| n.id().to_owned()).collect();
+    let uris = network.node_uris().await.unwrap();
+    assert_eq!(uris.len(), 5);
+
+    // Every node is connected to the four others, and all five validate.
+    for uri in &uris {
+        let info = format!("{uri}/ext/info");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let peers = call(&info, "info.peers", serde_json::json!({})).await;
+            let mut seen: Vec<String> = peers["peers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["nodeID"].as_str().unwrap().to_owned())
+                .collect();
+            seen.sort();
+            let own = call(&info, "info.getNodeID", serde_json::json!({})).await;
+            let mut others: Vec<String> = ids
+                .iter()
+                .filter(|id| **id != own["nodeID"])
+                .cloned()
+                .collect();
+            others.sort();
+            if seen == others {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{uri} is connected to {seen:?}, not {others:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let validators = call(
+            &format!("{uri}/ext/bc/P"),
+            "platform.getCurrentValidators",
+            serde_json::json!({}),
+        )
+        .await;
+        let mut validating: Vec<String> = validators["validators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["nodeID"].as_str().unwrap().to_owned())
+            .collect();
+        validating.sort();
+        let mut all = ids.clone();
+        all.sort();
+        assert_eq!(validating, all, "{uri} validators");
+    }
+
+    // A transfer signed here, sent to one node, reaches every node.
+    let keys = funded_keys(network.dir()).unwrap();
+    let (from, to) = (&keys[0], &keys[1]);
+    let rpc0 = format!("{}/ext/bc/C/rpc", uris[0]);
+    let before = quantity(
+        &call(
+            &rpc0,
+            "eth_getBalance",
+            serde_json::json!([to.c_address(), "latest"]),
+        )
+        .await,
+    );
+    let transfer = Transfer {
+        chain_id: quantity(&call(&rpc0, "eth_chainId", serde_json::json!([])).await) as u64,
+        nonce: quantity(
+            &call(
+                &rpc0,
+                "eth_getTransactionCount",
+                serde_json::json!([from.c_address(), "latest"]),
+            )
+            .await,
+        ) as u64,
+        gas_price: 2 * quantity(&call(&rpc0, "eth_gasPrice", serde_json::json!([])).await),
+        to: parse_address(&to.c_address()).unwrap(),
+        value: 123_456_789_000,
+    };
+    let raw = transfer.sign(from).unwrap();
+    let rpc3 = format!("{}/ext/bc/C/rpc", uris[3]);
+    call(&rpc3, "eth_sendRawTransaction", serde_json::json!([raw])).await;
+    let after = before + transfer.value;
+    wait_for_balance(&uris, &to.c_address(), after).await;
+
+    // A restart keeps the chain.
+    network.restart(NETWORK_TIMEOUT).await.unwrap();
+    let uris = network.node_uris().await.unwrap();
+    wait_for_balance(&uris, &to.c_address(), after).await;
+
+    // An ephemeral node, not a validator, bootstraps the chain from them.
+    let ephemeral = network.create_ephemeral_node().unwrap();
+    network
+        .start_ephemeral_node(&ephemeral, NETWORK_TIMEOUT)
+        .await
+        .unwrap();
+    let ephemeral_uri = ephemeral
+        .process_context()
+        .unwrap()
+        .expect("its process.json")
+        .uri;
+    wait_for_balance(&[ephemeral_uri], &to.c_address(), after).await;
+
+    // Nothing is left running once the network stops.
+    network.stop().await.unwrap();
+    assert_no_processes_under(network.dir());
 }

@@ -34,7 +34,7 @@ use super::{
     flags_of, HealthContext, LaunchContext, LocalDaemon, NodeKind, Placement, PortDiscovery,
 };
 use crate::error::{Error, Result};
-use crate::model::{Endpoint, Flags, Health, Node, NodeConfig, SecretFiles};
+use crate::model::{Endpoint, Flags, Health, Node, NodeConfig, Peer, SecretFiles};
 use crate::sys::files;
 
 /// The kind's name.
@@ -82,6 +82,15 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
         .collect()
+}
+
+/// One field of every peer, comma-separated.
+fn joined(peers: &[Peer], field: fn(&Peer) -> &String) -> String {
+    peers
+        .iter()
+        .map(|p| field(p).as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// How many validators the genesis in `network_dir` has.
@@ -189,24 +198,8 @@ impl NodeKind for Avalanchego {
             ("staking-signer-key-file", path(SIGNER_FILE)),
             ("process-context-file", path(REPORT_FILE)),
             ("fd-limit", fd_limit().to_string()),
-            (
-                "bootstrap-ids",
-                launch
-                    .peers
-                    .iter()
-                    .map(|p| p.node_id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-            (
-                "bootstrap-ips",
-                launch
-                    .peers
-                    .iter()
-                    .map(|p| p.p2p_address.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
+            ("bootstrap-ids", joined(launch.peers, |p| &p.node_id)),
+            ("bootstrap-ips", joined(launch.peers, |p| &p.p2p_address)),
         ]);
         if staker_count(net)? == 1 {
             flags.insert("sybil-protection-enabled".into(), "false".into());
@@ -310,7 +303,6 @@ impl LocalDaemon for Avalanchego {
 mod tests {
     use super::*;
     use crate::kinds::compose_flags;
-    use crate::model::Peer;
 
     #[test]
     fn nodes_get_their_identity_and_the_network_a_genesis_of_them() {

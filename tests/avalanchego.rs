@@ -36,7 +36,10 @@ async fn start_node(
             "--staking-port=0",
             "--public-ip=127.0.0.1",
         ])
-        .arg(format!("--fd-limit={}", fd_limit()))
+        .arg(format!(
+            "--fd-limit={}",
+            tmpnet_fixture::kinds::avalanchego::fd_limit()
+        ))
         .arg(arg("data-dir", &dir.join("db")))
         .arg(arg("process-context-file", &context))
         .arg(arg("staking-tls-cert-file", &dir.join(identity::CERT_FILE)))
@@ -66,21 +69,6 @@ async fn start_node(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// The open-files limit the node may ask for (it asks for 32768 unless
-/// told, and fails where the hard limit is lower).
-fn fd_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes only into the struct it is given.
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
-        0
-    );
-    limit.rlim_max.min(32768)
 }
 
 /// Asks the node to stop and waits until it has.
@@ -239,6 +227,18 @@ async fn the_node_reports_the_node_id_and_bls_key_derived_here() {
     }
 }
 
+/// The sorted `nodeID`s of a reply's list.
+fn sorted_ids(list: &serde_json::Value) -> Vec<String> {
+    let mut ids: Vec<String> = list
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|entry| entry["nodeID"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// A quantity (`0x...`) of an Ethereum JSON-RPC reply.
 fn quantity(value: &serde_json::Value) -> u128 {
     let text = value
@@ -291,25 +291,16 @@ async fn five_validators_agree_on_a_transfer_keep_it_across_restart_and_an_ephem
     assert_eq!(uris.len(), 5);
 
     // Every node is connected to the four others, and all five validate.
-    for uri in &uris {
+    let mut all = ids.clone();
+    all.sort();
+    // node_uris is in bootstrap order, like ids.
+    for (id, uri) in ids.iter().zip(&uris) {
         let info = format!("{uri}/ext/info");
+        let others: Vec<String> = all.iter().filter(|other| *other != id).cloned().collect();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let peers = call(&info, "info.peers", serde_json::json!({})).await;
-            let mut seen: Vec<String> = peers["peers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p["nodeID"].as_str().unwrap().to_owned())
-                .collect();
-            seen.sort();
-            let own = call(&info, "info.getNodeID", serde_json::json!({})).await;
-            let mut others: Vec<String> = ids
-                .iter()
-                .filter(|id| **id != own["nodeID"])
-                .cloned()
-                .collect();
-            others.sort();
+            let seen = sorted_ids(&peers["peers"]);
             if seen == others {
                 break;
             }
@@ -325,15 +316,7 @@ async fn five_validators_agree_on_a_transfer_keep_it_across_restart_and_an_ephem
             serde_json::json!({}),
         )
         .await;
-        let mut validating: Vec<String> = validators["validators"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v["nodeID"].as_str().unwrap().to_owned())
-            .collect();
-        validating.sort();
-        let mut all = ids.clone();
-        all.sort();
+        let validating = sorted_ids(&validators["validators"]);
         assert_eq!(validating, all, "{uri} validators");
     }
 
@@ -385,7 +368,18 @@ async fn five_validators_agree_on_a_transfer_keep_it_across_restart_and_an_ephem
         .unwrap()
         .expect("its process.json")
         .uri;
-    wait_for_balance(&[ephemeral_uri], &to.c_address(), after).await;
+    wait_for_balance(std::slice::from_ref(&ephemeral_uri), &to.c_address(), after).await;
+    let validators = call(
+        &format!("{ephemeral_uri}/ext/bc/P"),
+        "platform.getCurrentValidators",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(
+        sorted_ids(&validators["validators"]),
+        all,
+        "the ephemeral node is not one"
+    );
 
     // Nothing is left running once the network stops.
     network.stop().await.unwrap();

@@ -145,6 +145,20 @@ pub struct NodeConfig {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct SecretFiles(pub BTreeMap<String, Vec<u8>>);
 
+impl SecretFiles {
+    /// Writes each file under `dir`, atomically with mode 0600.
+    pub fn write_under(&self, dir: &Path) -> Result<()> {
+        for (relative, bytes) in &self.0 {
+            let path = dir.join(relative);
+            if let Some(parent) = path.parent() {
+                files::create_dir_all(parent)?;
+            }
+            files::atomic_write(&path, bytes, 0o600)?;
+        }
+        Ok(())
+    }
+}
+
 impl std::fmt::Debug for SecretFiles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.0.keys()).finish()
@@ -250,13 +264,7 @@ impl Node {
         };
         files::create_dir_all(&node.db_dir())?;
         files::create_dir_all(&node.dir.join("logs"))?;
-        for (relative, bytes) in &secrets.0 {
-            let path = node.dir.join(relative);
-            if let Some(parent) = path.parent() {
-                files::create_dir_all(parent)?;
-            }
-            files::atomic_write(&path, bytes, 0o600)?;
-        }
+        secrets.write_under(&node.dir)?;
         node.save()?;
         Ok(node)
     }

@@ -5,7 +5,7 @@
 use sha3::{Digest, Keccak256};
 
 use super::genesis::FundedKey;
-use super::identity::hex0x;
+use super::identity::{from_hex, hex0x};
 use crate::error::{Error, Result};
 
 /// The gas a plain value transfer uses.
@@ -33,15 +33,12 @@ pub fn parse_address(text: &str) -> Result<[u8; 20]> {
             "{text:?} is not an address: give 0x and 40 hex digits"
         ))
     };
-    let hex = text.strip_prefix("0x").ok_or_else(bad)?;
-    if hex.len() != 40 {
+    if !text.starts_with("0x") {
         return Err(bad());
     }
-    let mut out = [0u8; 20];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
-    }
-    Ok(out)
+    from_hex(text)
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(bad)
 }
 
 impl Transfer {

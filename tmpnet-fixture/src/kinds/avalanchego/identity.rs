@@ -14,7 +14,7 @@ use ripemd::Ripemd160;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::sys::files;
+use crate::model::SecretFiles;
 
 /// Domain separation tag of a BLS proof of possession (the ciphersuite the
 /// node uses for its signer key).
@@ -87,14 +87,25 @@ impl Identity {
 }
 
 impl Identity {
-    /// Writes the certificate, key and signer key into node directory
-    /// `dir` (each atomically, mode 0600; the certificate is not secret but
-    /// lives beside its key).
+    /// The certificate, key and signer key as the files of a node
+    /// directory (the certificate is not secret but lives beside its key).
+    pub fn secret_files(&self) -> SecretFiles {
+        SecretFiles(
+            [
+                (CERT_FILE, self.cert_pem.as_bytes()),
+                (KEY_FILE, self.key_pem.as_bytes()),
+                (SIGNER_FILE, &self.signer_key[..]),
+            ]
+            .into_iter()
+            .map(|(path, bytes)| (path.to_owned(), bytes.to_vec()))
+            .collect(),
+        )
+    }
+
+    /// Writes [`Identity::secret_files`] into node directory `dir` (each
+    /// atomically, mode 0600).
     pub fn write_to(&self, dir: &Path) -> Result<()> {
-        files::create_dir_all(&dir.join("staking"))?;
-        files::atomic_write(&dir.join(CERT_FILE), self.cert_pem.as_bytes(), 0o600)?;
-        files::atomic_write(&dir.join(KEY_FILE), self.key_pem.as_bytes(), 0o600)?;
-        files::atomic_write(&dir.join(SIGNER_FILE), &self.signer_key, 0o600)
+        self.secret_files().write_under(dir)
     }
 }
 
@@ -116,6 +127,18 @@ pub fn cb58(bytes: &[u8]) -> String {
 pub(super) fn hex0x(bytes: &[u8]) -> String {
     let digits: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     format!("0x{digits}")
+}
+
+/// The bytes of `0x`-prefixed (or bare) hex, `None` if it is not hex.
+pub(super) fn from_hex(text: &str) -> Option<Vec<u8>> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    if !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(digits.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// The public key and proof of possession of a BLS secret key.
@@ -162,12 +185,7 @@ mod tests {
         let pop = proof_of_possession(&identity.signer_key).unwrap();
         assert_eq!(pop.public_key.len(), 2 + 96);
         assert_eq!(pop.proof_of_possession.len(), 2 + 192);
-        let unhex = |s: &str| -> Vec<u8> {
-            (2..s.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-                .collect()
-        };
+        let unhex = |s: &str| from_hex(s).unwrap();
         let pk = blst::min_pk::PublicKey::from_bytes(&unhex(&pop.public_key)).unwrap();
         let sig = blst::min_pk::Signature::from_bytes(&unhex(&pop.proof_of_possession)).unwrap();
         let public = unhex(&pop.public_key);

@@ -22,7 +22,6 @@ pub mod cchain;
 pub mod genesis;
 pub mod identity;
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -34,7 +33,7 @@ use super::{
     flags_of, HealthContext, LaunchContext, LocalDaemon, NodeKind, Placement, PortDiscovery,
 };
 use crate::error::{Error, Result};
-use crate::model::{Endpoint, Flags, Health, Node, NodeConfig, Peer, SecretFiles};
+use crate::model::{Endpoint, Flags, Health, Node, NodeConfig, Peer};
 use crate::sys::files;
 
 /// The kind's name.
@@ -63,7 +62,7 @@ pub fn funded_keys(network_dir: &Path) -> Result<Vec<FundedKey>> {
     let hex: Vec<String> = files::read_json(&network_dir.join(FUNDED_KEYS_FILE))?;
     hex.iter()
         .map(|h| {
-            let bytes = decode_hex(h.trim_start_matches("0x")).ok_or_else(|| {
+            let bytes = identity::from_hex(h).ok_or_else(|| {
                 Error::InvalidInput(format!(
                     "{} holds a key that is not hex; recreate the network",
                     network_dir.join(FUNDED_KEYS_FILE).display()
@@ -71,16 +70,6 @@ pub fn funded_keys(network_dir: &Path) -> Result<Vec<FundedKey>> {
             })?;
             FundedKey::from_bytes(&bytes)
         })
-        .collect()
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
         .collect()
 }
 
@@ -99,7 +88,9 @@ fn staker_count(network_dir: &Path) -> Result<usize> {
     Ok(genesis["initialStakers"].as_array().map_or(0, Vec::len))
 }
 
-fn fd_limit() -> u64 {
+/// The `--fd-limit` to give the node: what it asks for by default, or the
+/// machine's hard limit if lower.
+pub fn fd_limit() -> u64 {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -120,11 +111,7 @@ impl NodeKind for Avalanchego {
     fn new_node(&self, index: usize) -> Result<NodeConfig> {
         let identity = Identity::generate()?;
         let mut config = NodeConfig::new(identity.node_id.clone(), index);
-        config.secrets = SecretFiles(BTreeMap::from([
-            (CERT_FILE.to_owned(), identity.cert_pem.into_bytes()),
-            (KEY_FILE.to_owned(), identity.key_pem.into_bytes()),
-            (SIGNER_FILE.to_owned(), identity.signer_key.to_vec()),
-        ]));
+        config.secrets = identity.secret_files();
         Ok(config)
     }
 

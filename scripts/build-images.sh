@@ -3,6 +3,9 @@
 #   tmpnet/runner:latest    Dockerfile.runner: the suite's compiled test binaries
 #   tmpnet/refnode:latest   docker/refnode.Dockerfile: the reference node
 #   tmpnet/litecoind:latest docker/litecoind.Dockerfile: Debian's litecoind
+#   tmpnet/avalanchego:latest docker/avalanchego.Dockerfile: avalanchego, built
+#                           from avalanchego/go.mod by scripts/avalanchego-build.sh
+#                           (cached per go.sum; needs Go)
 #
 # The binaries are built here, on the host (where cargo's caches are), with
 # the same profile and features as `cargo test`, so the runner image holds
@@ -16,11 +19,13 @@
 # (default target/images/oci) that tmpnet-kubesim runs containers from.
 #
 # Usage: scripts/build-images.sh [--package PKG]... [--out DIR] [--skip-litecoind]
+#                               [--skip-avalanchego]
 #   --package PKG     test binaries of this package go into the runner image
 #                     (repeatable; default e2e-suite)
 #   --out DIR         where the build contexts and the OCI layout go
 #                     (default target/images)
 #   --skip-litecoind  do not build the litecoind image
+#   --skip-avalanchego  do not build the avalanchego image
 # Prints each image's digest and build time; writes them to DIR/digests.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,11 +33,13 @@ cd "$(dirname "$0")/.."
 packages=()
 out=target/images
 litecoind=1
+avalanchego=1
 while [ $# -gt 0 ]; do
     case "$1" in
     --package) packages+=("$2"); shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --skip-litecoind) litecoind=0; shift ;;
+    --skip-avalanchego) avalanchego=0; shift ;;
     *) echo "error: unknown argument $1; see the usage at the top of $0" >&2; exit 1 ;;
     esac
 done
@@ -86,10 +93,19 @@ EOF
 refnode_ctx="$out/refnode"
 rm -rf "$refnode_ctx" && mkdir -p "$refnode_ctx"
 objcopy --strip-debug target/debug/tmpnet-refnode "$refnode_ctx/tmpnet-refnode"
+avalanchego_ctx="$out/avalanchego"
+checked=("$runner_ctx"/bin/* "$refnode_ctx/tmpnet-refnode")
+if [ "$avalanchego" = 1 ]; then
+    rm -rf "$avalanchego_ctx" && mkdir -p "$avalanchego_ctx"
+    avalanchego_dir="$(scripts/avalanchego-build.sh)"
+    objcopy --strip-debug "$avalanchego_dir/avalanchego" "$avalanchego_ctx/avalanchego"
+    cp docker/avalanchego-entrypoint.sh "$avalanchego_ctx/"
+    checked+=("$avalanchego_ctx/avalanchego")
+fi
 # The images run them on Debian bookworm's C library: a newer host's
 # binaries would fail there at start.
 base_glibc=2.36
-for f in "$runner_ctx"/bin/* "$refnode_ctx/tmpnet-refnode"; do
+for f in "${checked[@]}"; do
     need_glibc="$(objdump -T "$f" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -Vu | tail -1)"
     if [ -n "$need_glibc" ] && [ "$(printf '%s\n%s\n' "$need_glibc" "$base_glibc" | sort -V | tail -1)" != "$base_glibc" ]; then
         die "$(basename "$f") needs glibc $need_glibc, newer than Debian bookworm's $base_glibc (the images' base); build on a bookworm machine or in a rust:1-bookworm container"
@@ -144,6 +160,9 @@ build tmpnet/runner:latest Dockerfile.runner "$runner_ctx"
 build tmpnet/refnode:latest docker/refnode.Dockerfile "$refnode_ctx"
 if [ "$litecoind" = 1 ]; then
     build tmpnet/litecoind:latest docker/litecoind.Dockerfile docker
+fi
+if [ "$avalanchego" = 1 ]; then
+    build tmpnet/avalanchego:latest docker/avalanchego.Dockerfile "$avalanchego_ctx"
 fi
 echo "images built with $tool; digests and build seconds in $out/digests.txt"
 [ "$tool" = buildah ] && echo "OCI layout for tmpnet-kubesim --image-dir: $out/oci"

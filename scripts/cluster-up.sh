@@ -284,7 +284,7 @@ buildah bud --quiet --layers --pull=never --isolation chroot -t localhost/tmpnet
 rm -rf "$pause_ctx"
 load pause localhost/tmpnet-pause:cluster registry.k8s.io/pause:3.10
 if [ "$images" = 1 ]; then
-    for image in runner refnode litecoind; do
+    for image in runner refnode litecoind avalanchego; do
         if buildah inspect --type image "tmpnet/$image:latest" >/dev/null 2>&1; then
             load "$image" "tmpnet/$image:latest" "docker.io/tmpnet/$image:latest"
         else

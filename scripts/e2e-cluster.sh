@@ -9,8 +9,11 @@
 #      Ctrl-C, kill -9, a missing image, a missing ServiceAccount, a
 #      deadline, a detached Job deleted mid-run;
 #   3. the bitcoind-family (litecoind) chain suite in kube mode;
-#   4. after each, the namespace holds nothing of tmpnet;
-#   5. a cluster whose processes were killed is reaped by the next
+#   4. the avalanchego suite in kube mode (five validators, a transfer, an
+#      ephemeral node, a restart), the same suite the acceptance tests run
+#      on local processes;
+#   5. after each, the namespace holds nothing of tmpnet;
+#   6. a cluster whose processes were killed is reaped by the next
 #      cluster-up.sh, and cluster-down.sh leaves nothing behind.
 # The images come from scripts/build-images.sh (run by the simulated tier
 # before this one; run here when missing).
@@ -128,6 +131,10 @@ runner_cases
 
 echo "== bitcoind-family (litecoind) chain suite in kube mode (local cluster)"
 E2E_NODE_KIND=bitcoind E2E_NODE_COUNT=3 cargo run --quiet --locked -p tmpnet-acceptance --bin chain-suite
+check_empty
+
+echo "== avalanchego suite in kube mode (local cluster)"
+E2E_NODE_KIND=avalanchego E2E_NODE_COUNT=5 cargo run --quiet --locked -p tmpnet-acceptance --bin avalanche-suite
 check_empty
 
 echo "== a cluster killed with kill -9 is reaped by the next cluster-up.sh"

@@ -78,7 +78,7 @@ fi
 kind get kubeconfig --name "$CLUSTER" >"$ADMIN_KUBECONFIG"
 
 step "Building the images (scripts/build-images.sh)"
-scripts/build-images.sh --skip-litecoind
+scripts/build-images.sh --skip-litecoind --skip-avalanchego
 
 step "Loading $IMAGE into $CLUSTER"
 # Pods use imagePullPolicy IfNotPresent: the loaded image is used as is.

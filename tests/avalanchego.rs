@@ -2,20 +2,24 @@
 //! for it: the NodeID it derives from a generated staking certificate, and
 //! the BLS public key and proof of possession of a generated signer key, are
 //! the ones the node itself reports (`info.getNodeID`); and networks of
-//! the `avalanchego` kind: five validators connected and healthy, a C-Chain
-//! transfer signed here seen by every node, kept across a restart and
-//! synced by an ephemeral node, nothing left running after the stop.
+//! the `avalanchego` kind: the avalanche suite (five validators connected
+//! and validating, a C-Chain transfer signed here seen by every node, an
+//! ephemeral node that syncs it, a restart that keeps it) on local
+//! processes, and `tmpnetctl` running one with no key on any command line
+//! or in any log, nothing left running after the stop.
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tmpnet_acceptance::{assert_no_processes_under, avalanchego, test_root};
-use tmpnet_fixture::kinds::avalanchego::cchain::{parse_address, Transfer};
+use tmpnet_acceptance::{
+    assert_all_healthy, assert_no_processes_under, avalanchego, ctl, launched_pids, start_network,
+    stderr, stdout, test_root,
+};
 use tmpnet_fixture::kinds::avalanchego::funded_keys;
 use tmpnet_fixture::kinds::avalanchego::genesis;
 use tmpnet_fixture::kinds::avalanchego::identity::{self, Identity};
-use tmpnet_fixture::{Network, NetworkSpec};
+use tmpnet_fixture::Network;
 
 /// Starts avalanchego with the identity in `dir` on loopback, port 0, and
 /// returns it with its API URI once it has written its process context.
@@ -227,161 +231,93 @@ async fn the_node_reports_the_node_id_and_bls_key_derived_here() {
     }
 }
 
-/// The sorted `nodeID`s of a reply's list.
-fn sorted_ids(list: &serde_json::Value) -> Vec<String> {
-    let mut ids: Vec<String> = list
-        .as_array()
-        .unwrap_or_else(|| panic!("not a list: {list}"))
-        .iter()
-        .map(|entry| entry["nodeID"].as_str().unwrap().to_owned())
-        .collect();
-    ids.sort();
-    ids
-}
-
-/// A quantity (`0x...`) of an Ethereum JSON-RPC reply.
-fn quantity(value: &serde_json::Value) -> u128 {
-    let text = value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a quantity: {value}"));
-    u128::from_str_radix(text.trim_start_matches("0x"), 16).unwrap()
-}
-
-/// Waits until every URI's C-Chain reports `balance` for `address`.
-async fn wait_for_balance(uris: &[String], address: &str, balance: u128) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for uri in uris {
-        let rpc = format!("{uri}/ext/bc/C/rpc");
-        loop {
-            let seen = quantity(
-                &call(
-                    &rpc,
-                    "eth_getBalance",
-                    serde_json::json!([address, "latest"]),
-                )
-                .await,
-            );
-            if seen == balance {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{uri} still reports {seen} wei for {address}, not {balance}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-const NETWORK_TIMEOUT: Duration = Duration::from_secs(120);
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_validators_agree_on_a_transfer_keep_it_across_restart_and_an_ephemeral_node_syncs_it()
-{
+#[test]
+fn the_avalanche_suite_passes_on_local_processes() {
     let Some(binary) = avalanchego() else { return };
     let root = test_root();
-    let spec = NetworkSpec::new(root.path(), 5)
-        .with_kind("avalanchego")
-        .with_node_path(binary);
-    let network = Network::create(&spec).unwrap();
-    network.start(NETWORK_TIMEOUT).await.unwrap();
-    let nodes = network.nodes();
-    let ids: Vec<String> = nodes.iter().map(|n| n.id().to_owned()).collect();
-    let uris = network.node_uris().await.unwrap();
-    assert_eq!(uris.len(), 5);
-
-    // Every node is connected to the four others, and all five validate.
-    let mut all = ids.clone();
-    all.sort();
-    // node_uris is in bootstrap order, like ids.
-    for (id, uri) in ids.iter().zip(&uris) {
-        let info = format!("{uri}/ext/info");
-        let others: Vec<String> = all.iter().filter(|other| *other != id).cloned().collect();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let peers = call(&info, "info.peers", serde_json::json!({})).await;
-            let seen = sorted_ids(&peers["peers"]);
-            if seen == others {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{uri} is connected to {seen:?}, not {others:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        let validators = call(
-            &format!("{uri}/ext/bc/P"),
-            "platform.getCurrentValidators",
-            serde_json::json!({}),
-        )
-        .await;
-        let validating = sorted_ids(&validators["validators"]);
-        assert_eq!(validating, all, "{uri} validators");
-    }
-
-    // A transfer signed here, sent to one node, reaches every node.
-    let keys = funded_keys(network.dir()).unwrap();
-    let (from, to) = (&keys[0], &keys[1]);
-    let rpc0 = format!("{}/ext/bc/C/rpc", uris[0]);
-    let before = quantity(
-        &call(
-            &rpc0,
-            "eth_getBalance",
-            serde_json::json!([to.c_address(), "latest"]),
-        )
-        .await,
-    );
-    let transfer = Transfer {
-        chain_id: quantity(&call(&rpc0, "eth_chainId", serde_json::json!([])).await) as u64,
-        nonce: quantity(
-            &call(
-                &rpc0,
-                "eth_getTransactionCount",
-                serde_json::json!([from.c_address(), "latest"]),
-            )
-            .await,
-        ) as u64,
-        gas_price: 2 * quantity(&call(&rpc0, "eth_gasPrice", serde_json::json!([])).await),
-        to: parse_address(&to.c_address()).unwrap(),
-        value: 123_456_789_000,
-    };
-    let raw = transfer.sign(from).unwrap();
-    let rpc3 = format!("{}/ext/bc/C/rpc", uris[3]);
-    call(&rpc3, "eth_sendRawTransaction", serde_json::json!([raw])).await;
-    let after = before + transfer.value;
-    wait_for_balance(&uris, &to.c_address(), after).await;
-
-    // A restart keeps the chain.
-    network.restart(NETWORK_TIMEOUT).await.unwrap();
-    let uris = network.node_uris().await.unwrap();
-    wait_for_balance(&uris, &to.c_address(), after).await;
-
-    // An ephemeral node, not a validator, bootstraps the chain from them.
-    let ephemeral = network.create_ephemeral_node().unwrap();
-    network
-        .start_ephemeral_node(&ephemeral, NETWORK_TIMEOUT)
-        .await
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_avalanche-suite"))
+        .args(["--node-kind", "avalanchego", "--node-count", "5"])
+        .arg("--node-path")
+        .arg(&binary)
+        .env("TMPNET_ROOT_DIR", root.path())
+        .env_remove("NEXTEST_RUN_ID")
+        .env_remove("TMPNET_NETWORK_DIR")
+        .output()
         .unwrap();
-    let ephemeral_uri = ephemeral
-        .process_context()
-        .unwrap()
-        .expect("its process.json")
-        .uri;
-    wait_for_balance(std::slice::from_ref(&ephemeral_uri), &to.c_address(), after).await;
-    let validators = call(
-        &format!("{ephemeral_uri}/ext/bc/P"),
-        "platform.getCurrentValidators",
-        serde_json::json!({}),
-    )
-    .await;
-    assert_eq!(
-        sorted_ids(&validators["validators"]),
-        all,
-        "the ephemeral node is not one"
-    );
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("4 passed"), "{}", stdout(&out));
+    assert_no_processes_under(root.path());
+}
 
-    // Nothing is left running once the network stops.
-    network.stop().await.unwrap();
-    assert_no_processes_under(network.dir());
+#[test]
+fn tmpnetctl_runs_a_network_with_no_key_on_a_command_line_or_in_a_log() {
+    let Some(binary) = avalanchego() else { return };
+    let root = test_root();
+    let path = binary.to_str().unwrap();
+    let dir = start_network(
+        root.path(),
+        &[
+            "--node-kind",
+            "avalanchego",
+            "--node-count",
+            "3",
+            "--node-path",
+            path,
+        ],
+    );
+    assert_all_healthy(root.path(), &dir, 3);
+    let network = Network::load(&dir).unwrap();
+    let mut secrets: Vec<String> = Vec::new();
+    for node in network.nodes() {
+        let key = std::fs::read_to_string(node.dir.join(identity::KEY_FILE)).unwrap();
+        // The PEM body: the key's base64 lines.
+        secrets.extend(
+            key.lines()
+                .filter(|l| !l.starts_with("-----"))
+                .map(str::to_owned),
+        );
+        let signer = std::fs::read(node.dir.join(identity::SIGNER_FILE)).unwrap();
+        secrets.push(hex(&signer));
+    }
+    for key in funded_keys(&dir).unwrap() {
+        secrets.push(hex(&key.secret_bytes()));
+    }
+    let pids = launched_pids(&dir);
+    assert_eq!(pids.len(), 3);
+    for pid in pids {
+        let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        let argv: Vec<String> = argv
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        assert_eq!(argv.len(), 3, "only the config file's path: {argv:?}");
+        assert_eq!(argv[1], "--config-file");
+        let text = format!("{argv:?}{}", std::fs::read_to_string(&argv[2]).unwrap());
+        for secret in &secrets {
+            assert!(!text.contains(secret.as_str()), "a key in {argv:?}");
+        }
+    }
+    let stop = ctl(
+        root.path(),
+        &["stop-network", "--network-dir", dir.to_str().unwrap()],
+    );
+    assert!(stop.status.success(), "{}", stderr(&stop));
+    for node in network.nodes() {
+        let log = std::fs::read_to_string(node.log_path()).unwrap_or_default();
+        assert!(!log.is_empty(), "{} wrote no log", node.id());
+        for secret in &secrets {
+            assert!(
+                !log.contains(secret.as_str()),
+                "a key in {}'s log",
+                node.id()
+            );
+        }
+    }
+    assert_no_processes_under(&dir);
+}
+
+/// Lower-case hex of some bytes.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

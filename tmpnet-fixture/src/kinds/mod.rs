@@ -31,7 +31,7 @@ use async_trait::async_trait;
 
 pub(crate) use local::locate_binary;
 pub use local::{LocalDaemon, PortDiscovery};
-pub use pod::{PodDaemon, PodProfile, POD_IP, POD_NAME};
+pub use pod::{PodDaemon, PodProfile, SecretsMount, POD_IP, POD_NAME};
 pub use registry::{by_name, known};
 
 use crate::error::{Error, Result};

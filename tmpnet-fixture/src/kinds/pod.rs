@@ -26,6 +26,22 @@ pub struct PodProfile {
     /// Where Prometheus scrapes metrics on the API port, if the daemon
     /// serves them.
     pub metrics_path: Option<String>,
+    /// Where the node's own secret files ([`crate::model::NodeConfig::secrets`])
+    /// are mounted from the network's Kubernetes Secret, and the group that
+    /// may read them; not mounted when `None`.
+    pub secrets: Option<SecretsMount>,
+}
+
+/// How a node's own secret files appear in its pod: read-only, each at its
+/// path relative to the node directory under `path`, mode 0440, owned by
+/// the group `group` (the pod's `fsGroup`), which the daemon's user must
+/// be in; no other user of the container can read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretsMount {
+    /// The mount path.
+    pub path: String,
+    /// The group id that reads the files.
+    pub group: i64,
 }
 
 impl PodProfile {
@@ -39,6 +55,7 @@ impl PodProfile {
             data_path: "/data".into(),
             readiness_path: None,
             metrics_path: None,
+            secrets: None,
         }
     }
 
@@ -51,6 +68,16 @@ impl PodProfile {
     /// Says where the daemon serves Prometheus metrics on the API port.
     pub fn with_metrics_path(mut self, path: impl Into<String>) -> Self {
         self.metrics_path = Some(path.into());
+        self
+    }
+
+    /// Mounts the node's own secret files under `path`, readable by the
+    /// group `group` (see [`SecretsMount`]).
+    pub fn with_secrets(mut self, path: impl Into<String>, group: i64) -> Self {
+        self.secrets = Some(SecretsMount {
+            path: path.into(),
+            group,
+        });
         self
     }
 
@@ -70,4 +97,11 @@ pub trait PodDaemon: Send + Sync {
     /// [`super::Placement::Pod`] (there is no flags file: the pod has only
     /// its image).
     fn args(&self, flags: &Flags) -> Vec<String>;
+
+    /// The container's environment for those flags, for a daemon that reads
+    /// its flags from the environment; values may use [`POD_IP`] and
+    /// [`POD_NAME`]. The default is none.
+    fn env(&self, _flags: &Flags) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }

@@ -190,6 +190,7 @@ mod tests {
                 flags: flags_of([("http-port", "9650")]),
                 ports: Default::default(),
                 secrets: Default::default(),
+                secret_files: Vec::new(),
             },
         };
         let peers = [

@@ -138,6 +138,11 @@ pub struct NodeConfig {
     /// into `config.json`.
     #[serde(skip)]
     pub secrets: SecretFiles,
+    /// The paths (relative to the node's directory) of the secret files
+    /// [`Node::create`] wrote: names only, so a runtime can carry them
+    /// (a pod gets them from a Kubernetes Secret).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_files: Vec<String>,
 }
 
 /// Files of secret bytes by path relative to a node's directory (e.g.
@@ -214,6 +219,7 @@ impl NodeConfig {
             flags: Flags::new(),
             ports: BTreeMap::new(),
             secrets: SecretFiles::default(),
+            secret_files: Vec::new(),
         }
     }
 }
@@ -258,6 +264,7 @@ impl Node {
     /// 0600) and its `config.json`.
     pub fn create(network_dir: &Path, mut config: NodeConfig) -> Result<Node> {
         let secrets = std::mem::take(&mut config.secrets);
+        config.secret_files = secrets.0.keys().cloned().collect();
         let node = Node {
             dir: network_dir.join(&config.id),
             config,
@@ -312,6 +319,7 @@ mod tests {
             flags: [("x".to_string(), "1".to_string())].into(),
             ports: BTreeMap::new(),
             secrets: SecretFiles([("keys/a.key".to_string(), b"sekrit".to_vec())].into()),
+            secret_files: Vec::new(),
         };
         assert_eq!(format!("{:?}", config.secrets), r#"["keys/a.key"]"#);
         let node = Node::create(net.path(), config.clone()).unwrap();
@@ -324,9 +332,10 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let on_disk = std::fs::read_to_string(node.config_path()).unwrap();
         assert!(
-            !on_disk.contains("sekrit") && !on_disk.contains("secrets"),
+            !on_disk.contains("sekrit") && !on_disk.contains("\"secrets\""),
             "{on_disk}"
         );
+        assert_eq!(node.config.secret_files, ["keys/a.key"], "names only");
         assert!(node.config.secrets.0.is_empty(), "not kept in memory");
         let loaded = Node::load(&net.path().join("node-a")).unwrap();
         assert_eq!(loaded, node);

@@ -79,4 +79,81 @@ mod tests {
             "nothing written under the root"
         );
     }
+
+    #[test]
+    fn avalanchego_pods_get_flags_as_environment_and_keys_only_from_the_secret() {
+        let root = tempfile::tempdir().unwrap();
+        let mut spec = NetworkSpec::new(root.path(), 2).with_kind("avalanchego");
+        spec.kube = Some(KubeSettings::new("tmpnet", ""));
+        let yaml = render(&spec).unwrap();
+        let docs: Vec<serde_json::Value> = yaml
+            .split("\n---\n")
+            .skip(1)
+            .map(|d| serde_saphyr::from_str(d).unwrap())
+            .collect();
+        let secret = docs.iter().find(|d| d["kind"] == "Secret").unwrap();
+        let data = secret["data"].as_object().unwrap();
+        // Per node its certificate, key and signer key; the funded keys.
+        assert_eq!(data.len(), 2 * 3 + 1, "{:?}", data.keys());
+        let sets: Vec<&serde_json::Value> =
+            docs.iter().filter(|d| d["kind"] == "StatefulSet").collect();
+        assert_eq!(sets.len(), 2);
+        for set in &sets {
+            let pod = &set["spec"]["template"]["spec"];
+            let container = &pod["containers"][0];
+            assert_eq!(container["image"], "tmpnet/avalanchego:latest");
+            assert!(container["args"].as_array().unwrap().is_empty());
+            let env: std::collections::BTreeMap<&str, &str> = container["env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|e| Some((e["name"].as_str()?, e["value"].as_str()?)))
+                .collect();
+            assert_eq!(env["AVAGO_NETWORK_ID"], "88888");
+            assert_eq!(env["AVAGO_PUBLIC_IP"], "$(POD_IP)");
+            assert_eq!(env["AVAGO_HTTP_PORT"], "9650");
+            assert_eq!(
+                env["AVAGO_STAKING_TLS_KEY_FILE"],
+                "/secrets/staking/staker.key"
+            );
+            assert!(env.contains_key("AVAGO_GENESIS_FILE_CONTENT"));
+            assert!(!env.contains_key("AVAGO_FD_LIMIT"), "the image sets it");
+            // Only this node's three keys, group-readable for the image.
+            let volume = &pod["volumes"][0]["secret"];
+            let items = volume["items"].as_array().unwrap();
+            assert_eq!(items.len(), 3);
+            let id = set["metadata"]["labels"]["tmpnet.io/node-id"]
+                .as_str()
+                .unwrap();
+            assert!(items
+                .iter()
+                .all(|i| i["key"].as_str().unwrap().starts_with(id)));
+            assert_eq!(volume["defaultMode"], 0o440);
+            assert_eq!(pod["securityContext"]["fsGroup"], 10001);
+            assert_eq!(
+                container["readinessProbe"]["httpGet"]["path"],
+                "/ext/health/liveness"
+            );
+        }
+        // No key reaches any other object: not a pod spec, not the state.
+        for (key, value) in data {
+            let encoded = value.as_str().unwrap();
+            for doc in docs.iter().filter(|d| d["kind"] != "Secret") {
+                let text = doc.to_string();
+                assert!(!text.contains(encoded), "{key} in a {}", doc["kind"]);
+            }
+            if key.ends_with("staker.key") {
+                use base64::Engine as _;
+                let pem = base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .unwrap();
+                let pem = String::from_utf8(pem).unwrap();
+                assert!(pem.contains("PRIVATE KEY"), "{key}");
+                for doc in docs.iter().filter(|d| d["kind"] != "Secret") {
+                    let body: String = pem.lines().nth(1).unwrap().to_owned();
+                    assert!(!doc.to_string().contains(&body), "{key} in the clear");
+                }
+            }
+        }
+    }
 }

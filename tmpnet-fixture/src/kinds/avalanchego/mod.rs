@@ -15,9 +15,14 @@
 //!   sybil protection off (no peer could ever reach the validators' stake).
 //! - Healthy: `GET /ext/health` answers 200.
 //!
-//! The flags reach the node in its config file (`flags.json`, given with
-//! `--config-file`); only that path is on its command line.
+//! As a local process the flags reach the node in its config file
+//! (`flags.json`, given with `--config-file`); only that path is on its
+//! command line. In a pod (image [`IMAGE`]) they are its environment
+//! (`AVAGO_<FLAG>`), the genesis travels as a flag's content, and the
+//! node's key files come from the network's Kubernetes Secret, mounted
+//! read-only at [`POD_SECRETS`]: no key is ever in a pod's spec.
 
+pub mod api;
 pub mod cchain;
 pub mod genesis;
 pub mod identity;
@@ -30,7 +35,8 @@ use async_trait::async_trait;
 use self::genesis::{FundedKey, Staker};
 use self::identity::{Identity, CERT_FILE, KEY_FILE, SIGNER_FILE};
 use super::{
-    flags_of, HealthContext, LaunchContext, LocalDaemon, NodeKind, Placement, PortDiscovery,
+    flags_of, HealthContext, LaunchContext, LocalDaemon, NodeKind, Placement, PodDaemon,
+    PodProfile, PortDiscovery, POD_IP,
 };
 use crate::error::{Error, Result};
 use crate::model::{Endpoint, Flags, Health, Node, NodeConfig, Peer};
@@ -49,6 +55,17 @@ pub const FUNDED_KEY_COUNT: usize = 5;
 const REPORT_FILE: &str = "avalanchego-process.json";
 /// The environment variable naming the binary when no path is given.
 pub const PATH_ENV: &str = "TMPNET_AVALANCHEGO_PATH";
+/// The image a pod runs unless `--kube-image` says otherwise
+/// (`docker/avalanchego.Dockerfile`).
+pub const IMAGE: &str = "tmpnet/avalanchego:latest";
+/// The API and staking ports inside a pod.
+const POD_PORTS: [u16; 2] = [9650, 9651];
+/// Where a pod's data volume is mounted.
+const POD_DATA: &str = "/data";
+/// Where a pod's own key files are mounted from the network's Secret.
+pub const POD_SECRETS: &str = "/secrets";
+/// The group of the image's user, which reads the key files.
+const POD_GROUP: i64 = 10001;
 /// The open-files limit the node asks for unless the hard limit is lower
 /// (it fails at start when asked for more than the hard limit).
 const FD_LIMIT: u64 = 32768;
@@ -168,26 +185,16 @@ impl NodeKind for Avalanchego {
     }
 
     fn forced_flags(&self, launch: &LaunchContext<'_>) -> Result<Flags> {
-        let node = launch.node;
-        let path = |relative: &str| node.dir.join(relative).display().to_string();
         let net = launch.network_dir;
         let mut flags = flags_of([
             ("network-id", genesis::NETWORK_ID.to_string()),
-            ("genesis-file", net.join(GENESIS_FILE).display().to_string()),
-            ("data-dir", node.db_dir().display().to_string()),
-            ("http-host", "127.0.0.1".into()),
-            ("http-port", "0".into()),
-            ("staking-host", "127.0.0.1".into()),
-            ("staking-port", "0".into()),
-            ("public-ip", "127.0.0.1".into()),
-            ("staking-tls-cert-file", path(CERT_FILE)),
-            ("staking-tls-key-file", path(KEY_FILE)),
-            ("staking-signer-key-file", path(SIGNER_FILE)),
-            ("process-context-file", path(REPORT_FILE)),
-            ("fd-limit", fd_limit().to_string()),
             ("bootstrap-ids", joined(launch.peers, |p| &p.node_id)),
             ("bootstrap-ips", joined(launch.peers, |p| &p.p2p_address)),
         ]);
+        flags.extend(match launch.placement {
+            Placement::Local => local_flags(launch.node, net),
+            Placement::Pod => pod_flags(net)?,
+        });
         if staker_count(net)? == 1 {
             flags.insert("sybil-protection-enabled".into(), "false".into());
         }
@@ -214,6 +221,85 @@ impl NodeKind for Avalanchego {
 
     fn local(&self) -> Option<&dyn LocalDaemon> {
         Some(self)
+    }
+
+    fn pod(&self) -> Option<&dyn PodDaemon> {
+        Some(self)
+    }
+}
+
+/// A local node's flags: loopback binds on ports the node chooses, its
+/// files in its directory, its open-files limit.
+fn local_flags(node: &Node, net: &Path) -> Flags {
+    let path = |relative: &str| node.dir.join(relative).display().to_string();
+    flags_of([
+        ("genesis-file", net.join(GENESIS_FILE).display().to_string()),
+        ("data-dir", node.db_dir().display().to_string()),
+        ("http-host", "127.0.0.1".into()),
+        ("http-port", "0".into()),
+        ("staking-host", "127.0.0.1".into()),
+        ("staking-port", "0".into()),
+        ("public-ip", "127.0.0.1".into()),
+        ("staking-tls-cert-file", path(CERT_FILE)),
+        ("staking-tls-key-file", path(KEY_FILE)),
+        ("staking-signer-key-file", path(SIGNER_FILE)),
+        ("process-context-file", path(REPORT_FILE)),
+        ("fd-limit", fd_limit().to_string()),
+    ])
+}
+
+/// A pod's flags: every address bound on the pod's fixed ports, the pod's
+/// IP announced, the genesis as content, the key files where the Secret is
+/// mounted. The open-files limit is the image's entrypoint's to set: only
+/// the container knows its own limit.
+fn pod_flags(net: &Path) -> Result<Flags> {
+    use base64::Engine as _;
+    let path = net.join(GENESIS_FILE);
+    let genesis = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+    let secret = |relative: &str| format!("{POD_SECRETS}/{relative}");
+    Ok(flags_of([
+        (
+            "genesis-file-content",
+            base64::engine::general_purpose::STANDARD.encode(genesis),
+        ),
+        ("data-dir", POD_DATA.into()),
+        ("http-host", "0.0.0.0".into()),
+        ("http-port", POD_PORTS[0].to_string()),
+        // Reached by pod IP, port-forward or an ingress host.
+        ("http-allowed-hosts", "*".into()),
+        ("staking-port", POD_PORTS[1].to_string()),
+        ("public-ip", POD_IP.into()),
+        ("staking-tls-cert-file", secret(CERT_FILE)),
+        ("staking-tls-key-file", secret(KEY_FILE)),
+        ("staking-signer-key-file", secret(SIGNER_FILE)),
+    ]))
+}
+
+/// The environment variable avalanchego reads a flag from.
+fn env_name(flag: &str) -> String {
+    format!("AVAGO_{}", flag.to_ascii_uppercase().replace('-', "_"))
+}
+
+impl PodDaemon for Avalanchego {
+    fn profile(&self) -> PodProfile {
+        PodProfile::new(IMAGE, POD_PORTS[0], POD_PORTS[1])
+            .with_data_path(POD_DATA)
+            .with_secrets(POD_SECRETS, POD_GROUP)
+            // Ready once serving: a validator is healthy only when most of
+            // the others are up, and they start after it.
+            .with_readiness_path("/ext/health/liveness")
+            .with_metrics_path("/ext/metrics")
+    }
+
+    fn args(&self, _flags: &Flags) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn env(&self, flags: &Flags) -> Vec<(String, String)> {
+        flags
+            .iter()
+            .map(|(name, value)| (env_name(name), value.clone()))
+            .collect()
     }
 }
 

@@ -293,6 +293,7 @@ mod tests {
                 ]
                 .into(),
                 secrets: Default::default(),
+                secret_files: Vec::new(),
             },
         }
     }

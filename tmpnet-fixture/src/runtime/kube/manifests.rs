@@ -9,10 +9,11 @@ use k8s_openapi::api::apps::v1::{
     StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
 };
 use k8s_openapi::api::core::v1::{
-    Affinity, ConfigMap, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, Namespace,
-    ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodAffinityTerm,
-    PodAntiAffinity, PodSpec, PodTemplateSpec, Probe, Secret, Service, ServicePort, ServiceSpec,
-    TCPSocketAction, Toleration, VolumeMount, VolumeResourceRequirements,
+    Affinity, ConfigMap, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, KeyToPath,
+    Namespace, ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, Secret,
+    SecretVolumeSource, Service, ServicePort, ServiceSpec, TCPSocketAction, Toleration, Volume,
+    VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
@@ -23,9 +24,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::{ByteString, Resource};
 
-use crate::kinds::PodProfile;
+use crate::error::Result;
+use crate::kinds::{PodDaemon, PodProfile};
 use crate::model::network::EPHEMERAL_DIR;
-use crate::model::{KubeOwner, KubeSettings, NetworkConfig, Node};
+use crate::model::{Flags, KubeOwner, KubeSettings, NetworkConfig, Node};
 
 /// Label: the network's uuid (every object of a network carries it).
 pub const LABEL_NETWORK: &str = "tmpnet.io/network-uuid";
@@ -45,6 +47,8 @@ pub const ANNOTATION_RESTARTED: &str = "tmpnet.io/restarted-at";
 pub const CONTAINER: &str = "node";
 /// The data volume (claim template) name.
 pub const DATA_VOLUME: &str = "data";
+/// The volume of the node's own secret files.
+pub const SECRETS_VOLUME: &str = "secrets";
 /// The `app.kubernetes.io/managed-by` and `part-of` value.
 const MANAGED_BY: &str = "tmpnet";
 
@@ -133,6 +137,26 @@ pub fn is_ephemeral(node: &Node) -> bool {
         .parent()
         .and_then(|p| p.file_name())
         .is_some_and(|n| n == EPHEMERAL_DIR)
+}
+
+/// What a node's container runs with: its arguments and environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Command {
+    /// The container's arguments.
+    pub args: Vec<String>,
+    /// Its environment, after `POD_IP` and `POD_NAME` (which its values
+    /// may reference).
+    pub env: Vec<(String, String)>,
+}
+
+impl Command {
+    /// The command for flags composed for a pod, as the kind gives them.
+    pub fn of(pod: &dyn PodDaemon, flags: &Flags) -> Command {
+        Command {
+            args: pod.args(flags),
+            env: pod.env(flags),
+        }
+    }
 }
 
 /// Everything the builders need about one network.
@@ -380,9 +404,71 @@ impl Context<'_> {
         });
     }
 
-    /// The node's pod template for a start with these container `args`.
-    pub fn pod_template(&self, node: &Node, args: Vec<String>) -> PodTemplateSpec {
+    /// The volume and mount of the node's own secret files, when it has
+    /// some and the kind says where they go: the network's Secret, only
+    /// this node's keys, each at its path under the node directory, mode
+    /// 0440 for the kind's group.
+    fn secrets_volume(&self, node: &Node) -> Result<Option<(Volume, VolumeMount)>> {
+        let Some(wanted) = &self.profile.secrets else {
+            return Ok(None);
+        };
+        let keys = super::state::node_secret_keys(node)?;
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let volume = Volume {
+            name: SECRETS_VOLUME.to_owned(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret_name(&self.network.uuid)),
+                items: Some(
+                    keys.into_iter()
+                        .map(|(key, path)| KeyToPath {
+                            key,
+                            path,
+                            mode: None,
+                        })
+                        .collect(),
+                ),
+                default_mode: Some(0o440),
+                optional: Some(false),
+            }),
+            ..Volume::default()
+        };
+        let mount = VolumeMount {
+            name: SECRETS_VOLUME.to_owned(),
+            mount_path: wanted.path.clone(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        };
+        Ok(Some((volume, mount)))
+    }
+
+    /// The node's pod template for a start with this `command`.
+    pub fn pod_template(&self, node: &Node, command: Command) -> Result<PodTemplateSpec> {
         let mut labels = self.node_labels(node);
+        let mut env = vec![
+            Self::field_env("POD_IP", "status.podIP"),
+            Self::field_env("POD_NAME", "metadata.name"),
+        ];
+        env.extend(command.env.into_iter().map(|(name, value)| EnvVar {
+            name,
+            value: Some(value),
+            ..EnvVar::default()
+        }));
+        let mut mounts = vec![VolumeMount {
+            name: DATA_VOLUME.to_owned(),
+            mount_path: self.profile.data_path.to_owned(),
+            ..VolumeMount::default()
+        }];
+        let (mut volumes, mut security_context) = (None, None);
+        if let Some((volume, mount)) = self.secrets_volume(node)? {
+            mounts.push(mount);
+            volumes = Some(vec![volume]);
+            security_context = self.profile.secrets.as_ref().map(|s| PodSecurityContext {
+                fs_group: Some(s.group),
+                ..PodSecurityContext::default()
+            });
+        }
         let mut spec = PodSpec {
             termination_grace_period_seconds: i64::try_from(self.settings.stop_grace_secs).ok(),
             // Nodes do not talk to the API server.
@@ -393,11 +479,8 @@ impl Context<'_> {
                 // A `:latest` image loaded into the cluster (kind load) is
                 // used as it is, not pulled from a registry.
                 image_pull_policy: Some("IfNotPresent".to_owned()),
-                args: Some(args),
-                env: Some(vec![
-                    Self::field_env("POD_IP", "status.podIP"),
-                    Self::field_env("POD_NAME", "metadata.name"),
-                ]),
+                args: Some(command.args),
+                env: Some(env),
                 ports: Some(
                     self.ports()
                         .into_iter()
@@ -409,34 +492,32 @@ impl Context<'_> {
                         })
                         .collect(),
                 ),
-                volume_mounts: Some(vec![VolumeMount {
-                    name: DATA_VOLUME.to_owned(),
-                    mount_path: self.profile.data_path.to_owned(),
-                    ..VolumeMount::default()
-                }]),
+                volume_mounts: Some(mounts),
                 readiness_probe: Some(self.probe()),
                 ..Container::default()
             }],
+            volumes,
+            security_context,
             ..PodSpec::default()
         };
         self.scheduling(&mut spec, &mut labels);
-        PodTemplateSpec {
+        Ok(PodTemplateSpec {
             metadata: Some(ObjectMeta {
                 labels: Some(labels),
                 annotations: Some(self.annotations()),
                 ..ObjectMeta::default()
             }),
             spec: Some(spec),
-        }
+        })
     }
 
     /// The node's StatefulSet: one replica, its data on a claim that is
     /// deleted with the set (kept when scaled to zero).
-    pub fn stateful_set(&self, node: &Node, args: Vec<String>) -> StatefulSet {
+    pub fn stateful_set(&self, node: &Node, command: Command) -> Result<StatefulSet> {
         let name = node_object_name(&self.network.uuid, node.id());
         let mut claim_labels = self.node_labels(node);
         claim_labels.remove("app.kubernetes.io/component");
-        StatefulSet {
+        Ok(StatefulSet {
             metadata: self.meta(name.clone(), self.node_labels(node)),
             spec: Some(StatefulSetSpec {
                 replicas: Some(1),
@@ -451,7 +532,7 @@ impl Context<'_> {
                         when_scaled: Some("Retain".to_owned()),
                     },
                 ),
-                template: self.pod_template(node, args),
+                template: self.pod_template(node, command)?,
                 volume_claim_templates: Some(vec![PersistentVolumeClaim {
                     metadata: ObjectMeta {
                         name: Some(DATA_VOLUME.to_owned()),
@@ -474,7 +555,7 @@ impl Context<'_> {
                 ..StatefulSetSpec::default()
             }),
             ..StatefulSet::default()
-        }
+        })
     }
 
     /// The path under the ingress host that reaches a node's API.

@@ -41,7 +41,7 @@ use kube::Client;
 use serde_json::json;
 
 use self::client::{api_error, call, status_code, CALL_TIMEOUT};
-use self::manifests::Context;
+use self::manifests::{Command, Context};
 use self::pods::Verdict;
 use super::NodeRuntime;
 use crate::error::{Error, Result};
@@ -365,8 +365,9 @@ impl KubeRuntime {
     }
 
     /// Composes the node's flags for a pod, records them (`flags.json` and
-    /// the state ConfigMap) and returns the container's arguments.
-    async fn prepare_args(&self, node: &Node, peers: &[Peer]) -> Result<Vec<String>> {
+    /// the state ConfigMap), puts the node's own secret files in the
+    /// network's Secret, and returns what the container runs with.
+    async fn prepare_command(&self, node: &Node, peers: &[Peer]) -> Result<Command> {
         let launch = LaunchContext {
             placement: Placement::Pod,
             network_dir: &self.dir,
@@ -393,18 +394,51 @@ impl KubeRuntime {
         ))
         .await
         .map_err(|e| api_error(format!("update configmap {name}"), e))?;
-        Ok(self.pod()?.args(&flags))
+        self.store_node_secrets(node).await?;
+        Ok(Command::of(self.pod()?, &flags))
+    }
+
+    /// Adds the node's own secret files to the network's Secret (a node
+    /// made after the Secret, an ephemeral one, brings its keys here).
+    async fn store_node_secrets(&self, node: &Node) -> Result<()> {
+        let keys = state::node_secret_keys(node)?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut data = BTreeMap::new();
+        for (key, relative) in keys {
+            let path = node.dir.join(relative);
+            let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+            data.insert(key, k8s_openapi::ByteString(bytes));
+        }
+        let secrets: Api<Secret> = self.api().await?;
+        let name = manifests::secret_name(&self.network.uuid);
+        match call(secrets.patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "data": data })),
+        ))
+        .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if status_code(&e) == Some(404) => {
+                let owner = self.ensure_network().await?;
+                let secret = self
+                    .context(Some(owner))?
+                    .secret(data.into_iter().map(|(k, v)| (k, v.0)).collect());
+                call(secrets.create(&PostParams::default(), &secret))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| api_error(format!("create secret {name}"), e))
+            }
+            Err(e) => Err(api_error(format!("update secret {name}"), e)),
+        }
     }
 
     /// Creates the node's Service, Ingress and StatefulSet, owned by
     /// `owner` (the state ConfigMap); an existing
     /// StatefulSet (a stopped node) gets the new template and one replica.
-    async fn apply_node(
-        &self,
-        node: &Node,
-        args: Vec<String>,
-        owner: OwnerReference,
-    ) -> Result<()> {
+    async fn apply_node(&self, node: &Node, command: Command, owner: OwnerReference) -> Result<()> {
         let ctx = self.context(Some(owner))?;
         let services: Api<Service> = self.api().await?;
         create_if_missing(&services, &ctx.service(node)).await?;
@@ -413,7 +447,7 @@ impl KubeRuntime {
             create_if_missing(&ingresses, &ingress).await?;
         }
         let sets: Api<StatefulSet> = self.api().await?;
-        let set = ctx.stateful_set(node, args);
+        let set = ctx.stateful_set(node, command)?;
         let name = self.object_name(node);
         match call(sets.create(&PostParams::default(), &set)).await {
             Ok(_) => Ok(()),
@@ -637,8 +671,8 @@ impl NodeRuntime for KubeRuntime {
             });
         }
         let owner = self.ensure_network().await?;
-        let args = self.prepare_args(node, peers).await?;
-        self.apply_node(node, args, owner).await?;
+        let command = self.prepare_command(node, peers).await?;
+        self.apply_node(node, command, owner).await?;
         self.await_ready(node, None).await
     }
 
@@ -677,8 +711,8 @@ impl NodeRuntime for KubeRuntime {
             .map_err(|e| api_error(format!("read pod {pod_name}"), e))?
             .and_then(|p| p.metadata.uid);
         let owner = self.ensure_network().await?;
-        let args = self.prepare_args(node, peers).await?;
-        let mut template = self.context(Some(owner))?.pod_template(node, args);
+        let command = self.prepare_command(node, peers).await?;
+        let mut template = self.context(Some(owner))?.pod_template(node, command)?;
         if let Some(meta) = template.metadata.as_mut() {
             meta.annotations.get_or_insert_with(BTreeMap::new).insert(
                 manifests::ANNOTATION_RESTARTED.to_owned(),

@@ -63,7 +63,8 @@ pub fn documents(
         if let Some(ingress) = ctx.ingress(node) {
             docs.push(to_value(&ingress)?);
         }
-        docs.push(to_value(&ctx.stateful_set(node, pod.args(&flags)))?);
+        let command = manifests::Command::of(pod, &flags);
+        docs.push(to_value(&ctx.stateful_set(node, command)?)?);
     }
     Ok(docs)
 }
@@ -115,6 +116,7 @@ mod tests {
                     flags: Flags::new(),
                     ports: Default::default(),
                     secrets: Default::default(),
+                    secret_files: Vec::new(),
                 },
             })
             .collect();

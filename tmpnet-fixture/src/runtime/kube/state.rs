@@ -59,7 +59,14 @@ fn read(dir: &Path, relative: &Path) -> Result<Vec<u8>> {
     std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))
 }
 
-fn node_files(dir: &Path, prefix: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// Adds each node's config and flags under `prefix` to `plain`, and the
+/// secret files its config names (its keys) to `secret`.
+fn node_files(
+    dir: &Path,
+    prefix: &Path,
+    plain: &mut Vec<PathBuf>,
+    secret: &mut Vec<PathBuf>,
+) -> Result<()> {
     let base = dir.join(prefix);
     let entries = match std::fs::read_dir(&base) {
         Ok(e) => e,
@@ -75,49 +82,77 @@ fn node_files(dir: &Path, prefix: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         for file in [node::CONFIG_FILE, node::FLAGS_FILE] {
             let relative = prefix.join(&name).join(file);
             if dir.join(&relative).is_file() {
-                out.push(relative);
+                plain.push(relative);
             }
+        }
+        if dir
+            .join(prefix)
+            .join(&name)
+            .join(node::CONFIG_FILE)
+            .is_file()
+        {
+            let node = node::Node::load(&dir.join(prefix).join(&name))?;
+            secret.extend(
+                node.config
+                    .secret_files
+                    .iter()
+                    .map(|file| prefix.join(&name).join(file)),
+            );
         }
     }
     Ok(())
 }
 
 /// Reads the state of the network in `dir`: its `config.json`, its kind
-/// file if it has one, the kind's
-/// network files named in `secret_files` (the secret part), and each
-/// node's config and flags. Nothing else: run records such as the harness's
+/// file if it has one, each node's config and flags (the plain part), the
+/// kind's network files named in `secret_files` and each node's own secret
+/// files (the secret part). Nothing else: run records such as the harness's
 /// owner record belong to the machine that wrote them.
 pub fn collect(dir: &Path, secret_files: &[String]) -> Result<StateFiles> {
-    let mut relatives = vec![PathBuf::from(CONFIG_FILE)];
+    let mut plain = vec![PathBuf::from(CONFIG_FILE)];
     // A kind described by a file travels with its network.
     if dir.join(KIND_FILE).is_file() {
-        relatives.push(PathBuf::from(KIND_FILE));
+        plain.push(PathBuf::from(KIND_FILE));
     }
-    relatives.extend(
-        secret_files
-            .iter()
-            .map(PathBuf::from)
-            .filter(|p| dir.join(p).is_file()),
-    );
-    node_files(dir, Path::new(""), &mut relatives)?;
-    node_files(dir, Path::new(EPHEMERAL_DIR), &mut relatives)?;
+    let mut secret: Vec<PathBuf> = secret_files
+        .iter()
+        .map(PathBuf::from)
+        .filter(|p| dir.join(p).is_file())
+        .collect();
+    node_files(dir, Path::new(""), &mut plain, &mut secret)?;
+    node_files(dir, Path::new(EPHEMERAL_DIR), &mut plain, &mut secret)?;
     let mut state = StateFiles::default();
-    for relative in relatives {
-        let bytes = read(dir, &relative)?;
-        let key = key_of(&relative)?;
-        if secret_files.iter().any(|s| Path::new(s) == relative) {
-            state.secret.insert(key, bytes);
-        } else {
-            let text = String::from_utf8(bytes).map_err(|_| {
-                Error::InvalidInput(format!(
-                    "{} is not UTF-8 text and cannot be kept in a ConfigMap",
-                    dir.join(&relative).display()
-                ))
-            })?;
-            state.plain.insert(key, text);
-        }
+    for relative in secret {
+        state
+            .secret
+            .insert(key_of(&relative)?, read(dir, &relative)?);
+    }
+    for relative in plain {
+        let text = String::from_utf8(read(dir, &relative)?).map_err(|_| {
+            Error::InvalidInput(format!(
+                "{} is not UTF-8 text and cannot be kept in a ConfigMap",
+                dir.join(&relative).display()
+            ))
+        })?;
+        state.plain.insert(key_of(&relative)?, text);
     }
     Ok(state)
+}
+
+/// The Secret keys of a node's own secret files, each with the file's path
+/// relative to the node's directory.
+pub fn node_secret_keys(node: &node::Node) -> Result<Vec<(String, String)>> {
+    let name = node.dir.file_name().unwrap_or_default();
+    let relative_dir = if super::manifests::is_ephemeral(node) {
+        Path::new(EPHEMERAL_DIR).join(name)
+    } else {
+        PathBuf::from(name)
+    };
+    node.config
+        .secret_files
+        .iter()
+        .map(|file| Ok((key_of(&relative_dir.join(file))?, file.clone())))
+        .collect()
 }
 
 /// Writes a network directory at `dir` from its state (each file atomically;
@@ -175,21 +210,43 @@ mod tests {
         std::fs::write(d.join("owner.json"), "{\"pid\": 1}").unwrap();
         for n in ["ref-1", "ephemeral/ref-2"] {
             std::fs::create_dir_all(d.join(n).join("logs")).unwrap();
-            std::fs::write(d.join(n).join("config.json"), n).unwrap();
+            let config = format!(r#"{{"id":"{n}","index":1}}"#);
+            std::fs::write(d.join(n).join("config.json"), config).unwrap();
             std::fs::write(d.join(n).join("logs/main.log"), "log").unwrap();
         }
         std::fs::write(d.join("ref-1/flags.json"), "{\"a\":\"b\"}").unwrap();
+        // A node with keys of its own: the names in its config, the bytes
+        // in the Secret.
+        let mut keyed = crate::model::NodeConfig::new("ref-3", 3);
+        keyed.secrets = crate::model::SecretFiles(
+            [("staking/staker.key".to_owned(), b"node key".to_vec())].into(),
+        );
+        let keyed = node::Node::create(&d.join(EPHEMERAL_DIR), keyed).unwrap();
         let state = collect(d, &["rpc.json".to_owned()]).unwrap();
         assert_eq!(
             state.plain.keys().collect::<Vec<_>>(),
             [
                 "config.json",
                 "ephemeral_ref-2_config.json",
+                "ephemeral_ref-3_config.json",
                 "ref-1_config.json",
                 "ref-1_flags.json"
             ]
         );
         assert_eq!(state.secret["rpc.json"], b"secret");
+        let keys = node_secret_keys(&keyed).unwrap();
+        assert_eq!(
+            keys,
+            [(
+                "ephemeral_ref-3_staking_staker.key".to_owned(),
+                "staking/staker.key".to_owned()
+            )]
+        );
+        assert_eq!(state.secret[&keys[0].0], b"node key");
+        assert!(
+            !state.plain.values().any(|v| v.contains("node key")),
+            "a node's key is never in the ConfigMap"
+        );
         assert!(
             !state.plain.contains_key("owner.json"),
             "run records stay local"
@@ -198,7 +255,11 @@ mod tests {
         let dst = tempfile::tempdir().unwrap();
         materialize(dst.path(), &state).unwrap();
         let read = |p: &str| std::fs::read_to_string(dst.path().join(p)).unwrap();
-        assert_eq!(read("ephemeral/ref-2/config.json"), "ephemeral/ref-2");
+        assert_eq!(
+            read("ephemeral/ref-2/config.json"),
+            r#"{"id":"ephemeral/ref-2","index":1}"#
+        );
+        assert_eq!(read("ephemeral/ref-3/staking/staker.key"), "node key");
         assert_eq!(read("ref-1/flags.json"), "{\"a\":\"b\"}");
         assert!(read("network.env").contains(&dst.path().display().to_string()));
         use std::os::unix::fs::PermissionsExt;

@@ -1,0 +1,177 @@
+//! A client of one avalanchego node's APIs, for tests: its id and peers
+//! (`/ext/info`), the validators (`/ext/bc/P`), C-Chain balances and
+//! transfers (`/ext/bc/C/rpc`). Helpers that take a whole network are in
+//! [`crate::helpers::avalanchego`].
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::cchain::{parse_address, Transfer};
+use super::genesis::FundedKey;
+use crate::error::{Error, Result};
+
+/// A client of one node's APIs.
+#[derive(Debug, Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    uri: String,
+}
+
+impl Api {
+    /// A client of the node whose API base URI is `uri`
+    /// (`http://host:port`), with a 30 s limit per call.
+    pub fn new(uri: &str) -> Result<Api> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(Error::HttpClient)?;
+        Ok(Api {
+            http,
+            uri: uri.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The node's API base URI.
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    /// Calls JSON-RPC `method` at `path` (e.g. `/ext/info`) with `params`.
+    pub async fn call(&self, path: &str, method: &str, params: Value) -> Result<Value> {
+        let url = format!("{}{path}", self.uri);
+        let rpc_error = |message: String| Error::Rpc {
+            url: url.clone(),
+            method: method.to_owned(),
+            message,
+        };
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let resp = self
+            .http
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| rpc_error(e.to_string()))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| rpc_error(e.to_string()))?;
+        let value: Value = serde_json::from_str(&text)
+            .map_err(|_| rpc_error(format!("HTTP {status}: {}", text.trim())))?;
+        if let Some(err) = value.get("error").filter(|e| !e.is_null()) {
+            let message = err.get("message").and_then(Value::as_str);
+            return Err(rpc_error(message.unwrap_or("unknown error").to_owned()));
+        }
+        Ok(value.get("result").cloned().unwrap_or(Value::Null))
+    }
+
+    /// The node's own id (`info.getNodeID`).
+    pub async fn node_id(&self) -> Result<String> {
+        let reply = self.call("/ext/info", "info.getNodeID", json!({})).await?;
+        text_of(&reply["nodeID"], "info.getNodeID")
+    }
+
+    /// The ids of the peers the node is connected to, sorted.
+    pub async fn peers(&self) -> Result<Vec<String>> {
+        let reply = self.call("/ext/info", "info.peers", json!({})).await?;
+        sorted_ids(&reply["peers"], "info.peers")
+    }
+
+    /// The ids of the primary network's current validators, sorted.
+    pub async fn validators(&self) -> Result<Vec<String>> {
+        let reply = self
+            .call("/ext/bc/P", "platform.getCurrentValidators", json!({}))
+            .await?;
+        sorted_ids(&reply["validators"], "platform.getCurrentValidators")
+    }
+
+    /// Calls an Ethereum JSON-RPC method on the C-Chain and reads a
+    /// quantity (`0x...`) from its reply.
+    async fn c_quantity(&self, method: &str, params: Value) -> Result<u128> {
+        let reply = self.call("/ext/bc/C/rpc", method, params).await?;
+        reply
+            .as_str()
+            .and_then(|t| u128::from_str_radix(t.trim_start_matches("0x"), 16).ok())
+            .ok_or_else(|| Error::Rpc {
+                url: format!("{}/ext/bc/C/rpc", self.uri),
+                method: method.to_owned(),
+                message: format!("the result {reply} is not a quantity"),
+            })
+    }
+
+    /// The C-Chain balance of `address` (`0x...`), in wei.
+    pub async fn c_balance(&self, address: &str) -> Result<u128> {
+        self.c_quantity("eth_getBalance", json!([address, "latest"]))
+            .await
+    }
+
+    /// Signs a transfer of `value` wei from `from` to `to` (`0x...`) on the
+    /// C-Chain, at twice the node's gas price, and sends it to this node;
+    /// returns the transaction hash.
+    pub async fn send_transfer(&self, from: &FundedKey, to: &str, value: u128) -> Result<String> {
+        let chain_id = self.c_quantity("eth_chainId", json!([])).await?;
+        let nonce = self
+            .c_quantity(
+                "eth_getTransactionCount",
+                json!([from.c_address(), "latest"]),
+            )
+            .await?;
+        let transfer = Transfer {
+            chain_id: u64::try_from(chain_id).unwrap_or(u64::MAX),
+            nonce: u64::try_from(nonce).unwrap_or(u64::MAX),
+            gas_price: 2 * self.c_quantity("eth_gasPrice", json!([])).await?,
+            to: parse_address(to)?,
+            value,
+        };
+        let raw = transfer.sign(from)?;
+        let hash = self
+            .call("/ext/bc/C/rpc", "eth_sendRawTransaction", json!([raw]))
+            .await?;
+        text_of(&hash, "eth_sendRawTransaction")
+    }
+}
+
+fn text_of(value: &Value, method: &str) -> Result<String> {
+    value.as_str().map(str::to_owned).ok_or_else(|| Error::Rpc {
+        url: String::new(),
+        method: method.to_owned(),
+        message: format!("expected a string, got {value}"),
+    })
+}
+
+/// The sorted `nodeID`s of a reply's list.
+fn sorted_ids(list: &Value, method: &str) -> Result<Vec<String>> {
+    let mut ids = list
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter_map(|e| e["nodeID"].as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+        })
+        .ok_or_else(|| Error::Rpc {
+            url: String::new(),
+            method: method.to_owned(),
+            message: format!("expected a list, got {list}"),
+        })?;
+    ids.sort();
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_lists_are_sorted_and_a_reply_that_is_no_list_is_named() {
+        let list = json!([{"nodeID": "NodeID-b"}, {"nodeID": "NodeID-a"}]);
+        assert_eq!(
+            sorted_ids(&list, "info.peers").unwrap(),
+            ["NodeID-a", "NodeID-b"]
+        );
+        let err = sorted_ids(&json!(null), "info.peers")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("info.peers") && err.contains("list"), "{err}");
+    }
+}

@@ -13,14 +13,16 @@
 //!
 //! Upstream's tmpnet does not pass `--fd-limit`, and avalanchego exits at
 //! start where the open-files hard limit is below the 32768 it asks for, so
-//! this program raises its own limit to 65536 (as root, where needed) and
-//! both tools' nodes inherit it.
+//! upstream's nodes get the value ours pass (`fd_limit()`: at most the hard
+//! limit) through the environment (`AVAGO_FD_LIMIT`, which its node
+//! processes inherit).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use tmpnet_acceptance::{bench_runs, bin, launched_pids, median, network_dir_of};
+use tmpnet_fixture::kinds::avalanchego::fd_limit;
 
 const NODES: usize = 5;
 
@@ -79,6 +81,7 @@ fn upstream(root: &Path, ctl: &Path, avalanchego: &Path) -> (f64, f64) {
         .arg(avalanchego)
         .arg("--root-network-dir")
         .arg(root)
+        .env("AVAGO_FD_LIMIT", fd_limit().to_string())
         .env_remove("TMPNET_NETWORK_DIR"));
     let secs = started.elapsed().as_secs_f64();
     let dir = root.join("latest");
@@ -101,19 +104,6 @@ fn upstream(root: &Path, ctl: &Path, avalanchego: &Path) -> (f64, f64) {
     (secs, mib)
 }
 
-fn raise_open_files() {
-    let limit = libc::rlimit {
-        rlim_cur: 65536,
-        rlim_max: 65536,
-    };
-    // SAFETY: setrlimit reads only the struct it is given.
-    let raised = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } == 0;
-    assert!(
-        raised,
-        "cannot raise the open-files limit to 65536 (run as root, or raise the hard limit)"
-    );
-}
-
 fn main() {
     let runs = bench_runs(5);
     let avalanchego = PathBuf::from(std::env::var_os("TMPNET_AVALANCHEGO_PATH").expect(
@@ -125,7 +115,6 @@ fn main() {
         "{} is missing: run scripts/avalanchego-build.sh --with-tmpnetctl",
         upstream_ctl.display()
     );
-    raise_open_files();
     let (mut ours_s, mut ours_m, mut up_s, mut up_m) = (vec![], vec![], vec![], vec![]);
     for run in 0..runs {
         let root = tempfile::tempdir().expect("scratch root");

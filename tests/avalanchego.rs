@@ -8,13 +8,14 @@
 //! processes, and `tmpnetctl` running one with no key on any command line
 //! or in any log, nothing left running after the stop.
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tmpnet_acceptance::{
-    assert_all_healthy, assert_no_processes_under, avalanchego, ctl, launched_pids, start_network,
-    stderr, stdout, test_root,
+    assert_all_healthy, assert_no_processes_under, avalanchego, ctl, launched_pids, run_suite,
+    start_network, stderr, stdout, test_root,
 };
 use tmpnet_fixture::kinds::avalanchego::funded_keys;
 use tmpnet_fixture::kinds::avalanchego::genesis;
@@ -235,15 +236,16 @@ async fn the_node_reports_the_node_id_and_bls_key_derived_here() {
 fn the_avalanche_suite_passes_on_local_processes() {
     let Some(binary) = avalanchego() else { return };
     let root = test_root();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_avalanche-suite"))
-        .args(["--node-kind", "avalanchego", "--node-count", "5"])
-        .arg("--node-path")
-        .arg(&binary)
-        .env("TMPNET_ROOT_DIR", root.path())
-        .env_remove("NEXTEST_RUN_ID")
-        .env_remove("TMPNET_NETWORK_DIR")
-        .output()
-        .unwrap();
+    let args = [
+        "--node-kind",
+        "avalanchego",
+        "--node-count",
+        "5",
+        "--node-path",
+    ];
+    let mut args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    args.push(binary.as_os_str());
+    let out = run_suite(env!("CARGO_BIN_EXE_avalanche-suite"), &args, root.path());
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("4 passed"), "{}", stdout(&out));
     assert_no_processes_under(root.path());

@@ -6,6 +6,7 @@
 // tests on separate threads, so holding it across awaits cannot deadlock.
 #![allow(clippy::await_holding_lock)]
 
+use std::ffi::OsStr;
 use std::time::Duration;
 
 use serde_json::json;
@@ -292,15 +293,16 @@ fn the_harness_runs_tests_on_litecoind_networks() {
     let _one_at_a_time = serial();
     let Some(daemon) = litecoind() else { return };
     let root = test_root();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chain-suite"))
-        .args(["--node-kind", "bitcoind", "--node-count", "3"])
-        .arg("--node-path")
-        .arg(&daemon)
-        .env("TMPNET_ROOT_DIR", root.path())
-        .env_remove("NEXTEST_RUN_ID")
-        .env_remove("TMPNET_NETWORK_DIR")
-        .output()
-        .unwrap();
+    let args = [
+        "--node-kind",
+        "bitcoind",
+        "--node-count",
+        "3",
+        "--node-path",
+    ];
+    let mut args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    args.push(daemon.as_os_str());
+    let out = run_suite(env!("CARGO_BIN_EXE_chain-suite"), &args, root.path());
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("3 passed"), "{}", stdout(&out));
     assert_no_processes_under(root.path());

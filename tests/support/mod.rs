@@ -419,6 +419,18 @@ pub fn assert_all_healthy(root: &Path, dir: &Path, count: usize) {
     assert!(health.status.success(), "{}", stderr(&health));
 }
 
+/// Runs the harness suite binary `exe` with `args` in the root `root`
+/// (no inherited network, not as a nextest run); returns its output.
+pub fn run_suite(exe: &str, args: &[&std::ffi::OsStr], root: &Path) -> Output {
+    Command::new(exe)
+        .args(args)
+        .env("TMPNET_ROOT_DIR", root)
+        .env_remove("NEXTEST_RUN_ID")
+        .env_remove("TMPNET_NETWORK_DIR")
+        .output()
+        .expect("run a suite binary")
+}
+
 /// Runs `cargo <args>` (a suite under the harness) with `root` as its root,
 /// no inherited network selection or kind, and every network directory
 /// kept for the test to inspect.

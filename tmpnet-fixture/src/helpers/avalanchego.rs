@@ -12,15 +12,7 @@ use crate::sys::deadline_after;
 
 /// A client of a running node of `network`.
 pub async fn api(network: &Network, node: &Node) -> Result<Api> {
-    let uri = network
-        .runtime()
-        .accessible_uri(node)
-        .await?
-        .ok_or_else(|| Error::NotRunning {
-            node: node.id().to_owned(),
-            detail: "it has no API endpoint".into(),
-            log_tail: Vec::new(),
-        })?;
+    let uri = super::reachable_uri(network, node, "API").await?;
     Api::new(&uri)
 }
 

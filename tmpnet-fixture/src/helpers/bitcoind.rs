@@ -12,15 +12,7 @@ use crate::sys::deadline_after;
 /// An RPC client for a running node of `network`, with the network's
 /// credentials and a 30 s limit per call.
 pub async fn rpc(network: &Network, node: &Node) -> Result<Rpc> {
-    let url = network
-        .runtime()
-        .accessible_uri(node)
-        .await?
-        .ok_or_else(|| Error::NotRunning {
-            node: node.id().to_owned(),
-            detail: "it has no RPC endpoint".into(),
-            log_tail: Vec::new(),
-        })?;
+    let url = super::reachable_uri(network, node, "RPC").await?;
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(30))

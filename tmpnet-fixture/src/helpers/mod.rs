@@ -8,7 +8,23 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::model::Node;
+use crate::network::Network;
 use crate::sys::deadline_after;
+
+/// The URI of a running node's `api` (e.g. "RPC") reachable from here, or
+/// the error saying it has none.
+async fn reachable_uri(network: &Network, node: &Node, api: &str) -> Result<String> {
+    network
+        .runtime()
+        .accessible_uri(node)
+        .await?
+        .ok_or_else(|| Error::NotRunning {
+            node: node.id().to_owned(),
+            detail: format!("it has no {api} endpoint"),
+            log_tail: Vec::new(),
+        })
+}
 
 /// How often [`wait_until`] asks again.
 const POLL: Duration = Duration::from_millis(20);

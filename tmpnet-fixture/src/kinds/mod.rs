@@ -19,6 +19,7 @@ pub mod avalanchego;
 pub mod bitcoind;
 pub(crate) mod embedded;
 pub mod file;
+mod jsonrpc;
 mod local;
 mod pod;
 pub mod refnode;

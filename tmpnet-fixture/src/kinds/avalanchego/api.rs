@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::cchain::{parse_address, Transfer};
 use super::genesis::FundedKey;
 use crate::error::{Error, Result};
+use crate::kinds::jsonrpc;
 
 /// A client of one node's APIs.
 #[derive(Debug, Clone)]
@@ -41,28 +42,8 @@ impl Api {
     /// Calls JSON-RPC `method` at `path` (e.g. `/ext/info`) with `params`.
     pub async fn call(&self, path: &str, method: &str, params: Value) -> Result<Value> {
         let url = format!("{}{path}", self.uri);
-        let rpc_error = |message: String| Error::Rpc {
-            url: url.clone(),
-            method: method.to_owned(),
-            message,
-        };
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let resp = self
-            .http
-            .post(&url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| rpc_error(e.to_string()))?;
-        let status = resp.status();
-        let text = resp.text().await.map_err(|e| rpc_error(e.to_string()))?;
-        let value: Value = serde_json::from_str(&text)
-            .map_err(|_| rpc_error(format!("HTTP {status}: {}", text.trim())))?;
-        if let Some(err) = value.get("error").filter(|e| !e.is_null()) {
-            let message = err.get("message").and_then(Value::as_str);
-            return Err(rpc_error(message.unwrap_or("unknown error").to_owned()));
-        }
-        Ok(value.get("result").cloned().unwrap_or(Value::Null))
+        jsonrpc::send(self.http.post(&url).json(&body), &url, method).await
     }
 
     /// The node's own id (`info.getNodeID`).

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::Credentials;
 use crate::error::{Error, Result};
+use crate::kinds::jsonrpc;
 
 /// A peer as reported by `getpeerinfo`.
 #[derive(Debug, Clone, Deserialize)]
@@ -42,36 +43,21 @@ impl Rpc {
 
     /// Calls `method` with positional `params`.
     pub async fn call<T: DeserializeOwned>(&self, method: &str, params: &[Value]) -> Result<T> {
-        let rpc_error = |message: String| Error::Rpc {
-            url: self.url.clone(),
-            method: method.to_owned(),
-            message,
-        };
         let body = json!({"jsonrpc": "1.0", "id": "tmpnet", "method": method, "params": params});
-        let resp = self
+        let request = self
             .http
             .post(&self.url)
             .basic_auth(&self.credentials.user, Some(&self.credentials.password))
             // bitcoind's shutdown waits for open HTTP connections to close,
             // so an idle pooled connection would stall every stop.
             .header(reqwest::header::CONNECTION, "close")
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| rpc_error(e.to_string()))?;
-        let status = resp.status();
-        let text = resp.text().await.map_err(|e| rpc_error(e.to_string()))?;
-        let value: Value = serde_json::from_str(&text)
-            .map_err(|_| rpc_error(format!("HTTP {status}: {}", text.trim())))?;
-        if let Some(err) = value.get("error").filter(|e| !e.is_null()) {
-            let message = err
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown error");
-            return Err(rpc_error(message.to_owned()));
-        }
-        serde_json::from_value(value.get("result").cloned().unwrap_or(Value::Null))
-            .map_err(|e| rpc_error(format!("unexpected result: {e}")))
+            .json(&body);
+        let result = jsonrpc::send(request, &self.url, method).await?;
+        serde_json::from_value(result).map_err(|e| Error::Rpc {
+            url: self.url.clone(),
+            method: method.to_owned(),
+            message: format!("unexpected result: {e}"),
+        })
     }
 
     /// The node's peers.

@@ -16,6 +16,8 @@
 //!   runner), and the Jobs `tmpnetctl runner` manages.
 //! - [`helpers`]: for test authors: waiting for a condition, per-kind
 //!   clients.
+//! - [`bootstrap_monitor`]: the bootstrap monitor's decisions (start,
+//!   resume, wipe, roll) and its record on a node's volume.
 //! - [`cli`]: the command-line arguments the harness and `tmpnetctl` share.
 //! - The harness: `#[tmpnet_test]`, [`main!`] and [`TestEnvironment`].
 //!
@@ -62,6 +64,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bootstrap_monitor;
 pub mod cli;
 pub mod collector;
 mod error;

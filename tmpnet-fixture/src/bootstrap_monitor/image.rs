@@ -28,7 +28,9 @@ impl ImageRef {
         };
         let (rest, digest) = match text.split_once('@') {
             Some((rest, digest)) => {
-                let hex = digest.strip_prefix("sha256:").ok_or_else(|| bad("its digest is not sha256"))?;
+                let hex = digest
+                    .strip_prefix("sha256:")
+                    .ok_or_else(|| bad("its digest is not sha256"))?;
                 if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(bad("its digest is not 64 hex digits"));
                 }
@@ -109,8 +111,18 @@ mod tests {
     fn references_parse_with_ports_tags_and_digests_and_print_back() {
         for (text, repo, tag, pinned) in [
             ("tmpnet/litecoind", "tmpnet/litecoind", None, false),
-            ("tmpnet/litecoind:latest", "tmpnet/litecoind", Some("latest"), false),
-            ("localhost:5000/node:v2", "localhost:5000/node", Some("v2"), false),
+            (
+                "tmpnet/litecoind:latest",
+                "tmpnet/litecoind",
+                Some("latest"),
+                false,
+            ),
+            (
+                "localhost:5000/node:v2",
+                "localhost:5000/node",
+                Some("v2"),
+                false,
+            ),
             ("localhost:5000/node", "localhost:5000/node", None, false),
         ] {
             let image = ImageRef::parse(text).unwrap();

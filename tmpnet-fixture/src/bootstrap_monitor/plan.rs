@@ -68,7 +68,8 @@ pub fn plan_init(image: &ImageRef, current: Option<&TestRecord>, now: u64, why: 
 /// Whether a recorded image is `image`: the same repository and digest
 /// (the tag is only a name for it).
 fn same_image(recorded: &str, image: &ImageRef) -> bool {
-    ImageRef::parse(recorded).is_ok_and(|r| r.repository == image.repository && r.digest == image.digest)
+    ImageRef::parse(recorded)
+        .is_ok_and(|r| r.repository == image.repository && r.digest == image.digest)
 }
 
 /// The record once the node reports itself synced at `now` with
@@ -147,7 +148,12 @@ mod tests {
     #[test]
     fn the_same_image_resumes_and_records_why_it_stopped() {
         let current = TestRecord::start(&image(A).to_string(), 10);
-        match plan_init(&image(A), Some(&current), 70, "evicted: the node ran low on memory") {
+        match plan_init(
+            &image(A),
+            Some(&current),
+            70,
+            "evicted: the node ran low on memory",
+        ) {
             InitPlan::Resume { record } => {
                 assert_eq!(record.started_at, 10, "the test goes on");
                 assert_eq!(

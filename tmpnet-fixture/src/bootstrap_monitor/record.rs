@@ -154,10 +154,7 @@ impl Volume {
         let plain = relative
             .components()
             .all(|c| matches!(c, Component::Normal(_)));
-        if !plain
-            || relative.as_os_str().is_empty()
-            || relative.starts_with(RECORD_DIR)
-        {
+        if !plain || relative.as_os_str().is_empty() || relative.starts_with(RECORD_DIR) {
             return Err(Error::InvalidInput(format!(
                 "the node's data directory {:?} must be a plain directory under the volume, not the volume itself or {RECORD_DIR}; give e.g. --node-data node",
                 relative.display().to_string()
@@ -183,7 +180,9 @@ mod tests {
         let volume = Volume::new(dir.path());
         assert_eq!(volume.current().unwrap(), None);
         let mut record = TestRecord::start("node@sha256:00", 100);
-        record.interruptions.push(Interruption::new(150, "the pod was deleted"));
+        record
+            .interruptions
+            .push(Interruption::new(150, "the pod was deleted"));
         record.status = TestStatus::Synced {
             synced_at: 400,
             duration_secs: 300,
@@ -204,7 +203,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let volume = Volume::new(dir.path());
         for i in 0..(HISTORY_KEEP as u64 + 3) {
-            volume.archive(&TestRecord::start("node@sha256:00", i)).unwrap();
+            volume
+                .archive(&TestRecord::start("node@sha256:00", i))
+                .unwrap();
         }
         let history = volume.history().unwrap();
         assert_eq!(history.len(), HISTORY_KEEP);
@@ -222,10 +223,21 @@ mod tests {
         std::fs::write(dir.path().join("other"), "kept").unwrap();
         volume.wipe(Path::new("node")).unwrap();
         assert!(dir.path().join("node").is_dir());
-        assert_eq!(std::fs::read_dir(dir.path().join("node")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("node")).unwrap().count(),
+            0
+        );
         assert!(dir.path().join("other").exists());
         assert!(volume.current().unwrap().is_some(), "the record stays");
-        for bad in ["", ".", "..", "../x", "/abs", RECORD_DIR, "tmpnet-bootstrap/x"] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "/abs",
+            RECORD_DIR,
+            "tmpnet-bootstrap/x",
+        ] {
             let err = volume.wipe(Path::new(bad)).unwrap_err().to_string();
             assert!(err.contains("plain directory"), "{bad}: {err}");
         }

@@ -461,3 +461,139 @@ async fn an_api_failure_is_one_line_naming_the_action_and_the_fix() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_nodes_own_keys_go_to_the_networks_secret_and_its_pod_mounts_only_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = KubeSettings::new(NS, "");
+    let spec = NetworkSpec::new(dir.path(), 2)
+        .with_kind("avalanchego")
+        .with_kube(settings);
+    let network = Network::create(&spec).unwrap();
+    let RuntimeSettings::Kube(settings) = network.config().runtime.clone() else {
+        unreachable!("a kube network")
+    };
+    let (service, mut h) = mock::pair::<Request<Body>, Response<Body>>();
+    let runtime = KubeRuntime::with_client(
+        kinds::by_name("avalanchego").unwrap(),
+        Arc::new(network.config().clone()),
+        network.dir().to_owned(),
+        settings,
+        Client::new(service, NS),
+        Access::PodIp,
+    )
+    .unwrap();
+    let nodes = network.nodes();
+    let node = nodes[1].clone();
+    let key_of = |file: &str| format!("{}_staking_{file}", node.id());
+    let staker_key = std::fs::read(node.dir.join("staking/staker.key")).unwrap();
+    let uuid = network.config().uuid.clone();
+    let cm = manifests::network_name(&uuid);
+    let secret = manifests::secret_name(&uuid);
+    let secret_path = secret.clone();
+    let server = tokio::spawn(async move {
+        let secret = secret_path;
+        let base = format!("/api/v1/namespaces/{NS}");
+        expect(
+            &mut h,
+            "GET",
+            &base,
+            &[],
+            200,
+            json!({"metadata": {"name": NS}}),
+        )
+        .await;
+        let (state, _, _) = expect(
+            &mut h,
+            "POST",
+            &format!("{base}/configmaps"),
+            &[],
+            201,
+            config_map(&cm),
+        )
+        .await;
+        let (created, _, _) = expect(
+            &mut h,
+            "POST",
+            &format!("{base}/secrets"),
+            &[],
+            201,
+            json!({}),
+        )
+        .await;
+        // Every node's keys and the funded keys: 2 x 3 + 1.
+        assert_eq!(created["data"].as_object().unwrap().len(), 7, "{created}");
+        let (flags, _, _) = expect(
+            &mut h,
+            "PATCH",
+            &format!("{base}/configmaps/{cm}"),
+            &[],
+            200,
+            config_map(&cm),
+        )
+        .await;
+        let (patched, headers, _) = expect(
+            &mut h,
+            "PATCH",
+            &format!("{base}/secrets/{secret}"),
+            &[],
+            200,
+            json!({}),
+        )
+        .await;
+        assert_eq!(content_type(&headers), "application/merge-patch+json");
+        expect(
+            &mut h,
+            "POST",
+            &format!("{base}/services"),
+            &[],
+            201,
+            json!({}),
+        )
+        .await;
+        let (set, _, _) = expect(
+            &mut h,
+            "POST",
+            "/apis/apps/v1/namespaces/tmpnet/statefulsets",
+            &[],
+            422,
+            status(422, "Invalid"),
+        )
+        .await;
+        (state, created, flags, patched, set)
+    });
+    let err = runtime.start(&node, &[], &[]).await.unwrap_err();
+    assert!(err.to_string().contains("statefulset"), "{err}");
+    let (state, created, flags, patched, set) = server.await.unwrap();
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&staker_key);
+    assert_eq!(created["data"][key_of("staker.key")], encoded.as_str());
+    // The starting node's three keys, merged into the Secret.
+    let patched = patched["data"].as_object().unwrap();
+    let mut keys: Vec<&String> = patched.keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            key_of("signer.key"),
+            key_of("staker.crt"),
+            key_of("staker.key")
+        ]
+        .iter()
+        .collect::<Vec<_>>()
+    );
+    let pod = &set["spec"]["template"]["spec"];
+    let items = pod["volumes"][0]["secret"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(pod["volumes"][0]["secret"]["secretName"], secret.as_str());
+    // No key in the state, the flags or the pod.
+    let pem_body = String::from_utf8(staker_key).unwrap();
+    let pem_body = pem_body.lines().nth(1).unwrap();
+    for (what, object) in [("state", &state), ("flags", &flags), ("statefulset", &set)] {
+        let text = object.to_string();
+        assert!(
+            !text.contains(&encoded) && !text.contains(pem_body),
+            "a key in the {what}"
+        );
+    }
+}

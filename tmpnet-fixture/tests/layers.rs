@@ -23,7 +23,7 @@ const LAYERS: &[&[&str]] = &[
     &["kinds"],
     &["runtime"],
     &["network"],
-    &["runner", "collector"],
+    &["runner", "collector", "bootstrap_monitor"],
     &["helpers", "cli"],
     &["harness"],
 ];

@@ -26,7 +26,6 @@ use k8s_openapi::{ByteString, Resource};
 
 use crate::error::Result;
 use crate::kinds::{PodDaemon, PodProfile};
-use crate::model::network::EPHEMERAL_DIR;
 use crate::model::{Flags, KubeOwner, KubeSettings, NetworkConfig, Node};
 
 /// Label: the network's uuid (every object of a network carries it).
@@ -130,15 +129,6 @@ pub fn label_value(text: &str) -> String {
         .to_owned()
 }
 
-/// Whether `node` is an ephemeral node (its directory is under
-/// `ephemeral/`).
-pub fn is_ephemeral(node: &Node) -> bool {
-    node.dir
-        .parent()
-        .and_then(|p| p.file_name())
-        .is_some_and(|n| n == EPHEMERAL_DIR)
-}
-
 /// What a node's container runs with: its arguments and environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Command {
@@ -215,7 +205,10 @@ impl Context<'_> {
     pub fn node_labels(&self, node: &Node) -> BTreeMap<String, String> {
         let mut labels = self.network_labels();
         labels.extend(self.selector(node));
-        labels.insert(LABEL_EPHEMERAL.to_owned(), is_ephemeral(node).to_string());
+        labels.insert(
+            LABEL_EPHEMERAL.to_owned(),
+            super::state::is_ephemeral(node).to_string(),
+        );
         labels.insert(
             "app.kubernetes.io/name".to_owned(),
             label_value(&self.network.node_kind),

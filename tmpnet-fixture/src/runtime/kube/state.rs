@@ -139,11 +139,20 @@ pub fn collect(dir: &Path, secret_files: &[String]) -> Result<StateFiles> {
     Ok(state)
 }
 
+/// Whether `node` is an ephemeral node (its directory is under
+/// `ephemeral/`).
+pub fn is_ephemeral(node: &node::Node) -> bool {
+    node.dir
+        .parent()
+        .and_then(|p| p.file_name())
+        .is_some_and(|n| n == EPHEMERAL_DIR)
+}
+
 /// The Secret keys of a node's own secret files, each with the file's path
 /// relative to the node's directory.
 pub fn node_secret_keys(node: &node::Node) -> Result<Vec<(String, String)>> {
     let name = node.dir.file_name().unwrap_or_default();
-    let relative_dir = if super::manifests::is_ephemeral(node) {
+    let relative_dir = if is_ephemeral(node) {
         Path::new(EPHEMERAL_DIR).join(name)
     } else {
         PathBuf::from(name)

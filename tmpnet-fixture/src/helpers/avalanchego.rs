@@ -4,11 +4,10 @@
 
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 pub use crate::kinds::avalanchego::api::Api;
 use crate::model::Node;
 use crate::network::Network;
-use crate::sys::deadline_after;
 
 /// A client of a running node of `network`.
 pub async fn api(network: &Network, node: &Node) -> Result<Api> {
@@ -33,30 +32,22 @@ pub async fn wait_for_balance(
     balance: u128,
     timeout: Duration,
 ) -> Result<()> {
-    let deadline = deadline_after(timeout);
-    loop {
+    let what = format!("every node reporting {balance} wei for {address}");
+    super::wait_until(&what, timeout, || async {
         let mut seen = Vec::with_capacity(apis.len());
         for api in apis {
-            seen.push(api.c_balance(address).await.map_err(|e| e.to_string()));
+            match api.c_balance(address).await {
+                Ok(b) if b == balance => {}
+                Ok(b) => seen.push(format!("{} has {b}", api.uri())),
+                Err(e) => seen.push(format!("{}: {e}", api.uri())),
+            }
         }
-        if seen.iter().all(|b| b.as_ref() == Ok(&balance)) {
-            return Ok(());
+        // What is not there yet is the error a timeout quotes.
+        if seen.is_empty() {
+            Ok(true)
+        } else {
+            Err(seen.join(", "))
         }
-        if tokio::time::Instant::now() >= deadline {
-            let last: Vec<String> = apis
-                .iter()
-                .zip(&seen)
-                .map(|(api, b)| match b {
-                    Ok(b) => format!("{} has {b}", api.uri()),
-                    Err(e) => format!("{}: {e}", api.uri()),
-                })
-                .collect();
-            return Err(Error::Timeout {
-                what: format!("every node reporting {balance} wei for {address}"),
-                timeout,
-                last: Some(last.join(", ")),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }

@@ -12,6 +12,9 @@ use super::genesis::FundedKey;
 use crate::error::{Error, Result};
 use crate::kinds::jsonrpc;
 
+/// The C-Chain's Ethereum JSON-RPC path.
+const C_CHAIN: &str = "/ext/bc/C/rpc";
+
 /// A client of one node's APIs.
 #[derive(Debug, Clone)]
 pub struct Api {
@@ -49,13 +52,13 @@ impl Api {
     /// The node's own id (`info.getNodeID`).
     pub async fn node_id(&self) -> Result<String> {
         let reply = self.call("/ext/info", "info.getNodeID", json!({})).await?;
-        text_of(&reply["nodeID"], "info.getNodeID")
+        self.text_of(&reply["nodeID"], "/ext/info", "info.getNodeID")
     }
 
     /// The ids of the peers the node is connected to, sorted.
     pub async fn peers(&self) -> Result<Vec<String>> {
         let reply = self.call("/ext/info", "info.peers", json!({})).await?;
-        sorted_ids(&reply["peers"], "info.peers")
+        self.sorted_ids(&reply["peers"], "/ext/info", "info.peers")
     }
 
     /// The ids of the primary network's current validators, sorted.
@@ -63,21 +66,21 @@ impl Api {
         let reply = self
             .call("/ext/bc/P", "platform.getCurrentValidators", json!({}))
             .await?;
-        sorted_ids(&reply["validators"], "platform.getCurrentValidators")
+        self.sorted_ids(
+            &reply["validators"],
+            "/ext/bc/P",
+            "platform.getCurrentValidators",
+        )
     }
 
     /// Calls an Ethereum JSON-RPC method on the C-Chain and reads a
     /// quantity (`0x...`) from its reply.
     async fn c_quantity(&self, method: &str, params: Value) -> Result<u128> {
-        let reply = self.call("/ext/bc/C/rpc", method, params).await?;
+        let reply = self.call(C_CHAIN, method, params).await?;
         reply
             .as_str()
             .and_then(|t| u128::from_str_radix(t.trim_start_matches("0x"), 16).ok())
-            .ok_or_else(|| Error::Rpc {
-                url: format!("{}/ext/bc/C/rpc", self.uri),
-                method: method.to_owned(),
-                message: format!("the result {reply} is not a quantity"),
-            })
+            .ok_or_else(|| self.unexpected(C_CHAIN, method, "a quantity", &reply))
     }
 
     /// The C-Chain balance of `address` (`0x...`), in wei.
@@ -106,37 +109,39 @@ impl Api {
         };
         let raw = transfer.sign(from)?;
         let hash = self
-            .call("/ext/bc/C/rpc", "eth_sendRawTransaction", json!([raw]))
+            .call(C_CHAIN, "eth_sendRawTransaction", json!([raw]))
             .await?;
-        text_of(&hash, "eth_sendRawTransaction")
+        self.text_of(&hash, C_CHAIN, "eth_sendRawTransaction")
     }
-}
 
-fn text_of(value: &Value, method: &str) -> Result<String> {
-    value.as_str().map(str::to_owned).ok_or_else(|| Error::Rpc {
-        url: String::new(),
-        method: method.to_owned(),
-        message: format!("expected a string, got {value}"),
-    })
-}
-
-/// The sorted `nodeID`s of a reply's list.
-fn sorted_ids(list: &Value, method: &str) -> Result<Vec<String>> {
-    let mut ids = list
-        .as_array()
-        .map(|entries| {
-            entries
-                .iter()
-                .filter_map(|e| e["nodeID"].as_str().map(str::to_owned))
-                .collect::<Vec<_>>()
-        })
-        .ok_or_else(|| Error::Rpc {
-            url: String::new(),
+    /// The error for a reply of `method` at `path` that is not `expected`.
+    fn unexpected(&self, path: &str, method: &str, expected: &str, got: &Value) -> Error {
+        Error::Rpc {
+            url: format!("{}{path}", self.uri),
             method: method.to_owned(),
-            message: format!("expected a list, got {list}"),
-        })?;
-    ids.sort();
-    Ok(ids)
+            message: format!("expected {expected}, got {got}"),
+        }
+    }
+
+    fn text_of(&self, value: &Value, path: &str, method: &str) -> Result<String> {
+        value
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| self.unexpected(path, method, "a string", value))
+    }
+
+    /// The sorted `nodeID`s of a reply's list.
+    fn sorted_ids(&self, list: &Value, path: &str, method: &str) -> Result<Vec<String>> {
+        let entries = list
+            .as_array()
+            .ok_or_else(|| self.unexpected(path, method, "a list", list))?;
+        let mut ids: Vec<String> = entries
+            .iter()
+            .filter_map(|e| e["nodeID"].as_str().map(str::to_owned))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
 }
 
 #[cfg(test)]
@@ -145,14 +150,21 @@ mod tests {
 
     #[test]
     fn id_lists_are_sorted_and_a_reply_that_is_no_list_is_named() {
+        let api = Api::new("http://127.0.0.1:9650/").unwrap();
         let list = json!([{"nodeID": "NodeID-b"}, {"nodeID": "NodeID-a"}]);
         assert_eq!(
-            sorted_ids(&list, "info.peers").unwrap(),
+            api.sorted_ids(&list, "/ext/info", "info.peers").unwrap(),
             ["NodeID-a", "NodeID-b"]
         );
-        let err = sorted_ids(&json!(null), "info.peers")
+        let err = api
+            .sorted_ids(&json!(null), "/ext/info", "info.peers")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("info.peers") && err.contains("list"), "{err}");
+        assert!(
+            err.contains("info.peers")
+                && err.contains("a list")
+                && err.contains("http://127.0.0.1:9650/ext/info"),
+            "{err}"
+        );
     }
 }

@@ -100,8 +100,19 @@ fn joined(peers: &[Peer], field: fn(&Peer) -> &String) -> String {
 }
 
 /// How many validators the genesis in `network_dir` has.
-fn staker_count(network_dir: &Path) -> Result<usize> {
-    let genesis: serde_json::Value = files::read_json(&network_dir.join(GENESIS_FILE))?;
+/// The network's genesis as written: its bytes, read once per start.
+fn read_genesis(network_dir: &Path) -> Result<Vec<u8>> {
+    let path = network_dir.join(GENESIS_FILE);
+    std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))
+}
+
+/// How many validators a genesis has.
+fn staker_count(network_dir: &Path, genesis: &[u8]) -> Result<usize> {
+    let genesis: serde_json::Value =
+        serde_json::from_slice(genesis).map_err(|e| Error::CorruptFile {
+            path: network_dir.join(GENESIS_FILE),
+            source: e,
+        })?;
     Ok(genesis["initialStakers"].as_array().map_or(0, Vec::len))
 }
 
@@ -191,11 +202,12 @@ impl NodeKind for Avalanchego {
             ("bootstrap-ids", joined(launch.peers, |p| &p.node_id)),
             ("bootstrap-ips", joined(launch.peers, |p| &p.p2p_address)),
         ]);
+        let genesis = read_genesis(net)?;
         flags.extend(match launch.placement {
             Placement::Local => local_flags(launch.node, net),
-            Placement::Pod => pod_flags(net)?,
+            Placement::Pod => pod_flags(&genesis),
         });
-        if staker_count(net)? == 1 {
+        if staker_count(net, &genesis)? == 1 {
             flags.insert("sybil-protection-enabled".into(), "false".into());
         }
         Ok(flags)
@@ -252,12 +264,10 @@ fn local_flags(node: &Node, net: &Path) -> Flags {
 /// IP announced, the genesis as content, the key files where the Secret is
 /// mounted. The open-files limit is the image's entrypoint's to set: only
 /// the container knows its own limit.
-fn pod_flags(net: &Path) -> Result<Flags> {
+fn pod_flags(genesis: &[u8]) -> Flags {
     use base64::Engine as _;
-    let path = net.join(GENESIS_FILE);
-    let genesis = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
     let secret = |relative: &str| format!("{POD_SECRETS}/{relative}");
-    Ok(flags_of([
+    flags_of([
         (
             "genesis-file-content",
             base64::engine::general_purpose::STANDARD.encode(genesis),
@@ -272,7 +282,7 @@ fn pod_flags(net: &Path) -> Result<Flags> {
         ("staking-tls-cert-file", secret(CERT_FILE)),
         ("staking-tls-key-file", secret(KEY_FILE)),
         ("staking-signer-key-file", secret(SIGNER_FILE)),
-    ]))
+    ])
 }
 
 /// The environment variable avalanchego reads a flag from.

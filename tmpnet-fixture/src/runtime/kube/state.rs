@@ -79,26 +79,16 @@ fn node_files(
         .collect();
     names.sort();
     for name in names {
-        for file in [node::CONFIG_FILE, node::FLAGS_FILE] {
-            let relative = prefix.join(&name).join(file);
-            if dir.join(&relative).is_file() {
-                plain.push(relative);
-            }
+        let node_dir = prefix.join(&name);
+        if !dir.join(&node_dir).join(node::CONFIG_FILE).is_file() {
+            continue;
         }
-        if dir
-            .join(prefix)
-            .join(&name)
-            .join(node::CONFIG_FILE)
-            .is_file()
-        {
-            let node = node::Node::load(&dir.join(prefix).join(&name))?;
-            secret.extend(
-                node.config
-                    .secret_files
-                    .iter()
-                    .map(|file| prefix.join(&name).join(file)),
-            );
+        plain.push(node_dir.join(node::CONFIG_FILE));
+        if dir.join(&node_dir).join(node::FLAGS_FILE).is_file() {
+            plain.push(node_dir.join(node::FLAGS_FILE));
         }
+        let node = node::Node::load(&dir.join(&node_dir))?;
+        secret.extend(node.config.secret_files.iter().map(|f| node_dir.join(f)));
     }
     Ok(())
 }

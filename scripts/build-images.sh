@@ -2,6 +2,8 @@
 # Builds every image of the repository from this checkout:
 #   tmpnet/runner:latest    Dockerfile.runner: the suite's compiled test binaries
 #   tmpnet/refnode:latest   docker/refnode.Dockerfile: the reference node
+#   tmpnet/bootstrap-monitor:latest docker/bootstrap-monitor.Dockerfile: the
+#                           bootstrap monitor's init container and sidecar
 #   tmpnet/litecoind:latest docker/litecoind.Dockerfile: Debian's litecoind
 #   tmpnet/avalanchego:latest docker/avalanchego.Dockerfile: avalanchego, built
 #                           from avalanchego/go.mod by scripts/avalanchego-build.sh
@@ -68,7 +70,7 @@ echo "== binaries (host build, cargo test's profile)"
 start=$(now)
 targets=()
 for p in "${packages[@]}"; do targets+=(-p "$p"); done
-cargo build --quiet --locked -p tmpnet-refnode
+cargo build --quiet --locked -p tmpnet-refnode -p tmpnet-bootstrap-monitor
 cargo test --quiet --locked --no-run "${targets[@]}" --message-format=json >"$out/build.json"
 runner_ctx="$out/runner"
 rm -rf "$runner_ctx" && mkdir -p "$runner_ctx/bin"
@@ -93,8 +95,11 @@ EOF
 refnode_ctx="$out/refnode"
 rm -rf "$refnode_ctx" && mkdir -p "$refnode_ctx"
 objcopy --strip-debug target/debug/tmpnet-refnode "$refnode_ctx/tmpnet-refnode"
+monitor_ctx="$out/bootstrap-monitor"
+rm -rf "$monitor_ctx" && mkdir -p "$monitor_ctx"
+objcopy --strip-debug target/debug/tmpnet-bootstrap-monitor "$monitor_ctx/tmpnet-bootstrap-monitor"
 avalanchego_ctx="$out/avalanchego"
-checked=("$runner_ctx"/bin/* "$refnode_ctx/tmpnet-refnode")
+checked=("$runner_ctx"/bin/* "$refnode_ctx/tmpnet-refnode" "$monitor_ctx/tmpnet-bootstrap-monitor")
 if [ "$avalanchego" = 1 ]; then
     rm -rf "$avalanchego_ctx" && mkdir -p "$avalanchego_ctx"
     avalanchego_dir="$(scripts/avalanchego-build.sh)"
@@ -158,6 +163,7 @@ build() { # image dockerfile context
 
 build tmpnet/runner:latest Dockerfile.runner "$runner_ctx"
 build tmpnet/refnode:latest docker/refnode.Dockerfile "$refnode_ctx"
+build tmpnet/bootstrap-monitor:latest docker/bootstrap-monitor.Dockerfile "$monitor_ctx"
 if [ "$litecoind" = 1 ]; then
     build tmpnet/litecoind:latest docker/litecoind.Dockerfile docker
 fi

@@ -273,7 +273,10 @@ load() {
     local archive="$CLUSTER_DIR/$1.tar" t0
     t0=$(now)
     buildah push --quiet "$2" "oci-archive:$archive:$3" >/dev/null
-    ctr_ images import --no-unpack=false "$archive" >/dev/null
+    # --digests names it by its manifest digest too, as a registry pull would:
+    # a pod can then pin it (name@sha256:...) and the kubelet reports that
+    # digest as its imageID.
+    ctr_ images import --digests --no-unpack=false "$archive" >/dev/null
     rm -f "$archive"
     echo "  image $3: $(since "$t0") s"
 }
@@ -284,7 +287,7 @@ buildah bud --quiet --layers --pull=never --isolation chroot -t localhost/tmpnet
 rm -rf "$pause_ctx"
 load pause localhost/tmpnet-pause:cluster registry.k8s.io/pause:3.10
 if [ "$images" = 1 ]; then
-    for image in runner refnode litecoind avalanchego; do
+    for image in runner refnode litecoind avalanchego bootstrap-monitor; do
         if buildah inspect --type image "tmpnet/$image:latest" >/dev/null 2>&1; then
             load "$image" "tmpnet/$image:latest" "docker.io/tmpnet/$image:latest"
         else

@@ -70,6 +70,7 @@ async fn info(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
         "version": env!("CARGO_PKG_VERSION"),
         "p2pAddress": node.p2p_address,
         "peers": node.peers(),
+        "keys": node.key_count(),
     }))
 }
 

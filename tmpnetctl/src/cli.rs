@@ -49,6 +49,76 @@ pub enum Command {
     /// Runner Jobs: suites running inside the cluster (ENV_JOB_IMAGE): list, logs, wait, delete.
     #[command(subcommand)]
     Runner(RunnerCommand),
+    /// The bootstrap monitor: a node that syncs a network on Kubernetes from scratch, again for every new image of its tag: render, deploy, status, remove.
+    #[command(subcommand)]
+    BootstrapMonitor(MonitorCommand),
+}
+
+/// What to do with a bootstrap monitor.
+#[derive(Debug, Subcommand)]
+pub enum MonitorCommand {
+    /// Print the monitor's manifests (ServiceAccount, Role, RoleBinding, ConfigMap, StatefulSet) as YAML, creating nothing (the network must run: the node joins its nodes).
+    Render(MonitorDeployArgs),
+    /// Create or update the monitor beside the network's nodes (deleted with the network).
+    Deploy(MonitorDeployArgs),
+    /// Show the monitor's pod, its current test and the past ones (--json: the records as JSON).
+    Status(MonitorStatusArgs),
+    /// Delete the monitor and everything it made (pods, claim, results), waiting until they are gone.
+    Remove(MonitorName),
+}
+
+/// Arguments of `bootstrap-monitor render` and `deploy`.
+#[derive(Debug, Args)]
+pub struct MonitorDeployArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The monitor's name (its StatefulSet, ServiceAccount, Role, ConfigMaps).
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// The monitor's image (init container and sidecar).
+    #[arg(long, value_name = "IMAGE", default_value = "tmpnet/bootstrap-monitor:latest")]
+    pub monitor_image: String,
+    /// The node's image: a moving tag (resolved to a digest at the first start) or a digest [default: the network's image]
+    #[arg(long, value_name = "IMAGE")]
+    pub node_image: Option<String>,
+    /// What "synced" means: `health` (the kind's health check), or `<request>:<pointer>=<JSON or pointer>[,...]` on the kind's API, e.g. `getblockchaininfo:/initialblockdownload=false,/blocks=/headers`.
+    #[arg(long, value_name = "CHECK", default_value = "health")]
+    pub synced: String,
+    /// Arguments to the node image's entrypoint that print its version and exit, space separated.
+    #[arg(long, value_name = "ARGS", default_value = "--version", allow_hyphen_values = true)]
+    pub version_args: String,
+    /// The tag to follow [default: the node image's own tag]
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// How the resolver pod pulls the tag: Always against a registry, IfNotPresent for images loaded into the cluster.
+    #[arg(long, value_name = "POLICY", default_value = "Always")]
+    pub pull_policy: String,
+    /// Seconds between looks for a new digest of the tag, once synced.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub poll_secs: u64,
+    /// The user every container of the pod runs as (the node image's).
+    #[arg(long, value_name = "UID", default_value_t = 10001)]
+    pub run_as: i64,
+}
+
+/// Arguments naming one monitor.
+#[derive(Debug, Args)]
+pub struct MonitorName {
+    /// The monitor's name.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+/// Arguments of `bootstrap-monitor status`.
+#[derive(Debug, Args)]
+pub struct MonitorStatusArgs {
+    #[command(flatten)]
+    pub monitor: MonitorName,
+    /// Print the records as JSON (`current`, `history`, `lastError`, `pod`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// What to do with runner Jobs.

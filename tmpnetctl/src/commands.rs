@@ -37,6 +37,7 @@ pub async fn run(command: Command) -> Result<ExitCode> {
         Command::Prune(args) => prune(args).await,
         Command::Render(args) => render(args),
         Command::Runner(command) => runner(command).await,
+        Command::BootstrapMonitor(command) => crate::monitor::run(command).await,
         Command::StartMetricsCollector(args) => {
             let root = layout::root_dir(args.root.root_dir.as_deref())?;
             match collector::start(&root, args.prometheus_path.as_deref()).await? {
@@ -111,7 +112,7 @@ async fn runner(command: RunnerCommand) -> Result<ExitCode> {
     }
 }
 
-fn load(target: &TargetArgs) -> Result<Network> {
+pub(crate) fn load(target: &TargetArgs) -> Result<Network> {
     let root = layout::root_dir(target.root.root_dir.as_deref())?;
     Network::load(&layout::network_dir(target.network_dir.as_deref(), &root)?)
 }

@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod monitor;
 mod output;
 
 use std::process::ExitCode;

@@ -11,6 +11,15 @@
 //! daemon-specific (which container, which data directory, what "synced"
 //! means) is a setting of the callers.
 
+pub mod cluster;
+pub mod deploy;
 pub mod image;
+pub mod manifests;
 pub mod plan;
+pub mod probe;
 pub mod record;
+pub mod run;
+pub mod synced;
+
+#[cfg(test)]
+mod contract_tests;

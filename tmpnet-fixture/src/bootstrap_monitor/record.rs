@@ -18,6 +18,9 @@ pub const RECORD_DIR: &str = "tmpnet-bootstrap";
 pub const CURRENT_FILE: &str = "test.json";
 /// Past tests, newest last, in [`RECORD_DIR`].
 pub const HISTORY_FILE: &str = "history.json";
+/// Why the last pod stopped while its test was syncing, left by the
+/// monitor as it is stopped, in [`RECORD_DIR`].
+pub const STOP_NOTE_FILE: &str = "stopped.json";
 /// How many past tests the history keeps.
 pub const HISTORY_KEEP: usize = 50;
 
@@ -95,6 +98,17 @@ impl TestRecord {
     }
 }
 
+impl TestStatus {
+    /// One word for it: `syncing`, `synced` or `superseded`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            TestStatus::Syncing => "syncing",
+            TestStatus::Synced { .. } => "synced",
+            TestStatus::Superseded { .. } => "superseded",
+        }
+    }
+}
+
 impl Interruption {
     /// An interruption at `at` for `reason`.
     pub fn new(at: u64, reason: impl Into<String>) -> Interruption {
@@ -146,6 +160,38 @@ impl Volume {
         history.drain(..excess);
         files::create_dir_all(&self.root.join(RECORD_DIR))?;
         files::write_json(&self.path(HISTORY_FILE), &history)
+    }
+
+    /// Leaves a note of why this pod is stopping, read by the next start.
+    pub fn write_stop_note(&self, note: &Interruption) -> Result<()> {
+        files::create_dir_all(&self.root.join(RECORD_DIR))?;
+        files::write_json(&self.path(STOP_NOTE_FILE), note)
+    }
+
+    /// Reads and removes the last pod's stop note, if it left one.
+    pub fn take_stop_note(&self) -> Result<Option<Interruption>> {
+        let path = self.path(STOP_NOTE_FILE);
+        let note = files::read_json_opt(&path)?;
+        files::remove_if_exists(&path)?;
+        Ok(note)
+    }
+
+    /// Bytes of the files under `relative` (apparent sizes).
+    pub fn disk_bytes(&self, relative: &Path) -> u64 {
+        fn walk(dir: &Path) -> u64 {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return 0;
+            };
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => walk(&e.path()),
+                    Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+                    _ => 0,
+                })
+                .sum()
+        }
+        walk(&self.root.join(relative))
     }
 
     /// Removes the node's data directory `relative` (under the volume) and
@@ -242,5 +288,21 @@ mod tests {
             assert!(err.contains("plain directory"), "{bad}: {err}");
         }
         assert!(dir.path().join("other").exists());
+    }
+
+    #[test]
+    fn a_stop_note_is_read_once_and_disk_use_counts_the_node_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let volume = Volume::new(dir.path());
+        assert_eq!(volume.take_stop_note().unwrap(), None);
+        let note = Interruption::new(5, "the pod was deleted");
+        volume.write_stop_note(&note).unwrap();
+        assert_eq!(volume.take_stop_note().unwrap(), Some(note));
+        assert_eq!(volume.take_stop_note().unwrap(), None, "read once");
+        std::fs::create_dir_all(dir.path().join("node/blocks")).unwrap();
+        std::fs::write(dir.path().join("node/blocks/a"), [0u8; 1000]).unwrap();
+        std::fs::write(dir.path().join("node/b"), [0u8; 24]).unwrap();
+        std::fs::write(dir.path().join("outside"), [0u8; 99]).unwrap();
+        assert_eq!(volume.disk_bytes(Path::new("node")), 1024);
     }
 }

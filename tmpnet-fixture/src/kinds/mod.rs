@@ -135,6 +135,17 @@ pub trait NodeKind: Send + Sync + fmt::Debug {
     /// Asks a running node whether it is healthy.
     async fn check_health(&self, ctx: &HealthContext<'_>) -> Health;
 
+    /// Reads a JSON document from a running node's API, for checks given
+    /// as settings (the bootstrap monitor's synced check): `request` is a
+    /// JSON-RPC method for an RPC daemon, a path for an HTTP API. The
+    /// default says the kind has no such API.
+    async fn query(&self, _ctx: &HealthContext<'_>, request: &str) -> Result<serde_json::Value> {
+        Err(Error::InvalidInput(format!(
+            "the {} kind cannot answer the query {request:?}; use the synced check `health`",
+            self.name()
+        )))
+    }
+
     /// The path of the node's Prometheus metrics on its API endpoint (e.g.
     /// `/ext/metrics`), or `None` when the daemon exports none over HTTP.
     fn metrics_path(&self) -> Option<String> {

@@ -27,7 +27,7 @@ use super::{
     flags_of, node_with_random_id, HealthContext, LaunchContext, LocalDaemon, NodeKind, Placement,
     PodDaemon, PodProfile, PortDiscovery, POD_IP,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Flags, Health, NodeConfig};
 
 /// The kind's name.
@@ -103,6 +103,25 @@ impl NodeKind for RefNode {
 
     fn metrics_path(&self) -> Option<String> {
         Some("/ext/metrics".into())
+    }
+
+    /// GETs the path `request` (e.g. `/ext/info`) and reads its JSON.
+    async fn query(&self, ctx: &HealthContext<'_>, request: &str) -> Result<serde_json::Value> {
+        let url = format!("{}{request}", ctx.endpoint.uri);
+        let failed = |e: reqwest::Error| Error::Rpc {
+            url: url.clone(),
+            method: "GET".into(),
+            message: e.to_string(),
+        };
+        ctx.http
+            .get(&url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(failed)?
+            .json()
+            .await
+            .map_err(failed)
     }
 
     async fn check_health(&self, ctx: &HealthContext<'_>) -> Health {

@@ -739,6 +739,13 @@ impl Network {
         Ok(peers)
     }
 
+    /// The running bootstrap nodes as peers, for a node that joins from
+    /// outside the network (the bootstrap monitor's).
+    pub async fn running_bootstrap_peers(&self) -> Result<Vec<Peer>> {
+        let nodes = self.nodes();
+        self.running_peers(&nodes, |_| true).await
+    }
+
     /// What the runtime knows of one node of this network.
     pub(crate) async fn node_state(&self, node: &Node) -> Result<NodeState> {
         self.runtime().state(node).await

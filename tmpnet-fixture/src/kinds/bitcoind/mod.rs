@@ -212,6 +212,14 @@ impl NodeKind for Bitcoind {
         Health::Unhealthy(format!("not connected to peers: {}", missing.join(", ")))
     }
 
+    /// Calls the RPC method `request` (no parameters) with the network's
+    /// credentials.
+    async fn query(&self, ctx: &HealthContext<'_>, request: &str) -> Result<serde_json::Value> {
+        rpc::Rpc::new(ctx.http.clone(), &ctx.endpoint.uri, ctx.network_dir)?
+            .call(request, &[])
+            .await
+    }
+
     fn local(&self) -> Option<&dyn LocalDaemon> {
         Some(self)
     }

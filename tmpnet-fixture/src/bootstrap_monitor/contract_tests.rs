@@ -1,0 +1,315 @@
+//! Contract tests: the exact requests of the monitor's init container and
+//! sidecar in each case (a moving tag, a first start, a resume, a new
+//! digest, a resolver that cannot pull, a node restart, a sync, a new
+//! digest of the tag, a stop mid-sync), against kube's tower-test mock and
+//! a volume in a temporary directory. An unexpected request fails the test.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use http::{Request, Response};
+use kube::client::Body;
+use kube::Client;
+use serde_json::{json, Value};
+use tower_test::mock;
+
+use super::cluster::{Cluster, ResolveSettings};
+use super::probe::SyncProbe;
+use super::record::{Interruption, TestRecord, TestStatus, Volume};
+use super::run::{InitOutcome, Monitor, Settings, NO_NOTICE};
+use crate::runtime::kube::mock::{expect, Mock};
+
+const NS: &str = "tmpnet";
+const SET: &str = "bootstrap-litecoind";
+const POD: &str = "bootstrap-litecoind-0";
+const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const PODS: &str = "/api/v1/namespaces/tmpnet/pods";
+const RESULTS: &str = "/api/v1/namespaces/tmpnet/configmaps/bootstrap-litecoind-results";
+
+fn monitor(volume: &Path) -> (Monitor, Mock) {
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let mut settings = Settings::new(POD, "node", volume, Path::new("node"));
+    settings.resolve = ResolveSettings::new(
+        vec!["-version".into()],
+        "IfNotPresent",
+        10001,
+        Duration::from_secs(30),
+    );
+    settings.poll = Duration::from_millis(10);
+    settings.check_every = Duration::from_millis(10);
+    let cluster = Cluster::new(Client::new(service, NS), NS);
+    (Monitor::new(cluster, settings), handle)
+}
+
+fn pinned(digest: &str) -> String {
+    format!("tmpnet/litecoind:latest@{digest}")
+}
+
+/// The monitor's own pod: node container `image`, owned by the
+/// StatefulSet, with `version` annotated and the node restarted
+/// `restarts` times.
+fn own_pod(image: &str, version: Option<&str>, restarts: i32, deleted: bool) -> Value {
+    let mut pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": POD, "namespace": NS, "annotations": {},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": SET, "uid": "set-uid"}]},
+        "spec": {"containers": [{"name": "node", "image": image}, {"name": "monitor", "image": "tmpnet/bootstrap-monitor:latest"}]},
+        "status": {"containerStatuses": [{"name": "node", "image": image, "imageID": "", "ready": false, "restartCount": restarts,
+            "lastState": if restarts > 0 { json!({"terminated": {"exitCode": 137, "reason": "OOMKilled"}}) } else { json!({}) }}]},
+    });
+    if let Some(v) = version {
+        pod["metadata"]["annotations"]["tmpnet.io/bootstrap-version"] = json!(v);
+    }
+    if deleted {
+        pod["metadata"]["deletionTimestamp"] = json!("2026-12-07T00:00:00Z");
+    }
+    pod
+}
+
+fn resolver(state: Value, image_id: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "r", "namespace": NS},
+        "status": {"containerStatuses": [{"name": "resolve", "image": "tmpnet/litecoind:latest", "imageID": image_id,
+            "ready": false, "restartCount": 0, "state": state}]}})
+}
+
+fn status(code: u16) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "x", "reason": "NotFound", "code": code})
+}
+
+/// Answers a resolver's run: its creation (checked), one poll still
+/// creating, then terminated with `digest`, its log, its deletion.
+/// Returns the pod it was asked to create.
+async fn expect_resolver(handle: &mut Mock, digest: &str) -> Value {
+    let (pod, _, _) = expect(handle, "POST", PODS, &[], 201, json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "r"}})).await;
+    let name = pod["metadata"]["name"].as_str().unwrap().to_owned();
+    assert!(name.starts_with(&format!("{SET}-resolve-")), "{name}");
+    let path = format!("{PODS}/{name}");
+    let creating = json!({"waiting": {"reason": "ContainerCreating"}});
+    expect(handle, "GET", &path, &[], 200, resolver(creating, "")).await;
+    let done = json!({"terminated": {"exitCode": 0, "reason": "Completed"}});
+    let id = format!("docker.io/tmpnet/litecoind@{digest}");
+    expect(handle, "GET", &path, &[], 200, resolver(done, &id)).await;
+    let log = json!("Litecoin Core version v0.21.4\nCopyright (C) 2011-2024\n");
+    expect(handle, "GET", &format!("{path}/log"), &[], 200, log).await;
+    expect(handle, "DELETE", &path, &[], 200, json!({})).await;
+    pod
+}
+
+/// Answers a publish: the results ConfigMap exists and is patched; returns
+/// its data.
+async fn expect_publish(handle: &mut Mock) -> Value {
+    let (patch, _, _) = expect(handle, "PATCH", RESULTS, &[], 200, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}})).await;
+    patch["data"].clone()
+}
+
+#[tokio::test]
+async fn a_moving_tag_is_resolved_pinned_with_its_version_and_the_pod_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (monitor, mut handle) = monitor(dir.path());
+    let init = tokio::spawn(async move { monitor.init().await });
+    let own = own_pod("tmpnet/litecoind:latest", None, 0, false);
+    expect(&mut handle, "GET", &format!("{PODS}/{POD}"), &[], 200, own).await;
+    let pod = expect_resolver(&mut handle, A).await;
+    let c = &pod["spec"]["containers"][0];
+    assert_eq!(c["image"], "tmpnet/litecoind:latest");
+    assert_eq!(c["imagePullPolicy"], "IfNotPresent");
+    assert_eq!(c["args"], json!(["-version"]));
+    assert_eq!(pod["spec"]["restartPolicy"], "Never");
+    assert_eq!(pod["spec"]["automountServiceAccountToken"], false);
+    assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["metadata"]["ownerReferences"][0]["name"], SET);
+    let set_path = format!("/apis/apps/v1/namespaces/tmpnet/statefulsets/{SET}");
+    let (patch, headers, _) = expect(&mut handle, "PATCH", &set_path, &[], 200, json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {}})).await;
+    assert_eq!(headers["content-type"], "application/strategic-merge-patch+json");
+    let template = &patch["spec"]["template"];
+    assert_eq!(template["spec"]["containers"], json!([{"name": "node", "image": pinned(A)}]), "only the node container, by name");
+    assert_eq!(template["metadata"]["annotations"]["tmpnet.io/bootstrap-version"], "Litecoin Core version v0.21.4");
+    // The first publish makes the ConfigMap, owned by the StatefulSet.
+    expect(&mut handle, "PATCH", RESULTS, &[], 404, status(404)).await;
+    let (made, _, _) = expect(&mut handle, "POST", "/api/v1/namespaces/tmpnet/configmaps", &[], 201, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}})).await;
+    assert_eq!(made["metadata"]["ownerReferences"][0]["uid"], "set-uid");
+    assert_eq!(made["data"]["lastError"], "");
+    expect(&mut handle, "DELETE", &format!("{PODS}/{POD}"), &[], 200, json!({})).await;
+    assert_eq!(
+        init.await.unwrap().unwrap(),
+        InitOutcome::Replaced { image: pinned(A) }
+    );
+    assert_eq!(Volume::new(dir.path()).current().unwrap(), None, "nothing recorded before a digest");
+}
+
+#[tokio::test]
+async fn a_first_start_wipes_the_node_data_and_records_a_test_with_its_version() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("node")).unwrap();
+    std::fs::write(dir.path().join("node/stale"), "x").unwrap();
+    let (monitor, mut handle) = monitor(dir.path());
+    let init = tokio::spawn(async move { monitor.init().await });
+    let own = own_pod(&pinned(A), Some("v0.21.4"), 0, false);
+    expect(&mut handle, "GET", &format!("{PODS}/{POD}"), &[], 200, own).await;
+    let data = expect_publish(&mut handle).await;
+    assert_eq!(data["status"], "syncing");
+    assert_eq!(data["image"], pinned(A));
+    assert_eq!(init.await.unwrap().unwrap(), InitOutcome::Started);
+    let record = Volume::new(dir.path()).current().unwrap().unwrap();
+    assert_eq!(record.image, pinned(A));
+    assert_eq!(record.version.as_deref(), Some("v0.21.4"));
+    assert!(!dir.path().join("node/stale").exists(), "wiped");
+}
+
+#[tokio::test]
+async fn the_same_image_resumes_with_the_reason_the_last_pod_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = Volume::new(dir.path());
+    volume.write_current(&TestRecord::start(&pinned(A), 100)).unwrap();
+    volume
+        .write_stop_note(&Interruption::new(150, "the pod was Evicted: low on memory"))
+        .unwrap();
+    std::fs::create_dir_all(dir.path().join("node")).unwrap();
+    std::fs::write(dir.path().join("node/blocks"), "kept").unwrap();
+    let (monitor, mut handle) = monitor(dir.path());
+    let init = tokio::spawn(async move { monitor.init().await });
+    let own = own_pod(&pinned(A), None, 0, false);
+    expect(&mut handle, "GET", &format!("{PODS}/{POD}"), &[], 200, own).await;
+    expect_publish(&mut handle).await;
+    assert_eq!(init.await.unwrap().unwrap(), InitOutcome::Resumed);
+    let record = volume.current().unwrap().unwrap();
+    assert_eq!(record.started_at, 100);
+    assert_eq!(record.interruptions.len(), 1);
+    assert_eq!(record.interruptions[0].reason, "the pod was Evicted: low on memory");
+    assert_eq!(std::fs::read_to_string(dir.path().join("node/blocks")).unwrap(), "kept");
+    assert_eq!(volume.take_stop_note().unwrap(), None, "the note is used once");
+
+    // A second resume with no note says the pod ended without notice.
+    let (monitor, mut handle) = self::monitor(dir.path());
+    let init = tokio::spawn(async move { monitor.init().await });
+    let own = own_pod(&pinned(A), None, 0, false);
+    expect(&mut handle, "GET", &format!("{PODS}/{POD}"), &[], 200, own).await;
+    expect_publish(&mut handle).await;
+    assert_eq!(init.await.unwrap().unwrap(), InitOutcome::Resumed);
+    let record = volume.current().unwrap().unwrap();
+    assert_eq!(record.interruptions[1].reason, NO_NOTICE);
+}
+
+#[tokio::test]
+async fn a_new_digest_archives_the_unfinished_test_and_starts_on_wiped_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = Volume::new(dir.path());
+    volume.write_current(&TestRecord::start(&pinned(A), 100)).unwrap();
+    std::fs::create_dir_all(dir.path().join("node")).unwrap();
+    std::fs::write(dir.path().join("node/blocks"), "old").unwrap();
+    let (monitor, mut handle) = monitor(dir.path());
+    let init = tokio::spawn(async move { monitor.init().await });
+    let own = own_pod(&pinned(B), Some("v2"), 0, false);
+    expect(&mut handle, "GET", &format!("{PODS}/{POD}"), &[], 200, own).await;
+    let data = expect_publish(&mut handle).await;
+    let history: Value = serde_json::from_str(data["history.json"].as_str().unwrap()).unwrap();
+    assert_eq!(history[0]["status"]["state"], "superseded");
+    assert_eq!(history[0]["status"]["by"], pinned(B));
+    assert_eq!(init.await.unwrap().unwrap(), InitOutcome::Started);
+    assert_eq!(volume.current().unwrap().unwrap().image, pinned(B));
+    assert!(!dir.path().join("node/blocks").exists());
+}
+
+#[tokio::test]
+async fn a_resolver_that_cannot_pull_is_recorded_with_its_reason_and_fails_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let (monitor, mut handle) = monitor(dir.path());
+    let init = tokio::spawn(async move { monitor.init().await });
+    let own = own_pod("tmpnet/litecoind:latest", None, 0, false);
+    expect(&mut handle, "GET", &format!("{PODS}/{POD}"), &[], 200, own).await;
+    let (pod, _, _) = expect(&mut handle, "POST", PODS, &[], 201, json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "r"}})).await;
+    let path = format!("{PODS}/{}", pod["metadata"]["name"].as_str().unwrap());
+    let waiting = json!({"waiting": {"reason": "ErrImagePull", "message": "pull access denied for tmpnet/litecoind"}});
+    expect(&mut handle, "GET", &path, &[], 200, resolver(waiting, "")).await;
+    expect(&mut handle, "DELETE", &path, &[], 200, json!({})).await;
+    let data = expect_publish(&mut handle).await;
+    let recorded = data["lastError"].as_str().unwrap();
+    assert!(recorded.contains("ErrImagePull: pull access denied"), "{recorded}");
+    let err = init.await.unwrap().unwrap_err().to_string();
+    assert!(err.contains("ErrImagePull") && err.contains("--pull-policy"), "{err}");
+    assert!(!err.contains('\n'));
+}
+
+/// A node that syncs on the `after`-th look.
+struct SyncsAfter {
+    looks: AtomicUsize,
+    after: usize,
+}
+
+#[async_trait]
+impl SyncProbe for SyncsAfter {
+    async fn pending(&self) -> Option<String> {
+        let n = self.looks.fetch_add(1, Ordering::SeqCst) + 1;
+        (n < self.after).then(|| format!("look {n}"))
+    }
+}
+
+#[tokio::test]
+async fn the_sidecar_records_a_restart_then_the_sync_then_rolls_to_a_new_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = Volume::new(dir.path());
+    volume.write_current(&TestRecord::start(&pinned(A), 100)).unwrap();
+    std::fs::create_dir_all(dir.path().join("node")).unwrap();
+    std::fs::write(dir.path().join("node/blocks"), [0u8; 4096]).unwrap();
+    let (monitor, mut handle) = monitor(dir.path());
+    let probe = SyncsAfter {
+        looks: AtomicUsize::new(0),
+        after: 2,
+    };
+    let wait = tokio::spawn(async move {
+        monitor
+            .wait_for_completion(&probe, std::future::pending())
+            .await
+    });
+    let own = format!("{PODS}/{POD}");
+    expect(&mut handle, "GET", &own, &[], 200, own_pod(&pinned(A), None, 0, false)).await;
+    // First look: the node was restarted once (OOM-killed).
+    expect(&mut handle, "GET", &own, &[], 200, own_pod(&pinned(A), None, 1, false)).await;
+    let data = expect_publish(&mut handle).await;
+    let test: Value = serde_json::from_str(data["test.json"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        test["interruptions"][0]["reason"],
+        "the node container ended (exit code 137 (OOMKilled)) and was restarted"
+    );
+    // Second look: synced.
+    expect(&mut handle, "GET", &own, &[], 200, own_pod(&pinned(A), None, 1, false)).await;
+    let data = expect_publish(&mut handle).await;
+    assert_eq!(data["status"], "synced");
+    let record = volume.current().unwrap().unwrap();
+    match record.status {
+        TestStatus::Synced { disk_bytes, .. } => assert_eq!(disk_bytes, 4096),
+        other => panic!("{other:?}"),
+    }
+    // Then the tag: unchanged once, then a new digest rolls the set.
+    expect_resolver(&mut handle, A).await;
+    expect_resolver(&mut handle, B).await;
+    let set_path = format!("/apis/apps/v1/namespaces/tmpnet/statefulsets/{SET}");
+    let (patch, _, _) = expect(&mut handle, "PATCH", &set_path, &[], 200, json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {}})).await;
+    assert_eq!(patch["spec"]["template"]["spec"]["containers"][0]["image"], pinned(B));
+    expect_publish(&mut handle).await;
+    wait.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_stop_mid_sync_leaves_a_note_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = Volume::new(dir.path());
+    volume.write_current(&TestRecord::start(&pinned(A), 100)).unwrap();
+    let (monitor, mut handle) = monitor(dir.path());
+    let probe = SyncsAfter {
+        looks: AtomicUsize::new(0),
+        after: usize::MAX,
+    };
+    let wait = tokio::spawn(async move { monitor.wait_for_completion(&probe, async {}).await });
+    let own = format!("{PODS}/{POD}");
+    expect(&mut handle, "GET", &own, &[], 200, own_pod(&pinned(A), None, 0, true)).await;
+    wait.await.unwrap().unwrap();
+    let note = volume.take_stop_note().unwrap().unwrap();
+    assert_eq!(
+        note.reason,
+        "the pod was deleted (by a person, an eviction or a rollout)"
+    );
+}

@@ -157,3 +157,15 @@ cluster_leftovers() {
     [ "${what:-0}" = 0 ] || { echo "leftover iptables chains: $what"; left=1; }
     return $left
 }
+
+# cluster_name_by_digest NAME: names the loaded image NAME (e.g.
+# docker.io/tmpnet/litecoind:latest) by its manifest digest too
+# (docker.io/tmpnet/litecoind@sha256:...), as a registry pull would: a pod
+# can then pin it by digest without a registry, and the kubelet reports
+# that digest as the container's imageID.
+cluster_name_by_digest() {
+    local digest
+    digest=$(ctr -a "$CONTAINERD_SOCK" -n k8s.io images ls | awk -v n="$1" '$1 == n { print $3 }')
+    [ -n "$digest" ] || cluster_die "containerd has no image $1 after loading it"
+    ctr -a "$CONTAINERD_SOCK" -n k8s.io images tag --force "$1" "${1%:*}@$digest" >/dev/null
+}

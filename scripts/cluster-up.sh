@@ -273,10 +273,8 @@ load() {
     local archive="$CLUSTER_DIR/$1.tar" t0
     t0=$(now)
     buildah push --quiet "$2" "oci-archive:$archive:$3" >/dev/null
-    # --digests names it by its manifest digest too, as a registry pull would:
-    # a pod can then pin it (name@sha256:...) and the kubelet reports that
-    # digest as its imageID.
-    ctr_ images import --digests --no-unpack=false "$archive" >/dev/null
+    ctr_ images import --no-unpack=false "$archive" >/dev/null
+    cluster_name_by_digest "$3"
     rm -f "$archive"
     echo "  image $3: $(since "$t0") s"
 }

@@ -12,8 +12,13 @@
 #   4. the avalanchego suite in kube mode (five validators, a transfer, an
 #      ephemeral node, a restart), the same suite the acceptance tests run
 #      on local processes;
-#   5. after each, the namespace holds nothing of tmpnet;
-#   6. a cluster whose processes were killed is reaped by the next
+#   5. the bootstrap monitor (tests/bootstrap_monitor_e2e): a litecoind
+#      regtest network of 300 blocks synced by a monitored node from its
+#      moving tag, a rebuilt image starting a new test on its own; a
+#      refnode store synced with the pod deleted mid-sync (resumed, not
+#      wiped); each monitor removed;
+#   6. after each, the namespace holds nothing of tmpnet;
+#   7. a cluster whose processes were killed is reaped by the next
 #      cluster-up.sh, and cluster-down.sh leaves nothing behind.
 # The images come from scripts/build-images.sh (run by the simulated tier
 # before this one; run here when missing).
@@ -101,7 +106,7 @@ fi
 check_empty() {
     local left
     for _ in $(seq 120); do
-        left=$(admin get pods,services,endpoints,configmaps,secrets,persistentvolumeclaims,statefulsets,jobs,ingresses \
+        left=$(admin get pods,services,endpoints,configmaps,secrets,persistentvolumeclaims,statefulsets,jobs,ingresses,serviceaccounts,roles,rolebindings \
             -n tmpnet -l app.kubernetes.io/managed-by=tmpnet -o name)
         left="$left $(admin get persistentvolumes -o custom-columns=NAME:.metadata.name,PHASE:.status.phase --no-headers)"
         [ -z "${left// /}" ] && break
@@ -135,6 +140,11 @@ check_empty
 
 echo "== avalanchego suite in kube mode (local cluster)"
 E2E_NODE_KIND=avalanchego E2E_NODE_COUNT=5 cargo run --quiet --locked -p tmpnet-acceptance --bin avalanche-suite
+check_empty
+
+echo "== bootstrap monitor on the local cluster (monitors deployed by the cluster's admin)"
+MONITOR_KUBECONFIG="$admin_kubeconfig" REBUILD_LITECOIND="scripts/cluster-rebuild-image.sh tmpnet/litecoind:latest" \
+    cargo run --quiet --locked -p tmpnet-acceptance --bin bootstrap-monitor-e2e
 check_empty
 
 echo "== a cluster killed with kill -9 is reaped by the next cluster-up.sh"

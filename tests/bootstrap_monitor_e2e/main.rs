@@ -59,7 +59,11 @@ where
             Err(last) => last,
         };
         if start.elapsed() > timeout {
-            return Err(format!("{what}: not within {}s; last seen: {last}", timeout.as_secs()).into());
+            return Err(format!(
+                "{what}: not within {}s; last seen: {last}",
+                timeout.as_secs()
+            )
+            .into());
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -73,7 +77,12 @@ async fn network(kind: &str, image: &str) -> Outcome<Network> {
     Ok(network)
 }
 
-fn monitor_spec(name: &str, image: &str, synced: &str, version_args: &[&str]) -> Outcome<MonitorSpec> {
+fn monitor_spec(
+    name: &str,
+    image: &str,
+    synced: &str,
+    version_args: &[&str],
+) -> Outcome<MonitorSpec> {
     let mut spec = MonitorSpec::new(name, "tmpnet/bootstrap-monitor:latest");
     spec.node_image = Some(image.into());
     spec.synced = synced.parse()?;
@@ -107,28 +116,64 @@ async fn wait_test(
                 && c.status.word() == state
                 && not_image.is_none_or(|n| c.image != n)
         });
-        Ok(if ok { Ok(r) } else { Err(format!("{:?} (last error {:?})", r.current, r.last_error)) })
+        Ok(if ok {
+            Ok(r)
+        } else {
+            Err(format!("{:?} (last error {:?})", r.current, r.last_error))
+        })
     })
     .await
 }
 
 async fn exec(client: &Client, pod: &str, command: &[&str]) -> Outcome<bool> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
-    let params = AttachParams::default().container("monitor").stdout(false).stderr(false);
+    let params = AttachParams::default()
+        .container("monitor")
+        .stdout(false)
+        .stderr(true);
     let mut process = pods.exec(pod, command.to_vec(), &params).await?;
     let status = process.take_status().ok_or("no exec status")?.await;
     process.join().await?;
     Ok(status.is_some_and(|s| s.status.as_deref() == Some("Success")))
 }
 
+/// Runs `flow` on a new network of `kind`, then (whatever happened)
+/// removes the monitor `name` and stops the network.
+async fn with_network<F, Fut>(
+    admin: &Cluster,
+    kind: &str,
+    image: &str,
+    name: &str,
+    flow: F,
+) -> Outcome
+where
+    F: FnOnce(Network) -> Fut,
+    Fut: Future<Output = Outcome<Network>>,
+{
+    let network = network(kind, image).await?;
+    let dir = network.dir().to_owned();
+    let result = flow(network).await;
+    let removed = deploy::remove(admin, name, Duration::from_secs(180)).await;
+    let stopped = Network::load(&dir)?.stop().await;
+    let network = result?;
+    drop(network);
+    removed?;
+    stopped?;
+    assert!(
+        deploy::status(admin, name).await.is_err(),
+        "the monitor is gone"
+    );
+    Ok(())
+}
+
 async fn litecoind(admin: &Cluster) -> Outcome {
     println!("== litecoind: a persistent regtest network of {BLOCKS} blocks, a monitor of tmpnet/litecoind:latest");
-    let network = network("bitcoind", "tmpnet/litecoind:latest").await?;
+    let name = "bootstrap-litecoind";
+    with_network(admin, "bitcoind", "tmpnet/litecoind:latest", name, |network| async move {
     let miner = rpc(&network, &network.nodes()[0]).await?;
     miner.mine(BLOCKS).await?;
     let (height, _) = wait_for_same_tip(&network, Duration::from_secs(60)).await?;
     assert_eq!(height, BLOCKS);
-    let name = "bootstrap-litecoind";
     let spec = monitor_spec(
         name,
         "tmpnet/litecoind:latest",
@@ -157,86 +202,141 @@ async fn litecoind(admin: &Cluster) -> Outcome {
     assert_eq!(past.image, test.image);
     assert!(past.is_synced(), "{past:?}");
     println!("  second test: {:?}", second.current);
-
-    deploy::remove(admin, name, Duration::from_secs(180)).await?;
-    assert!(
-        deploy::status(admin, name).await.is_err(),
-        "the monitor is gone"
-    );
-    network.stop().await?;
-    Ok(())
+    Ok(network)
+    })
+    .await
 }
 
 async fn refnode(admin: &Cluster, admin_client: &Client) -> Outcome {
-    println!("== refnode: the replicated store ({} of {KEYS} keys), the pod deleted mid-sync", KEYS - 1);
-    let network = network("refnode", "tmpnet/refnode:latest").await?;
-    let uri = network.node_uris().await?.into_iter().next().ok_or("no node URI")?;
-    let http = reqwest::Client::builder().no_proxy().build()?;
-    let put = |i: usize| {
-        let (http, uri) = (http.clone(), uri.clone());
-        async move {
-            http.put(format!("{uri}/ext/kv/key-{i}"))
-                .body(format!("value-{i}"))
-                .send()
-                .await?
-                .error_for_status()?;
-            Outcome::Ok(())
-        }
-    };
-    for i in 1..KEYS {
-        put(i).await?;
-    }
+    println!(
+        "== refnode: the replicated store ({} of {KEYS} keys), the pod deleted mid-sync",
+        KEYS - 1
+    );
     let name = "bootstrap-refnode";
-    let spec = monitor_spec(name, "tmpnet/refnode:latest", &format!("/ext/info:/keys={KEYS}"), &["--version"])?;
-    deploy::deploy(admin, &network, &spec).await?;
-    let syncing = wait_test(admin, name, "syncing", None, Duration::from_secs(300)).await?;
-    let test = syncing.current.ok_or("no test")?;
-    let pod = format!("{name}-0");
-    let pods: Api<Pod> = Api::namespaced(admin_client.clone(), NS);
-    // The node's pod runs (the init container has finished): mark its data.
-    wait_for("the monitored pod runs", Duration::from_secs(120), || async {
-        let p = pods.get_opt(&pod).await?;
-        let phase = p.and_then(|p| p.status).and_then(|s| s.phase).unwrap_or_default();
-        Ok(if phase == "Running" { Ok(()) } else { Err(phase) })
-    })
-    .await?;
-    if !exec(admin_client, &pod, &["touch", "/volume/node/resume-marker"]).await? {
-        return Err("cannot write the marker on the node's data".into());
-    }
-    let uid = pods.get(&pod).await?.metadata.uid;
-    pods.delete(&pod, &DeleteParams::default()).await?;
-    wait_for("the pod is replaced and runs", Duration::from_secs(180), || async {
-        let p = pods.get_opt(&pod).await?;
-        let (new_uid, phase) = p.map_or((None, String::new()), |p| {
-            (p.metadata.uid, p.status.and_then(|s| s.phase).unwrap_or_default())
-        });
-        Ok(if new_uid != uid && phase == "Running" { Ok(()) } else { Err(phase) })
-    })
-    .await?;
-    let resumed = wait_for("the test resumed with the interruption", Duration::from_secs(60), || async {
-        let r = results(admin, name).await?.and_then(|r| r.current);
-        Ok(match r {
-            Some(c) if !c.interruptions.is_empty() => Ok(c),
-            other => Err(format!("{other:?}")),
-        })
-    })
-    .await?;
-    assert_eq!(resumed.started_at, test.started_at, "the same test goes on");
-    assert_eq!(resumed.image, test.image);
-    assert!(resumed.interruptions[0].reason.contains("deleted"), "{:?}", resumed.interruptions);
-    if !exec(admin_client, &pod, &["test", "-e", "/volume/node/resume-marker"]).await? {
-        return Err("the node's data was wiped on a resume".into());
-    }
-    put(KEYS).await?;
-    let done = wait_test(admin, name, "synced", None, Duration::from_secs(120)).await?;
-    let done = done.current.ok_or("no test")?;
-    assert_eq!(done.started_at, test.started_at);
-    assert_eq!(done.interruptions.len(), 1, "{:?}", done.interruptions);
-    assert!(done.version.as_deref().is_some_and(|v| v.contains("tmpnet-refnode")), "{done:?}");
-    println!("  refnode test: {done:?}");
-    deploy::remove(admin, name, Duration::from_secs(180)).await?;
-    network.stop().await?;
-    Ok(())
+    with_network(
+        admin,
+        "refnode",
+        "tmpnet/refnode:latest",
+        name,
+        |network| async move {
+            let uri = network
+                .node_uris()
+                .await?
+                .into_iter()
+                .next()
+                .ok_or("no node URI")?;
+            let http = reqwest::Client::builder().no_proxy().build()?;
+            let put = |i: usize| {
+                let (http, uri) = (http.clone(), uri.clone());
+                async move {
+                    http.put(format!("{uri}/ext/kv/key-{i}"))
+                        .body(format!("value-{i}"))
+                        .send()
+                        .await?
+                        .error_for_status()?;
+                    Outcome::Ok(())
+                }
+            };
+            for i in 1..KEYS {
+                put(i).await?;
+            }
+            let spec = monitor_spec(
+                name,
+                "tmpnet/refnode:latest",
+                &format!("/ext/info:/keys={KEYS}"),
+                &["--version"],
+            )?;
+            deploy::deploy(admin, &network, &spec).await?;
+            let syncing = wait_test(admin, name, "syncing", None, Duration::from_secs(300)).await?;
+            let test = syncing.current.ok_or("no test")?;
+            let pod = format!("{name}-0");
+            let pods: Api<Pod> = Api::namespaced(admin_client.clone(), NS);
+            // The node's pod runs (the init container has finished): mark its data.
+            wait_for(
+                "the monitored pod runs",
+                Duration::from_secs(120),
+                || async {
+                    let p = pods.get_opt(&pod).await?;
+                    let phase = p
+                        .and_then(|p| p.status)
+                        .and_then(|s| s.phase)
+                        .unwrap_or_default();
+                    Ok(if phase == "Running" {
+                        Ok(())
+                    } else {
+                        Err(phase)
+                    })
+                },
+            )
+            .await?;
+            if !exec(admin_client, &pod, &["touch", "/volume/node/resume-marker"]).await? {
+                return Err("cannot write the marker on the node's data".into());
+            }
+            let uid = pods.get(&pod).await?.metadata.uid;
+            pods.delete(&pod, &DeleteParams::default()).await?;
+            wait_for(
+                "the pod is replaced and runs",
+                Duration::from_secs(180),
+                || async {
+                    let p = pods.get_opt(&pod).await?;
+                    let (new_uid, phase) = p.map_or((None, String::new()), |p| {
+                        (
+                            p.metadata.uid,
+                            p.status.and_then(|s| s.phase).unwrap_or_default(),
+                        )
+                    });
+                    Ok(if new_uid != uid && phase == "Running" {
+                        Ok(())
+                    } else {
+                        Err(phase)
+                    })
+                },
+            )
+            .await?;
+            let resumed = wait_for(
+                "the test resumed with the interruption",
+                Duration::from_secs(60),
+                || async {
+                    let r = results(admin, name).await?.and_then(|r| r.current);
+                    Ok(match r {
+                        Some(c) if !c.interruptions.is_empty() => Ok(c),
+                        other => Err(format!("{other:?}")),
+                    })
+                },
+            )
+            .await?;
+            assert_eq!(resumed.started_at, test.started_at, "the same test goes on");
+            assert_eq!(resumed.image, test.image);
+            assert!(
+                resumed.interruptions[0].reason.contains("deleted"),
+                "{:?}",
+                resumed.interruptions
+            );
+            if !exec(
+                admin_client,
+                &pod,
+                &["test", "-e", "/volume/node/resume-marker"],
+            )
+            .await?
+            {
+                return Err("the node's data was wiped on a resume".into());
+            }
+            put(KEYS).await?;
+            let done = wait_test(admin, name, "synced", None, Duration::from_secs(120)).await?;
+            let done = done.current.ok_or("no test")?;
+            assert_eq!(done.started_at, test.started_at);
+            assert_eq!(done.interruptions.len(), 1, "{:?}", done.interruptions);
+            assert!(
+                done.version
+                    .as_deref()
+                    .is_some_and(|v| v.contains("tmpnet-refnode")),
+                "{done:?}"
+            );
+            println!("  refnode test: {done:?}");
+            Ok(network)
+        },
+    )
+    .await
 }
 
 #[tokio::main]

@@ -94,7 +94,10 @@ fn settings(c: &Common, poll: u64, check: u64) -> Settings {
     let mut s = Settings::new(&c.pod, &c.container, &c.volume, &c.node_data);
     s.tag = c.tag.clone();
     s.resolve = ResolveSettings::new(
-        c.version_args.split_whitespace().map(str::to_owned).collect(),
+        c.version_args
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
         &c.pull_policy,
         c.run_as,
         Duration::from_secs(c.resolve_timeout_secs),

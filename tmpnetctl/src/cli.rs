@@ -76,7 +76,11 @@ pub struct MonitorDeployArgs {
     #[arg(long, value_name = "NAME")]
     pub name: String,
     /// The monitor's image (init container and sidecar).
-    #[arg(long, value_name = "IMAGE", default_value = "tmpnet/bootstrap-monitor:latest")]
+    #[arg(
+        long,
+        value_name = "IMAGE",
+        default_value = "tmpnet/bootstrap-monitor:latest"
+    )]
     pub monitor_image: String,
     /// The node's image: a moving tag (resolved to a digest at the first start) or a digest [default: the network's image]
     #[arg(long, value_name = "IMAGE")]
@@ -85,7 +89,12 @@ pub struct MonitorDeployArgs {
     #[arg(long, value_name = "CHECK", default_value = "health")]
     pub synced: String,
     /// Arguments to the node image's entrypoint that print its version and exit, space separated.
-    #[arg(long, value_name = "ARGS", default_value = "--version", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "ARGS",
+        default_value = "--version",
+        allow_hyphen_values = true
+    )]
     pub version_args: String,
     /// The tag to follow [default: the node image's own tag]
     #[arg(long, value_name = "TAG")]

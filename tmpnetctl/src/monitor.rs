@@ -21,7 +21,11 @@ fn spec(args: &MonitorDeployArgs) -> Result<MonitorSpec> {
     let mut spec = MonitorSpec::new(&args.name, &args.monitor_image);
     spec.node_image = args.node_image.clone();
     spec.synced = args.synced.parse()?;
-    spec.version_args = args.version_args.split_whitespace().map(str::to_owned).collect();
+    spec.version_args = args
+        .version_args
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
     spec.tag = args.tag.clone();
     spec.pull_policy = args.pull_policy.clone();
     spec.poll_secs = args.poll_secs;

@@ -277,7 +277,9 @@ impl Cluster {
         match call(pods.delete(&name, &gone)).await {
             Ok(_) => {}
             Err(e) if status_code(&e) == Some(404) => {}
-            Err(e) => tracing::warn!(pod = %name, error = %e, "cannot delete the resolver pod; its StatefulSet owns it"),
+            Err(e) => {
+                tracing::warn!(pod = %name, error = %e, "cannot delete the resolver pod; its StatefulSet owns it")
+            }
         }
         outcome
     }
@@ -440,7 +442,9 @@ impl Cluster {
                     serde_json::from_str(text).map_err(|e| {
                         kube_error(
                             format!("read configmap {name}"),
-                            format!("its {key} is not JSON ({e}); it was not written by the monitor"),
+                            format!(
+                                "its {key} is not JSON ({e}); it was not written by the monitor"
+                            ),
                         )
                     })
                 })

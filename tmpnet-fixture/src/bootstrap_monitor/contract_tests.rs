@@ -83,7 +83,15 @@ fn status(code: u16) -> Value {
 /// creating, then terminated with `digest`, its log, its deletion.
 /// Returns the pod it was asked to create.
 async fn expect_resolver(handle: &mut Mock, digest: &str) -> Value {
-    let (pod, _, _) = expect(handle, "POST", PODS, &[], 201, json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "r"}})).await;
+    let (pod, _, _) = expect(
+        handle,
+        "POST",
+        PODS,
+        &[],
+        201,
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "r"}}),
+    )
+    .await;
     let name = pod["metadata"]["name"].as_str().unwrap().to_owned();
     assert!(name.starts_with(&format!("{SET}-resolve-")), "{name}");
     let path = format!("{PODS}/{name}");
@@ -101,7 +109,15 @@ async fn expect_resolver(handle: &mut Mock, digest: &str) -> Value {
 /// Answers a publish: the results ConfigMap exists and is patched; returns
 /// its data.
 async fn expect_publish(handle: &mut Mock) -> Value {
-    let (patch, _, _) = expect(handle, "PATCH", RESULTS, &[], 200, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}})).await;
+    let (patch, _, _) = expect(
+        handle,
+        "PATCH",
+        RESULTS,
+        &[],
+        200,
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}}),
+    )
+    .await;
     patch["data"].clone()
 }
 
@@ -122,22 +138,60 @@ async fn a_moving_tag_is_resolved_pinned_with_its_version_and_the_pod_replaced()
     assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"], true);
     assert_eq!(pod["metadata"]["ownerReferences"][0]["name"], SET);
     let set_path = format!("/apis/apps/v1/namespaces/tmpnet/statefulsets/{SET}");
-    let (patch, headers, _) = expect(&mut handle, "PATCH", &set_path, &[], 200, json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {}})).await;
-    assert_eq!(headers["content-type"], "application/strategic-merge-patch+json");
+    let (patch, headers, _) = expect(
+        &mut handle,
+        "PATCH",
+        &set_path,
+        &[],
+        200,
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {}}),
+    )
+    .await;
+    assert_eq!(
+        headers["content-type"],
+        "application/strategic-merge-patch+json"
+    );
     let template = &patch["spec"]["template"];
-    assert_eq!(template["spec"]["containers"], json!([{"name": "node", "image": pinned(A)}]), "only the node container, by name");
-    assert_eq!(template["metadata"]["annotations"]["tmpnet.io/bootstrap-version"], "Litecoin Core version v0.21.4");
+    assert_eq!(
+        template["spec"]["containers"],
+        json!([{"name": "node", "image": pinned(A)}]),
+        "only the node container, by name"
+    );
+    assert_eq!(
+        template["metadata"]["annotations"]["tmpnet.io/bootstrap-version"],
+        "Litecoin Core version v0.21.4"
+    );
     // The first publish makes the ConfigMap, owned by the StatefulSet.
     expect(&mut handle, "PATCH", RESULTS, &[], 404, status(404)).await;
-    let (made, _, _) = expect(&mut handle, "POST", "/api/v1/namespaces/tmpnet/configmaps", &[], 201, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}})).await;
+    let (made, _, _) = expect(
+        &mut handle,
+        "POST",
+        "/api/v1/namespaces/tmpnet/configmaps",
+        &[],
+        201,
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}}),
+    )
+    .await;
     assert_eq!(made["metadata"]["ownerReferences"][0]["uid"], "set-uid");
     assert_eq!(made["data"]["lastError"], "");
-    expect(&mut handle, "DELETE", &format!("{PODS}/{POD}"), &[], 200, json!({})).await;
+    expect(
+        &mut handle,
+        "DELETE",
+        &format!("{PODS}/{POD}"),
+        &[],
+        200,
+        json!({}),
+    )
+    .await;
     assert_eq!(
         init.await.unwrap().unwrap(),
         InitOutcome::Replaced { image: pinned(A) }
     );
-    assert_eq!(Volume::new(dir.path()).current().unwrap(), None, "nothing recorded before a digest");
+    assert_eq!(
+        Volume::new(dir.path()).current().unwrap(),
+        None,
+        "nothing recorded before a digest"
+    );
 }
 
 #[tokio::test]
@@ -163,9 +217,14 @@ async fn a_first_start_wipes_the_node_data_and_records_a_test_with_its_version()
 async fn the_same_image_resumes_with_the_reason_the_last_pod_left() {
     let dir = tempfile::tempdir().unwrap();
     let volume = Volume::new(dir.path());
-    volume.write_current(&TestRecord::start(&pinned(A), 100)).unwrap();
     volume
-        .write_stop_note(&Interruption::new(150, "the pod was Evicted: low on memory"))
+        .write_current(&TestRecord::start(&pinned(A), 100))
+        .unwrap();
+    volume
+        .write_stop_note(&Interruption::new(
+            150,
+            "the pod was Evicted: low on memory",
+        ))
         .unwrap();
     std::fs::create_dir_all(dir.path().join("node")).unwrap();
     std::fs::write(dir.path().join("node/blocks"), "kept").unwrap();
@@ -178,9 +237,19 @@ async fn the_same_image_resumes_with_the_reason_the_last_pod_left() {
     let record = volume.current().unwrap().unwrap();
     assert_eq!(record.started_at, 100);
     assert_eq!(record.interruptions.len(), 1);
-    assert_eq!(record.interruptions[0].reason, "the pod was Evicted: low on memory");
-    assert_eq!(std::fs::read_to_string(dir.path().join("node/blocks")).unwrap(), "kept");
-    assert_eq!(volume.take_stop_note().unwrap(), None, "the note is used once");
+    assert_eq!(
+        record.interruptions[0].reason,
+        "the pod was Evicted: low on memory"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("node/blocks")).unwrap(),
+        "kept"
+    );
+    assert_eq!(
+        volume.take_stop_note().unwrap(),
+        None,
+        "the note is used once"
+    );
 
     // A second resume with no note says the pod ended without notice.
     let (monitor, mut handle) = self::monitor(dir.path());
@@ -197,7 +266,9 @@ async fn the_same_image_resumes_with_the_reason_the_last_pod_left() {
 async fn a_new_digest_archives_the_unfinished_test_and_starts_on_wiped_data() {
     let dir = tempfile::tempdir().unwrap();
     let volume = Volume::new(dir.path());
-    volume.write_current(&TestRecord::start(&pinned(A), 100)).unwrap();
+    volume
+        .write_current(&TestRecord::start(&pinned(A), 100))
+        .unwrap();
     std::fs::create_dir_all(dir.path().join("node")).unwrap();
     std::fs::write(dir.path().join("node/blocks"), "old").unwrap();
     let (monitor, mut handle) = monitor(dir.path());
@@ -220,16 +291,30 @@ async fn a_resolver_that_cannot_pull_is_recorded_with_its_reason_and_fails_init(
     let init = tokio::spawn(async move { monitor.init().await });
     let own = own_pod("tmpnet/litecoind:latest", None, 0, false);
     expect(&mut handle, "GET", &format!("{PODS}/{POD}"), &[], 200, own).await;
-    let (pod, _, _) = expect(&mut handle, "POST", PODS, &[], 201, json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "r"}})).await;
+    let (pod, _, _) = expect(
+        &mut handle,
+        "POST",
+        PODS,
+        &[],
+        201,
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "r"}}),
+    )
+    .await;
     let path = format!("{PODS}/{}", pod["metadata"]["name"].as_str().unwrap());
     let waiting = json!({"waiting": {"reason": "ErrImagePull", "message": "pull access denied for tmpnet/litecoind"}});
     expect(&mut handle, "GET", &path, &[], 200, resolver(waiting, "")).await;
     expect(&mut handle, "DELETE", &path, &[], 200, json!({})).await;
     let data = expect_publish(&mut handle).await;
     let recorded = data["lastError"].as_str().unwrap();
-    assert!(recorded.contains("ErrImagePull: pull access denied"), "{recorded}");
+    assert!(
+        recorded.contains("ErrImagePull: pull access denied"),
+        "{recorded}"
+    );
     let err = init.await.unwrap().unwrap_err().to_string();
-    assert!(err.contains("ErrImagePull") && err.contains("--pull-policy"), "{err}");
+    assert!(
+        err.contains("ErrImagePull") && err.contains("--pull-policy"),
+        "{err}"
+    );
     assert!(!err.contains('\n'));
 }
 
@@ -251,7 +336,9 @@ impl SyncProbe for SyncsAfter {
 async fn the_sidecar_records_a_restart_then_the_sync_then_rolls_to_a_new_digest() {
     let dir = tempfile::tempdir().unwrap();
     let volume = Volume::new(dir.path());
-    volume.write_current(&TestRecord::start(&pinned(A), 100)).unwrap();
+    volume
+        .write_current(&TestRecord::start(&pinned(A), 100))
+        .unwrap();
     std::fs::create_dir_all(dir.path().join("node")).unwrap();
     std::fs::write(dir.path().join("node/blocks"), [0u8; 4096]).unwrap();
     let (monitor, mut handle) = monitor(dir.path());
@@ -265,9 +352,25 @@ async fn the_sidecar_records_a_restart_then_the_sync_then_rolls_to_a_new_digest(
             .await
     });
     let own = format!("{PODS}/{POD}");
-    expect(&mut handle, "GET", &own, &[], 200, own_pod(&pinned(A), None, 0, false)).await;
+    expect(
+        &mut handle,
+        "GET",
+        &own,
+        &[],
+        200,
+        own_pod(&pinned(A), None, 0, false),
+    )
+    .await;
     // First look: the node was restarted once (OOM-killed).
-    expect(&mut handle, "GET", &own, &[], 200, own_pod(&pinned(A), None, 1, false)).await;
+    expect(
+        &mut handle,
+        "GET",
+        &own,
+        &[],
+        200,
+        own_pod(&pinned(A), None, 1, false),
+    )
+    .await;
     let data = expect_publish(&mut handle).await;
     let test: Value = serde_json::from_str(data["test.json"].as_str().unwrap()).unwrap();
     assert_eq!(
@@ -275,7 +378,15 @@ async fn the_sidecar_records_a_restart_then_the_sync_then_rolls_to_a_new_digest(
         "the node container ended (exit code 137 (OOMKilled)) and was restarted"
     );
     // Second look: synced.
-    expect(&mut handle, "GET", &own, &[], 200, own_pod(&pinned(A), None, 1, false)).await;
+    expect(
+        &mut handle,
+        "GET",
+        &own,
+        &[],
+        200,
+        own_pod(&pinned(A), None, 1, false),
+    )
+    .await;
     let data = expect_publish(&mut handle).await;
     assert_eq!(data["status"], "synced");
     let record = volume.current().unwrap().unwrap();
@@ -287,8 +398,19 @@ async fn the_sidecar_records_a_restart_then_the_sync_then_rolls_to_a_new_digest(
     expect_resolver(&mut handle, A).await;
     expect_resolver(&mut handle, B).await;
     let set_path = format!("/apis/apps/v1/namespaces/tmpnet/statefulsets/{SET}");
-    let (patch, _, _) = expect(&mut handle, "PATCH", &set_path, &[], 200, json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {}})).await;
-    assert_eq!(patch["spec"]["template"]["spec"]["containers"][0]["image"], pinned(B));
+    let (patch, _, _) = expect(
+        &mut handle,
+        "PATCH",
+        &set_path,
+        &[],
+        200,
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {}}),
+    )
+    .await;
+    assert_eq!(
+        patch["spec"]["template"]["spec"]["containers"][0]["image"],
+        pinned(B)
+    );
     expect_publish(&mut handle).await;
     wait.await.unwrap().unwrap();
 }
@@ -297,7 +419,9 @@ async fn the_sidecar_records_a_restart_then_the_sync_then_rolls_to_a_new_digest(
 async fn a_stop_mid_sync_leaves_a_note_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let volume = Volume::new(dir.path());
-    volume.write_current(&TestRecord::start(&pinned(A), 100)).unwrap();
+    volume
+        .write_current(&TestRecord::start(&pinned(A), 100))
+        .unwrap();
     let (monitor, mut handle) = monitor(dir.path());
     let probe = SyncsAfter {
         looks: AtomicUsize::new(0),
@@ -305,7 +429,15 @@ async fn a_stop_mid_sync_leaves_a_note_with_the_reason() {
     };
     let wait = tokio::spawn(async move { monitor.wait_for_completion(&probe, async {}).await });
     let own = format!("{PODS}/{POD}");
-    expect(&mut handle, "GET", &own, &[], 200, own_pod(&pinned(A), None, 0, true)).await;
+    expect(
+        &mut handle,
+        "GET",
+        &own,
+        &[],
+        200,
+        own_pod(&pinned(A), None, 0, true),
+    )
+    .await;
     wait.await.unwrap().unwrap();
     let note = volume.take_stop_note().unwrap().unwrap();
     assert_eq!(

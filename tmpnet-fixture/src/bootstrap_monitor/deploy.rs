@@ -50,8 +50,13 @@ pub async fn render(
             network.dir().display()
         )));
     }
-    let scratch = tempfile::tempdir()
-        .map_err(|e| Error::io("cannot create", std::path::Path::new("a temporary directory"), e))?;
+    let scratch = tempfile::tempdir().map_err(|e| {
+        Error::io(
+            "cannot create",
+            std::path::Path::new("a temporary directory"),
+            e,
+        )
+    })?;
     let node = Node::create(scratch.path(), kind.new_node(network.nodes().len())?)?;
     let launch = LaunchContext {
         placement: Placement::Pod,
@@ -103,7 +108,10 @@ where
         .map(|_| ())
         .map_err(|e| {
             api_error(
-                format!("apply {} {name}", object["kind"].as_str().unwrap_or("object")),
+                format!(
+                    "apply {} {name}",
+                    object["kind"].as_str().unwrap_or("object")
+                ),
                 e,
             )
         })
@@ -303,7 +311,11 @@ pub fn describe(name: &str, status: &Status) -> Vec<String> {
         Some(current) => {
             lines.push(format!("current test: {}", describe_record(current)));
             for i in &current.interruptions {
-                lines.push(format!("  interrupted, resumed {}: {}", when(i.at), i.reason));
+                lines.push(format!(
+                    "  interrupted, resumed {}: {}",
+                    when(i.at),
+                    i.reason
+                ));
             }
         }
         None => lines.push("no test yet (the tag is being resolved)".into()),

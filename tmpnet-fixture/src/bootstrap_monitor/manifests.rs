@@ -349,7 +349,10 @@ mod tests {
         let node_c = &pod["containers"][0];
         assert_eq!(node_c["name"], "node");
         assert_eq!(node_c["image"], "tmpnet/litecoind:latest");
-        assert_eq!(node_c["args"], json!(["-regtest=1", "-connect=10.0.0.5:19444"]));
+        assert_eq!(
+            node_c["args"],
+            json!(["-regtest=1", "-connect=10.0.0.5:19444"])
+        );
         assert_eq!(
             node_c["volumeMounts"],
             json!([{"name": "data", "mountPath": "/data", "subPath": "node"}]),
@@ -359,9 +362,17 @@ mod tests {
         assert_eq!(init["args"][0], "init");
         let sidecar = &pod["containers"][1];
         assert_eq!(sidecar["args"][0], "wait-for-completion");
-        let args: Vec<&str> = sidecar["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        let args: Vec<&str> = sidecar["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
         let after = |flag: &str| args[args.iter().position(|a| *a == flag).unwrap() + 1];
-        assert_eq!(after("--synced"), "getblockchaininfo:/initialblockdownload=false,/blocks=/headers");
+        assert_eq!(
+            after("--synced"),
+            "getblockchaininfo:/initialblockdownload=false,/blocks=/headers"
+        );
         assert!(args.contains(&"--version-args=-version"));
         // Only the monitor holds an API token.
         assert_eq!(pod["automountServiceAccountToken"], false);
@@ -373,9 +384,17 @@ mod tests {
         assert_eq!(pod["securityContext"]["runAsUser"], 10001);
         assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
         let volumes = pod["volumes"].to_string();
-        assert!(volumes.contains("tmpnet-0f1e2d3c-secrets") && volumes.contains("\"optional\":true"));
-        assert_eq!(set["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"], "Delete");
-        assert_eq!(set["spec"]["selector"]["matchLabels"][LABEL_MONITOR], "bootstrap-litecoind");
+        assert!(
+            volumes.contains("tmpnet-0f1e2d3c-secrets") && volumes.contains("\"optional\":true")
+        );
+        assert_eq!(
+            set["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"],
+            "Delete"
+        );
+        assert_eq!(
+            set["spec"]["selector"]["matchLabels"][LABEL_MONITOR],
+            "bootstrap-litecoind"
+        );
         // It parses as a StatefulSet.
         serde_json::from_value::<k8s_openapi::api::apps::v1::StatefulSet>(set).unwrap();
     }
@@ -415,14 +434,18 @@ mod tests {
         let role = &docs[1];
         for rule in role["rules"].as_array().unwrap() {
             let verbs = rule["verbs"].to_string();
-            assert!(!verbs.contains('*') && !verbs.contains("list") && !verbs.contains("watch"), "{rule}");
+            assert!(
+                !verbs.contains('*') && !verbs.contains("list") && !verbs.contains("watch"),
+                "{rule}"
+            );
             assert!(!rule["resources"].to_string().contains("secrets"), "{rule}");
         }
         let text = format!(
             "# The bootstrap monitor's own ServiceAccount, Role and RoleBinding, as\n# `tmpnetctl bootstrap-monitor deploy --name bootstrap-litecoind` makes them\n# in namespace tmpnet (a test checks this file against that rendering).\n{}",
             crate::runtime::kube::render::to_yaml(&docs).unwrap()
         );
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/bootstrap-monitor-rbac.yaml");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/bootstrap-monitor-rbac.yaml");
         if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
             std::fs::write(&path, &text).unwrap();
         }

@@ -46,7 +46,8 @@ fn mounted(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
         if name.starts_with('.') || !entry.path().is_file() {
             continue;
         }
-        let bytes = std::fs::read(entry.path()).map_err(|e| Error::io("cannot read", &entry.path(), e))?;
+        let bytes =
+            std::fs::read(entry.path()).map_err(|e| Error::io("cannot read", &entry.path(), e))?;
         out.insert(name, bytes);
     }
     Ok(out)
@@ -74,7 +75,8 @@ impl NodeProbe {
                 _ => BTreeMap::new(),
             },
         };
-        let dir = tempfile::tempdir().map_err(|e| Error::io("cannot create", Path::new("a temporary directory"), e))?;
+        let dir = tempfile::tempdir()
+            .map_err(|e| Error::io("cannot create", Path::new("a temporary directory"), e))?;
         let network_dir = dir.path().join("network");
         state::materialize(&network_dir, &files)?;
         let node_dir = dir.path().join("node");

@@ -163,7 +163,12 @@ impl Monitor {
                 };
                 let pinned = tag.pinned_to(&resolved.digest);
                 self.cluster
-                    .pin(&pod.set.0, &s.container, &pinned, resolved.version.as_deref())
+                    .pin(
+                        &pod.set.0,
+                        &s.container,
+                        &pinned,
+                        resolved.version.as_deref(),
+                    )
                     .await?;
                 self.publish(&pod.set, None).await;
                 tracing::info!(image = %pinned, version = ?resolved.version, "pinned the StatefulSet; replacing this pod");
@@ -231,7 +236,10 @@ impl Monitor {
             Err(_) => None,
         }
         .unwrap_or_else(|| "the pod was stopped by Kubernetes".to_owned());
-        if let Err(e) = self.volume.write_stop_note(&Interruption::new(now(), reason)) {
+        if let Err(e) = self
+            .volume
+            .write_stop_note(&Interruption::new(now(), reason))
+        {
             tracing::warn!(error = %e, "cannot leave the stop note");
         }
     }

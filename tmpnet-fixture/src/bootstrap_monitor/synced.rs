@@ -140,11 +140,18 @@ mod tests {
 
     #[test]
     fn checks_parse_and_print_back() {
-        assert_eq!("health".parse::<SyncedCheck>().unwrap(), SyncedCheck::Health);
+        assert_eq!(
+            "health".parse::<SyncedCheck>().unwrap(),
+            SyncedCheck::Health
+        );
         let text = "getblockchaininfo:/initialblockdownload=false,/blocks=/headers";
         let check: SyncedCheck = text.parse().unwrap();
         assert_eq!(check.to_string(), text);
-        let SyncedCheck::Query { request, conditions } = check else {
+        let SyncedCheck::Query {
+            request,
+            conditions,
+        } = check
+        else {
             panic!("a query")
         };
         assert_eq!(request, "getblockchaininfo");
@@ -167,7 +174,9 @@ mod tests {
     #[test]
     fn conditions_hold_or_say_what_they_saw() {
         let SyncedCheck::Query { conditions, .. } =
-            "m:/initialblockdownload=false,/blocks=/headers".parse().unwrap()
+            "m:/initialblockdownload=false,/blocks=/headers"
+                .parse()
+                .unwrap()
         else {
             panic!("a query")
         };
@@ -183,6 +192,9 @@ mod tests {
         );
         let done = json!({"initialblockdownload": false, "blocks": 300, "headers": 300});
         assert_eq!(unmet(&conditions, &done), None);
-        assert!(unmet(&conditions, &json!({})).is_some(), "missing is not met");
+        assert!(
+            unmet(&conditions, &json!({})).is_some(),
+            "missing is not met"
+        );
     }
 }

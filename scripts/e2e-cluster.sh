@@ -143,7 +143,7 @@ E2E_NODE_KIND=avalanchego E2E_NODE_COUNT=5 cargo run --quiet --locked -p tmpnet-
 check_empty
 
 echo "== bootstrap monitor on the local cluster (monitors deployed by the cluster's admin)"
-MONITOR_KUBECONFIG="$admin_kubeconfig" REBUILD_LITECOIND="scripts/cluster-rebuild-image.sh tmpnet/litecoind:latest" \
+TMPNETCTL="$tmpnetctl" MONITOR_KUBECONFIG="$admin_kubeconfig" REBUILD_LITECOIND="scripts/cluster-rebuild-image.sh tmpnet/litecoind:latest" \
     cargo run --quiet --locked -p tmpnet-acceptance --bin bootstrap-monitor-e2e
 check_empty
 

@@ -440,3 +440,66 @@ fn no_failure_prints_the_same_thing_twice() {
     no_line_twice("a failed start", &stderr(&fatal));
     assert_no_processes_under(r);
 }
+
+#[test]
+fn bootstrap_monitor_input_is_refused_in_one_line_before_any_cluster_is_touched() {
+    let root = test_root();
+    let dir = start_network(root.path(), &["--node-count", "1"]);
+    let net = dir.to_str().unwrap();
+    let monitor = |extra: &[&str]| {
+        let mut args = vec!["bootstrap-monitor"];
+        args.extend_from_slice(extra);
+        ctl(root.path(), &args)
+    };
+    assert_error(
+        &monitor(&["render", "--name", "Bad_Name", "--network-dir", net]),
+        &["cannot name a monitor", "give --name"],
+    );
+    assert_error(
+        &monitor(&[
+            "deploy",
+            "--name",
+            "m",
+            "--synced",
+            "synced",
+            "--network-dir",
+            net,
+        ]),
+        &["is not a synced check", "give `health`"],
+    );
+    assert_error(
+        &monitor(&[
+            "deploy",
+            "--name",
+            "m",
+            "--pull-policy",
+            "Sometimes",
+            "--network-dir",
+            net,
+        ]),
+        &["--pull-policy Always, IfNotPresent or Never"],
+    );
+    for job in ["render", "deploy"] {
+        assert_error(
+            &monitor(&[job, "--name", "m", "--network-dir", net]),
+            &["runs as local processes", "--use-kubernetes"],
+        );
+    }
+    let missing = root.path().join("no-such-kubeconfig");
+    assert_error(
+        &monitor(&[
+            "status",
+            "--name",
+            "m",
+            "--kubeconfig",
+            missing.to_str().unwrap(),
+        ]),
+        &["kubeconfig", "--kubeconfig"],
+    );
+    assert!(
+        ctl(root.path(), &["check-health"]).status.success(),
+        "the network was not touched"
+    );
+    assert!(ctl(root.path(), &["stop-network"]).status.success());
+    assert_no_processes_under(&dir);
+}

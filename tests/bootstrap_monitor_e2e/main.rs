@@ -15,7 +15,8 @@
 //! Environment: `KUBECONFIG` (the networks' account), `TMPNET_ROOT_DIR`,
 //! `MONITOR_KUBECONFIG` (an account that may create Roles: deploys the
 //! monitors, execs into their pods), `REBUILD_LITECOIND` (a shell command
-//! that rebuilds `tmpnet/litecoind:latest` and loads it into the cluster).
+//! that rebuilds `tmpnet/litecoind:latest` and loads it into the cluster),
+//! `TMPNETCTL` (the tmpnetctl binary, for its `bootstrap-monitor` commands).
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -125,6 +126,79 @@ async fn wait_test(
     .await
 }
 
+/// `tmpnetctl bootstrap-monitor status` (text and JSON) names both tests;
+/// `render` prints the objects without the network's RPC password.
+fn cli(network: &Network, name: &str, first_image: &str) -> Outcome {
+    let ctl = env("TMPNETCTL")?;
+    let admin = env("MONITOR_KUBECONFIG")?;
+    let run = |args: &[&str]| -> Outcome<String> {
+        let out = std::process::Command::new(&ctl).args(args).output()?;
+        if !out.status.success() {
+            return Err(format!(
+                "tmpnetctl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        Ok(String::from_utf8(out.stdout)?)
+    };
+    let status = [
+        "bootstrap-monitor",
+        "status",
+        "--name",
+        name,
+        "--kubeconfig",
+        &admin,
+        "--kube-namespace",
+        NS,
+    ];
+    let text = run(&status)?;
+    println!("{text}");
+    assert!(text.contains(&format!("pod {name}-0 Running")), "{text}");
+    assert!(
+        text.contains("current test: tmpnet/litecoind:latest@sha256:")
+            && text.contains("synced in"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("past test: {first_image}")),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&[&status[..], &["--json"]].concat())?)?;
+    assert_eq!(json["current"]["status"]["state"], "synced", "{json}");
+    assert_eq!(json["history"][0]["image"], first_image, "{json}");
+    let dir = network.dir().to_str().ok_or("network dir")?;
+    let yaml = run(&[
+        "bootstrap-monitor",
+        "render",
+        "--name",
+        "rendered",
+        "--network-dir",
+        dir,
+    ])?;
+    for kind in [
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "ConfigMap",
+        "StatefulSet",
+    ] {
+        assert!(
+            yaml.contains(&format!("kind: {kind}\n")),
+            "{kind} not rendered"
+        );
+    }
+    let credentials: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(network.dir().join("rpc.json"))?)?;
+    let password = credentials["password"].as_str().ok_or("no password")?;
+    assert!(
+        !yaml.contains(password),
+        "the RPC password is in the rendered manifests"
+    );
+    Ok(())
+}
+
 async fn exec(client: &Client, pod: &str, command: &[&str]) -> Outcome<bool> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
     let params = AttachParams::default()
@@ -202,6 +276,7 @@ async fn litecoind(admin: &Cluster) -> Outcome {
     assert_eq!(past.image, test.image);
     assert!(past.is_synced(), "{past:?}");
     println!("  second test: {:?}", second.current);
+    cli(&network, name, &test.image)?;
     Ok(network)
     })
     .await

@@ -47,7 +47,7 @@ fn mounted(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
             continue;
         }
         let bytes =
-            std::fs::read(entry.path()).map_err(|e| Error::io("cannot read", &entry.path(), e))?;
+            std::fs::read(entry.path()).map_err(|e| Error::io("cannot read", entry.path(), e))?;
         out.insert(name, bytes);
     }
     Ok(out)

@@ -20,6 +20,8 @@ use crate::runtime::kube::client::{api_error, call, status_code};
 
 /// The pod-template annotation with the version of the pinned image.
 pub const ANNOTATION_VERSION: &str = "tmpnet.io/bootstrap-version";
+/// The version annotated when the image's version command failed.
+const UNKNOWN_VERSION: &str = "unknown";
 /// The label every object of one monitor carries (its name).
 pub const LABEL_MONITOR: &str = "tmpnet.io/bootstrap-monitor";
 /// The resolver container's name.
@@ -205,7 +207,8 @@ impl Cluster {
             .metadata
             .annotations
             .unwrap_or_default()
-            .remove(ANNOTATION_VERSION);
+            .remove(ANNOTATION_VERSION)
+            .filter(|v| v != UNKNOWN_VERSION);
         let status = pod.status.unwrap_or_default();
         let node = status
             .container_statuses
@@ -365,7 +368,7 @@ impl Cluster {
     ) -> Result<()> {
         let sets: Api<StatefulSet> = self.api();
         let patch = json!({"spec": {"template": {
-            "metadata": {"annotations": {ANNOTATION_VERSION: version.unwrap_or("unknown")}},
+            "metadata": {"annotations": {ANNOTATION_VERSION: version.unwrap_or(UNKNOWN_VERSION)}},
             "spec": {"containers": [{"name": container, "image": image.to_string()}]},
         }}});
         call(sets.patch(set, &PatchParams::default(), &Patch::Strategic(patch)))

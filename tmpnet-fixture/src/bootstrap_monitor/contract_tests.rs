@@ -106,6 +106,14 @@ async fn expect_resolver(handle: &mut Mock, digest: &str) -> Value {
     pod
 }
 
+/// Answers the StatefulSet's pin; returns the patch and its headers.
+async fn expect_pin(handle: &mut Mock) -> (Value, http::HeaderMap) {
+    let path = format!("/apis/apps/v1/namespaces/tmpnet/statefulsets/{SET}");
+    let set = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {}});
+    let (patch, headers, _) = expect(handle, "PATCH", &path, &[], 200, set).await;
+    (patch, headers)
+}
+
 /// Answers a publish: the results ConfigMap exists and is patched; returns
 /// its data.
 async fn expect_publish(handle: &mut Mock) -> Value {
@@ -137,16 +145,7 @@ async fn a_moving_tag_is_resolved_pinned_with_its_version_and_the_pod_replaced()
     assert_eq!(pod["spec"]["automountServiceAccountToken"], false);
     assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"], true);
     assert_eq!(pod["metadata"]["ownerReferences"][0]["name"], SET);
-    let set_path = format!("/apis/apps/v1/namespaces/tmpnet/statefulsets/{SET}");
-    let (patch, headers, _) = expect(
-        &mut handle,
-        "PATCH",
-        &set_path,
-        &[],
-        200,
-        json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {}}),
-    )
-    .await;
+    let (patch, headers) = expect_pin(&mut handle).await;
     assert_eq!(
         headers["content-type"],
         "application/strategic-merge-patch+json"
@@ -397,22 +396,20 @@ async fn the_sidecar_records_a_restart_then_the_sync_then_rolls_to_a_new_digest(
     // Then the tag: unchanged once, then a new digest rolls the set.
     expect_resolver(&mut handle, A).await;
     expect_resolver(&mut handle, B).await;
-    let set_path = format!("/apis/apps/v1/namespaces/tmpnet/statefulsets/{SET}");
-    let (patch, _, _) = expect(
-        &mut handle,
-        "PATCH",
-        &set_path,
-        &[],
-        200,
-        json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {}}),
-    )
-    .await;
+    let (patch, _) = expect_pin(&mut handle).await;
     assert_eq!(
         patch["spec"]["template"]["spec"]["containers"][0]["image"],
         pinned(B)
     );
     expect_publish(&mut handle).await;
-    wait.await.unwrap().unwrap();
+    // Rolled: it waits for the rollout to replace the pod, asking nothing.
+    let more = tokio::time::timeout(Duration::from_millis(300), handle.next_request()).await;
+    assert!(more.is_err(), "a request after the roll");
+    assert!(
+        !wait.is_finished(),
+        "the sidecar ended before its pod was replaced"
+    );
+    wait.abort();
 }
 
 #[tokio::test]
@@ -444,4 +441,17 @@ async fn a_stop_mid_sync_leaves_a_note_with_the_reason() {
         note.reason,
         "the pod was deleted (by a person, an eviction or a rollout)"
     );
+}
+
+#[tokio::test]
+async fn a_version_the_image_could_not_print_is_recorded_as_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let (monitor, mut handle) = monitor(dir.path());
+    let init = tokio::spawn(async move { monitor.init().await });
+    let own = own_pod(&pinned(A), Some("unknown"), 0, false);
+    expect(&mut handle, "GET", &format!("{PODS}/{POD}"), &[], 200, own).await;
+    expect_publish(&mut handle).await;
+    assert_eq!(init.await.unwrap().unwrap(), InitOutcome::Started);
+    let record = Volume::new(dir.path()).current().unwrap().unwrap();
+    assert_eq!(record.version, None);
 }

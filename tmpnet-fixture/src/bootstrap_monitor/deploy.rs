@@ -198,6 +198,34 @@ where
     }
 }
 
+/// Deletes the objects of kind `K` labelled `selector` that are not being
+/// deleted yet; returns how many are left (being deleted or not).
+async fn delete_left<K>(client: &Client, namespace: &str, selector: &str) -> Result<usize>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    <K as kube::Resource>::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let left = call(api.list(&ListParams::default().labels(selector)))
+        .await
+        .map_err(|e| {
+            api_error(
+                format!("list {} {selector}", K::plural(&Default::default())),
+                e,
+            )
+        })?;
+    for object in &left.items {
+        let meta = object.meta();
+        if let (Some(name), None) = (&meta.name, &meta.deletion_timestamp) {
+            delete_named::<K>(client, namespace, name).await?;
+        }
+    }
+    Ok(left.items.len())
+}
+
 /// Removes the monitor `name` and everything it made (its pods, claim,
 /// results), waiting up to `timeout` until they are gone.
 pub async fn remove(cluster: &Cluster, name: &str, timeout: Duration) -> Result<()> {
@@ -209,42 +237,19 @@ pub async fn remove(cluster: &Cluster, name: &str, timeout: Duration) -> Result<
     delete_named::<Role>(client, namespace, name).await?;
     delete_named::<ServiceAccount>(client, namespace, name).await?;
     let selector = format!("{LABEL_MONITOR}={name}");
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
-    let list = ListParams::default().labels(&selector);
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let left_pods = call(pods.list(&list))
-            .await
-            .map_err(|e| api_error(format!("list pods {selector}"), e))?;
-        // Pods the StatefulSet no longer owns (resolvers) are deleted here.
-        for pod in &left_pods.items {
-            if let Some(pod_name) = &pod.metadata.name {
-                if pod.metadata.deletion_timestamp.is_none() {
-                    delete_named::<Pod>(client, namespace, pod_name).await?;
-                }
-            }
-        }
-        let left_claims = call(claims.list(&list))
-            .await
-            .map_err(|e| api_error(format!("list persistentvolumeclaims {selector}"), e))?;
-        for claim in &left_claims.items {
-            if let Some(claim_name) = &claim.metadata.name {
-                if claim.metadata.deletion_timestamp.is_none() {
-                    delete_named::<PersistentVolumeClaim>(client, namespace, claim_name).await?;
-                }
-            }
-        }
-        if left_pods.items.is_empty() && left_claims.items.is_empty() {
+        // What the StatefulSet no longer owns (resolver pods) goes here too.
+        let pods = delete_left::<Pod>(client, namespace, &selector).await?;
+        let claims = delete_left::<PersistentVolumeClaim>(client, namespace, &selector).await?;
+        if pods + claims == 0 {
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(Error::Kube {
                 action: format!("remove the bootstrap monitor {name}"),
                 reason: format!(
-                    "{} pod(s) and {} claim(s) labelled {selector} were still there after {}s; see kubectl get pods,pvc -l {selector}",
-                    left_pods.items.len(),
-                    left_claims.items.len(),
+                    "{pods} pod(s) and {claims} claim(s) labelled {selector} were still there after {}s; see kubectl get pods,pvc -l {selector}",
                     timeout.as_secs()
                 ),
             });

@@ -85,6 +85,9 @@ impl MonitorSpec {
                 self.name
             )));
         }
+        if let Some(image) = &self.node_image {
+            super::image::ImageRef::parse(image)?;
+        }
         if !["Always", "IfNotPresent", "Never"].contains(&self.pull_policy.as_str()) {
             return Err(Error::InvalidInput(format!(
                 "{:?} is no pull policy; give --pull-policy Always, IfNotPresent or Never",
@@ -119,7 +122,7 @@ fn meta(spec: &MonitorSpec, ctx: &Context<'_>, name: &str) -> Value {
 
 /// The ServiceAccount, Role and RoleBinding: read its own pod, make,
 /// read the log of and delete resolver pods (and its own pod), patch its
-/// own StatefulSet, make and update its results ConfigMap. Nothing else
+/// own StatefulSet, make and patch its results ConfigMap. Nothing else
 /// (creation cannot be limited to names).
 pub fn rbac(spec: &MonitorSpec, ctx: &Context<'_>) -> Vec<Value> {
     let name = &spec.name;
@@ -132,7 +135,7 @@ pub fn rbac(spec: &MonitorSpec, ctx: &Context<'_>) -> Vec<Value> {
                 {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
                 {"apiGroups": ["apps"], "resources": ["statefulsets"], "resourceNames": [name], "verbs": ["patch"]},
                 {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
-                {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [results_name(name)], "verbs": ["get", "patch"]},
+                {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [results_name(name)], "verbs": ["patch"]},
             ],
         }),
         json!({
@@ -316,6 +319,15 @@ mod tests {
         (config, settings)
     }
 
+    fn context<'a>(config: &'a NetworkConfig, settings: &'a KubeSettings) -> Context<'a> {
+        Context {
+            network: config,
+            settings,
+            profile: bitcoind::Bitcoind.profile(),
+            owner: None,
+        }
+    }
+
     fn spec() -> MonitorSpec {
         let mut spec = MonitorSpec::new("bootstrap-litecoind", "tmpnet/bootstrap-monitor:latest");
         spec.synced = "getblockchaininfo:/initialblockdownload=false,/blocks=/headers"
@@ -328,12 +340,7 @@ mod tests {
     #[test]
     fn the_node_runs_as_its_kind_runs_it_between_the_monitors_containers() {
         let (config, settings) = network();
-        let ctx = Context {
-            network: &config,
-            settings: &settings,
-            profile: bitcoind::Bitcoind.profile(),
-            owner: None,
-        };
+        let ctx = context(&config, &settings);
         let node = Node {
             dir: "/net/monitor".into(),
             config: NodeConfig::new("btc-monitor", 2),
@@ -417,12 +424,7 @@ mod tests {
     #[test]
     fn the_rbac_in_deploy_is_the_rendered_one_and_least_privilege() {
         let (config, settings) = network();
-        let ctx = Context {
-            network: &config,
-            settings: &settings,
-            profile: bitcoind::Bitcoind.profile(),
-            owner: None,
-        };
+        let ctx = context(&config, &settings);
         let mut docs = rbac(&spec(), &ctx);
         for doc in &mut docs {
             // The file is for any network: no network label.

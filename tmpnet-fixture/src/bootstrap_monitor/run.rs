@@ -202,7 +202,8 @@ impl Monitor {
 
     /// The sidecar's job, until `shutdown` completes (SIGTERM): records
     /// each restart of the node while it syncs, records the sync, then
-    /// polls the tag and pins the StatefulSet to each new digest. On
+    /// polls the tag and pins the StatefulSet to its next digest (and
+    /// waits for the rollout to replace the pod). On
     /// shutdown during a sync it leaves a note of why for the next start.
     pub async fn wait_for_completion(
         &self,
@@ -292,7 +293,11 @@ impl Monitor {
             }
             tokio::time::sleep(s.check_every).await;
         };
-        self.follow_tag(&record, &set).await
+        self.follow_tag(&record, &set).await?;
+        // The rollout replaces this pod; until then this container waits
+        // (were it to end, the kubelet would restart it and it would roll
+        // the set again).
+        std::future::pending::<Result<()>>().await
     }
 
     async fn follow_tag(&self, record: &TestRecord, set: &(String, String)) -> Result<()> {

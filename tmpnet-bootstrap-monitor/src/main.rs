@@ -122,9 +122,13 @@ async fn run(job: Job) -> tmpnet_fixture::Result<ExitCode> {
                     // The node must not start in this pod: wait for its
                     // deletion, which stops this container.
                     tracing::info!(%image, "waiting for this pod to be replaced");
-                    tokio::time::sleep(Duration::from_secs(600)).await;
-                    eprintln!("error: this pod was not replaced within 600s after pinning {image}; check the monitor's right to delete pods");
-                    Ok(ExitCode::FAILURE)
+                    tokio::select! {
+                        () = terminated() => Ok(ExitCode::SUCCESS),
+                        () = tokio::time::sleep(Duration::from_secs(600)) => {
+                            eprintln!("error: this pod was deleted to start on {image} but is still here after 600s; check the StatefulSet's events (kubectl describe statefulset)");
+                            Ok(ExitCode::FAILURE)
+                        }
+                    }
                 }
                 _ => Ok(ExitCode::SUCCESS),
             }

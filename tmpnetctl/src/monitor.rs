@@ -7,8 +7,7 @@ use std::time::Duration;
 use tmpnet_fixture::bootstrap_monitor::cluster::Cluster;
 use tmpnet_fixture::bootstrap_monitor::deploy;
 use tmpnet_fixture::bootstrap_monitor::manifests::MonitorSpec;
-use tmpnet_fixture::model::network::RuntimeSettings;
-use tmpnet_fixture::{Error, Result};
+use tmpnet_fixture::Result;
 
 use crate::cli::{MonitorCommand, MonitorDeployArgs};
 use crate::commands::load;
@@ -46,12 +45,7 @@ pub async fn run(command: MonitorCommand) -> Result<ExitCode> {
         MonitorCommand::Deploy(args) => {
             let spec = spec(&args)?;
             let network = load(&args.target)?;
-            let RuntimeSettings::Kube(settings) = &network.config().runtime else {
-                return Err(Error::InvalidInput(format!(
-                    "the network at {} runs as local processes; the bootstrap monitor syncs from a network on Kubernetes: start one with --use-kubernetes",
-                    network.dir().display()
-                )));
-            };
+            let settings = deploy::kube_settings(&network)?;
             let cluster = Cluster::connect(settings).await?;
             deploy::deploy(&cluster, &network, &spec).await?;
             note!(

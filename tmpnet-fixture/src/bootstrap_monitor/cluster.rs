@@ -20,8 +20,9 @@ use crate::runtime::kube::client::{api_error, call, status_code};
 
 /// The pod-template annotation with the version of the pinned image.
 pub const ANNOTATION_VERSION: &str = "tmpnet.io/bootstrap-version";
-/// The version annotated when the image's version command failed.
-const UNKNOWN_VERSION: &str = "unknown";
+/// The version annotated when it is not known (the image's version
+/// command failed, or the image was not resolved by the monitor).
+pub const UNKNOWN_VERSION: &str = "unknown";
 /// The label every object of one monitor carries (its name).
 pub const LABEL_MONITOR: &str = "tmpnet.io/bootstrap-monitor";
 /// The resolver container's name.
@@ -33,6 +34,7 @@ const PULL_FAILURES: &[&str] = &[
     "InvalidImageName",
     "ErrImageNeverPull",
     "CreateContainerError",
+    "CreateContainerConfigError",
 ];
 
 /// The ConfigMap holding a monitor's results.
@@ -215,15 +217,29 @@ impl Cluster {
             .unwrap_or_default()
             .into_iter()
             .find(|s| s.name == container);
-        let stopping = match (status.reason, pod.metadata.deletion_timestamp) {
-            (Some(reason), _) => Some(format!(
+        // An eviction says why in the DisruptionTarget condition.
+        let disruption = status
+            .conditions
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_ == "DisruptionTarget" && c.status == "True")
+            .map(|c| {
+                format!(
+                    "{}: {}",
+                    c.reason.unwrap_or_default(),
+                    c.message.unwrap_or_default()
+                )
+            });
+        let stopping = match (status.reason, disruption, pod.metadata.deletion_timestamp) {
+            (Some(reason), _, _) => Some(format!(
                 "the pod was {reason}: {}",
                 status.message.unwrap_or_default()
             )),
-            (None, Some(_)) => {
+            (None, Some(why), _) => Some(format!("the pod was disrupted ({why})")),
+            (None, None, Some(_)) => {
                 Some("the pod was deleted (by a person, an eviction or a rollout)".to_owned())
             }
-            (None, None) => None,
+            (None, None, None) => None,
         };
         Ok(OwnPod {
             image,
@@ -245,14 +261,15 @@ impl Cluster {
         set: &(String, String),
     ) -> Result<Resolved> {
         let pods: Api<Pod> = self.api();
-        let suffix = uuid::Uuid::new_v4().simple().to_string();
-        let name = format!("{}-resolve-{}", set.0, &suffix[..8]);
+        // One name per monitor: a resolver left by a stopped monitor is
+        // replaced here, never piled up.
+        let name = format!("{}-resolve", set.0);
         let pod: Pod = serde_json::from_value(json!({
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {
                 "name": name,
-                "labels": {LABEL_MONITOR: set.0, "app.kubernetes.io/component": "bootstrap-resolver"},
+                "labels": {LABEL_MONITOR: set.0, "app.kubernetes.io/component": "bootstrap-resolver", "app.kubernetes.io/managed-by": "tmpnet"},
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": set.0, "uid": set.1}],
             },
             "spec": {
@@ -269,22 +286,36 @@ impl Cluster {
             },
         }))
         .map_err(|e| kube_error(format!("build resolver pod {name}"), e.to_string()))?;
-        call(pods.create(&PostParams::default(), &pod))
-            .await
-            .map_err(|e| api_error(format!("create resolver pod {name}"), e))?;
+        self.delete_resolver(&pods, &name).await?;
+        let mut waited = 0;
+        loop {
+            match call(pods.create(&PostParams::default(), &pod)).await {
+                Ok(_) => break,
+                // The one deleted above is still going.
+                Err(e) if status_code(&e) == Some(409) && waited < 60 => {
+                    waited += 1;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(api_error(format!("create resolver pod {name}"), e)),
+            }
+        }
         let outcome = self.await_resolver(&pods, &name, tag, settings).await;
-        let gone = DeleteParams {
+        if let Err(e) = self.delete_resolver(&pods, &name).await {
+            tracing::warn!(pod = %name, error = %e, "cannot delete the resolver pod; the next resolve or the monitor's removal does");
+        }
+        outcome
+    }
+
+    async fn delete_resolver(&self, pods: &Api<Pod>, name: &str) -> Result<()> {
+        let now = DeleteParams {
             grace_period_seconds: Some(0),
             ..DeleteParams::default()
         };
-        match call(pods.delete(&name, &gone)).await {
-            Ok(_) => {}
-            Err(e) if status_code(&e) == Some(404) => {}
-            Err(e) => {
-                tracing::warn!(pod = %name, error = %e, "cannot delete the resolver pod; its StatefulSet owns it")
-            }
+        match call(pods.delete(name, &now)).await {
+            Ok(_) => Ok(()),
+            Err(e) if status_code(&e) == Some(404) => Ok(()),
+            Err(e) => Err(api_error(format!("delete resolver pod {name}"), e)),
         }
-        outcome
     }
 
     async fn await_resolver(
@@ -300,9 +331,10 @@ impl Cluster {
             let pod = call(pods.get(name))
                 .await
                 .map_err(|e| api_error(action(), e))?;
-            let status = pod
-                .status
-                .and_then(|s| s.container_statuses)
+            let pod_status = pod.status.unwrap_or_default();
+            let phase = pod_status.phase.unwrap_or_else(|| "unknown".into());
+            let status = pod_status
+                .container_statuses
                 .and_then(|s| s.into_iter().find(|c| c.name == RESOLVER));
             if let Some(status) = status {
                 let state = status.state.clone().unwrap_or_default();
@@ -347,7 +379,7 @@ impl Cluster {
                 return Err(kube_error(
                     action(),
                     format!(
-                        "it did not finish within {}s; check the image's version command (--version-args)",
+                        "it did not finish within {}s (pod phase {phase}); check that it can be scheduled and pulled, and the image's version command (--version-args)",
                         settings.timeout.as_secs()
                     ),
                 ));
@@ -415,7 +447,7 @@ impl Cluster {
             "kind": "ConfigMap",
             "metadata": {
                 "name": name,
-                "labels": {LABEL_MONITOR: set.0},
+                "labels": {LABEL_MONITOR: set.0, "app.kubernetes.io/managed-by": "tmpnet"},
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": set.0, "uid": set.1}],
             },
             "data": data,

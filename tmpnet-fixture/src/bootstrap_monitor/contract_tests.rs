@@ -30,6 +30,11 @@ const PODS: &str = "/api/v1/namespaces/tmpnet/pods";
 const RESULTS: &str = "/api/v1/namespaces/tmpnet/configmaps/bootstrap-litecoind-results";
 
 fn monitor(volume: &Path) -> (Monitor, Mock) {
+    monitor_polling(volume, Duration::from_millis(10))
+}
+
+/// A monitor that looks for a new build every `poll`.
+fn monitor_polling(volume: &Path, poll: Duration) -> (Monitor, Mock) {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let mut settings = Settings::new(POD, "node", volume, Path::new("node"));
     settings.resolve = ResolveSettings::new(
@@ -38,7 +43,7 @@ fn monitor(volume: &Path) -> (Monitor, Mock) {
         10001,
         Duration::from_secs(30),
     );
-    settings.poll = Duration::from_millis(10);
+    settings.poll = poll;
     settings.check_every = Duration::from_millis(10);
     let cluster = Cluster::new(Client::new(service, NS), NS);
     (Monitor::new(cluster, settings), handle)
@@ -83,6 +88,9 @@ fn status(code: u16) -> Value {
 /// creating, then terminated with `digest`, its log, its deletion.
 /// Returns the pod it was asked to create.
 async fn expect_resolver(handle: &mut Mock, digest: &str) -> Value {
+    // One resolver per monitor: one left by a stopped monitor goes first.
+    let path = format!("{PODS}/{SET}-resolve");
+    expect(handle, "DELETE", &path, &[], 404, status(404)).await;
     let (pod, _, _) = expect(
         handle,
         "POST",
@@ -92,9 +100,11 @@ async fn expect_resolver(handle: &mut Mock, digest: &str) -> Value {
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "r"}}),
     )
     .await;
-    let name = pod["metadata"]["name"].as_str().unwrap().to_owned();
-    assert!(name.starts_with(&format!("{SET}-resolve-")), "{name}");
-    let path = format!("{PODS}/{name}");
+    assert_eq!(pod["metadata"]["name"], format!("{SET}-resolve"));
+    assert_eq!(
+        pod["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "tmpnet"
+    );
     let creating = json!({"waiting": {"reason": "ContainerCreating"}});
     expect(handle, "GET", &path, &[], 200, resolver(creating, "")).await;
     let done = json!({"terminated": {"exitCode": 0, "reason": "Completed"}});
@@ -132,6 +142,8 @@ async fn expect_publish(handle: &mut Mock) -> Value {
 #[tokio::test]
 async fn a_moving_tag_is_resolved_pinned_with_its_version_and_the_pod_replaced() {
     let dir = tempfile::tempdir().unwrap();
+    let note = Interruption::new(150, "the pod was Evicted: low on memory");
+    Volume::new(dir.path()).write_stop_note(&note).unwrap();
     let (monitor, mut handle) = monitor(dir.path());
     let init = tokio::spawn(async move { monitor.init().await });
     let own = own_pod("tmpnet/litecoind:latest", None, 0, false);
@@ -191,6 +203,11 @@ async fn a_moving_tag_is_resolved_pinned_with_its_version_and_the_pod_replaced()
         None,
         "nothing recorded before a digest"
     );
+    assert_eq!(
+        Volume::new(dir.path()).stop_note().unwrap(),
+        Some(note),
+        "the note waits for the start it explains"
+    );
 }
 
 #[tokio::test]
@@ -244,11 +261,7 @@ async fn the_same_image_resumes_with_the_reason_the_last_pod_left() {
         std::fs::read_to_string(dir.path().join("node/blocks")).unwrap(),
         "kept"
     );
-    assert_eq!(
-        volume.take_stop_note().unwrap(),
-        None,
-        "the note is used once"
-    );
+    assert_eq!(volume.stop_note().unwrap(), None, "the note is used once");
 
     // A second resume with no note says the pod ended without notice.
     let (monitor, mut handle) = self::monitor(dir.path());
@@ -290,16 +303,11 @@ async fn a_resolver_that_cannot_pull_is_recorded_with_its_reason_and_fails_init(
     let init = tokio::spawn(async move { monitor.init().await });
     let own = own_pod("tmpnet/litecoind:latest", None, 0, false);
     expect(&mut handle, "GET", &format!("{PODS}/{POD}"), &[], 200, own).await;
-    let (pod, _, _) = expect(
-        &mut handle,
-        "POST",
-        PODS,
-        &[],
-        201,
-        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "r"}}),
-    )
-    .await;
-    let path = format!("{PODS}/{}", pod["metadata"]["name"].as_str().unwrap());
+    // A resolver a stopped monitor left is deleted before the new one.
+    let path = format!("{PODS}/{SET}-resolve");
+    expect(&mut handle, "DELETE", &path, &[], 200, json!({})).await;
+    let made = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "r"}});
+    expect(&mut handle, "POST", PODS, &[], 201, made).await;
     let waiting = json!({"waiting": {"reason": "ErrImagePull", "message": "pull access denied for tmpnet/litecoind"}});
     expect(&mut handle, "GET", &path, &[], 200, resolver(waiting, "")).await;
     expect(&mut handle, "DELETE", &path, &[], 200, json!({})).await;
@@ -340,7 +348,8 @@ async fn the_sidecar_records_a_restart_then_the_sync_then_rolls_to_a_new_digest(
         .unwrap();
     std::fs::create_dir_all(dir.path().join("node")).unwrap();
     std::fs::write(dir.path().join("node/blocks"), [0u8; 4096]).unwrap();
-    let (monitor, mut handle) = monitor(dir.path());
+    // It syncs within two looks, long before its first look at the tag.
+    let (monitor, mut handle) = monitor_polling(dir.path(), Duration::from_millis(300));
     let probe = SyncsAfter {
         looks: AtomicUsize::new(0),
         after: 2,
@@ -402,7 +411,8 @@ async fn the_sidecar_records_a_restart_then_the_sync_then_rolls_to_a_new_digest(
         pinned(B)
     );
     expect_publish(&mut handle).await;
-    // Rolled: it waits for the rollout to replace the pod, asking nothing.
+    // Rolled: it replaces its pod, then waits, asking nothing more.
+    expect(&mut handle, "DELETE", &own, &[], 200, json!({})).await;
     let more = tokio::time::timeout(Duration::from_millis(300), handle.next_request()).await;
     assert!(more.is_err(), "a request after the roll");
     assert!(
@@ -436,7 +446,7 @@ async fn a_stop_mid_sync_leaves_a_note_with_the_reason() {
     )
     .await;
     wait.await.unwrap().unwrap();
-    let note = volume.take_stop_note().unwrap().unwrap();
+    let note = volume.stop_note().unwrap().unwrap();
     assert_eq!(
         note.reason,
         "the pod was deleted (by a person, an eviction or a rollout)"
@@ -454,4 +464,92 @@ async fn a_version_the_image_could_not_print_is_recorded_as_none() {
     assert_eq!(init.await.unwrap().unwrap(), InitOutcome::Started);
     let record = Volume::new(dir.path()).current().unwrap().unwrap();
     assert_eq!(record.version, None);
+}
+
+#[tokio::test]
+async fn a_build_that_never_syncs_is_rolled_to_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = Volume::new(dir.path());
+    volume
+        .write_current(&TestRecord::start(&pinned(A), 100))
+        .unwrap();
+    // Every look at the node is also a look at the tag.
+    let (monitor, mut handle) = monitor_polling(dir.path(), Duration::ZERO);
+    let probe = SyncsAfter {
+        looks: AtomicUsize::new(0),
+        after: usize::MAX,
+    };
+    let wait = tokio::spawn(async move {
+        monitor
+            .wait_for_completion(&probe, std::future::pending())
+            .await
+    });
+    let own = format!("{PODS}/{POD}");
+    expect(
+        &mut handle,
+        "GET",
+        &own,
+        &[],
+        200,
+        own_pod(&pinned(A), None, 0, false),
+    )
+    .await;
+    expect(
+        &mut handle,
+        "GET",
+        &own,
+        &[],
+        200,
+        own_pod(&pinned(A), None, 0, false),
+    )
+    .await;
+    expect_resolver(&mut handle, B).await;
+    let (patch, _) = expect_pin(&mut handle).await;
+    assert_eq!(
+        patch["spec"]["template"]["spec"]["containers"][0]["image"],
+        pinned(B)
+    );
+    expect_publish(&mut handle).await;
+    expect(&mut handle, "DELETE", &own, &[], 200, json!({})).await;
+    let more = tokio::time::timeout(Duration::from_millis(300), handle.next_request()).await;
+    assert!(more.is_err(), "a request after the roll");
+    wait.abort();
+    assert_eq!(
+        volume.current().unwrap().unwrap().status,
+        TestStatus::Syncing
+    );
+}
+
+#[tokio::test]
+async fn a_digest_given_without_a_tag_is_tested_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = Volume::new(dir.path());
+    let once = format!("tmpnet/litecoind@{A}");
+    volume
+        .write_current(&TestRecord::start(&once, 100))
+        .unwrap();
+    let (monitor, mut handle) = monitor_polling(dir.path(), Duration::ZERO);
+    let probe = SyncsAfter {
+        looks: AtomicUsize::new(0),
+        after: usize::MAX,
+    };
+    let wait = tokio::spawn(async move {
+        monitor
+            .wait_for_completion(&probe, std::future::pending())
+            .await
+    });
+    let own = format!("{PODS}/{POD}");
+    for _ in 0..3 {
+        // Only the node is looked at: no resolver, no pin.
+        expect(
+            &mut handle,
+            "GET",
+            &own,
+            &[],
+            200,
+            own_pod(&once, None, 0, false),
+        )
+        .await;
+    }
+    wait.abort();
 }

@@ -21,7 +21,9 @@ use crate::network::Network;
 use crate::runtime::kube::client::{api_error, call, status_code};
 use crate::runtime::kube::manifests::{network_name, owner_reference, Command, Context};
 
-fn kube_settings(network: &Network) -> Result<&KubeSettings> {
+/// The network's Kubernetes settings, or the one-line error saying the
+/// monitor needs a network on Kubernetes.
+pub fn kube_settings(network: &Network) -> Result<&KubeSettings> {
     match &network.config().runtime {
         RuntimeSettings::Kube(settings) => Ok(settings),
         _ => Err(Error::InvalidInput(format!(
@@ -155,7 +157,7 @@ pub struct Status {
     pub results: Option<Results>,
 }
 
-/// Reads the monitor `name` in `namespace`.
+/// Reads the monitor `name` in the cluster's namespace.
 pub async fn status(cluster: &Cluster, name: &str) -> Result<Status> {
     let (client, namespace) = (cluster.client(), cluster.namespace());
     let sets: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
@@ -231,7 +233,7 @@ where
 pub async fn remove(cluster: &Cluster, name: &str, timeout: Duration) -> Result<()> {
     let (client, namespace) = (cluster.client(), cluster.namespace());
     delete_named::<StatefulSet>(client, namespace, name).await?;
-    delete_named::<ConfigMap>(client, namespace, name).await?;
+    delete_named::<ConfigMap>(client, namespace, &manifests::node_files_name(name)).await?;
     delete_named::<ConfigMap>(client, namespace, &results_name(name)).await?;
     delete_named::<RoleBinding>(client, namespace, name).await?;
     delete_named::<Role>(client, namespace, name).await?;

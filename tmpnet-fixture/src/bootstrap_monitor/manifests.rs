@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use super::cluster::{results_name, LABEL_MONITOR};
+use super::cluster::{results_name, ANNOTATION_VERSION, LABEL_MONITOR, UNKNOWN_VERSION};
 use super::synced::SyncedCheck;
 use crate::error::{Error, Result};
 use crate::model::NetworkConfig;
@@ -87,6 +87,24 @@ impl MonitorSpec {
         }
         if let Some(image) = &self.node_image {
             super::image::ImageRef::parse(image)?;
+        }
+        if let Some(tag) = &self.tag {
+            let ok = !tag.is_empty()
+                && tag.len() <= 128
+                && tag
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            if !ok {
+                return Err(Error::InvalidInput(format!(
+                    "{tag:?} is no image tag; give --tag with letters, digits, '_', '.' or '-' (e.g. latest)"
+                )));
+            }
+        }
+        if self.poll_secs == 0 {
+            return Err(Error::InvalidInput(
+                "--poll-secs 0 would resolve the tag without pause; give at least 1 (default 300)"
+                    .into(),
+            ));
         }
         if !["Always", "IfNotPresent", "Never"].contains(&self.pull_policy.as_str()) {
             return Err(Error::InvalidInput(format!(
@@ -200,10 +218,15 @@ fn monitor_container(spec: &MonitorSpec, job: &str, name: &str, extra_mounts: &[
     })
 }
 
+/// The ConfigMap with the monitored node's files.
+pub fn node_files_name(monitor: &str) -> String {
+    format!("{monitor}-node")
+}
+
 /// The monitor's ConfigMap with its node's `config.json` and `flags.json`.
 pub fn node_files(spec: &MonitorSpec, ctx: &Context<'_>, config: &str, flags: &str) -> Value {
     json!({
-        "apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(spec, ctx, &spec.name),
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(spec, ctx, &node_files_name(&spec.name)),
         "data": {"config.json": config, "flags.json": flags},
     })
 }
@@ -262,7 +285,9 @@ pub fn stateful_set(
             "selector": {"matchLabels": selector},
             "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Delete"},
             "template": {
-                "metadata": {"labels": pod_labels},
+                // Unknown until the monitor resolves the tag: a redeploy
+                // never keeps the version of the image it replaces.
+                "metadata": {"labels": pod_labels, "annotations": {ANNOTATION_VERSION: UNKNOWN_VERSION}},
                 "spec": {
                     "serviceAccountName": name,
                     "automountServiceAccountToken": false,
@@ -281,7 +306,7 @@ pub fn stateful_set(
                         ]}},
                         {"name": "network-state", "configMap": {"name": network_name(uuid)}},
                         {"name": "network-secret", "secret": {"secretName": secret_name(uuid), "optional": true, "defaultMode": 0o440}},
-                        {"name": "node-files", "configMap": {"name": name}},
+                        {"name": "node-files", "configMap": {"name": node_files_name(name)}},
                     ],
                 },
             },

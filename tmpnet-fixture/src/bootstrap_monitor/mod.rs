@@ -5,11 +5,14 @@
 //! (resume) or must be wiped (start), and whether a moving tag must first
 //! be resolved to a digest.
 //!
-//! This layer is the daemon-generic core, with no cluster: image
-//! references ([`image`]), the test record kept on the volume
-//! ([`record`]) and the decision of a start ([`plan`]). Everything
-//! daemon-specific (which container, which data directory, what "synced"
-//! means) is a setting of the callers.
+//! Pure parts: image references ([`image`]), the test record kept on the
+//! volume ([`record`]), the decision of a start ([`plan`]) and the synced
+//! check ([`synced`]). On the cluster: the monitor's API calls
+//! ([`cluster`]), the node probe through its kind ([`probe`]), the init
+//! container's and sidecar's jobs ([`run`]), and what `tmpnetctl
+//! bootstrap-monitor` renders and deploys ([`manifests`], [`deploy`]).
+//! Everything daemon-specific comes from the node's kind and a few
+//! settings.
 
 pub mod cluster;
 pub mod deploy;

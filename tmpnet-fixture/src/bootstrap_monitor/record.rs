@@ -152,9 +152,14 @@ impl Volume {
     }
 
     /// Adds a finished or superseded test to the history (the oldest go
-    /// beyond [`HISTORY_KEEP`]), atomically.
+    /// beyond [`HISTORY_KEEP`]; the same test twice in a row once),
+    /// atomically.
     pub fn archive(&self, record: &TestRecord) -> Result<()> {
         let mut history = self.history()?;
+        // A start retried after a crash archives the same test once.
+        if history.last() == Some(record) {
+            return Ok(());
+        }
         history.push(record.clone());
         let excess = history.len().saturating_sub(HISTORY_KEEP);
         history.drain(..excess);
@@ -168,12 +173,14 @@ impl Volume {
         files::write_json(&self.path(STOP_NOTE_FILE), note)
     }
 
-    /// Reads and removes the last pod's stop note, if it left one.
-    pub fn take_stop_note(&self) -> Result<Option<Interruption>> {
-        let path = self.path(STOP_NOTE_FILE);
-        let note = files::read_json_opt(&path)?;
-        files::remove_if_exists(&path)?;
-        Ok(note)
+    /// The last pod's stop note, if it left one.
+    pub fn stop_note(&self) -> Result<Option<Interruption>> {
+        files::read_json_opt(&self.path(STOP_NOTE_FILE))
+    }
+
+    /// Removes the stop note (once a start has used it).
+    pub fn clear_stop_note(&self) -> Result<()> {
+        files::remove_if_exists(&self.path(STOP_NOTE_FILE))
     }
 
     /// Bytes of the files under `relative` (apparent sizes).
@@ -253,8 +260,10 @@ mod tests {
                 .archive(&TestRecord::start("node@sha256:00", i))
                 .unwrap();
         }
+        let last = TestRecord::start("node@sha256:00", HISTORY_KEEP as u64 + 2);
+        volume.archive(&last).unwrap();
         let history = volume.history().unwrap();
-        assert_eq!(history.len(), HISTORY_KEEP);
+        assert_eq!(history.len(), HISTORY_KEEP, "archived twice, kept once");
         assert_eq!(history[0].started_at, 3);
         assert_eq!(history.last().unwrap().started_at, HISTORY_KEEP as u64 + 2);
     }
@@ -291,14 +300,20 @@ mod tests {
     }
 
     #[test]
-    fn a_stop_note_is_read_once_and_disk_use_counts_the_node_data() {
+    fn a_stop_note_stays_until_cleared_and_disk_use_counts_the_node_data() {
         let dir = tempfile::tempdir().unwrap();
         let volume = Volume::new(dir.path());
-        assert_eq!(volume.take_stop_note().unwrap(), None);
+        assert_eq!(volume.stop_note().unwrap(), None);
         let note = Interruption::new(5, "the pod was deleted");
         volume.write_stop_note(&note).unwrap();
-        assert_eq!(volume.take_stop_note().unwrap(), Some(note));
-        assert_eq!(volume.take_stop_note().unwrap(), None, "read once");
+        assert_eq!(volume.stop_note().unwrap(), Some(note.clone()));
+        assert_eq!(
+            volume.stop_note().unwrap(),
+            Some(note),
+            "kept until cleared"
+        );
+        volume.clear_stop_note().unwrap();
+        assert_eq!(volume.stop_note().unwrap(), None);
         std::fs::create_dir_all(dir.path().join("node/blocks")).unwrap();
         std::fs::write(dir.path().join("node/blocks/a"), [0u8; 1000]).unwrap();
         std::fs::write(dir.path().join("node/b"), [0u8; 24]).unwrap();

@@ -112,6 +112,8 @@ impl Monitor {
         }
     }
 
+    /// The tag an unpinned image is resolved at: `--tag`, else its own,
+    /// else `latest` (what a pull of a name without a tag gets).
     fn tag_of(&self, image: &ImageRef) -> ImageRef {
         let tag = self
             .settings
@@ -120,6 +122,13 @@ impl Monitor {
             .or_else(|| image.tag.clone())
             .unwrap_or_else(|| "latest".to_owned());
         image.at_tag(&tag)
+    }
+
+    /// The tag a pinned image under test follows: `--tag`, else its own;
+    /// none for a digest given without a tag (tested once).
+    fn followed_tag(&self, image: &ImageRef) -> Option<ImageRef> {
+        let tag = self.settings.tag.clone().or_else(|| image.tag.clone())?;
+        Some(image.at_tag(&tag))
     }
 
     async fn publish(&self, set: &(String, String), last_error: Option<String>) {
@@ -146,9 +155,11 @@ impl Monitor {
         let pod = self.cluster.own_pod(&s.pod, &s.container).await?;
         let image = ImageRef::parse(&pod.image)?;
         let current = self.volume.current()?;
+        // The note is used (and removed) only once a test resumes or a new
+        // one starts: a resolve or a failure keeps it for the next start.
         let why = self
             .volume
-            .take_stop_note()?
+            .stop_note()?
             .map_or_else(|| NO_NOTICE.to_owned(), |note| note.reason);
         match plan_init(&image, current.as_ref(), now(), &why) {
             InitPlan::Resolve { tag } => {
@@ -179,6 +190,7 @@ impl Monitor {
             }
             InitPlan::Resume { record } => {
                 self.volume.write_current(&record)?;
+                self.volume.clear_stop_note()?;
                 self.publish(&pod.set, None).await;
                 tracing::info!(image = %record.image, started_at = record.started_at, interruptions = record.interruptions.len(), "resuming the test on the volume");
                 Ok(InitOutcome::Resumed)
@@ -193,6 +205,7 @@ impl Monitor {
                 }
                 record.version = pod.version;
                 self.volume.write_current(&record)?;
+                self.volume.clear_stop_note()?;
                 self.publish(&pod.set, None).await;
                 tracing::info!(image = %record.image, version = ?record.version, "started a new test on wiped node data");
                 Ok(InitOutcome::Started)
@@ -251,6 +264,7 @@ impl Monitor {
         let set = pod.set.clone();
         let mut restarts = pod.restarts;
         let mut last_log = Instant::now();
+        let mut tag = TagWatch::new(s.poll);
         let record = loop {
             let Some(mut record) = self.volume.current()? else {
                 return Err(crate::error::Error::InvalidInput(format!(
@@ -291,39 +305,94 @@ impl Monitor {
                 }
                 Some(_) => {}
             }
+            // A build that never syncs must not hold the next one back.
+            if tag.due() && self.roll_if_new(&record, &set, &mut tag).await? {
+                return self.await_replacement().await;
+            }
             tokio::time::sleep(s.check_every).await;
         };
-        self.follow_tag(&record, &set).await?;
-        // The rollout replaces this pod; until then this container waits
-        // (were it to end, the kubelet would restart it and it would roll
-        // the set again).
+        loop {
+            tokio::time::sleep(s.poll).await;
+            if self.roll_if_new(&record, &set, &mut tag).await? {
+                return self.await_replacement().await;
+            }
+        }
+    }
+
+    /// Replaces this pod after a roll (a pod that is not ready would not
+    /// be replaced by the rollout), then waits for its stop: were this
+    /// container to end, the kubelet would restart it and it would roll
+    /// again.
+    async fn await_replacement(&self) -> Result<()> {
+        self.cluster.delete_pod(&self.settings.pod).await?;
         std::future::pending::<Result<()>>().await
     }
 
-    async fn follow_tag(&self, record: &TestRecord, set: &(String, String)) -> Result<()> {
+    /// Resolves the followed tag of the image under test and, on a new
+    /// digest, pins the StatefulSet to it; whether it rolled. A failure
+    /// is published (and cleared by the next success) and tried again.
+    async fn roll_if_new(
+        &self,
+        record: &TestRecord,
+        set: &(String, String),
+        watch: &mut TagWatch,
+    ) -> Result<bool> {
+        watch.looked();
         let s = &self.settings;
         let under_test = ImageRef::parse(&record.image)?;
-        let tag = self.tag_of(&under_test);
-        loop {
-            tokio::time::sleep(s.poll).await;
-            match self.cluster.resolve(&tag, &s.resolve, set).await {
-                Ok(resolved) => match check_image(&under_test, &resolved.digest) {
-                    ImageCheck::Unchanged => {}
-                    ImageCheck::Changed { image } => {
-                        let image = self.tag_of(&image).pinned_to(&resolved.digest);
-                        self.cluster
-                            .pin(&set.0, &s.container, &image, resolved.version.as_deref())
-                            .await?;
-                        tracing::info!(%image, "the tag has a new digest: rolled the StatefulSet to it");
+        let Some(tag) = self.followed_tag(&under_test) else {
+            return Ok(false);
+        };
+        match self.cluster.resolve(&tag, &s.resolve, set).await {
+            Ok(resolved) => match check_image(&under_test, &resolved.digest) {
+                ImageCheck::Unchanged => {
+                    if std::mem::take(&mut watch.failing) {
                         self.publish(set, None).await;
-                        return Ok(());
                     }
-                },
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot resolve the tag; trying again");
-                    self.publish(set, Some(e.to_string())).await;
+                    Ok(false)
                 }
+                ImageCheck::Changed { .. } => {
+                    let image = tag.pinned_to(&resolved.digest);
+                    self.cluster
+                        .pin(&set.0, &s.container, &image, resolved.version.as_deref())
+                        .await?;
+                    tracing::info!(%image, "the tag has a new digest: rolled the StatefulSet to it");
+                    self.publish(set, None).await;
+                    Ok(true)
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot resolve the tag; trying again");
+                watch.failing = true;
+                self.publish(set, Some(e.to_string())).await;
+                Ok(false)
             }
         }
+    }
+}
+
+/// When the sidecar last looked for a new build of its tag.
+struct TagWatch {
+    every: Duration,
+    last: Instant,
+    /// The last look failed (its error is published).
+    failing: bool,
+}
+
+impl TagWatch {
+    fn new(every: Duration) -> TagWatch {
+        TagWatch {
+            every,
+            last: Instant::now(),
+            failing: false,
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.last.elapsed() >= self.every
+    }
+
+    fn looked(&mut self) {
+        self.last = Instant::now();
     }
 }

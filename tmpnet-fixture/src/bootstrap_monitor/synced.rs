@@ -118,17 +118,22 @@ impl fmt::Display for SyncedCheck {
 /// Whether every condition holds on `doc`; else what the first one that
 /// does not saw, for the progress log.
 pub fn unmet(conditions: &[Condition], doc: &Value) -> Option<String> {
-    let at = |p: &str| doc.pointer(p).cloned().unwrap_or(Value::Null);
+    // A value the document lacks meets no condition: two missing values
+    // are not equal (an error reply would otherwise pass as synced).
+    let missing = |p: &str| format!("{p} is missing");
     conditions.iter().find_map(|c| {
-        let actual = at(&c.pointer);
+        let Some(actual) = doc.pointer(&c.pointer) else {
+            return Some(missing(&c.pointer));
+        };
         match &c.expected {
             Expected::Literal(want) => {
-                (&actual != want).then(|| format!("{} is {actual}, not {want}", c.pointer))
+                (actual != want).then(|| format!("{} is {actual}, not {want}", c.pointer))
             }
-            Expected::Pointer(other) => {
-                let want = at(other);
-                (actual != want).then(|| format!("{} is {actual}, {other} is {want}", c.pointer))
-            }
+            Expected::Pointer(other) => match doc.pointer(other) {
+                None => Some(missing(other)),
+                Some(want) => (actual != want)
+                    .then(|| format!("{} is {actual}, {other} is {want}", c.pointer)),
+            },
         }
     })
 }
@@ -192,9 +197,17 @@ mod tests {
         );
         let done = json!({"initialblockdownload": false, "blocks": 300, "headers": 300});
         assert_eq!(unmet(&conditions, &done), None);
-        assert!(
-            unmet(&conditions, &json!({})).is_some(),
-            "missing is not met"
+        assert_eq!(
+            unmet(&conditions, &json!({"error": "busy"})).as_deref(),
+            Some("/initialblockdownload is missing")
+        );
+        let SyncedCheck::Query { conditions, .. } = "m:/blocks=/headers".parse().unwrap() else {
+            panic!("a query")
+        };
+        assert_eq!(
+            unmet(&conditions, &json!({"error": "busy"})).as_deref(),
+            Some("/blocks is missing"),
+            "two missing values are not equal"
         );
     }
 }

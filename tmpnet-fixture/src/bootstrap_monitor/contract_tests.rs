@@ -124,6 +124,27 @@ async fn expect_pin(handle: &mut Mock) -> (Value, http::HeaderMap) {
     (patch, headers)
 }
 
+/// Answers a roll of the sidecar to `B`: the resolve, the pin, the
+/// publish and its own pod's deletion; then it asks nothing more.
+async fn expect_roll_to_b(handle: &mut Mock) {
+    expect_resolver(handle, B).await;
+    let (patch, _) = expect_pin(handle).await;
+    let image = &patch["spec"]["template"]["spec"]["containers"][0]["image"];
+    assert_eq!(image, &json!(pinned(B)));
+    expect_publish(handle).await;
+    expect(
+        handle,
+        "DELETE",
+        &format!("{PODS}/{POD}"),
+        &[],
+        200,
+        json!({}),
+    )
+    .await;
+    let more = tokio::time::timeout(Duration::from_millis(300), handle.next_request()).await;
+    assert!(more.is_err(), "a request after the roll");
+}
+
 /// Answers a publish: the results ConfigMap exists and is patched; returns
 /// its data.
 async fn expect_publish(handle: &mut Mock) -> Value {
@@ -325,6 +346,33 @@ async fn a_resolver_that_cannot_pull_is_recorded_with_its_reason_and_fails_init(
     assert!(!err.contains('\n'));
 }
 
+/// Answers a read of the monitor's own pod: the node container on
+/// `image`, restarted `restarts` times.
+async fn expect_own_pod(handle: &mut Mock, image: &str, restarts: i32) {
+    let own = own_pod(image, None, restarts, false);
+    expect(handle, "GET", &format!("{PODS}/{POD}"), &[], 200, own).await;
+}
+
+/// Starts the sidecar on the volume at `dir`, looking at the tag every
+/// `poll`, with a node that syncs on the `after`-th look.
+fn sidecar(
+    dir: &Path,
+    poll: Duration,
+    after: usize,
+) -> (tokio::task::JoinHandle<crate::error::Result<()>>, Mock) {
+    let (monitor, handle) = monitor_polling(dir, poll);
+    let probe = SyncsAfter {
+        looks: AtomicUsize::new(0),
+        after,
+    };
+    let wait = tokio::spawn(async move {
+        monitor
+            .wait_for_completion(&probe, std::future::pending())
+            .await
+    });
+    (wait, handle)
+}
+
 /// A node that syncs on the `after`-th look.
 struct SyncsAfter {
     looks: AtomicUsize,
@@ -349,36 +397,10 @@ async fn the_sidecar_records_a_restart_then_the_sync_then_rolls_to_a_new_digest(
     std::fs::create_dir_all(dir.path().join("node")).unwrap();
     std::fs::write(dir.path().join("node/blocks"), [0u8; 4096]).unwrap();
     // It syncs within two looks, long before its first look at the tag.
-    let (monitor, mut handle) = monitor_polling(dir.path(), Duration::from_millis(300));
-    let probe = SyncsAfter {
-        looks: AtomicUsize::new(0),
-        after: 2,
-    };
-    let wait = tokio::spawn(async move {
-        monitor
-            .wait_for_completion(&probe, std::future::pending())
-            .await
-    });
-    let own = format!("{PODS}/{POD}");
-    expect(
-        &mut handle,
-        "GET",
-        &own,
-        &[],
-        200,
-        own_pod(&pinned(A), None, 0, false),
-    )
-    .await;
+    let (wait, mut handle) = sidecar(dir.path(), Duration::from_millis(300), 2);
+    expect_own_pod(&mut handle, &pinned(A), 0).await;
     // First look: the node was restarted once (OOM-killed).
-    expect(
-        &mut handle,
-        "GET",
-        &own,
-        &[],
-        200,
-        own_pod(&pinned(A), None, 1, false),
-    )
-    .await;
+    expect_own_pod(&mut handle, &pinned(A), 1).await;
     let data = expect_publish(&mut handle).await;
     let test: Value = serde_json::from_str(data["test.json"].as_str().unwrap()).unwrap();
     assert_eq!(
@@ -386,15 +408,7 @@ async fn the_sidecar_records_a_restart_then_the_sync_then_rolls_to_a_new_digest(
         "the node container ended (exit code 137 (OOMKilled)) and was restarted"
     );
     // Second look: synced.
-    expect(
-        &mut handle,
-        "GET",
-        &own,
-        &[],
-        200,
-        own_pod(&pinned(A), None, 1, false),
-    )
-    .await;
+    expect_own_pod(&mut handle, &pinned(A), 1).await;
     let data = expect_publish(&mut handle).await;
     assert_eq!(data["status"], "synced");
     let record = volume.current().unwrap().unwrap();
@@ -404,17 +418,7 @@ async fn the_sidecar_records_a_restart_then_the_sync_then_rolls_to_a_new_digest(
     }
     // Then the tag: unchanged once, then a new digest rolls the set.
     expect_resolver(&mut handle, A).await;
-    expect_resolver(&mut handle, B).await;
-    let (patch, _) = expect_pin(&mut handle).await;
-    assert_eq!(
-        patch["spec"]["template"]["spec"]["containers"][0]["image"],
-        pinned(B)
-    );
-    expect_publish(&mut handle).await;
-    // Rolled: it replaces its pod, then waits, asking nothing more.
-    expect(&mut handle, "DELETE", &own, &[], 200, json!({})).await;
-    let more = tokio::time::timeout(Duration::from_millis(300), handle.next_request()).await;
-    assert!(more.is_err(), "a request after the roll");
+    expect_roll_to_b(&mut handle).await;
     assert!(
         !wait.is_finished(),
         "the sidecar ended before its pod was replaced"
@@ -474,45 +478,10 @@ async fn a_build_that_never_syncs_is_rolled_to_the_next_one() {
         .write_current(&TestRecord::start(&pinned(A), 100))
         .unwrap();
     // Every look at the node is also a look at the tag.
-    let (monitor, mut handle) = monitor_polling(dir.path(), Duration::ZERO);
-    let probe = SyncsAfter {
-        looks: AtomicUsize::new(0),
-        after: usize::MAX,
-    };
-    let wait = tokio::spawn(async move {
-        monitor
-            .wait_for_completion(&probe, std::future::pending())
-            .await
-    });
-    let own = format!("{PODS}/{POD}");
-    expect(
-        &mut handle,
-        "GET",
-        &own,
-        &[],
-        200,
-        own_pod(&pinned(A), None, 0, false),
-    )
-    .await;
-    expect(
-        &mut handle,
-        "GET",
-        &own,
-        &[],
-        200,
-        own_pod(&pinned(A), None, 0, false),
-    )
-    .await;
-    expect_resolver(&mut handle, B).await;
-    let (patch, _) = expect_pin(&mut handle).await;
-    assert_eq!(
-        patch["spec"]["template"]["spec"]["containers"][0]["image"],
-        pinned(B)
-    );
-    expect_publish(&mut handle).await;
-    expect(&mut handle, "DELETE", &own, &[], 200, json!({})).await;
-    let more = tokio::time::timeout(Duration::from_millis(300), handle.next_request()).await;
-    assert!(more.is_err(), "a request after the roll");
+    let (wait, mut handle) = sidecar(dir.path(), Duration::ZERO, usize::MAX);
+    expect_own_pod(&mut handle, &pinned(A), 0).await;
+    expect_own_pod(&mut handle, &pinned(A), 0).await;
+    expect_roll_to_b(&mut handle).await;
     wait.abort();
     assert_eq!(
         volume.current().unwrap().unwrap().status,
@@ -528,28 +497,10 @@ async fn a_digest_given_without_a_tag_is_tested_once() {
     volume
         .write_current(&TestRecord::start(&once, 100))
         .unwrap();
-    let (monitor, mut handle) = monitor_polling(dir.path(), Duration::ZERO);
-    let probe = SyncsAfter {
-        looks: AtomicUsize::new(0),
-        after: usize::MAX,
-    };
-    let wait = tokio::spawn(async move {
-        monitor
-            .wait_for_completion(&probe, std::future::pending())
-            .await
-    });
-    let own = format!("{PODS}/{POD}");
+    let (wait, mut handle) = sidecar(dir.path(), Duration::ZERO, usize::MAX);
     for _ in 0..3 {
         // Only the node is looked at: no resolver, no pin.
-        expect(
-            &mut handle,
-            "GET",
-            &own,
-            &[],
-            200,
-            own_pod(&once, None, 0, false),
-        )
-        .await;
+        expect_own_pod(&mut handle, &once, 0).await;
     }
     wait.abort();
 }

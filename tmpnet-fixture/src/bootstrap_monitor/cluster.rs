@@ -16,7 +16,7 @@ use serde_json::json;
 use super::image::{digest_of_image_id, ImageRef};
 use super::record::TestRecord;
 use crate::error::{Error, Result};
-use crate::runtime::kube::client::{api_error, call, status_code};
+use crate::runtime::kube::client::{api_error, call, delete_if_present, status_code};
 
 /// The pod-template annotation with the version of the pinned image.
 pub const ANNOTATION_VERSION: &str = "tmpnet.io/bootstrap-version";
@@ -311,11 +311,7 @@ impl Cluster {
             grace_period_seconds: Some(0),
             ..DeleteParams::default()
         };
-        match call(pods.delete(name, &now)).await {
-            Ok(_) => Ok(()),
-            Err(e) if status_code(&e) == Some(404) => Ok(()),
-            Err(e) => Err(api_error(format!("delete resolver pod {name}"), e)),
-        }
+        delete_if_present(pods, name, &now, &format!("resolver pod {name}")).await
     }
 
     async fn await_resolver(
@@ -412,11 +408,13 @@ impl Cluster {
     /// Deletes the pod `name` (the StatefulSet makes it again).
     pub async fn delete_pod(&self, name: &str) -> Result<()> {
         let pods: Api<Pod> = self.api();
-        match call(pods.delete(name, &DeleteParams::default())).await {
-            Ok(_) => Ok(()),
-            Err(e) if status_code(&e) == Some(404) => Ok(()),
-            Err(e) => Err(api_error(format!("delete pod {name}"), e)),
-        }
+        delete_if_present(
+            &pods,
+            name,
+            &DeleteParams::default(),
+            &format!("pod {name}"),
+        )
+        .await
     }
 
     /// Writes `results` into the monitor `set`'s results ConfigMap (made

@@ -165,10 +165,11 @@ async fn a_moving_tag_is_resolved_pinned_with_its_version_and_the_pod_replaced()
     let dir = tempfile::tempdir().unwrap();
     let note = Interruption::new(150, "the pod was Evicted: low on memory");
     Volume::new(dir.path()).write_stop_note(&note).unwrap();
-    let (monitor, mut handle) = monitor(dir.path());
-    let init = tokio::spawn(async move { monitor.init().await });
-    let own = own_pod("tmpnet/litecoind:latest", None, 0, false);
-    expect(&mut handle, "GET", &format!("{PODS}/{POD}"), &[], 200, own).await;
+    let (init, mut handle) = start_init(
+        dir.path(),
+        own_pod("tmpnet/litecoind:latest", None, 0, false),
+    )
+    .await;
     let pod = expect_resolver(&mut handle, A).await;
     let c = &pod["spec"]["containers"][0];
     assert_eq!(c["image"], "tmpnet/litecoind:latest");
@@ -236,10 +237,8 @@ async fn a_first_start_wipes_the_node_data_and_records_a_test_with_its_version()
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("node")).unwrap();
     std::fs::write(dir.path().join("node/stale"), "x").unwrap();
-    let (monitor, mut handle) = monitor(dir.path());
-    let init = tokio::spawn(async move { monitor.init().await });
-    let own = own_pod(&pinned(A), Some("v0.21.4"), 0, false);
-    expect(&mut handle, "GET", &format!("{PODS}/{POD}"), &[], 200, own).await;
+    let (init, mut handle) =
+        start_init(dir.path(), own_pod(&pinned(A), Some("v0.21.4"), 0, false)).await;
     let data = expect_publish(&mut handle).await;
     assert_eq!(data["status"], "syncing");
     assert_eq!(data["image"], pinned(A));
@@ -253,10 +252,7 @@ async fn a_first_start_wipes_the_node_data_and_records_a_test_with_its_version()
 #[tokio::test]
 async fn the_same_image_resumes_with_the_reason_the_last_pod_left() {
     let dir = tempfile::tempdir().unwrap();
-    let volume = Volume::new(dir.path());
-    volume
-        .write_current(&TestRecord::start(&pinned(A), 100))
-        .unwrap();
+    let volume = syncing_test(dir.path(), &pinned(A));
     volume
         .write_stop_note(&Interruption::new(
             150,
@@ -265,10 +261,7 @@ async fn the_same_image_resumes_with_the_reason_the_last_pod_left() {
         .unwrap();
     std::fs::create_dir_all(dir.path().join("node")).unwrap();
     std::fs::write(dir.path().join("node/blocks"), "kept").unwrap();
-    let (monitor, mut handle) = monitor(dir.path());
-    let init = tokio::spawn(async move { monitor.init().await });
-    let own = own_pod(&pinned(A), None, 0, false);
-    expect(&mut handle, "GET", &format!("{PODS}/{POD}"), &[], 200, own).await;
+    let (init, mut handle) = start_init(dir.path(), own_pod(&pinned(A), None, 0, false)).await;
     expect_publish(&mut handle).await;
     assert_eq!(init.await.unwrap().unwrap(), InitOutcome::Resumed);
     let record = volume.current().unwrap().unwrap();
@@ -285,10 +278,7 @@ async fn the_same_image_resumes_with_the_reason_the_last_pod_left() {
     assert_eq!(volume.stop_note().unwrap(), None, "the note is used once");
 
     // A second resume with no note says the pod ended without notice.
-    let (monitor, mut handle) = self::monitor(dir.path());
-    let init = tokio::spawn(async move { monitor.init().await });
-    let own = own_pod(&pinned(A), None, 0, false);
-    expect(&mut handle, "GET", &format!("{PODS}/{POD}"), &[], 200, own).await;
+    let (init, mut handle) = start_init(dir.path(), own_pod(&pinned(A), None, 0, false)).await;
     expect_publish(&mut handle).await;
     assert_eq!(init.await.unwrap().unwrap(), InitOutcome::Resumed);
     let record = volume.current().unwrap().unwrap();
@@ -298,16 +288,11 @@ async fn the_same_image_resumes_with_the_reason_the_last_pod_left() {
 #[tokio::test]
 async fn a_new_digest_archives_the_unfinished_test_and_starts_on_wiped_data() {
     let dir = tempfile::tempdir().unwrap();
-    let volume = Volume::new(dir.path());
-    volume
-        .write_current(&TestRecord::start(&pinned(A), 100))
-        .unwrap();
+    let volume = syncing_test(dir.path(), &pinned(A));
     std::fs::create_dir_all(dir.path().join("node")).unwrap();
     std::fs::write(dir.path().join("node/blocks"), "old").unwrap();
-    let (monitor, mut handle) = monitor(dir.path());
-    let init = tokio::spawn(async move { monitor.init().await });
-    let own = own_pod(&pinned(B), Some("v2"), 0, false);
-    expect(&mut handle, "GET", &format!("{PODS}/{POD}"), &[], 200, own).await;
+    let (init, mut handle) =
+        start_init(dir.path(), own_pod(&pinned(B), Some("v2"), 0, false)).await;
     let data = expect_publish(&mut handle).await;
     let history: Value = serde_json::from_str(data["history.json"].as_str().unwrap()).unwrap();
     assert_eq!(history[0]["status"]["state"], "superseded");
@@ -320,10 +305,11 @@ async fn a_new_digest_archives_the_unfinished_test_and_starts_on_wiped_data() {
 #[tokio::test]
 async fn a_resolver_that_cannot_pull_is_recorded_with_its_reason_and_fails_init() {
     let dir = tempfile::tempdir().unwrap();
-    let (monitor, mut handle) = monitor(dir.path());
-    let init = tokio::spawn(async move { monitor.init().await });
-    let own = own_pod("tmpnet/litecoind:latest", None, 0, false);
-    expect(&mut handle, "GET", &format!("{PODS}/{POD}"), &[], 200, own).await;
+    let (init, mut handle) = start_init(
+        dir.path(),
+        own_pod("tmpnet/litecoind:latest", None, 0, false),
+    )
+    .await;
     // A resolver a stopped monitor left is deleted before the new one.
     let path = format!("{PODS}/{SET}-resolve");
     expect(&mut handle, "DELETE", &path, &[], 200, json!({})).await;
@@ -344,6 +330,30 @@ async fn a_resolver_that_cannot_pull_is_recorded_with_its_reason_and_fails_init(
         "{err}"
     );
     assert!(!err.contains('\n'));
+}
+
+/// Starts `init` on the volume at `dir` and answers its read of its own
+/// pod with `own`.
+async fn start_init(
+    dir: &Path,
+    own: Value,
+) -> (
+    tokio::task::JoinHandle<crate::error::Result<InitOutcome>>,
+    Mock,
+) {
+    let (monitor, mut handle) = monitor(dir);
+    let init = tokio::spawn(async move { monitor.init().await });
+    expect(&mut handle, "GET", &format!("{PODS}/{POD}"), &[], 200, own).await;
+    (init, handle)
+}
+
+/// The volume at `dir`, holding a test of `image` syncing since 100.
+fn syncing_test(dir: &Path, image: &str) -> Volume {
+    let volume = Volume::new(dir);
+    volume
+        .write_current(&TestRecord::start(image, 100))
+        .unwrap();
+    volume
 }
 
 /// Answers a read of the monitor's own pod: the node container on
@@ -390,10 +400,7 @@ impl SyncProbe for SyncsAfter {
 #[tokio::test]
 async fn the_sidecar_records_a_restart_then_the_sync_then_rolls_to_a_new_digest() {
     let dir = tempfile::tempdir().unwrap();
-    let volume = Volume::new(dir.path());
-    volume
-        .write_current(&TestRecord::start(&pinned(A), 100))
-        .unwrap();
+    let volume = syncing_test(dir.path(), &pinned(A));
     std::fs::create_dir_all(dir.path().join("node")).unwrap();
     std::fs::write(dir.path().join("node/blocks"), [0u8; 4096]).unwrap();
     // It syncs within two looks, long before its first look at the tag.
@@ -429,10 +436,7 @@ async fn the_sidecar_records_a_restart_then_the_sync_then_rolls_to_a_new_digest(
 #[tokio::test]
 async fn a_stop_mid_sync_leaves_a_note_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let volume = Volume::new(dir.path());
-    volume
-        .write_current(&TestRecord::start(&pinned(A), 100))
-        .unwrap();
+    let volume = syncing_test(dir.path(), &pinned(A));
     let (monitor, mut handle) = monitor(dir.path());
     let probe = SyncsAfter {
         looks: AtomicUsize::new(0),
@@ -460,10 +464,8 @@ async fn a_stop_mid_sync_leaves_a_note_with_the_reason() {
 #[tokio::test]
 async fn a_version_the_image_could_not_print_is_recorded_as_none() {
     let dir = tempfile::tempdir().unwrap();
-    let (monitor, mut handle) = monitor(dir.path());
-    let init = tokio::spawn(async move { monitor.init().await });
-    let own = own_pod(&pinned(A), Some("unknown"), 0, false);
-    expect(&mut handle, "GET", &format!("{PODS}/{POD}"), &[], 200, own).await;
+    let (init, mut handle) =
+        start_init(dir.path(), own_pod(&pinned(A), Some("unknown"), 0, false)).await;
     expect_publish(&mut handle).await;
     assert_eq!(init.await.unwrap().unwrap(), InitOutcome::Started);
     let record = Volume::new(dir.path()).current().unwrap().unwrap();
@@ -473,10 +475,7 @@ async fn a_version_the_image_could_not_print_is_recorded_as_none() {
 #[tokio::test]
 async fn a_build_that_never_syncs_is_rolled_to_the_next_one() {
     let dir = tempfile::tempdir().unwrap();
-    let volume = Volume::new(dir.path());
-    volume
-        .write_current(&TestRecord::start(&pinned(A), 100))
-        .unwrap();
+    let volume = syncing_test(dir.path(), &pinned(A));
     // Every look at the node is also a look at the tag.
     let (wait, mut handle) = sidecar(dir.path(), Duration::ZERO, usize::MAX);
     expect_own_pod(&mut handle, &pinned(A), 0).await;

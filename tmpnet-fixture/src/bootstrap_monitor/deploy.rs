@@ -18,7 +18,7 @@ use crate::kinds::{self, LaunchContext, Placement};
 use crate::model::network::RuntimeSettings;
 use crate::model::{KubeSettings, Node};
 use crate::network::Network;
-use crate::runtime::kube::client::{api_error, call, status_code};
+use crate::runtime::kube::client::{api_error, call, delete_if_present};
 use crate::runtime::kube::manifests::{network_name, owner_reference, Command, Context};
 
 /// The network's Kubernetes settings, or the one-line error saying the
@@ -190,14 +190,8 @@ where
     <K as kube::Resource>::DynamicType: Default,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    match call(api.delete(name, &DeleteParams::background())).await {
-        Ok(_) => Ok(()),
-        Err(e) if status_code(&e) == Some(404) => Ok(()),
-        Err(e) => Err(api_error(
-            format!("delete {} {name}", K::kind(&Default::default())),
-            e,
-        )),
-    }
+    let what = format!("{} {name}", K::kind(&Default::default()));
+    delete_if_present(&api, name, &DeleteParams::background(), &what).await
 }
 
 /// Deletes the objects of kind `K` labelled `selector` that are not being

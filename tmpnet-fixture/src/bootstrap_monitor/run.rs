@@ -265,16 +265,14 @@ impl Monitor {
         let mut restarts = pod.restarts;
         let mut last_log = Instant::now();
         let mut tag = TagWatch::new(s.poll);
-        let record = loop {
-            let Some(mut record) = self.volume.current()? else {
-                return Err(crate::error::Error::InvalidInput(format!(
-                    "the volume at {} has no test record; the init container must run first (tmpnet-bootstrap-monitor init)",
-                    s.volume.display()
-                )));
-            };
-            if record.is_synced() {
-                break record;
-            }
+        // This sidecar is the record's only writer while its pod runs.
+        let Some(mut record) = self.volume.current()? else {
+            return Err(crate::error::Error::InvalidInput(format!(
+                "the volume at {} has no test record; the init container must run first (tmpnet-bootstrap-monitor init)",
+                s.volume.display()
+            )));
+        };
+        while !record.is_synced() {
             match self.cluster.own_pod(&s.pod, &s.container).await {
                 Ok(pod) if pod.restarts > restarts => {
                     restarts = pod.restarts;
@@ -293,11 +291,11 @@ impl Monitor {
             match probe.pending().await {
                 None => {
                     let bytes = self.volume.disk_bytes(&s.node_data);
-                    let done = synced(&record, now(), bytes);
-                    self.volume.write_current(&done)?;
+                    record = synced(&record, now(), bytes);
+                    self.volume.write_current(&record)?;
                     self.publish(&set, None).await;
-                    tracing::info!(image = %done.image, status = ?done.status, "the node has synced");
-                    break done;
+                    tracing::info!(image = %record.image, status = ?record.status, "the node has synced");
+                    break;
                 }
                 Some(progress) if last_log.elapsed() >= Duration::from_secs(30) => {
                     last_log = Instant::now();
@@ -310,7 +308,7 @@ impl Monitor {
                 return self.await_replacement().await;
             }
             tokio::time::sleep(s.check_every).await;
-        };
+        }
         loop {
             tokio::time::sleep(s.poll).await;
             if self.roll_if_new(&record, &set, &mut tag).await? {

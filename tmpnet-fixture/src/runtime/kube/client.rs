@@ -66,6 +66,24 @@ pub async fn call<T>(
     }
 }
 
+/// Deletes `name` with `params`; an object already gone is no error.
+/// `what` names it in the error (`pod x`).
+pub async fn delete_if_present<K>(
+    api: &kube::Api<K>,
+    name: &str,
+    params: &kube::api::DeleteParams,
+    what: &str,
+) -> Result<()>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match call(api.delete(name, params)).await {
+        Ok(_) => Ok(()),
+        Err(e) if status_code(&e) == Some(404) => Ok(()),
+        Err(e) => Err(api_error(format!("delete {what}"), e)),
+    }
+}
+
 /// The HTTP status of an API error, if it is one.
 pub fn status_code(e: &kube::Error) -> Option<u16> {
     match e {

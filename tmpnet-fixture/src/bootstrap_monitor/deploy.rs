@@ -18,7 +18,7 @@ use crate::kinds::{self, LaunchContext, Placement};
 use crate::model::network::RuntimeSettings;
 use crate::model::{KubeSettings, Node};
 use crate::network::Network;
-use crate::runtime::kube::client::{api_error, call, delete_if_present};
+use crate::runtime::kube::client::{api_error, call, delete_if_present, NamespacedObject};
 use crate::runtime::kube::manifests::{network_name, owner_reference, Command, Context};
 
 /// The network's Kubernetes settings, or the one-line error saying the
@@ -95,12 +95,7 @@ pub async fn render(
 
 async fn apply<K>(client: &Client, namespace: &str, object: &Value) -> Result<()>
 where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
-    <K as kube::Resource>::DynamicType: Default,
+    K: NamespacedObject + serde::Serialize,
 {
     let name = object["metadata"]["name"].as_str().unwrap_or_default();
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
@@ -183,11 +178,7 @@ pub async fn status(cluster: &Cluster, name: &str) -> Result<Status> {
 
 async fn delete_named<K>(client: &Client, namespace: &str, name: &str) -> Result<()>
 where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-    <K as kube::Resource>::DynamicType: Default,
+    K: NamespacedObject,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let what = format!("{} {name}", K::kind(&Default::default()));
@@ -198,11 +189,7 @@ where
 /// deleted yet; returns how many are left (being deleted or not).
 async fn delete_left<K>(client: &Client, namespace: &str, selector: &str) -> Result<usize>
 where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-    <K as kube::Resource>::DynamicType: Default,
+    K: NamespacedObject,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let left = call(api.list(&ListParams::default().labels(selector)))

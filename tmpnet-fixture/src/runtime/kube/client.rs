@@ -66,6 +66,24 @@ pub async fn call<T>(
     }
 }
 
+/// A typed namespaced API object that can be listed, read, made and
+/// deleted (every k8s-openapi namespaced kind).
+pub trait NamespacedObject:
+    kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+{
+}
+
+impl<K> NamespacedObject for K where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+{
+}
+
 /// Deletes `name` with `params`; an object already gone is no error.
 /// `what` names it in the error (`pod x`).
 pub async fn delete_if_present<K>(

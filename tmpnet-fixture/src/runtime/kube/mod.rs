@@ -607,11 +607,7 @@ impl KubeRuntime {
 
     async fn sweep_kind<K>(&self, selector: &str) -> Result<Vec<String>>
     where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + serde::de::DeserializeOwned
-            + std::fmt::Debug,
-        <K as kube::Resource>::DynamicType: Default,
+        K: client::NamespacedObject,
     {
         let api: Api<K> = self.api().await?;
         let kind = K::kind(&Default::default()).to_ascii_lowercase();

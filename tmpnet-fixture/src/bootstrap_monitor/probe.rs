@@ -124,3 +124,74 @@ impl SyncProbe for NodeProbe {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    use super::*;
+    use crate::network::NetworkSpec;
+
+    /// Writes `files` as the kubelet mounts a ConfigMap or Secret: each
+    /// key a link through `..data` into a timestamped directory.
+    fn kubelet_mount(dir: &Path, files: &BTreeMap<String, Vec<u8>>) {
+        let stamp = dir.join("..2026_12_07_00_00_00.000000001");
+        std::fs::create_dir_all(&stamp).unwrap();
+        for (key, bytes) in files {
+            std::fs::write(stamp.join(key), bytes).unwrap();
+            symlink(Path::new("..data").join(key), dir.join(key)).unwrap();
+        }
+        symlink(stamp.file_name().unwrap(), dir.join("..data")).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_sidecar_rebuilds_the_network_and_its_node_from_the_mounts() {
+        let root = tempfile::tempdir().unwrap();
+        let spec = NetworkSpec::new(root.path(), 1)
+            .with_kind("bitcoind")
+            .with_node_path("/bin/true");
+        let network = Network::create(&spec).unwrap();
+        let state = state::collect(network.dir(), &network.kind().secret_files()).unwrap();
+        let mounts = tempfile::tempdir().unwrap();
+        let plain = state
+            .plain
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+            .collect();
+        kubelet_mount(&mounts.path().join("state"), &plain);
+        kubelet_mount(&mounts.path().join("secret"), &state.secret);
+        let node = &network.nodes()[0];
+        let config = std::fs::read(node.config_path()).unwrap();
+        let node_files = BTreeMap::from([
+            ("config.json".to_owned(), config),
+            ("flags.json".to_owned(), b"{}".to_vec()),
+        ]);
+        kubelet_mount(&mounts.path().join("node"), &node_files);
+
+        let check: SyncedCheck = "getblockchaininfo:/blocks=/headers".parse().unwrap();
+        let probe = NodeProbe::from_mounts(
+            &mounts.path().join("state"),
+            Some(&mounts.path().join("secret")),
+            &mounts.path().join("node"),
+            check,
+        )
+        .unwrap();
+        assert_eq!(probe.kind.name(), "bitcoind");
+        assert_eq!(probe.node.id(), node.id());
+        assert_eq!(
+            probe.endpoint.uri, "http://127.0.0.1:19443",
+            "the kind's pod API port"
+        );
+        // The credentials the kind's client reads came from the Secret, 0600.
+        let rpc = probe.network_dir.join("rpc.json");
+        assert_eq!(
+            std::fs::read(&rpc).unwrap(),
+            std::fs::read(network.dir().join("rpc.json")).unwrap()
+        );
+        let mode = std::fs::metadata(&rpc).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // No node answers here: the query says so, and nothing is synced.
+        let pending = probe.pending().await.unwrap();
+        assert!(pending.contains("getblockchaininfo"), "{pending}");
+    }
+}

@@ -213,24 +213,18 @@ async fn exec(client: &Client, pod: &str, command: &[&str]) -> Outcome<bool> {
 
 /// Runs `flow` on a new network of `kind`, then (whatever happened)
 /// removes the monitor `name` and stops the network.
-async fn with_network<F, Fut>(
+async fn with_network(
     admin: &Cluster,
     kind: &str,
     image: &str,
     name: &str,
-    flow: F,
-) -> Outcome
-where
-    F: FnOnce(Network) -> Fut,
-    Fut: Future<Output = Outcome<Network>>,
-{
+    flow: impl AsyncFnOnce(&Network) -> Outcome,
+) -> Outcome {
     let network = network(kind, image).await?;
-    let dir = network.dir().to_owned();
-    let result = flow(network).await;
+    let result = flow(&network).await;
     let removed = deploy::remove(admin, name, Duration::from_secs(180)).await;
-    let stopped = Network::load(&dir)?.stop().await;
-    let network = result?;
-    drop(network);
+    let stopped = network.stop().await;
+    result?;
     removed?;
     stopped?;
     assert!(
@@ -243,10 +237,10 @@ where
 async fn litecoind(admin: &Cluster) -> Outcome {
     println!("== litecoind: a persistent regtest network of {BLOCKS} blocks, a monitor of tmpnet/litecoind:latest");
     let name = "bootstrap-litecoind";
-    with_network(admin, "bitcoind", "tmpnet/litecoind:latest", name, |network| async move {
-    let miner = rpc(&network, &network.nodes()[0]).await?;
+    with_network(admin, "bitcoind", "tmpnet/litecoind:latest", name, async |network| {
+    let miner = rpc(network, &network.nodes()[0]).await?;
     miner.mine(BLOCKS).await?;
-    let (height, _) = wait_for_same_tip(&network, Duration::from_secs(60)).await?;
+    let (height, _) = wait_for_same_tip(network, Duration::from_secs(60)).await?;
     assert_eq!(height, BLOCKS);
     let spec = monitor_spec(
         name,
@@ -254,7 +248,7 @@ async fn litecoind(admin: &Cluster) -> Outcome {
         &format!("getblockchaininfo:/initialblockdownload=false,/blocks=/headers,/headers={BLOCKS}"),
         &["-version"],
     )?;
-    deploy::deploy(admin, &network, &spec).await?;
+    deploy::deploy(admin, network, &spec).await?;
     let first = wait_test(admin, name, "synced", None, Duration::from_secs(300)).await?;
     let test = first.current.clone().ok_or("no test")?;
     println!("  first test: {test:?}");
@@ -276,8 +270,8 @@ async fn litecoind(admin: &Cluster) -> Outcome {
     assert_eq!(past.image, test.image);
     assert!(past.is_synced(), "{past:?}");
     println!("  second test: {:?}", second.current);
-    cli(&network, name, &test.image)?;
-    Ok(network)
+    cli(network, name, &test.image)?;
+    Ok(())
     })
     .await
 }
@@ -293,7 +287,7 @@ async fn refnode(admin: &Cluster, admin_client: &Client) -> Outcome {
         "refnode",
         "tmpnet/refnode:latest",
         name,
-        |network| async move {
+        async |network| {
             let uri = network
                 .node_uris()
                 .await?
@@ -321,7 +315,7 @@ async fn refnode(admin: &Cluster, admin_client: &Client) -> Outcome {
                 &format!("/ext/info:/keys={KEYS}"),
                 &["--version"],
             )?;
-            deploy::deploy(admin, &network, &spec).await?;
+            deploy::deploy(admin, network, &spec).await?;
             let syncing = wait_test(admin, name, "syncing", None, Duration::from_secs(300)).await?;
             let test = syncing.current.ok_or("no test")?;
             let pod = format!("{name}-0");
@@ -408,7 +402,7 @@ async fn refnode(admin: &Cluster, admin_client: &Client) -> Outcome {
                 "{done:?}"
             );
             println!("  refnode test: {done:?}");
-            Ok(network)
+            Ok(())
         },
     )
     .await

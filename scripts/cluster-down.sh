@@ -2,7 +2,9 @@
 # Stops the local cluster of scripts/cluster-up.sh and removes everything it
 # made: processes, containers, mounts, network namespaces, the bridge, its
 # iptables chains, cgroups and directories. Safe to run when nothing is up.
-# Exits 1, naming each leftover, if anything remains.
+# Exits 1, naming each leftover, if anything remains. Refuses, touching
+# nothing, when a directory of the cluster exists without the marker
+# cluster-up.sh writes into it (.tmpnet-cluster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/cluster-lib.sh

@@ -10,15 +10,17 @@
 #
 # Needs root. Whatever a killed earlier run left is removed first. Prints
 # the line to use the cluster, export KUBECONFIG=... (the admin), and
-# leaves upstream's kubectl in the cluster's directory.
+# leaves upstream's kubectl in the cluster's directory. A failure, Ctrl-C
+# or SIGTERM part-way tears down what it started (as cluster-down.sh does),
+# keeping the components' logs in a temporary directory it names.
 #
 # Usage: scripts/cluster-up.sh [--no-images]
 #   --no-images  do not load the repository's images (only pause)
 #   TMPNET_CLUSTER_DIR, TMPNET_CLUSTER_RUN  state and runtime directories
-#   (default /var/lib/tmpnet-cluster, /run/tmpnet-cluster)
+#   (default /var/lib/tmpnet-cluster, /run/tmpnet-cluster), created here:
+#   absent, or an earlier cluster's (with its .tmpnet-cluster marker)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$(pwd)
 # shellcheck source=scripts/cluster-lib.sh
 . scripts/cluster-lib.sh
 images=1
@@ -46,6 +48,37 @@ started=$(now)
 
 bin=$(scripts/cluster-build.sh)
 cluster_down
+
+# From here on, whatever fails tears down what this run started. ERR notes
+# the failing line (inherited by functions, -E; in a subshell it only sets
+# a variable of the subshell), INT and TERM the signal; the EXIT trap tears
+# down (it also sees an exit on an unset variable).
+set -E
+failure=""
+up_failed() {
+    local rc=$? logs
+    trap - ERR INT TERM EXIT
+    echo "cluster-up ${failure:-failed (exit status $rc)}: tearing down what it started" >&2
+    if [ -n "${pause_ctx:-}" ]; then rm -rf "$pause_ctx"; fi
+    if [ -f "$CLUSTER_DIR/$CLUSTER_MARKER" ] && [ -d "$CLUSTER_DIR/logs" ] \
+        && logs=$(mktemp -d "${TMPDIR:-/tmp}/tmpnet-cluster-logs.XXXXXX") \
+        && cp -r "$CLUSTER_DIR/logs/." "$logs/"; then
+        echo "cluster-up: the components' logs are kept in $logs" >&2
+    fi
+    cluster_down || true
+    exit "$rc"
+}
+trap 'failure="failed at line $LINENO"; [ "${BASH_SOURCE[0]}" = "$0" ] || failure+=" of ${BASH_SOURCE[0]}"' ERR
+trap 'failure="stopped by SIGINT"; exit 130' INT
+trap 'failure="stopped by SIGTERM"; exit 143' TERM
+trap up_failed EXIT
+
+# Both directories are new, and marked as the cluster's before anything is
+# written into them: cluster_down removes nothing else.
+mkdir -p "$(dirname "$CLUSTER_DIR")" "$(dirname "$CLUSTER_RUN")"
+mkdir "$CLUSTER_DIR" "$CLUSTER_RUN"
+cluster_mark "$CLUSTER_DIR"
+cluster_mark "$CLUSTER_RUN"
 mkdir -p "$CLUSTER_DIR"/{pki,logs,etcd,kubelet,pod-logs,volumes,containerd,cni/net.d,cni/ipam} "$CLUSTER_RUN"/{containerd,runc}
 chmod 700 "$CLUSTER_DIR/pki"
 log=$CLUSTER_DIR/logs
@@ -131,7 +164,7 @@ wait_for() {
     done
     echo "error: $what not ready after $limit s; last lines of its log:" >&2
     tail -n 20 "$log/$name.log" >&2 2>/dev/null || true
-    exit 1
+    return 1
 }
 alive() { kill -0 "$(cat "$CLUSTER_RUN/$1.pid")"; }
 kubectl() { "$k8s" kubectl --kubeconfig "$CLUSTER_DIR/admin.kubeconfig" "$@"; }
@@ -362,8 +395,9 @@ start local-provisioner "$k8s" local-provisioner --kubeconfig "$CLUSTER_DIR/prov
     --base-dir "$CLUSTER_DIR/volumes"
 wait_for "default ServiceAccount" kube-controller-manager 60 kubectl get serviceaccount default
 for name in $COMPONENTS; do
-    alive "$name" || cluster_die "$name exited during start; see $log/$name.log"
+    alive "$name" || { echo "error: $name exited during start (see $name.log among its logs)" >&2; false; }
 done
 ln -s "$k8s" "$CLUSTER_DIR/kubectl"
+trap - ERR INT TERM EXIT
 echo "cluster up in $(since "$started") s (logs in $log; kubectl: $CLUSTER_DIR/kubectl)"
 echo "export KUBECONFIG=$CLUSTER_DIR/admin.kubeconfig"

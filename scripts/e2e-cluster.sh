@@ -56,7 +56,9 @@ cleanup() {
         cp -r "$CLUSTER_DIR/logs" target/cluster-logs
         echo "the cluster's logs (each component's, the audit log) are in target/cluster-logs" >&2
     fi
-    cluster_down
+    if ! cluster_down; then
+        [ "$rc" != 0 ] || rc=1
+    fi
     rm -rf "$work"
     exit $rc
 }
@@ -112,7 +114,7 @@ check_empty() {
         [ -z "${left// /}" ] && break
         sleep 0.5
     done
-    [ -z "${left// /}" ] || cluster_die "left in the cluster after 60 s: $(echo $left)"
+    [ -z "${left// /}" ] || cluster_die "left in the cluster after 60 s: $(tr -s '[:space:]' ' ' <<<"$left")"
     echo "namespace tmpnet is empty of tmpnet objects, and no volume is left"
 }
 
@@ -152,8 +154,8 @@ echo "== a cluster killed with kill -9 is reaped by the next cluster-up.sh"
     || { cat "$work/left.log" >&2; exit 1; }
 pods_before=$(cluster_netns | wc -l)
 [ "$pods_before" -ge 2 ] || cluster_die "expected the network's pods in their own namespaces, found $pods_before"
-# shellcheck disable=SC2046
-kill -9 $(cluster_pids) 2>/dev/null || true
+mapfile -t pids < <(cluster_pids)
+kill -9 "${pids[@]}" 2>/dev/null || true
 unset E2E_USE_KUBERNETES KUBECONFIG
 scripts/cluster-up.sh --no-images >"$work/up2.log" 2>&1 || { cat "$work/up2.log" >&2; exit 1; }
 left=$(cluster_netns | wc -l)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes the README's picture of the metrics collector (docs/collector-graph.png):
+# Makes the picture of the metrics collector in docs/src/guide/metrics-and-logs.md (docs/src/images/collector-graph.png):
 # a 5-node refnode network under a scratch root, some writes, the collector's
 # graph of every node's gossip rate, taken with headless Chromium (Debian's
 # chromium package). Not part of the tests.
@@ -28,6 +28,6 @@ done
 expr="rate(refnode_gossip_received_total{network_uuid=\"$uuid\"}[15s])"
 query="$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$expr")"
 chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,820 \
-    --virtual-time-budget=10000 --screenshot="$PWD/docs/collector-graph.png" \
+    --virtual-time-budget=10000 --screenshot="$PWD/docs/src/images/collector-graph.png" \
     "$collector/graph?g0.expr=$query&g0.tab=0&g0.range_input=1m" 2>/dev/null
-echo "wrote docs/collector-graph.png"
+echo "wrote docs/src/images/collector-graph.png"

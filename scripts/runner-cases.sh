@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The remote runner's end-to-end cases, run the same on every cluster tier
 # (scripts/e2e-kubesim.sh on the simulator, scripts/e2e-cluster.sh on the
 # local cluster). Sourced, not run. The caller provides:
@@ -9,6 +10,7 @@
 #   diagnose              (optional) prints the cluster's state when a case hangs
 # and exports E2E_USE_KUBERNETES, KUBECONFIG (the tmpnet ServiceAccount),
 # TMPNET_ROOT_DIR. The images come from scripts/build-images.sh.
+: "${work:?is set by the sourcing script}"
 
 # Runs a command that must fail, its output in $work/<log>.log, which must
 # hold a line matching <pattern>: must_fail <log> <pattern> <command...>
@@ -29,7 +31,9 @@ must_fail() {
 # run_pid.
 start_running() {
     local log="$work/$1.log" test_bin
-    test_bin="target/debug/deps/$(ls target/images/runner/bin | grep '^e2e-' | head -1)"
+    local bins=(target/images/runner/bin/e2e-*)
+    [ -e "${bins[0]}" ] || { echo "error: no e2e-* test binary in target/images/runner/bin" >&2; exit 1; }
+    test_bin="target/debug/deps/${bins[0]##*/}"
     ENV_JOB_IMAGE=tmpnet/runner:latest "$test_bin" >"$log" 2>&1 &
     run_pid=$!
     for _ in $(seq 1 600); do
@@ -52,6 +56,7 @@ detached_job() {
 
 runner_cases() {
     local token job rc started elapsed
+    : "${tmpnetctl:?is set by the sourcing script}" "${secret_scan?is set by the sourcing script}"
     echo "== the suite inside the cluster: a runner Job from tmpnet/runner:latest"
     ENV_JOB_IMAGE=tmpnet/runner:latest cargo test --locked -p e2e-suite 2>&1 | tee "$work/runner.log"
     grep -q "running the suite in the cluster: Job" "$work/runner.log"
@@ -90,7 +95,7 @@ print("the forwarded secret is in a Secret owned by the Job, not in its spec")
     "$tmpnetctl" runner wait "$job"
     "$tmpnetctl" runner logs "$job" >"$work/job.log"
     grep -q "test result: ok" "$work/job.log"
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086 # secret_scan holds directories, one a word
     if grep -rqF "$token" "$work"/*.log "$work/root" $secret_scan; then
         echo "error: the forwarded secret appears in the output" >&2
         exit 1
@@ -148,6 +153,9 @@ print("the forwarded secret is in a Secret owned by the Job, not in its spec")
         echo "error: waiting for a deleted Job succeeded" >&2
         exit 1
     fi
-    [ "$(wc -l <"$work/wait.log")" = 1 ] && grep -q "no such Job" "$work/wait.log" \
-        || { cat "$work/wait.log" >&2; echo "error: not one line naming the problem" >&2; exit 1; }
+    if [ "$(wc -l <"$work/wait.log")" != 1 ] || ! grep -q "no such Job" "$work/wait.log"; then
+        cat "$work/wait.log" >&2
+        echo "error: not one line naming the problem" >&2
+        exit 1
+    fi
 }

@@ -3,12 +3,52 @@
 # (unit, contract, acceptance on real local networks and on the simulated
 # cluster), then the example suite in kube mode on the simulator, then on a
 # real Kubernetes built here (the local-cluster tier). CI runs exactly this.
+#
+# Usage: scripts/test.sh [--no-install]
+#   First installs what the suite needs and is missing (scripts/setup-lib.sh:
+#   Debian packages, as root or through sudo; Python packages; cargo-nextest),
+#   naming each. --no-install, or TMPNET_NO_INSTALL=1, installs nothing: a
+#   missing one is named, with the command that installs it, and nothing runs.
 set -euo pipefail
+usage="usage: scripts/test.sh [--no-install]"
+install=1
+case "${TMPNET_NO_INSTALL:-}" in
+"" | 0) ;;
+*) install=0 ;;
+esac
+for arg in "$@"; do
+    case "$arg" in
+    --no-install) install=0 ;;
+    -h | --help)
+        echo "$usage"
+        exit 0
+        ;;
+    *)
+        echo "scripts/test.sh: unknown argument '$arg'; $usage" >&2
+        exit 1
+        ;;
+    esac
+done
 cd "$(dirname "$0")/.."
 
-# Real-daemon tests (litecoind) fail rather than skip when the daemon is
-# missing; set TMPNET_REQUIRE_REAL_NODES=0 to have them skip, loudly.
+# shellcheck source=scripts/setup-lib.sh
+. scripts/setup-lib.sh
+setup_dependencies "$install"
+
+# Tests that need a tool from outside the workspace (litecoind, monerod,
+# etcd, prometheus, avalanchego, cargo-nextest, the Python client) are
+# `#[ignore = "needs ..."]`: a plain `cargo test` lists them as ignored with
+# that reason. Here they run (--include-ignored) and fail if their tool is
+# missing. TMPNET_REQUIRE_REAL_NODES=0 leaves them ignored, and has the
+# script tiers below say NOT RUN for what they cannot run.
 export TMPNET_REQUIRE_REAL_NODES="${TMPNET_REQUIRE_REAL_NODES:-1}"
+ignored=(--include-ignored)
+if [ "$TMPNET_REQUIRE_REAL_NODES" = 0 ]; then
+    ignored=()
+fi
+
+# Snapshot tests compare, never write: `cargo insta review` is for people.
+export INSTA_UPDATE=no
 
 # Networks made by the example suite go to a scratch root, not ~/.tmpnet.
 if [ -z "${TMPNET_ROOT_DIR:-}" ]; then
@@ -43,6 +83,17 @@ else
     missing+=("cargo clippy")
 fi
 
+echo "== shellcheck (scripts/ and .ci/run)"
+if command -v shellcheck >/dev/null 2>&1; then
+    shellcheck -x scripts/*.sh .ci/run
+else
+    banner "shellcheck is not installed (apt-get install shellcheck)"
+    missing+=("shellcheck")
+fi
+
+echo "== docs: internal links and the book's table of contents"
+python3 scripts/check-docs.py
+
 echo "== cargo doc (the library's public API, warnings are errors)"
 # The library chooses no Kubernetes version; docs of it alone need one.
 RUSTDOCFLAGS="-D warnings" K8S_OPENAPI_ENABLED_VERSION=1.33 \
@@ -58,7 +109,8 @@ echo "== cargo test"
 # tests (tests/own_daemons.rs), which apply the real-daemon rule above and
 # check that nothing is left running; not a second time here.
 cargo test --workspace --locked \
-    --exclude tmpnet-example-etcd --exclude tmpnet-example-monerod
+    --exclude tmpnet-example-etcd --exclude tmpnet-example-monerod \
+    -- "${ignored[@]}"
 
 echo "== simulated kube e2e"
 scripts/e2e-kubesim.sh

@@ -30,9 +30,10 @@ fn spec(root: &std::path::Path, daemon: std::path::PathBuf, count: usize) -> Net
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs litecoind (apt-get install litecoind); scripts/test.sh runs it"]
 async fn three_nodes_share_blocks_and_transactions_and_keep_the_chain_across_restart() {
     let _one_at_a_time = serial();
-    let Some(daemon) = litecoind() else { return };
+    let daemon = litecoind();
     let root = test_root();
     let network = Network::create(&spec(root.path(), daemon, 3)).unwrap();
     network.start(TIMEOUT).await.unwrap();
@@ -101,9 +102,10 @@ async fn three_nodes_share_blocks_and_transactions_and_keep_the_chain_across_res
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs litecoind (apt-get install litecoind); scripts/test.sh runs it"]
 async fn a_port_taken_before_the_daemon_binds_it_is_retried() {
     let _one_at_a_time = serial();
-    let Some(daemon) = litecoind() else { return };
+    let daemon = litecoind();
     let root = test_root();
     let network = Network::create(&spec(root.path(), daemon, 2)).unwrap();
     // Another program holds the port node 1 was given.
@@ -144,9 +146,10 @@ fn free_port() -> u16 {
 }
 
 #[test]
+#[ignore = "needs litecoind (apt-get install litecoind); scripts/test.sh runs it"]
 fn cli_starts_checks_and_stops_a_litecoind_network() {
     let _one_at_a_time = serial();
-    let Some(daemon) = litecoind() else { return };
+    let daemon = litecoind();
     let root = test_root();
     let d = daemon.to_str().unwrap();
     let dir = start_network(
@@ -231,9 +234,10 @@ fn cli_starts_checks_and_stops_a_litecoind_network() {
 }
 
 #[test]
+#[ignore = "needs litecoind (apt-get install litecoind); scripts/test.sh runs it"]
 fn a_daemon_exiting_during_start_and_a_wrong_path_are_clear_errors() {
     let _one_at_a_time = serial();
-    let Some(daemon) = litecoind() else { return };
+    let daemon = litecoind();
     let root = test_root();
     let d = daemon.to_str().unwrap();
     let out = ctl(
@@ -289,9 +293,10 @@ fn a_daemon_exiting_during_start_and_a_wrong_path_are_clear_errors() {
 }
 
 #[test]
+#[ignore = "needs litecoind (apt-get install litecoind); scripts/test.sh runs it"]
 fn the_harness_runs_tests_on_litecoind_networks() {
     let _one_at_a_time = serial();
-    let Some(daemon) = litecoind() else { return };
+    let daemon = litecoind();
     let root = test_root();
     let args = [
         "--node-kind",

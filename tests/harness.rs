@@ -438,10 +438,9 @@ fn run_e2e_suite(args: &[&str]) -> TestRoot {
 }
 
 #[test]
+#[ignore = "needs cargo-nextest (cargo install cargo-nextest); scripts/test.sh runs it"]
 fn cargo_test_and_nextest_both_run_the_suite_on_one_shared_network() {
-    if !nextest_available() {
-        return;
-    }
+    require_nextest();
     for args in [
         &["test", "-q", "-p", "e2e-suite", "--test", "e2e"][..],
         &["nextest", "run", "-p", "e2e-suite", "--test", "e2e"][..],
@@ -463,10 +462,9 @@ fn cargo_test_and_nextest_both_run_the_suite_on_one_shared_network() {
 }
 
 #[test]
+#[ignore = "needs cargo-nextest (cargo install cargo-nextest); scripts/test.sh runs it"]
 fn harness_flags_pass_through_cargo_test_and_env_vars_through_nextest() {
-    if !nextest_available() {
-        return;
-    }
+    require_nextest();
     let cargo = |args: &[&str], root: &Path, env: &[(&str, &str)]| {
         let mut cmd = Command::new(env!("CARGO"));
         cmd.args(args)
@@ -645,10 +643,9 @@ fn a_failing_case_fails_only_itself_and_each_case_gets_its_values_and_network() 
 }
 
 #[test]
+#[ignore = "needs cargo-nextest (cargo install cargo-nextest); scripts/test.sh runs it"]
 fn nextest_runs_each_case_of_the_example_suite_against_the_shared_network() {
-    if !nextest_available() {
-        return;
-    }
+    require_nextest();
     let root = run_e2e_suite(&[
         "nextest",
         "run",

@@ -4,8 +4,8 @@
 //! crate outside the library (`examples/etcd-kind`), under `cargo test`
 //! and `cargo nextest`. Each run must leave nothing running.
 //!
-//! Without the daemons installed these fail (CI), or with
-//! `TMPNET_REQUIRE_REAL_NODES=0` say NOT RUN loudly.
+//! They are ignored by a plain `cargo test` (with the daemon they need as
+//! the reason); the test command runs them, and fails without the daemons.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,10 +30,9 @@ fn tops(dir: &Path) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs monerod (apt-get install monero); scripts/test.sh runs it"]
 fn monerod_from_its_kind_file_with_the_stock_tmpnetctl() {
-    if third_party_daemon("/usr/bin/monerod", "monero").is_none() {
-        return;
-    }
+    third_party_daemon("/usr/bin/monerod", "monero");
     let root = test_root();
     let kind = monerod_kind_file();
     // As a user runs it: monerod found on PATH.
@@ -114,10 +113,9 @@ fn run_suite(args: &[&str], tests: usize) {
 }
 
 #[test]
+#[ignore = "needs monerod (apt-get install monero); scripts/test.sh runs it"]
 fn monerod_from_its_kind_file_under_the_harness() {
-    if third_party_daemon("/usr/bin/monerod", "monero").is_none() {
-        return;
-    }
+    third_party_daemon("/usr/bin/monerod", "monero");
     run_suite(
         &[
             "test",
@@ -132,10 +130,10 @@ fn monerod_from_its_kind_file_under_the_harness() {
 }
 
 #[test]
+#[ignore = "needs etcd and cargo-nextest (apt-get install etcd-server; cargo install cargo-nextest); scripts/test.sh runs it"]
 fn etcd_as_a_rust_kind_outside_the_library_under_cargo_test_and_nextest() {
-    if third_party_daemon("/usr/bin/etcd", "etcd-server").is_none() || !nextest_available() {
-        return;
-    }
+    third_party_daemon("/usr/bin/etcd", "etcd-server");
+    require_nextest();
     run_suite(
         &["test", "-q", "-p", "tmpnet-example-etcd", "--test", "etcd"],
         2,

@@ -112,9 +112,11 @@ async fn direct_start(network: &tmpnet_fixture::Network, binary: &std::path::Pat
 
 /// The kind file's overhead over the daemon's own start.
 fn kind_file_overhead(rt: &tokio::runtime::Runtime, root: &std::path::Path, runs: usize) {
-    let Some(binary) = tmpnet_acceptance::third_party_daemon("/usr/bin/monerod", "monero") else {
+    let binary = std::path::PathBuf::from("/usr/bin/monerod");
+    if !binary.exists() {
+        eprintln!("NOT RUN: the kind file's overhead needs monerod (apt-get install monero)");
         return;
-    };
+    }
     let kind_file =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/monerod/monerod.toml");
     let spec = NetworkSpec::new(root, 3)

@@ -257,66 +257,70 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// Whether a tool the test needs is present. When it is not: with
-/// `TMPNET_REQUIRE_REAL_NODES` set (as `scripts/test.sh`, and so CI, sets
-/// it) the test fails naming the fix; otherwise it says loudly that it is
-/// not run.
-fn required_tool(present: bool, message: &str) -> bool {
-    if present {
-        return true;
-    }
-    let required =
-        std::env::var("TMPNET_REQUIRE_REAL_NODES").is_ok_and(|v| v != "0" && !v.is_empty());
-    if required {
-        panic!("{message} (TMPNET_REQUIRE_REAL_NODES is set)");
-    }
-    eprintln!("\n!!!!!!!!!!\n!!! NOT RUN: {message}\n!!!!!!!!!!\n");
-    false
+/// A tool the test needs, or a failure naming how to install it.
+///
+/// Tests that need a tool from outside the workspace carry
+/// `#[ignore = "needs <tool>"]`: a plain `cargo test` lists them as ignored
+/// with that reason (never `ok`), and the test command runs them with
+/// `--include-ignored`, where a missing tool is a failure, not a skip.
+fn required_tool(present: bool, message: &str) {
+    assert!(present, "{message}");
 }
 
-/// The litecoind daemon, if installed (see [`required_tool`]).
-pub fn litecoind() -> Option<PathBuf> {
+/// The litecoind daemon (see [`required_tool`]).
+pub fn litecoind() -> PathBuf {
     let path = PathBuf::from("/usr/lib/litecoin/litecoind");
-    let message = "litecoind is not installed, so the real-daemon tests cannot run: \
-                   install it with `sudo apt-get install -y litecoind`";
-    required_tool(path.exists(), message).then_some(path)
+    required_tool(
+        path.exists(),
+        "litecoind is not installed, so the real-daemon tests cannot run: \
+         install it with `sudo apt-get install -y litecoind`",
+    );
+    path
 }
 
 /// avalanchego built by `scripts/avalanchego-build.sh`, named by
-/// `TMPNET_AVALANCHEGO_PATH` (as `scripts/test.sh` sets it), if there is
-/// one (see [`required_tool`]).
-pub fn avalanchego() -> Option<PathBuf> {
-    let path = std::env::var_os("TMPNET_AVALANCHEGO_PATH").map(PathBuf::from);
-    let message = "avalanchego is not built, so its tests cannot run: build it with \
-                   `scripts/avalanchego-build.sh` and set TMPNET_AVALANCHEGO_PATH to \
-                   <printed dir>/avalanchego (scripts/test.sh does both)";
-    let present = path.as_ref().is_some_and(|p| p.is_file());
-    required_tool(present, message).then(|| path.unwrap_or_default())
-}
-
-/// Prometheus, for the metrics collector's tests, if installed (see
+/// `TMPNET_AVALANCHEGO_PATH` (as `scripts/test.sh` sets it) (see
 /// [`required_tool`]).
-pub fn prometheus() -> Option<PathBuf> {
-    let path = PathBuf::from("/usr/bin/prometheus");
-    let message = "prometheus is not installed, so the metrics collector's tests cannot run: \
-                   install it with `sudo apt-get install -y prometheus`";
-    required_tool(path.exists(), message).then_some(path)
-}
-
-/// A third-party daemon for the own-daemon tests, if installed (see
-/// [`required_tool`]).
-pub fn third_party_daemon(path: &str, package: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(path);
-    let message = format!(
-        "{} is not installed, so its own-daemon tests cannot run: \
-         install it with `sudo apt-get install -y {package}`",
-        path.display()
+pub fn avalanchego() -> PathBuf {
+    let path = std::env::var_os("TMPNET_AVALANCHEGO_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    required_tool(
+        path.is_file(),
+        "avalanchego is not built, so its tests cannot run: build it with \
+         `scripts/avalanchego-build.sh` and set TMPNET_AVALANCHEGO_PATH to \
+         <printed dir>/avalanchego (scripts/test.sh does both)",
     );
-    required_tool(path.exists(), &message).then_some(path)
+    path
 }
 
-/// Whether `cargo nextest` is installed (see [`required_tool`]).
-pub fn nextest_available() -> bool {
+/// Prometheus, for the metrics collector's tests (see [`required_tool`]).
+pub fn prometheus() -> PathBuf {
+    let path = PathBuf::from("/usr/bin/prometheus");
+    required_tool(
+        path.exists(),
+        "prometheus is not installed, so the metrics collector's tests cannot run: \
+         install it with `sudo apt-get install -y prometheus`",
+    );
+    path
+}
+
+/// A third-party daemon for the own-daemon tests (see [`required_tool`]).
+pub fn third_party_daemon(path: &str, package: &str) -> PathBuf {
+    let path = PathBuf::from(path);
+    required_tool(
+        path.exists(),
+        &format!(
+            "{} is not installed, so its own-daemon tests cannot run: \
+             install it with `sudo apt-get install -y {package}`",
+            path.display()
+        ),
+    );
+    path
+}
+
+/// Fails unless `cargo nextest` is installed (see [`required_tool`]).
+pub fn require_nextest() {
     let present = Command::new(env!("CARGO"))
         .args(["nextest", "--version"])
         .output()
@@ -324,7 +328,7 @@ pub fn nextest_available() -> bool {
     required_tool(
         present,
         "cargo-nextest is not installed: `cargo install cargo-nextest --locked`",
-    )
+    );
 }
 
 /// Runs `tmpnetctl start-network` with `extra` arguments, asserts it

@@ -398,7 +398,7 @@ pub(crate) fn kube_reason(e: &kube::Error) -> String {
     let hint = match code {
         Some(401) => "; the credentials were refused: check --kubeconfig / --kube-context",
         Some(403) => {
-            "; the account lacks a permission: apply deploy/rbac.yaml to the namespace (README: Kubernetes mode)"
+            "; the account lacks a permission: apply deploy/rbac.yaml to the namespace (see docs/src/guide/kubernetes.md)"
         }
         Some(404) if matches!(e, kube::Error::Api(s) if s.message.contains("namespaces")) => {
             "; create the namespace (deploy/rbac.yaml does, for `tmpnet`) or choose another with --kube-namespace"

@@ -187,3 +187,22 @@ macro_rules! main {
         }
     };
 }
+
+// The `rust` examples of the README and of the book (docs/src/), compiled as
+// doctests of this crate so they stay true to the API.
+
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeSnippets;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/src/guide/writing-tests.md")]
+struct WritingTestsSnippets;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/src/guide/own-daemon.md")]
+struct OwnDaemonSnippets;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/src/reference/library.md")]
+struct LibrarySnippets;

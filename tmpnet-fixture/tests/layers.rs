@@ -1,11 +1,12 @@
-//! The library's module graph: layers that only point down, and no import
-//! cycle between the modules of any one module.
+//! The module graph of every crate of the workspace: layers that only
+//! point down, and no import cycle between the modules of any one module.
 //!
-//! Reads `src/`, finds every `crate::…` and `super::…` path outside comments
-//! and checks two rules:
+//! Reads each crate's `src/`, finds every `crate::…` and `super::…` path
+//! outside comments and string literals, and checks two rules:
 //!
-//! 1. A top-level module uses only the layers below it ([`LAYERS`]); the
-//!    crate root (`lib.rs`) is the facade and may use everything.
+//! 1. A top-level module uses only the layers below it (the crate's entry in
+//!    [`CRATES`]); the crate root (`lib.rs`, or `main.rs` of a crate without
+//!    a library) is the facade and may use everything.
 //! 2. Inside every module, its direct submodules form no cycle (a child
 //!    may use its parent's items and the parent its children, but two
 //!    siblings may not use each other, directly or around a loop).
@@ -16,16 +17,49 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Top-level modules from the bottom up; each may use only earlier layers.
-const LAYERS: &[&[&str]] = &[
-    &["error"],
-    &["sys"],
-    &["model"],
-    &["kinds"],
-    &["runtime"],
-    &["network"],
-    &["runner", "collector", "bootstrap_monitor"],
-    &["helpers", "cli"],
-    &["harness"],
+type Layers = &'static [&'static [&'static str]];
+
+/// Every crate of the workspace (its directory beside this crate's) and
+/// its layers.
+const CRATES: &[(&str, Layers)] = &[
+    (
+        "tmpnet-fixture",
+        &[
+            &["error"],
+            &["sys"],
+            &["model"],
+            &["kinds"],
+            &["runtime"],
+            &["network"],
+            &["runner", "collector", "bootstrap_monitor"],
+            &["helpers", "cli"],
+            &["harness"],
+        ],
+    ),
+    (
+        "tmpnet-macros",
+        &[&["errors", "options"], &["params"], &["cases"], &["expand"]],
+    ),
+    ("tmpnetctl", &[&["output"], &["cli"], &["commands"]]),
+    (
+        "tmpnet-refnode",
+        &[&["config", "store"], &["node"], &["api", "p2p"]],
+    ),
+    ("tmpnet-kubesim", KUBESIM_LAYERS),
+    ("tmpnet-bootstrap-monitor", &[]),
+    ("e2e-suite", &[]),
+];
+
+/// The simulator's layers: the object model, the store, the shared state,
+/// then the parts that serve or act on it.
+const KUBESIM_LAYERS: Layers = &[
+    &["status", "resources", "kubeconfig", "paths", "query"],
+    &["selectors", "patch", "discovery", "store", "sandbox"],
+    &["rbac", "images"],
+    &["shared"],
+    &["logs", "portforward"],
+    &["api", "kubelet"],
+    &["controllers"],
 ];
 
 /// A module path, e.g. `["runtime", "kube", "pods"]`; empty for the root.
@@ -41,6 +75,10 @@ fn sources(src: &Path) -> BTreeMap<ModPath, String> {
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
+                // A binary beside a library is a crate of its own over it.
+                if dir == src && path.ends_with("main.rs") && src.join("lib.rs").exists() {
+                    continue;
+                }
                 let text = std::fs::read_to_string(&path).unwrap();
                 out.insert(module_of(src, &path), strip_comments(&text));
             }
@@ -55,20 +93,107 @@ fn module_of(src: &Path, file: &Path) -> ModPath {
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
-    if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
+    let root = parts.len() == 1 && parts[0] == "main";
+    if root || matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
         parts.pop();
     }
     parts
 }
 
+/// The text with comments removed and the contents of string and
+/// character literals blanked (their quotes kept), so that neither a
+/// comment nor a `"crate::…"` or `"http://…"` in a string counts, and a
+/// `//` inside a string does not hide the rest of its line.
 fn strip_comments(text: &str) -> String {
-    text.lines()
-        .map(|line| match line.find("//") {
-            Some(i) => &line[..i],
-            None => line,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if c == '/' && next == Some('/') {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && next == Some('*') {
+            let mut depth = 0;
+            while i < chars.len() {
+                if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
+                    depth += 1;
+                    i += 2;
+                } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    if chars[i] == '\n' {
+                        out.push('\n');
+                    }
+                    i += 1;
+                }
+            }
+        } else if c == 'r' && matches!(next, Some('"' | '#')) && !continues_ident(&chars, i) {
+            let hashes = chars[i + 1..].iter().take_while(|c| **c == '#').count();
+            if chars.get(i + 1 + hashes) != Some(&'"') {
+                out.push(c);
+                i += 1;
+                continue;
+            }
+            i += 2 + hashes;
+            out.push_str("\"\"");
+            while i < chars.len() {
+                if chars[i] == '"'
+                    && chars[i + 1..]
+                        .iter()
+                        .take(hashes)
+                        .filter(|c| **c == '#')
+                        .count()
+                        == hashes
+                {
+                    i += 1 + hashes;
+                    break;
+                }
+                if chars[i] == '\n' {
+                    out.push('\n');
+                }
+                i += 1;
+            }
+        } else if c == '"' {
+            i += 1;
+            out.push_str("\"\"");
+            while i < chars.len() && chars[i] != '"' {
+                if chars[i] == '\n' {
+                    out.push('\n');
+                }
+                i += if chars[i] == '\\' { 2 } else { 1 };
+            }
+            i += 1;
+        } else if c == '\'' && next == Some('\\') {
+            // An escaped character literal: '\'' or '\n' or '\u{..}'.
+            i += 2;
+            while i < chars.len() && chars[i] != '\'' {
+                i += 1;
+            }
+            i += 1;
+            out.push_str("' '");
+        } else if c == '\'' && chars.get(i + 2) == Some(&'\'') {
+            // A character literal such as '"'; otherwise a lifetime.
+            i += 3;
+            out.push_str("' '");
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Whether the character at `i` continues an identifier (so an `r` there
+/// does not start a raw string).
+fn continues_ident(chars: &[char], i: usize) -> bool {
+    i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '_')
 }
 
 /// The paths a file names: `crate::a::b` as `["a", "b"]` (with `use`
@@ -210,12 +335,12 @@ fn root_aliases(root: &str, modules: &BTreeSet<ModPath>) -> BTreeMap<String, Mod
     aliases
 }
 
-/// Every violation of the two rules in the tree at `src`.
-fn violations(src: &Path) -> Vec<String> {
+/// Every violation of the two rules in the tree at `src`, with `layers`.
+fn violations(src: &Path, layers: Layers) -> Vec<String> {
     let files = sources(src);
     let modules: BTreeSet<ModPath> = files.keys().cloned().collect();
     let aliases = root_aliases(files.get(&Vec::new()).map_or("", String::as_str), &modules);
-    let rank = |top: &str| LAYERS.iter().position(|layer| layer.contains(&top));
+    let rank = |top: &str| layers.iter().position(|layer| layer.contains(&top));
     let mut problems = BTreeSet::new();
     // Edges between the children of each module: parent -> (from, to).
     let mut sibling_edges: BTreeMap<ModPath, BTreeSet<(String, String)>> = BTreeMap::new();
@@ -231,7 +356,7 @@ fn violations(src: &Path) -> Vec<String> {
                     (Some(a), Some(b)) if b < a => {}
                     (None, _) | (_, None) => {
                         problems.insert(format!(
-                            "module {from_top} or {to_top} has no layer in LAYERS"
+                            "module {from_top} or {to_top} has no layer in CRATES"
                         ));
                     }
                     _ => {
@@ -305,14 +430,47 @@ fn find_cycle(edges: &BTreeSet<(String, String)>) -> Option<Vec<String>> {
 }
 
 #[test]
-fn the_library_s_layers_only_point_down_and_have_no_cycle() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let problems = violations(&src);
+fn every_crate_s_layers_only_point_down_and_have_no_cycle() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut problems = Vec::new();
+    for (name, layers) in CRATES {
+        let src = workspace.join(name).join("src");
+        assert!(src.is_dir(), "{} is not a crate's source", src.display());
+        problems.extend(
+            violations(&src, layers)
+                .into_iter()
+                .map(|p| format!("{name}: {p}")),
+        );
+    }
     assert!(
         problems.is_empty(),
-        "the module graph of tmpnet-fixture is broken:\n  {}",
+        "the module graph is broken:\n  {}",
         problems.join("\n  ")
     );
+}
+
+/// Every member of the workspace with a `src/` is checked.
+#[test]
+fn every_crate_with_sources_is_listed() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest = std::fs::read_to_string(workspace.join("Cargo.toml")).unwrap();
+    let members = manifest
+        .split("members = [")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .unwrap();
+    for member in members.split(',').map(|m| m.trim().trim_matches('"')) {
+        if member.is_empty() || !workspace.join(member).join("src").is_dir() {
+            continue;
+        }
+        if member.starts_with("examples/") {
+            continue; // users' crates, each a file or two
+        }
+        assert!(
+            CRATES.iter().any(|(name, _)| *name == member),
+            "{member} has sources but no entry in CRATES"
+        );
+    }
 }
 
 /// The check itself: a tree with an upward edge and a sibling cycle is
@@ -337,7 +495,7 @@ fn the_check_finds_upward_edges_and_cycles() {
         "network/mod.rs",
         "use crate::model::a::A;\nuse crate::Error;\n",
     );
-    assert_eq!(violations(dir.path()), Vec::<String>::new());
+    assert_eq!(violations(dir.path(), CRATES[0].1), Vec::<String>::new());
 
     // model::b -> model::a closes a cycle; model -> network points up (via
     // the root's re-export).
@@ -345,7 +503,7 @@ fn the_check_finds_upward_edges_and_cycles() {
         "model/b.rs",
         "use crate::{error::Error, model::a::A};\nfn f() -> crate::Network { todo!() }\n",
     );
-    let problems = violations(dir.path());
+    let problems = violations(dir.path(), CRATES[0].1);
     assert!(
         problems
             .iter()
@@ -360,5 +518,30 @@ fn the_check_finds_upward_edges_and_cycles() {
     );
     // Comments do not count.
     write("model/b.rs", "// use crate::network::Network;\n");
-    assert_eq!(violations(dir.path()), Vec::<String>::new());
+    assert_eq!(violations(dir.path(), CRATES[0].1), Vec::<String>::new());
+    // Nor do block comments, or paths inside strings; a `//` inside a
+    // string hides nothing after it.
+    write(
+        "model/b.rs",
+        "/* use crate::network::Network;\n */ const S: &str = \"crate::network\";\n",
+    );
+    assert_eq!(violations(dir.path(), CRATES[0].1), Vec::<String>::new());
+    write(
+        "model/b.rs",
+        "const U: &str = \"http://x\"; fn f() -> crate::Network { todo!() }\n",
+    );
+    let problems = violations(dir.path(), CRATES[0].1);
+    assert!(
+        problems.iter().any(|p| p.contains("model::b uses network")),
+        "{problems:?}"
+    );
+    write(
+        "model/b.rs",
+        "const Q: char = '\"'; fn f() -> crate::Network { todo!() }\n",
+    );
+    let problems = violations(dir.path(), CRATES[0].1);
+    assert!(
+        problems.iter().any(|p| p.contains("model::b uses network")),
+        "{problems:?}"
+    );
 }

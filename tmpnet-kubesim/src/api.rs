@@ -17,27 +17,12 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::discovery;
 use crate::logs;
 use crate::patch::{self, PatchKind};
+use crate::query::{query, truthy};
 use crate::resources::{self, Resource};
 use crate::selectors::Selector;
+use crate::shared::Shared;
 use crate::status::{ApiError, ApiResult};
 use crate::store::{Event, Store};
-
-/// What the server shares between requests.
-#[derive(Debug)]
-pub struct Shared {
-    /// The objects.
-    pub store: Store,
-    /// `host:port` the server listens on.
-    pub address: String,
-    /// Where pods' directories and logs live.
-    pub state_dir: std::path::PathBuf,
-    /// Tokens and RBAC.
-    pub rbac: crate::rbac::Rbac,
-    /// Process groups of pod containers that may still have processes.
-    pub groups: Arc<std::sync::Mutex<std::collections::HashSet<u32>>>,
-    /// Requests served so far.
-    pub requests: std::sync::atomic::AtomicU64,
-}
 
 /// What a path addresses.
 #[derive(Debug, PartialEq)]
@@ -100,52 +85,6 @@ fn parse_path(path: &str) -> Result<Target<'_>, ApiError> {
         _ => return Err(unknown()),
     };
     Ok(Target::Object { res, ns, name, sub })
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let byte = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match byte {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn query(uri: &Uri) -> HashMap<String, String> {
-    uri.query()
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(p), String::new()),
-        })
-        .collect()
-}
-
-/// A boolean query parameter, read as Go's `strconv.ParseBool` reads it
-/// (the Python client sends `True`).
-pub fn truthy(q: &HashMap<String, String>, key: &str) -> bool {
-    q.get(key)
-        .is_some_and(|v| matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"))
 }
 
 fn body_json(body: &Bytes) -> ApiResult<Value> {
@@ -622,15 +561,5 @@ mod tests {
             "{}",
             err.message
         );
-    }
-
-    #[test]
-    fn query_strings_are_decoded() {
-        let uri: Uri = "/x?labelSelector=app%3Dnode%2Ctier+in+(a)&watch=1"
-            .parse()
-            .unwrap();
-        let q = query(&uri);
-        assert_eq!(q["labelSelector"], "app=node,tier in (a)");
-        assert!(truthy(&q, "watch"));
     }
 }

@@ -88,7 +88,7 @@ fn parse_time(text: &str) -> Option<u64> {
 
 /// Runs the controllers until `stop` fires.
 pub async fn run(
-    shared: std::sync::Arc<crate::api::Shared>,
+    shared: std::sync::Arc<crate::shared::Shared>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
     let mut tick = tokio::time::interval(TICK);

@@ -32,11 +32,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
-use crate::api::Shared;
+use crate::logs;
+use crate::paths::{mount_env, pod_dir};
 use crate::resources;
+use crate::shared::Shared;
 use crate::store::now_rfc3339;
 
 /// How often the kubelet looks at pods.
@@ -158,55 +162,17 @@ fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
     v.pointer(pointer).and_then(Value::as_str)
 }
 
-/// `KUBESIM_MOUNT_<NAME>`: upper case, non-alphanumerics as `_`.
-pub fn mount_env(volume: &str) -> String {
-    let name: String = volume
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("KUBESIM_MOUNT_{name}")
-}
-
-/// Where a pod's logs and volumes live.
-pub fn pod_dir(state: &Path, namespace: &str, name: &str, uid: &str) -> PathBuf {
-    state.join("pods").join(namespace).join(name).join(uid)
-}
-
 fn grace_of(pod: &Value) -> Duration {
     pod.pointer("/spec/terminationGracePeriodSeconds")
         .and_then(Value::as_u64)
         .map_or(MAX_GRACE, |s| Duration::from_secs(s).min(MAX_GRACE))
 }
 
-/// Decodes standard base64 (Secret data); `None` if malformed.
+/// Decodes standard base64 (Secret data, which may be wrapped); `None`
+/// if malformed.
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let (mut buf, mut bits) = (0u32, 0);
-    for c in text.bytes().filter(|c| !c.is_ascii_whitespace()) {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        buf = (buf << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-            buf &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    STANDARD.decode(compact).ok()
 }
 
 impl Kubelet {
@@ -849,7 +815,7 @@ fn spawn(shared: &Shared, run: &PodRun, c: &mut Container, launch: Launch) {
     }
     match cmd.spawn() {
         Ok(mut child) => {
-            c.log_writers = crate::logs::capture(&c.log, child.stdout.take(), child.stderr.take());
+            c.log_writers = logs::capture(&c.log, child.stdout.take(), child.stderr.take());
             c.pid = child.id();
             c.group = child.id();
             if let Some(pid) = c.pid {

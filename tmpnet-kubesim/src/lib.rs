@@ -26,11 +26,14 @@ mod kubeconfig;
 mod kubelet;
 mod logs;
 mod patch;
+mod paths;
 mod portforward;
+mod query;
 mod rbac;
 mod resources;
 mod sandbox;
 mod selectors;
+mod shared;
 mod status;
 mod store;
 
@@ -38,7 +41,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use kubelet::mount_env;
+pub use paths::mount_env;
 
 pub use resources::{Resource, RESOURCES};
 pub use status::ApiError;
@@ -104,7 +107,7 @@ impl Options {
 /// to stop every pod process; [`Simulator::shutdown`] waits for that.
 #[derive(Debug)]
 pub struct Simulator {
-    shared: Arc<api::Shared>,
+    shared: Arc<shared::Shared>,
     url: String,
     kubeconfig: kubeconfig::KubeconfigFile,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -139,7 +142,7 @@ impl Simulator {
             source: e,
         })?;
         let state_dir = kubeconfig.dir().join("state");
-        let shared = Arc::new(api::Shared {
+        let shared = Arc::new(shared::Shared {
             store: store::Store::new(),
             address: local.to_string(),
             state_dir: state_dir.clone(),

@@ -15,9 +15,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use crate::api::Shared;
-use crate::kubelet::pod_dir;
+use crate::paths::pod_dir;
+use crate::query::truthy;
 use crate::resources;
+use crate::shared::Shared;
 use crate::status::{ApiError, ApiResult};
 
 /// One stored line: its timestamp and text (without the newline).
@@ -171,7 +172,7 @@ pub fn respond(
     let whole = std::fs::read(&path).unwrap_or_default();
     let now = std::time::SystemTime::now();
     let view = View {
-        timestamps: crate::api::truthy(q, "timestamps"),
+        timestamps: truthy(q, "timestamps"),
         since: q
             .get("sinceTime")
             .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
@@ -192,7 +193,7 @@ pub fn respond(
         lines.drain(..lines.len().saturating_sub(n));
     }
     let first: Vec<u8> = lines.concat();
-    let follow = crate::api::truthy(q, "follow");
+    let follow = truthy(q, "follow");
     if !follow {
         return Ok((
             StatusCode::OK,

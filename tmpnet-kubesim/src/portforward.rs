@@ -17,8 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 
-use crate::api::Shared;
 use crate::resources;
+use crate::shared::Shared;
 use crate::status::ApiError;
 
 /// The subprotocols accepted, newest first.

@@ -5,8 +5,7 @@
 //! add `-- --reuse-network` (or `E2E_REUSE_NETWORK=1`) to keep the network
 //! for the next run. With `E2E_USE_KUBERNETES=true` the nodes run on
 //! Kubernetes; add `ENV_JOB_IMAGE=tmpnet/runner:latest` and the suite itself
-//! runs there too, as a Job (see the README, "Running the suite inside the
-//! cluster").
+//! runs there too, as a Job (see docs/src/guide/in-cluster-runner.md).
 
 mod cases;
 mod ephemeral;

@@ -1,6 +1,7 @@
 //! Command-line arguments shared by the test harness and `tmpnetctl`:
 //! where nodes run and the Kubernetes settings, each also settable by an
-//! environment variable.
+//! environment variable; and the logging every binary of the project sets
+//! up the same way.
 
 mod kube;
 
@@ -10,6 +11,20 @@ use clap::{ArgAction, Args, ValueEnum};
 pub use kube::KubeArgs;
 
 use crate::model::KubeSettings;
+
+/// Sends `tracing` events to stderr, filtered by `RUST_LOG` or else by
+/// `default_filter` (e.g. `"warn"`), with colour only on a terminal. Does
+/// nothing if this process already has a subscriber.
+pub fn init_tracing(default_filter: &str) {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
+        )
+        .try_init();
+}
 
 /// Where nodes run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

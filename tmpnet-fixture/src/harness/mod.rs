@@ -52,15 +52,7 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 
 /// Runs the suite: the harness's whole `main`.
 pub fn run(target: Target) -> ExitCode {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        // Colour codes only for a terminal, never into a file or a pipe.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .try_init();
+    crate::cli::init_tracing("warn");
     if let Some(dir) = std::env::var_os(shared::REAP_DIR_ENV) {
         return reap(PathBuf::from(dir));
     }

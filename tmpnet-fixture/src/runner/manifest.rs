@@ -15,6 +15,7 @@ use super::{
     BUILD_ID_ENV, COMPONENT, COMPONENT_LABEL, MARKER_ENV, NETWORK_ENV, NETWORK_LABEL,
     OWNS_NETWORK_ENV, SUITE_LABEL,
 };
+use crate::runtime::kube::manifests::label_value;
 use crate::runtime::kube::ACCESS_ENV;
 
 /// The container's name in the runner pod.
@@ -63,24 +64,6 @@ fn labels(request: &JobRequest) -> BTreeMap<String, String> {
         (NETWORK_LABEL.to_owned(), request.network.clone()),
         (SUITE_LABEL.to_owned(), label_value(&request.suite)),
     ])
-}
-
-/// A label value: at most 63 of `[A-Za-z0-9._-]`, alphanumeric at the ends.
-fn label_value(text: &str) -> String {
-    let mapped: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(63)
-        .collect();
-    mapped
-        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_owned()
 }
 
 /// The name of the Secret of a Job's forwarded environment.
@@ -192,7 +175,7 @@ mod tests {
     #[test]
     fn label_values_are_valid() {
         assert_eq!(label_value("e2e"), "e2e");
-        assert_eq!(label_value("_my_suite_"), "my_suite".replace('_', "-"));
+        assert_eq!(label_value("_my suite/"), "my_suite");
         assert_eq!(label_value(&"x".repeat(80)).len(), 63);
     }
 }

@@ -1,7 +1,7 @@
 //! Kinds described by a TOML file, for daemons whose owners write no Rust:
 //! the binary, how flags reach it, its ports, its peers, its data
 //! directory, its health check, its fatal log lines and how it runs in a
-//! pod. The README's "Kind file reference" explains every field.
+//! pod. docs/src/reference/kind-file.md explains every field.
 //!
 //! A network of a file kind keeps a copy of the file as [`KIND_FILE`] in
 //! its directory (written by [`NodeKind::init_network`]), so every later

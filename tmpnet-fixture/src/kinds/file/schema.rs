@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::model::Flags;
 
 /// Where a reader finds every field explained.
-const SEE: &str = "see \"Kind file reference\" in the README";
+const SEE: &str = "see docs/src/reference/kind-file.md";
 
 /// A kind file, as written.
 #[derive(Debug, Clone, Deserialize, Serialize)]

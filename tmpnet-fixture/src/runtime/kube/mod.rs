@@ -46,12 +46,11 @@ use self::pods::Verdict;
 use super::NodeRuntime;
 use crate::error::{Error, Result};
 use crate::kinds::{self, HealthContext, LaunchContext, NodeKind, Placement, PodDaemon};
+use crate::model::node::LOG_TAIL_LINES;
 use crate::model::{
     Endpoint, Health, KubeSettings, NetworkConfig, Node, NodeState, Peer, MIN_VOLUME_GIB,
 };
 
-/// How many log lines an error quotes.
-const LOG_TAIL_LINES: i64 = 20;
 /// Time a stopped pod may take to go, on top of its grace period.
 const STOP_SLACK: Duration = Duration::from_secs(30);
 /// Env var choosing how nodes are reached: `port-forward`, `pod-ip` or
@@ -514,7 +513,7 @@ impl KubeRuntime {
         for previous in [false, true] {
             let params = LogParams {
                 container: Some(manifests::CONTAINER.to_owned()),
-                tail_lines: Some(LOG_TAIL_LINES),
+                tail_lines: Some(LOG_TAIL_LINES as i64),
                 previous,
                 ..LogParams::default()
             };

@@ -124,23 +124,15 @@ mod tests {
     }
 
     /// Checks the documents' kinds, in order, and their YAML against the
-    /// golden file `name`; `UPDATE_SNAPSHOTS=1` rewrites it.
+    /// snapshot `name` (in `snapshots/`; `cargo insta review` after an
+    /// intended change; the test command never writes one).
     fn check_snapshot(docs: &[serde_json::Value], kinds: &[&str], name: &str) {
         let found: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
         assert_eq!(found, kinds);
         let yaml = to_yaml(docs).unwrap();
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("src/runtime/kube/snapshots")
-            .join(name);
-        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-            std::fs::write(&path, &yaml).unwrap();
-        }
-        let golden = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            golden == yaml,
-            "{} differs from what is rendered now; if the change is intended, run with UPDATE_SNAPSHOTS=1 and review the diff.\n--- rendered:\n{yaml}",
-            path.display()
-        );
+        insta::with_settings!({prepend_module_to_snapshot => false, omit_expression => true}, {
+            insta::assert_snapshot!(name, yaml);
+        });
     }
 
     /// The documents of a refnode network with a plain `config.json`.
@@ -178,7 +170,7 @@ mod tests {
                 "Service",
                 "StatefulSet",
             ],
-            "refnode.yaml",
+            "refnode",
         );
     }
 
@@ -225,7 +217,7 @@ mod tests {
                 "Ingress",
                 "StatefulSet",
             ],
-            "bitcoind-exclusive-ingress.yaml",
+            "bitcoind-exclusive-ingress",
         );
     }
 

@@ -9,8 +9,8 @@ use tmpnet_fixture::bootstrap_monitor::deploy;
 use tmpnet_fixture::bootstrap_monitor::manifests::MonitorSpec;
 use tmpnet_fixture::Result;
 
+use super::load;
 use crate::cli::{MonitorCommand, MonitorDeployArgs};
-use crate::commands::load;
 use crate::output::{note, out};
 
 /// How long `remove` waits for the monitor's pods and claim to go.

@@ -1,5 +1,7 @@
 //! What each subcommand does.
 
+mod monitor;
+
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -37,7 +39,7 @@ pub async fn run(command: Command) -> Result<ExitCode> {
         Command::Prune(args) => prune(args).await,
         Command::Render(args) => render(args),
         Command::Runner(command) => runner(command).await,
-        Command::BootstrapMonitor(command) => crate::monitor::run(command).await,
+        Command::BootstrapMonitor(command) => monitor::run(command).await,
         Command::StartMetricsCollector(args) => {
             let root = layout::root_dir(args.root.root_dir.as_deref())?;
             match collector::start(&root, args.prometheus_path.as_deref()).await? {

@@ -85,8 +85,14 @@ echo "== validate rendered manifests (kubernetes-validate --strict, Kubernetes 1
 "$bin/tmpnetctl" render --runtime kube --node-count 2 --node-kind bitcoind \
     --kube-exclusive-scheduling --kube-ingress-host nodes.example.com \
     --kube-ingress-secret nodes-tls --kube-volume-size 20 >"$work/bitcoind.yaml"
-manifests=("$work/refnode.yaml" "$work/bitcoind.yaml" deploy/rbac.yaml
-    tmpnet-fixture/src/runtime/kube/snapshots/*.yaml)
+manifests=("$work/refnode.yaml" "$work/bitcoind.yaml" deploy/rbac.yaml)
+# The snapshot tests' manifests, without insta's header (the first YAML
+# document of a .snap file).
+for snap in tmpnet-fixture/src/runtime/kube/snapshots/*.snap; do
+    out="$work/snapshot-$(basename "$snap" .snap).yaml"
+    awk 'n >= 2 { print } /^---$/ && n < 2 { n++ }' "$snap" >"$out"
+    manifests+=("$out")
+done
 if command -v kubernetes-validate >/dev/null; then
     kubernetes-validate --strict -k 1.33.0 --quiet "${manifests[@]}"
     echo "all ${#manifests[@]} manifest files valid"

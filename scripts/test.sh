@@ -83,6 +83,20 @@ else
     missing+=("cargo clippy")
 fi
 
+echo "== the library's features: none, each alone (all together: the workspace above)"
+if cargo clippy --version >/dev/null 2>&1; then
+    for features in "" embedded-refnode kube avalanchego; do
+        echo "-- tmpnet-fixture, features: ${features:-none}"
+        K8S_OPENAPI_ENABLED_VERSION=1.33 cargo clippy --locked -p tmpnet-fixture --all-targets \
+            --no-default-features ${features:+--features "$features"} -- -D warnings
+    done
+else
+    banner "the feature matrix is linted with cargo clippy, which is not installed"
+    missing+=("feature matrix")
+fi
+# Built without Kubernetes: what needs it is refused naming the feature.
+cargo test --locked -q -p tmpnet-fixture --no-default-features --lib
+
 echo "== shellcheck (scripts/ and .ci/run)"
 if command -v shellcheck >/dev/null 2>&1; then
     shellcheck -x scripts/*.sh .ci/run
@@ -97,7 +111,9 @@ python3 scripts/check-docs.py
 echo "== cargo doc (the library's public API, warnings are errors)"
 # The library chooses no Kubernetes version; docs of it alone need one.
 RUSTDOCFLAGS="-D warnings" K8S_OPENAPI_ENABLED_VERSION=1.33 \
-    cargo doc --no-deps --locked -p tmpnet-fixture -p tmpnet-macros
+    cargo doc --no-deps --locked -p tmpnet-fixture -p tmpnet-macros --features tmpnet-fixture/full
+# Without features too: no link may point at what the build leaves out.
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked -p tmpnet-fixture --no-default-features
 
 echo "== avalanchego (built from its Go modules, cached per go.sum)"
 # Its tests fail rather than skip without it (the real-daemon rule above).

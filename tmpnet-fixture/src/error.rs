@@ -302,6 +302,7 @@ pub enum Error {
 
     /// A Kubernetes API call failed. The source is kube's error; match on
     /// the HTTP status with [`Error::kube_status`].
+    #[cfg(feature = "kube")]
     #[error("Kubernetes: cannot {action}: {}", kube_reason(source))]
     KubeApi {
         /// What was being done.
@@ -309,6 +310,16 @@ pub enum Error {
         /// The API error.
         #[source]
         source: Box<kube::Error>,
+    },
+
+    /// What was asked needs a Cargo feature of this library that the
+    /// program was built without (e.g. Kubernetes mode without `kube`).
+    #[error("{needed_for} needs tmpnet-fixture's `{feature}` feature, which this program was built without; enable it in Cargo.toml (features = [\"{feature}\"]){}", feature_hint(feature))]
+    FeatureDisabled {
+        /// The feature.
+        feature: &'static str,
+        /// What needed it.
+        needed_for: String,
     },
 
     /// Kubernetes could not be used: no configuration, or the cluster lacks
@@ -388,8 +399,17 @@ fn describe_unhealthy(nodes: &[UnhealthyNode]) -> String {
         .join("; ")
 }
 
+/// What enabling `feature` also asks of the application.
+fn feature_hint(feature: &str) -> &'static str {
+    match feature {
+        "kube" => " and choose a k8s-openapi version (docs/src/guide/kubernetes.md)",
+        _ => "",
+    }
+}
+
 /// Why a Kubernetes API call failed, on one line, with the fix for the
 /// usual causes.
+#[cfg(feature = "kube")]
 pub(crate) fn kube_reason(e: &kube::Error) -> String {
     let code = match e {
         kube::Error::Api(status) => Some(status.code),
@@ -429,11 +449,21 @@ impl Error {
     /// if this is one.
     pub fn kube_status(&self) -> Option<u16> {
         match self {
+            #[cfg(feature = "kube")]
             Error::KubeApi { source, .. } => match source.as_ref() {
                 kube::Error::Api(status) => Some(status.code),
                 _ => None,
             },
             _ => None,
+        }
+    }
+
+    /// The error for `needed_for`, which needs the Cargo feature `feature`.
+    #[allow(dead_code)] // which features can be off depends on the build
+    pub(crate) fn feature_disabled(feature: &'static str, needed_for: impl Into<String>) -> Self {
+        Error::FeatureDisabled {
+            feature,
+            needed_for: needed_for.into(),
         }
     }
 

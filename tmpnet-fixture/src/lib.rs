@@ -12,12 +12,13 @@
 //! - `runtime` (internal): *where* nodes run: local processes, Kubernetes.
 //! - [`Network`]: orchestration: create, load, bootstrap, stop, restart,
 //!   health, render, attach.
-//! - [`runner`]: the test binary run in the cluster as a Job (the remote
-//!   runner), and the Jobs `tmpnetctl runner` manages.
+//! - `runner` (feature `kube`): the test binary run in the cluster as a
+//!   Job (the remote runner), and the Jobs `tmpnetctl runner` manages.
 //! - [`helpers`]: for test authors: waiting for a condition, per-kind
 //!   clients.
-//! - [`bootstrap_monitor`]: the bootstrap monitor's decisions (start,
-//!   resume, wipe, roll) and its record on a node's volume.
+//! - `bootstrap_monitor` (feature `kube`): the bootstrap monitor's
+//!   decisions (start, resume, wipe, roll) and its record on a node's
+//!   volume.
 //! - [`cli`]: the command-line arguments the harness and `tmpnetctl` share.
 //! - The harness: `#[tmpnet_test]`, [`main!`] and [`TestEnvironment`].
 //!
@@ -64,6 +65,7 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "kube")]
 pub mod bootstrap_monitor;
 pub mod cli;
 pub mod collector;
@@ -73,6 +75,7 @@ pub mod helpers;
 pub mod kinds;
 pub mod model;
 mod network;
+#[cfg(feature = "kube")]
 pub mod runner;
 mod runtime;
 mod sys;

@@ -92,10 +92,14 @@ impl KubeArgs {
             default.is_file().then_some(default)
         });
         let kubeconfig = kubeconfig.map(|p| std::path::absolute(&p).unwrap_or(p));
+        #[cfg(feature = "kube")]
         let context = self.kube_context.clone().or_else(|| {
             let file = kube::config::Kubeconfig::read_from(kubeconfig.as_ref()?).ok()?;
             file.current_context
         });
+        // Without kube's config reader the context is only what was given.
+        #[cfg(not(feature = "kube"))]
+        let context = self.kube_context.clone();
         let mut settings = KubeSettings::new(
             self.kube_namespace.clone(),
             self.kube_image.clone().unwrap_or_default(),
@@ -149,7 +153,11 @@ mod tests {
         .unwrap();
         let config = cli.kube.resolve();
         assert_eq!(config.kubeconfig.as_deref(), Some(file.as_path()));
+        // The current context is read from the kubeconfig with kube's reader.
+        #[cfg(feature = "kube")]
         assert_eq!(config.context.as_deref(), Some("here"));
+        #[cfg(not(feature = "kube"))]
+        assert_eq!(config.context, None);
         assert_eq!(config.namespace, "e2e");
         assert_eq!(config.volume_size_gib, 5);
         assert_eq!(config.image, "");

@@ -14,6 +14,9 @@ use crate::model::KubeSettings;
 
 /// The harness's arguments.
 #[derive(Debug, Parser)]
+// Without `kube` nothing reads the runner's settings; they are still
+// parsed, so a command line stays valid in every build.
+#[cfg_attr(not(feature = "kube"), allow(dead_code))]
 #[command(about = "Runs tmpnet end-to-end tests against a temporary network", long_about = None)]
 pub struct HarnessArgs {
     /// libtest's own options (filters, --list, --exact, --ignored, ...).
@@ -123,6 +126,13 @@ impl HarnessArgs {
                 "--node-kind (E2E_NODE_KIND) and --kind-file (E2E_KIND_FILE) both choose the kind; pass one".into(),
             ));
         }
+        #[cfg(not(feature = "kube"))]
+        if self.wants_kube() {
+            return Err(Error::feature_disabled(
+                "kube",
+                "nodes on Kubernetes (--use-kubernetes, E2E_USE_KUBERNETES)",
+            ));
+        }
         if self.wants_kube() && self.node_path.is_some() {
             return Err(Error::InvalidInput("--node-path names a local binary, but nodes run on Kubernetes; choose the image with --kube-image (TMPNET_KUBE_IMAGE) instead".into()));
         }
@@ -171,6 +181,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "kube")]
     fn kube_and_contradictions_are_refused_with_a_fix() {
         let f = parse(&["--use-kubernetes", "--kube-namespace", "e2e"]);
         assert!(f.wants_kube() && f.validate().is_ok());
@@ -181,6 +192,23 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(err.to_string().contains("--kube-image"), "{err}");
+        let f = parse(&["--stop-network", "--start-network"]);
+        assert!(f.validate().unwrap_err().to_string().contains("contradict"));
+        assert!(parse(&[]).validate().is_ok());
+    }
+
+    /// Without the `kube` feature, Kubernetes mode is refused up front,
+    /// naming the feature, and the other checks still hold.
+    #[test]
+    #[cfg(not(feature = "kube"))]
+    fn kube_without_the_feature_is_refused_naming_it() {
+        for args in [&["--use-kubernetes"][..], &["--runtime", "kube"]] {
+            let err = parse(args).validate().unwrap_err().to_string();
+            assert!(
+                err.contains("`kube` feature") && err.contains("k8s-openapi"),
+                "{err}"
+            );
+        }
         let f = parse(&["--stop-network", "--start-network"]);
         assert!(f.validate().unwrap_err().to_string().contains("contradict"));
         assert!(parse(&[]).validate().is_ok());

@@ -9,6 +9,10 @@ mod env;
 mod foreign;
 pub(crate) mod owner;
 pub(crate) mod registry;
+#[cfg(feature = "kube")]
+mod relaunch;
+#[cfg(not(feature = "kube"))]
+#[path = "relaunch_disabled.rs"]
 mod relaunch;
 pub(crate) mod shared;
 mod trials;
@@ -181,13 +185,8 @@ pub fn run(target: Target) -> ExitCode {
 }
 
 fn source(args: &HarnessArgs) -> Source {
-    if relaunch::in_runner() {
-        if let Ok(name) = std::env::var(crate::runner::NETWORK_ENV) {
-            return Source::Attached {
-                name,
-                owned: std::env::var(crate::runner::OWNS_NETWORK_ENV).is_ok_and(|v| v == "true"),
-            };
-        }
+    if let Some((name, owned)) = relaunch::attached() {
+        return Source::Attached { name, owned };
     }
     if let Some(dir) = &args.network_dir {
         return Source::Explicit {

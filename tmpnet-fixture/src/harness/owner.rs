@@ -23,9 +23,11 @@ pub const OWNER_FILE: &str = "owner.json";
 
 /// File name of the record of the runner Job a relaunch made for the
 /// network (deleted with the network when its owner is gone).
+#[cfg(feature = "kube")]
 pub const RUNNER_FILE: &str = "runner-job.json";
 
 /// The runner Job a relaunch runs against a network it owns.
+#[cfg(feature = "kube")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunnerRecord {
     /// The Job's name.
@@ -196,8 +198,15 @@ pub async fn sweep(root: &Path) -> Vec<PathBuf> {
     reaped
 }
 
+/// A build without Kubernetes made no runner Job.
+#[cfg(not(feature = "kube"))]
+async fn delete_runner_job(_: &Network) -> Result<()> {
+    Ok(())
+}
+
 /// Deletes the runner Job recorded for `network` (a relaunch killed before
 /// it could), if any.
+#[cfg(feature = "kube")]
 async fn delete_runner_job(network: &Network) -> Result<()> {
     let path = network.dir().join(RUNNER_FILE);
     let (Some(record), crate::model::RuntimeSettings::Kube(settings)) = (

@@ -325,6 +325,17 @@ pub async fn own_job(settings: &KubeSettings) -> Result<KubeOwner> {
     Runner::connect(settings).await?.job_owner(&job).await
 }
 
+/// In the runner: the network the Job was given (its name on the cluster)
+/// and whether the runner owns it.
+pub fn attached() -> Option<(String, bool)> {
+    if !in_runner() {
+        return None;
+    }
+    let name = std::env::var(runner::NETWORK_ENV).ok()?;
+    let owned = std::env::var(runner::OWNS_NETWORK_ENV).is_ok_and(|v| v == "true");
+    Some((name, owned))
+}
+
 /// Whether this process is the runner in a Job.
 pub fn in_runner() -> bool {
     std::env::var_os(runner::MARKER_ENV).is_some_and(|v| !v.is_empty())

@@ -1,6 +1,7 @@
 //! Helpers for test authors, over a [`crate::Network`]: waiting for a
 //! condition, and per-kind clients (bitcoind RPC, avalanchego APIs).
 
+#[cfg(feature = "avalanchego")]
 pub mod avalanchego;
 pub mod bitcoind;
 

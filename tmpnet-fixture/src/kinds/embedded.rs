@@ -8,7 +8,8 @@
 //! explicit node path runs its nodes as copies of that program, started with
 //! [`EMBEDDED_NODE_ENV`] set, which makes [`serve_if_asked`] run the node
 //! instead of the program. A program that never opted in gets the separate
-//! `tmpnet-refnode` binary, found as usual, and never spawns itself.
+//! `tmpnet-refnode` binary, found as usual, and never spawns itself; so
+//! does a program built without the `embedded-refnode` feature.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,13 +25,19 @@ static CAPABLE: AtomicBool = AtomicBool::new(false);
 /// nodes and returns `None`.
 pub fn serve_if_asked() -> Option<ExitCode> {
     match std::env::var(EMBEDDED_NODE_ENV).ok().as_deref() {
+        #[cfg(feature = "embedded-refnode")]
         Some(crate::kinds::refnode::NAME) => Some(tmpnet_refnode::run(std::env::args().skip(1))),
+        #[cfg(not(feature = "embedded-refnode"))]
+        Some(crate::kinds::refnode::NAME) => {
+            eprintln!("FATAL {EMBEDDED_NODE_ENV}=refnode, but this program was built without tmpnet-fixture's `embedded-refnode` feature");
+            Some(ExitCode::FAILURE)
+        }
         Some(other) => {
             eprintln!("FATAL {EMBEDDED_NODE_ENV}={other:?} names no embedded node; this program embeds only refnode");
             Some(ExitCode::FAILURE)
         }
         None => {
-            CAPABLE.store(true, Ordering::Relaxed);
+            CAPABLE.store(cfg!(feature = "embedded-refnode"), Ordering::Relaxed);
             None
         }
     }

@@ -15,6 +15,7 @@
 //!
 //! Nothing else in the library names a specific daemon.
 
+#[cfg(feature = "avalanchego")]
 pub mod avalanchego;
 pub mod bitcoind;
 pub(crate) mod embedded;
@@ -173,6 +174,7 @@ pub(crate) fn local_of(kind: &dyn NodeKind) -> Result<&dyn LocalDaemon> {
 }
 
 /// The kind's pod capability, or the one-line error saying it has none.
+#[cfg_attr(not(feature = "kube"), allow(dead_code))] // only pods use it
 pub(crate) fn pod_of(kind: &dyn NodeKind) -> Result<&dyn PodDaemon> {
     kind.pod().ok_or_else(|| Error::KindCannot {
         kind: kind.name().to_owned(),

@@ -156,11 +156,11 @@ impl LocalDaemon for RefNode {
     }
 
     fn install_hint(&self) -> &str {
-        "build it with `cargo build --release -p tmpnet-refnode`"
+        "build it with `cargo build --release -p tmpnet-refnode`, or enable tmpnet-fixture's `embedded-refnode` feature to run it from the test binary"
     }
 
     fn is_embedded(&self) -> bool {
-        true
+        cfg!(feature = "embedded-refnode")
     }
 
     fn port_discovery(&self) -> PortDiscovery {

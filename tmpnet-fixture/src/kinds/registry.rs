@@ -9,7 +9,9 @@
 
 use std::sync::Arc;
 
-use super::{avalanchego, bitcoind, refnode, NodeKind};
+#[cfg(feature = "avalanchego")]
+use super::avalanchego;
+use super::{bitcoind, refnode, NodeKind};
 use crate::error::{Error, Result};
 
 /// Makes one registered kind.
@@ -20,12 +22,21 @@ pub type KindFactory = fn() -> Arc<dyn NodeKind>;
 pub static KINDS: [KindFactory];
 
 /// The names of the built-in kinds.
-pub const BUILT_IN: &[&str] = &[refnode::NAME, bitcoind::NAME, avalanchego::NAME];
+pub const BUILT_IN: &[&str] = &[
+    refnode::NAME,
+    bitcoind::NAME,
+    #[cfg(feature = "avalanchego")]
+    avalanchego::NAME,
+];
+
+/// Built-in kinds behind a Cargo feature of this library: name, feature.
+const FEATURE_KINDS: &[(&str, &str)] = &[("avalanchego", "avalanchego")];
 
 fn built_in(name: &str) -> Option<Arc<dyn NodeKind>> {
     match name {
         refnode::NAME => Some(Arc::new(refnode::RefNode)),
         bitcoind::NAME => Some(Arc::new(bitcoind::Bitcoind)),
+        #[cfg(feature = "avalanchego")]
         avalanchego::NAME => Some(Arc::new(avalanchego::Avalanchego)),
         _ => None,
     }
@@ -60,6 +71,13 @@ fn choose(
     match (built_in, registered.len()) {
         (Some(kind), 0) => Ok(kind),
         (None, 1) => Ok(registered.into_iter().next().expect("one registered kind")),
+        (None, 0) if !BUILT_IN.contains(&name) => match FEATURE_KINDS.iter().find(|(n, _)| *n == name) {
+            Some((_, feature)) => Err(Error::feature_disabled(feature, format!("the {name} node kind"))),
+            None => Err(Error::UnknownNodeKind {
+                name: name.to_owned(),
+                known: known().join(", "),
+            }),
+        },
         (None, 0) => Err(Error::UnknownNodeKind {
             name: name.to_owned(),
             known: known().join(", "),
@@ -104,6 +122,18 @@ mod tests {
     crate::register_kind!(Registered("registered-by-a-test"));
     crate::register_kind!(Registered("twice"));
     crate::register_kind!(Registered("twice"));
+
+    /// A built-in kind left out of the build is named with its feature,
+    /// not as an unknown kind.
+    #[test]
+    #[cfg(not(feature = "avalanchego"))]
+    fn a_kind_behind_a_feature_names_the_feature() {
+        let err = by_name("avalanchego").unwrap_err().to_string();
+        assert!(err.contains("`avalanchego` feature"), "{err}");
+        assert!(!known().contains(&"avalanchego".to_owned()));
+        let err = by_name("no-such-kind").unwrap_err().to_string();
+        assert!(err.contains("refnode"), "{err}");
+    }
 
     #[test]
     fn a_registered_kind_is_found_by_name() {

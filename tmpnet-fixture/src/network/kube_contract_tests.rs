@@ -463,6 +463,7 @@ async fn an_api_failure_is_one_line_naming_the_action_and_the_fix() {
 }
 
 #[tokio::test]
+#[cfg(feature = "avalanchego")]
 async fn a_nodes_own_keys_go_to_the_networks_secret_and_its_pod_mounts_only_them() {
     let dir = tempfile::tempdir().unwrap();
     let settings = KubeSettings::new(NS, "");

@@ -3,6 +3,7 @@
 //! its directory; it bootstraps, stops and restarts its nodes, waits for
 //! health, renders manifests and attaches to networks kept in a cluster.
 
+#[cfg(feature = "kube")]
 mod attach;
 mod bootstrap;
 mod discovery;
@@ -10,11 +11,13 @@ mod ephemeral;
 mod handle;
 mod health;
 #[cfg(test)]
+#[cfg(feature = "kube")]
 mod kube_contract_tests;
 mod lock;
 mod logs;
 mod open;
 mod prune;
+#[cfg(feature = "kube")]
 mod render;
 mod spec;
 
@@ -33,9 +36,7 @@ use open::load_nodes;
 
 use crate::error::{Error, Result};
 use crate::kinds::NodeKind;
-use crate::model::{
-    Endpoint, Health, KubeSettings, NetworkConfig, Node, NodeState, Peer, RuntimeSettings,
-};
+use crate::model::{Endpoint, Health, KubeSettings, NetworkConfig, Node, NodeState, Peer};
 use crate::runtime::NodeRuntime;
 
 /// How long a network may take to become healthy unless told otherwise.
@@ -72,25 +73,45 @@ impl Network {
     /// directory under `root` and loads it, reaching the cluster with
     /// `settings`' kubeconfig and context rather than its creator's.
     pub async fn attach(settings: &KubeSettings, name: &str, root: &Path) -> Result<Network> {
-        attach::attach(settings, name, root).await
+        #[cfg(feature = "kube")]
+        return attach::attach(settings, name, root).await;
+        #[cfg(not(feature = "kube"))]
+        {
+            let _ = (settings, root);
+            Err(Error::feature_disabled(
+                "kube",
+                format!("attaching to the network {name} on Kubernetes"),
+            ))
+        }
     }
 
     /// Every Kubernetes manifest a new network of `spec` (which must ask
     /// for Kubernetes) would create, as YAML, without writing under the
     /// root or contacting a cluster (like `helm template`).
     pub fn render(spec: &NetworkSpec) -> Result<String> {
-        render::render(spec)
+        #[cfg(feature = "kube")]
+        return render::render(spec);
+        #[cfg(not(feature = "kube"))]
+        {
+            let _ = spec;
+            Err(Error::feature_disabled(
+                "kube",
+                "rendering Kubernetes manifests",
+            ))
+        }
     }
 
     /// The network's name on Kubernetes (its state ConfigMap), for a
     /// network that runs there.
     pub fn cluster_name(&self) -> Option<String> {
-        match &self.config().runtime {
-            RuntimeSettings::Kube(_) => Some(crate::runtime::kube::manifests::network_name(
+        // Without the `kube` feature no network on Kubernetes loads.
+        #[cfg(feature = "kube")]
+        if let crate::model::RuntimeSettings::Kube(_) = &self.config().runtime {
+            return Some(crate::runtime::kube::manifests::network_name(
                 &self.config().uuid,
-            )),
-            _ => None,
+            ));
         }
+        None
     }
 
     /// The network directory (absolute, canonical).
@@ -245,13 +266,17 @@ fn peer(node: &Node, endpoint: &Endpoint) -> Peer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "kube")]
     use crate::kinds::{self, HealthContext, LaunchContext, LocalDaemon, Placement};
+    #[cfg(feature = "kube")]
     use crate::model::{Flags, NodeConfig};
 
     /// A daemon that runs only as a local process (it has no pod).
+    #[cfg(feature = "kube")]
     #[derive(Debug)]
     struct LocalOnly;
 
+    #[cfg(feature = "kube")]
     #[async_trait::async_trait]
     impl NodeKind for LocalOnly {
         fn name(&self) -> &str {
@@ -276,6 +301,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "kube")]
     fn a_kind_without_the_capability_fails_at_create_and_writes_nothing() {
         let root = tempfile::tempdir().unwrap();
         let spec = NetworkSpec::new(root.path(), 2).with_kube(KubeSettings::new("tmpnet", "x"));
@@ -291,6 +317,34 @@ mod tests {
         let spec = NetworkSpec::new(root.path(), 2).with_node_path("/bin/true");
         let network = Network::create_of_kind(&spec, Arc::new(LocalOnly)).unwrap();
         assert_eq!(network.nodes().len(), 2);
+    }
+
+    /// Without the `kube` feature a network on Kubernetes is neither made
+    /// nor loaded: one line names the feature, and nothing is written.
+    #[test]
+    #[cfg(not(feature = "kube"))]
+    fn kube_networks_without_the_feature_name_it() {
+        let root = tempfile::tempdir().unwrap();
+        let kube = KubeSettings::new("tmpnet", "x");
+        let spec = NetworkSpec::new(root.path(), 2).with_kube(kube.clone());
+        let err = Network::create(&spec).unwrap_err().to_string();
+        assert!(err.contains("`kube` feature"), "{err}");
+        assert!(!root.path().join("networks").exists(), "nothing written");
+        assert!(Network::render(&spec)
+            .unwrap_err()
+            .to_string()
+            .contains("`kube` feature"));
+        // A network a kube-enabled program made is refused on load.
+        let spec = NetworkSpec::new(root.path(), 1).with_node_path("/bin/true");
+        let network = Network::create(&spec).unwrap();
+        let file = network.dir().join(crate::model::network::CONFIG_FILE);
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        config["runtime"] =
+            serde_json::to_value(crate::model::RuntimeSettings::Kube(kube)).unwrap();
+        std::fs::write(&file, serde_json::to_vec(&config).unwrap()).unwrap();
+        let err = Network::load(network.dir()).unwrap_err().to_string();
+        assert!(err.contains("`kube` feature"), "{err}");
     }
 
     #[test]

@@ -81,6 +81,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "avalanchego")]
     fn avalanchego_pods_get_flags_as_environment_and_keys_only_from_the_secret() {
         let root = tempfile::tempdir().unwrap();
         let mut spec = NetworkSpec::new(root.path(), 2).with_kind("avalanchego");

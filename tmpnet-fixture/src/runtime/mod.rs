@@ -8,6 +8,7 @@
 //! scale to zero, accessible URI = pod IP in-cluster or a port-forward
 //! outside).
 
+#[cfg(feature = "kube")]
 pub(crate) mod kube;
 pub(crate) mod process;
 
@@ -165,7 +166,10 @@ pub(crate) fn settings_for(
     reuse_dynamic_ports: bool,
 ) -> Result<RuntimeSettings> {
     match kube {
+        #[cfg(feature = "kube")]
         Some(kube) => self::kube::settings_for(kind, kube).map(RuntimeSettings::Kube),
+        #[cfg(not(feature = "kube"))]
+        Some(_) => Err(Error::feature_disabled("kube", "a network on Kubernetes")),
         None => process::settings_for(kind, node_path, reuse_dynamic_ports)
             .map(RuntimeSettings::Process),
     }
@@ -184,12 +188,18 @@ pub(crate) fn for_network(
             dir.to_owned(),
             p.clone(),
         )?)),
+        #[cfg(feature = "kube")]
         RuntimeSettings::Kube(k) => Ok(Arc::new(self::kube::KubeRuntime::new(
             kind,
             Arc::new(config.clone()),
             dir.to_owned(),
             k.clone(),
         )?)),
+        #[cfg(not(feature = "kube"))]
+        RuntimeSettings::Kube(_) => Err(Error::feature_disabled(
+            "kube",
+            format!("the Kubernetes network in {}", dir.display()),
+        )),
     }
 }
 

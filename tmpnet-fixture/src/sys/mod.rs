@@ -2,6 +2,7 @@
 //! writes, process identity and signals, loopback port allocation, deadlines,
 //! ELF build ids.
 
+#[cfg(feature = "kube")]
 pub(crate) mod elf;
 pub(crate) mod files;
 pub(crate) mod pids;

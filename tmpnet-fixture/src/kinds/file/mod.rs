@@ -8,7 +8,9 @@
 //! process (another test process, `tmpnetctl`, a Job in the cluster) loads
 //! the same kind from the network alone.
 
-mod schema;
+mod check;
+mod parse;
+mod spec;
 mod template;
 
 use std::ffi::OsString;
@@ -17,7 +19,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use schema::{Check, ConfigFormat, Discovery, FlagsVia, KindSpec, PeerSet};
+use spec::{Check, ConfigFormat, Discovery, FlagsVia, KindSpec, PeerSet};
 use template::PortPattern;
 
 use super::{
@@ -50,7 +52,7 @@ impl FileKind {
     /// Reads and checks the kind file at `path`: every mistake is one
     /// [`Error::KindFile`] naming the file, the field and the fix.
     pub fn load(path: &Path) -> Result<FileKind> {
-        let (spec, text) = schema::read(path)?;
+        let (spec, text) = parse::read(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let binary_path = spec.binary.path.as_ref().map(|p| base.join(p));
         let port_conflicts = spec

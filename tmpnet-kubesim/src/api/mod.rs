@@ -2,27 +2,27 @@
 //! serves it from the store. Anything not implemented is a 501 naming the
 //! verb and resource.
 
+mod routes;
+mod watch;
+
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use tokio::sync::broadcast::error::RecvError;
 
-use crate::discovery;
-use crate::logs;
 use crate::patch::{self, PatchKind};
-use crate::query::{query, truthy};
 use crate::resources::{self, Resource};
 use crate::selectors::Selector;
 use crate::shared::Shared;
 use crate::status::{ApiError, ApiResult};
-use crate::store::{Event, Store};
+use crate::store::Store;
+
+use self::routes::route;
 
 /// What a path addresses.
 #[derive(Debug, PartialEq)]
@@ -123,127 +123,6 @@ pub async fn handle(
             tracing::debug!(%method, %uri, code = e.code, message = %e.message, "refused");
             e.into_response()
         }
-    }
-}
-
-async fn route(
-    shared: &Arc<Shared>,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    let q = query(uri);
-    let who = shared.rbac.authenticate(
-        headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    )?;
-    let target = parse_path(uri.path())?;
-    if let Target::Object { res, ns, name, sub } = &target {
-        let verb = verb_name(method, *name, truthy(&q, "watch"));
-        let resource = match sub {
-            Some(sub) => format!("{}/{sub}", res.plural),
-            None => res.plural.to_owned(),
-        };
-        shared.rbac.authorize(
-            &shared.store,
-            &who,
-            &crate::rbac::Request {
-                verb,
-                group: res.group,
-                resource,
-                namespace: *ns,
-                name: *name,
-            },
-        )?;
-    }
-    let found = |v: Option<Value>| {
-        v.map(|v| Json(v).into_response()).ok_or_else(|| {
-            ApiError::not_found("the server could not find the requested resource", "")
-        })
-    };
-    match (method, target) {
-        (&Method::GET, Target::Version) => Ok(Json(discovery::version()).into_response()),
-        (&Method::GET, Target::CoreVersions) => {
-            Ok(Json(discovery::core_versions(&shared.address)).into_response())
-        }
-        (&Method::GET, Target::Groups) => Ok(Json(discovery::groups()).into_response()),
-        (&Method::GET, Target::Group(g)) => found(discovery::group(g)),
-        (&Method::GET, Target::ResourceList(g, v)) => found(discovery::resource_list(g, v)),
-        (_, Target::Object { res, ns, name, sub }) => {
-            let watch = truthy(&q, "watch");
-            let verb = verb_name(method, name, watch);
-            if res.namespaced != ns.is_some() && !(name.is_none() && method == Method::GET) {
-                return Err(ApiError::bad_request(format!(
-                    "{} is {}namespaced; {} it {}",
-                    res.qualified(),
-                    if res.namespaced { "" } else { "not " },
-                    verb,
-                    if res.namespaced {
-                        "under /namespaces/<ns>/"
-                    } else {
-                        "without a namespace"
-                    }
-                )));
-            }
-            let store = &shared.store;
-            match (sub, name) {
-                (None, None) => match *method {
-                    Method::GET if watch => watch_response(shared.clone(), res, ns, &q),
-                    Method::GET => list(store, res, ns, &q),
-                    Method::POST => {
-                        let created = store.create(res, ns, body_json(&body)?)?;
-                        Ok((StatusCode::CREATED, Json(created)).into_response())
-                    }
-                    _ => Err(ApiError::not_implemented(format!(
-                        "{verb} on {}",
-                        res.qualified()
-                    ))),
-                },
-                (sub @ (None | Some("status")), Some(name)) => {
-                    let status_only = sub.is_some();
-                    if status_only && !res.status {
-                        return Err(ApiError::not_implemented(format!(
-                            "{verb} on {}/status",
-                            res.qualified()
-                        )));
-                    }
-                    match *method {
-                        Method::GET => Ok(Json(store.get(res, ns, name)?).into_response()),
-                        Method::PUT => Ok(Json(store.replace(
-                            res,
-                            ns,
-                            name,
-                            body_json(&body)?,
-                            status_only,
-                        )?)
-                        .into_response()),
-                        Method::PATCH => {
-                            patch_object(store, res, ns, name, status_only, headers, &q, &body)
-                        }
-                        Method::DELETE if !status_only => {
-                            Ok(Json(store.delete(res, ns, name)?).into_response())
-                        }
-                        _ => Err(ApiError::not_implemented(format!(
-                            "{verb} on {}/status",
-                            res.qualified()
-                        ))),
-                    }
-                }
-                (Some("scale"), Some(name)) if res.kind == "StatefulSet" => {
-                    scale(store, res, ns, name, method, headers, &body)
-                }
-                (Some("log"), Some(name)) if res.kind == "Pod" && *method == Method::GET => {
-                    logs::respond(shared.clone(), ns.unwrap_or("default"), name, &q)
-                }
-                (Some(sub), _) => Err(ApiError::not_implemented(format!(
-                    "{verb} on {}/{sub}",
-                    res.qualified()
-                ))),
-            }
-        }
-        (m, _) => Err(ApiError::not_implemented(format!("{m} {}", uri.path()))),
     }
 }
 
@@ -396,117 +275,6 @@ fn scale(
     updated["spec"]["replicas"] = json!(replicas);
     let updated = store.replace(res, ns, name, updated, false)?;
     Ok(Json(as_scale(&updated)).into_response())
-}
-
-fn event_line(kind: &str, object: &Value) -> Bytes {
-    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-    line.push(b'\n');
-    Bytes::from(line)
-}
-
-fn watch_response(
-    shared: Arc<Shared>,
-    res: &'static Resource,
-    ns: Option<&str>,
-    q: &HashMap<String, String>,
-) -> ApiResult<Response> {
-    let (labels, fields) = selectors(q)?;
-    let since = match q.get("resourceVersion").map(String::as_str) {
-        None | Some("") | Some("0") => None,
-        Some(rv) => Some(
-            rv.parse::<u64>()
-                .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))?,
-        ),
-    };
-    let timeout = q
-        .get("timeoutSeconds")
-        .and_then(|t| t.parse::<u64>().ok())
-        .map_or(Duration::from_secs(1800), Duration::from_secs);
-    let bookmarks = truthy(q, "allowWatchBookmarks");
-    let ns = ns.map(str::to_owned);
-    // What this watch sends for an event, if anything: a change that makes
-    // an object start (stop) matching the selectors is sent as ADDED
-    // (DELETED), as the apiserver does.
-    let translate = move |e: &Event| -> Option<&'static str> {
-        if !std::ptr::eq(e.resource, res) || ns.as_deref().is_some_and(|n| e.namespace() != Some(n))
-        {
-            return None;
-        }
-        let matches = |o: &Value| labels.matches_labels(o) && fields.matches_fields(o);
-        let now = matches(&e.object);
-        match (&e.previous, now) {
-            (Some(before), true) if !matches(before) => Some("ADDED"),
-            (Some(before), false) if matches(before) => Some("DELETED"),
-            (_, true) => Some(e.kind.as_str()),
-            (_, false) => None,
-        }
-    };
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
-    let started = shared.store.watch(res, since);
-    tokio::spawn(async move {
-        let (initial, mut receiver, initial_rv) = match started {
-            Ok(pair) => pair,
-            Err(e) => {
-                let _ = tx.send(Ok(event_line("ERROR", &e.to_status()))).await;
-                return;
-            }
-        };
-        let mut last = since.unwrap_or(0);
-        for event in &initial {
-            let Some(kind) = translate(event) else {
-                continue;
-            };
-            last = last.max(event.rv);
-            if tx.send(Ok(event_line(kind, &event.object))).await.is_err() {
-                return;
-            }
-        }
-        let bookmark = |rv: u64| json!({"kind": res.kind, "apiVersion": res.api_version(), "metadata": {"resourceVersion": rv.to_string()}});
-        if bookmarks {
-            // Everything up to now that matters was sent (the rest did not
-            // match): resuming from here loses nothing.
-            last = last.max(initial_rv);
-            let _ = tx.send(Ok(event_line("BOOKMARK", &bookmark(last)))).await;
-        }
-        let deadline = tokio::time::sleep(timeout);
-        tokio::pin!(deadline);
-        let mut ticks = tokio::time::interval(Duration::from_secs(10));
-        ticks.tick().await;
-        loop {
-            tokio::select! {
-                _ = &mut deadline => return,
-                _ = ticks.tick(), if bookmarks => {
-                    // The last event processed: events still queued in the
-                    // receiver are newer and come after a resume from here.
-                    if tx.send(Ok(event_line("BOOKMARK", &bookmark(last)))).await.is_err() {
-                        return;
-                    }
-                }
-                received = receiver.recv() => match received {
-                    Ok(event) if event.rv > last => {
-                        last = event.rv;
-                        if let Some(kind) = translate(&event) {
-                            if tx.send(Ok(event_line(kind, &event.object))).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(_)) => {
-                        let gone = ApiError::gone("the watch fell behind; list again".into());
-                        let _ = tx.send(Ok(event_line("ERROR", &gone.to_status()))).await;
-                        return;
-                    }
-                    Err(RecvError::Closed) => return,
-                },
-            }
-        }
-    });
-    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
-    Ok(Response::builder()
-        .header("content-type", "application/json")
-        .body(Body::from_stream(stream))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
 }
 
 #[cfg(test)]

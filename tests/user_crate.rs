@@ -1,0 +1,204 @@
+//! What the docs promise, from crates outside this repository.
+//!
+//! - A crate with the library's default features and the README's first
+//!   suite, copied from the README itself, passes under `cargo test`, and
+//!   compiles no Kubernetes client, no k8s-openapi and no avalanchego
+//!   crypto.
+//! - A crate choosing its own Kubernetes API version (k8s-openapi `v1_35`)
+//!   compiles with the library's `kube` feature (the workspace itself
+//!   builds with `v1_33`).
+//!
+//! Each crate is generated in a temporary directory with the workspace's
+//! lock (so the versions are those the workspace is tested with) and built
+//! in a target directory of its own, kept between runs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace")
+        .to_owned()
+}
+
+/// Writes `files` (relative path, content) into a new crate directory.
+fn generate(files: &[(&str, String)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (path, content) in files {
+        let file = dir.path().join(path);
+        std::fs::create_dir_all(file.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(file, content).expect("write");
+    }
+    std::fs::copy(
+        workspace().join("Cargo.lock"),
+        dir.path().join("Cargo.lock"),
+    )
+    .expect("copy the lock");
+    dir
+}
+
+/// Runs cargo `args` on the crate in `dir`, in the shared target directory
+/// for generated crates (the running cargo holds the workspace's).
+fn cargo(dir: &Path, args: &[&str]) -> Output {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    Command::new(cargo)
+        .args(args)
+        .arg("--manifest-path")
+        .arg(dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(workspace().join("target/user-crates"))
+        // Networks of the suite go under the crate's directory.
+        .env("TMPNET_ROOT_DIR", dir.join("tmpnet"))
+        .env_remove("E2E_USE_KUBERNETES")
+        .env_remove("ENV_JOB_IMAGE")
+        .output()
+        .expect("run cargo")
+}
+
+/// The code blocks of `lang` in a Markdown text, with rustdoc's hidden
+/// lines (`# ...`) removed, in order.
+fn blocks(markdown: &str, lang: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        match &mut current {
+            None if line.starts_with("```") && line[3..].split(',').next() == Some(lang) => {
+                current = Some(String::new());
+            }
+            None => {}
+            Some(_) if line.starts_with("```") => out.extend(current.take()),
+            Some(block) => {
+                let hidden = lang == "rust" && (line == "#" || line.starts_with("# "));
+                if !hidden {
+                    block.push_str(line);
+                    block.push('\n');
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The README's first suite: its Cargo.toml lines, `main.rs` and `kv.rs`.
+fn readme_suite() -> (String, String, String) {
+    let readme = std::fs::read_to_string(workspace().join("README.md")).expect("README");
+    let section = readme
+        .split("## A first suite")
+        .nth(1)
+        .expect("the README has a first suite")
+        .split("\n## ")
+        .next()
+        .unwrap_or_default();
+    let toml = blocks(section, "toml");
+    let rust = blocks(section, "rust");
+    assert!(
+        toml.len() == 1 && rust.len() == 2,
+        "the README's first suite is one Cargo.toml and two Rust files"
+    );
+    let find = |name: &str| {
+        rust.iter()
+            .find(|b| b.contains(&format!("// tests/e2e/{name}")))
+            .unwrap_or_else(|| panic!("no tests/e2e/{name} in the README"))
+            .clone()
+    };
+    (toml[0].clone(), find("main.rs"), find("kv.rs"))
+}
+
+#[test]
+fn the_readme_s_first_suite_passes_in_a_crate_of_its_own_without_kubernetes() {
+    let (toml, main, kv) = readme_suite();
+    let fixture = workspace().join("tmpnet-fixture");
+    let toml = toml.replace("../tmpnet-fixture", &fixture.display().to_string());
+    assert!(
+        toml.contains(&fixture.display().to_string()),
+        "the README's Cargo.toml names tmpnet-fixture by a path:\n{toml}"
+    );
+    let manifest = format!(
+        "[package]\nname = \"first-suite\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[workspace]\n\n{toml}"
+    );
+    let user = generate(&[
+        ("Cargo.toml", manifest),
+        ("src/lib.rs", "//! A user's crate.\n".into()),
+        ("tests/e2e/main.rs", main),
+        ("tests/e2e/kv.rs", kv),
+    ]);
+
+    let out = cargo(user.path(), &["test", "--quiet", "--test", "e2e"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the README's first suite failed in a crate of its own:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("2 passed"), "{stdout}");
+
+    let out = cargo(
+        user.path(),
+        &["tree", "--edges", "normal,build,dev", "--prefix", "none"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let crates: Vec<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for absent in [
+        "kube",
+        "kube-client",
+        "k8s-openapi",
+        "rustls",
+        "blst",
+        "k256",
+        "rcgen",
+        "bech32",
+        "bs58",
+        "ripemd",
+        "sha3",
+    ] {
+        assert!(
+            !crates.contains(&absent),
+            "a local-only crate compiles {absent}:\n{tree}"
+        );
+    }
+    assert!(crates.contains(&"tmpnet-refnode"), "{tree}");
+}
+
+#[test]
+fn a_user_crate_on_another_kubernetes_version_compiles_with_kube() {
+    let fixture = workspace().join("tmpnet-fixture");
+    let manifest = format!(
+        r#"[package]
+name = "k8s-version-user"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[workspace]
+
+[dependencies]
+k8s-openapi = {{ version = "0.29", features = ["v1_35"] }}
+tmpnet-fixture = {{ path = "{}", features = ["kube"] }}
+"#,
+        fixture.display()
+    );
+    let lib = r#"//! tmpnet-fixture's Kubernetes side and k8s-openapi types side by side.
+pub fn both() -> (k8s_openapi::api::core::v1::Pod, tmpnet_fixture::NetworkSpec, &'static str) {
+    let mut pod = k8s_openapi::api::core::v1::Pod::default();
+    pod.metadata.name = Some("user".into());
+    let spec = tmpnet_fixture::NetworkSpec::new("/tmp/tmpnet", 1);
+    (pod, spec, tmpnet_fixture::runner::SUITE_LABEL)
+}
+"#;
+    let user = generate(&[("Cargo.toml", manifest), ("src/lib.rs", lib.into())]);
+    let out = cargo(user.path(), &["check", "--quiet"]);
+    assert!(
+        out.status.success(),
+        "a crate choosing k8s-openapi v1_35 does not compile with tmpnet-fixture's kube feature:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

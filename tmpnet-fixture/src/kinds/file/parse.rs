@@ -1,0 +1,109 @@
+//! Reading a kind file: its TOML parsed into a [`KindSpec`], a syntax error
+//! turned into one line naming the file and the line or table, then the
+//! checks of [`check`](super::check).
+
+use std::path::Path;
+
+use super::check;
+use super::spec::KindSpec;
+use crate::error::{Error, Result};
+
+/// Where a reader finds every field explained.
+const SEE: &str = "see docs/src/reference/kind-file.md";
+
+/// Reads and checks a kind file; returns its settings and its text.
+pub(super) fn read(path: &Path) -> Result<(KindSpec, String)> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::KindFile {
+        path: path.to_owned(),
+        field: "the file".into(),
+        problem: format!("cannot be read: {e}"),
+        fix: "give the path of a TOML kind file (--kind-file)".into(),
+    })?;
+    Ok((parse(path, &text)?, text))
+}
+
+/// Parses and checks a kind file's text.
+pub(super) fn parse(path: &Path, text: &str) -> Result<KindSpec> {
+    let spec: KindSpec = toml::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
+    check::check(path, &spec)?;
+    Ok(spec)
+}
+
+fn syntax_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
+    let (field, excerpt) = match e.span() {
+        // A whole table (a missing field): name it, not its first line.
+        Some(span)
+            if e.message().starts_with("missing field")
+                || text
+                    .get(span.clone())
+                    .unwrap_or("")
+                    .trim_end()
+                    .contains('\n') =>
+        {
+            let first = text
+                .get(span.start..)
+                .unwrap_or("")
+                .lines()
+                .next()
+                .unwrap_or("");
+            if span.start == 0 {
+                ("the top level".into(), String::new())
+            } else {
+                (format!("table {}", first.trim()), String::new())
+            }
+        }
+        Some(span) => {
+            let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+            (format!("line {line_no}"), format!(" (`{line}`)"))
+        }
+        None => ("the file".into(), String::new()),
+    };
+    let message = e.message().replace('\n', " ");
+    Error::KindFile {
+        path: path.to_owned(),
+        field: format!("{field}{excerpt}"),
+        problem: message.trim().trim_end_matches('.').to_owned(),
+        fix: format!("correct it ({SEE})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::file::spec::{Check, Discovery, StopSignal};
+
+    fn error_of(text: &str) -> String {
+        parse(Path::new("k.toml"), text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line_or_the_table() {
+        let err = error_of("[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"");
+        assert!(err.contains("missing field `name`"), "{err}");
+        assert!(err.contains("top level"), "{err}");
+        let err = error_of("name = \"x\"\n[binary]\nname = \"x\"\n[ports]\nscheme = \"http\"");
+        assert!(err.contains("missing field `api`"), "{err}");
+        assert!(err.contains("table [ports]"), "{err}");
+        let err = error_of("name = \"x\"\n[binary]\nname = 3\n[ports]\napi = \"rpc\"");
+        assert!(err.contains("line 3 (`name = 3`)"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn defaults_fill_what_is_left_out() {
+        let spec = parse(
+            Path::new("k.toml"),
+            "name = \"mini\"\n[binary]\nname = \"mini\"\n[ports]\napi = \"rpc\"",
+        )
+        .unwrap();
+        assert_eq!(spec.launch.flag_args, ["--{name}={value}"]);
+        assert_eq!(spec.launch.data_dir, "data");
+        assert_eq!(spec.launch.stop_signal, StopSignal::Term);
+        assert_eq!(spec.ports.discovery, Discovery::Allocate);
+        assert_eq!(spec.health.check, Check::Http);
+        assert_eq!(spec.health.status, 200);
+        assert_eq!(spec.logs.fatal, ["FATAL"]);
+        assert!(spec.kubernetes.is_none());
+    }
+}

@@ -85,10 +85,14 @@ fi
 
 echo "== the library's features: none, each alone (all together: the workspace above)"
 if cargo clippy --version >/dev/null 2>&1; then
-    for features in "" embedded-refnode kube avalanchego; do
-        echo "-- tmpnet-fixture, features: ${features:-none}"
-        K8S_OPENAPI_ENABLED_VERSION=1.33 cargo clippy --locked -p tmpnet-fixture --all-targets \
-            --no-default-features ${features:+--features "$features"} -- -D warnings
+    # With its tests for none (the tests of what a build without Kubernetes
+    # refuses); the library alone for each feature.
+    echo "-- tmpnet-fixture, features: none"
+    cargo clippy --locked -p tmpnet-fixture --all-targets --no-default-features -- -D warnings
+    for features in embedded-refnode kube avalanchego; do
+        echo "-- tmpnet-fixture, features: $features"
+        K8S_OPENAPI_ENABLED_VERSION=1.33 cargo clippy --locked -p tmpnet-fixture --lib \
+            --no-default-features --features "$features" -- -D warnings
     done
 else
     banner "the feature matrix is linted with cargo clippy, which is not installed"
@@ -107,6 +111,9 @@ fi
 
 echo "== docs: internal links and the book's table of contents"
 python3 scripts/check-docs.py
+
+echo "== the published crates package (library, macro, reference node)"
+cargo package --list --locked --allow-dirty -p tmpnet-fixture -p tmpnet-macros -p tmpnet-refnode >/dev/null
 
 echo "== cargo doc (the library's public API, warnings are errors)"
 # The library chooses no Kubernetes version; docs of it alone need one.

@@ -6,7 +6,9 @@
 //!   crypto.
 //! - A crate choosing its own Kubernetes API version (k8s-openapi `v1_35`)
 //!   compiles with the library's `kube` feature (the workspace itself
-//!   builds with `v1_33`).
+//!   builds with `v1_33`), and its suite compiles with the library renamed
+//!   (`tmpnet = { package = "tmpnet-fixture" }`): `#[tmpnet_test]` finds
+//!   it by its new name, or is told with `crate = path`.
 //!
 //! Each crate is generated in a temporary directory with the workspace's
 //! lock (so the versions are those the workspace is tested with) and built
@@ -46,8 +48,7 @@ fn cargo(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .arg("--manifest-path")
         .arg(dir.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(workspace().join("target/user-crates"))
+        .env("CARGO_TARGET_DIR", workspace().join("target/user-crates"))
         // Networks of the suite go under the crate's directory.
         .env("TMPNET_ROOT_DIR", dir.join("tmpnet"))
         .env_remove("E2E_USE_KUBERNETES")
@@ -182,20 +183,45 @@ publish = false
 
 [dependencies]
 k8s-openapi = {{ version = "0.29", features = ["v1_35"] }}
-tmpnet-fixture = {{ path = "{}", features = ["kube"] }}
+tmpnet = {{ package = "tmpnet-fixture", path = "{}", features = ["kube"] }}
+
+[[test]]
+name = "suite"
+path = "tests/suite/main.rs"
+harness = false
 "#,
         fixture.display()
     );
     let lib = r#"//! tmpnet-fixture's Kubernetes side and k8s-openapi types side by side.
-pub fn both() -> (k8s_openapi::api::core::v1::Pod, tmpnet_fixture::NetworkSpec, &'static str) {
+pub fn both() -> (k8s_openapi::api::core::v1::Pod, tmpnet::NetworkSpec, &'static str) {
     let mut pod = k8s_openapi::api::core::v1::Pod::default();
     pod.metadata.name = Some("user".into());
-    let spec = tmpnet_fixture::NetworkSpec::new("/tmp/tmpnet", 1);
-    (pod, spec, tmpnet_fixture::runner::SUITE_LABEL)
+    let spec = tmpnet::NetworkSpec::new("/tmp/tmpnet", 1);
+    (pod, spec, tmpnet::runner::SUITE_LABEL)
 }
 "#;
-    let user = generate(&[("Cargo.toml", manifest), ("src/lib.rs", lib.into())]);
-    let out = cargo(user.path(), &["check", "--quiet"]);
+    let suite = r#"use tmpnet::{tmpnet_test, TestEnvironment, TestResult};
+
+#[tmpnet_test]
+async fn found_by_its_new_name(env: &TestEnvironment) -> TestResult {
+    env.node_uris().await?;
+    Ok(())
+}
+
+#[tmpnet_test(crate = tmpnet, nodes = 1)]
+async fn told_by_crate(env: &TestEnvironment) -> TestResult {
+    env.random_node_uri().await?;
+    Ok(())
+}
+
+tmpnet::main!();
+"#;
+    let user = generate(&[
+        ("Cargo.toml", manifest),
+        ("src/lib.rs", lib.into()),
+        ("tests/suite/main.rs", suite.into()),
+    ]);
+    let out = cargo(user.path(), &["check", "--quiet", "--all-targets"]);
     assert!(
         out.status.success(),
         "a crate choosing k8s-openapi v1_35 does not compile with tmpnet-fixture's kube feature:\n{}",

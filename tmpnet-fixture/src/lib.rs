@@ -199,6 +199,10 @@ macro_rules! main {
 struct ReadmeSnippets;
 
 #[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CratePageSnippets;
+
+#[cfg(doctest)]
 #[doc = include_str!("../../docs/src/guide/writing-tests.md")]
 struct WritingTestsSnippets;
 

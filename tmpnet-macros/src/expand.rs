@@ -20,6 +20,35 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand_with(attr, item, rstest_is_a_dependency())
 }
 
+/// The path of tmpnet-fixture in the crate being compiled: `crate = path`
+/// if given, else its name in the crate's Cargo.toml (a renamed
+/// dependency), else `::tmpnet_fixture`.
+fn fixture_path(options: &Options) -> syn::Path {
+    if let Some(path) = &options.krate {
+        return path.clone();
+    }
+    match proc_macro_crate::crate_name("tmpnet-fixture") {
+        Ok(proc_macro_crate::FoundCrate::Name(name)) => {
+            let ident = format_ident!("{}", name);
+            syn::parse_quote!(::#ident)
+        }
+        // The library's own tests and doc-tests name it as users do.
+        _ => syn::parse_quote!(::tmpnet_fixture),
+    }
+}
+
+/// `path` with every token at `span`, so an error in code that names it is
+/// reported where `span` points (the user's return type, a case value).
+fn respanned(path: &syn::Path, span: proc_macro2::Span) -> TokenStream {
+    quote::ToTokens::to_token_stream(path)
+        .into_iter()
+        .map(|mut token| {
+            token.set_span(span);
+            token
+        })
+        .collect()
+}
+
 /// Whether the crate being compiled depends on rstest, found the way
 /// rstest's own expansion finds itself (it cannot expand without it).
 fn rstest_is_a_dependency() -> bool {
@@ -140,7 +169,7 @@ fn check_signature(func: &ItemFn, errors: &mut Errors) {
 
 /// A `#[case]` or `#[values]` value as passed: a string literal for a
 /// parameter of another type goes through rstest's `FromStr` conversion.
-fn argument(expr: &Expr, ty: &Type) -> TokenStream {
+fn argument(krate: &syn::Path, expr: &Expr, ty: &Type) -> TokenStream {
     let is_str = matches!(
         expr,
         Expr::Lit(syn::ExprLit {
@@ -149,8 +178,9 @@ fn argument(expr: &Expr, ty: &Type) -> TokenStream {
         })
     );
     if is_str && params::takes_magic_conversion(ty) {
+        let krate = respanned(krate, expr.span());
         quote_spanned! {expr.span()=> {
-            use ::tmpnet_fixture::__private::rstest::magic_conversion::*;
+            use #krate::__private::rstest::magic_conversion::*;
             (&&&Magic::<#ty>(::core::marker::PhantomData)).magic_conversion(#expr)
         }}
     } else {
@@ -170,7 +200,9 @@ fn generate(
         serial,
         timeout_ms,
         nodes,
+        ..
     } = *options;
+    let krate = fixture_path(options);
     // Spanned on the return type, so a return type that is neither `()` nor
     // `Result<(), E: Display>` is reported where the user wrote it.
     let output_span = match &func.sig.output {
@@ -189,7 +221,7 @@ fn generate(
             }
         }
         quote! {
-            #[::tmpnet_fixture::__private::rstest::rstest]
+            #[#krate::__private::rstest::rstest]
             #[test_attr(doc(hidden))]
             #func
         }
@@ -216,11 +248,12 @@ fn generate(
             .filter_map(|p| match p.role {
                 Role::Env => Some(quote!(__tmpnet_env)),
                 Role::Fixture => None,
-                Role::Case | Role::Values(_) => values.next().map(|e| argument(e, &p.ty)),
+                Role::Case | Role::Values(_) => values.next().map(|e| argument(&krate, e, &p.ty)),
             })
             .collect();
+        let krate_here = respanned(&krate, output_span);
         let convert = quote_spanned! {output_span=>
-            ::tmpnet_fixture::__private::IntoTestResult::into_test_result(#name(#(#call_args),*).await)
+            #krate_here::__private::IntoTestResult::into_test_result(#name(#(#call_args),*).await)
         };
         let suffix = &instance.suffix;
         let nodes = usize::try_from(instance.nodes.unwrap_or(nodes)).unwrap_or(0);
@@ -228,17 +261,17 @@ fn generate(
             #[doc(hidden)]
             #[allow(non_snake_case)]
             fn #runner(
-                __tmpnet_env: &::tmpnet_fixture::TestEnvironment,
-            ) -> ::tmpnet_fixture::__private::TestFuture<'_> {
+                __tmpnet_env: &#krate::TestEnvironment,
+            ) -> #krate::__private::TestFuture<'_> {
                 ::std::boxed::Box::pin(async move { #convert })
             }
 
-            #[::tmpnet_fixture::__private::linkme::distributed_slice(::tmpnet_fixture::__private::TESTS)]
-            #[linkme(crate = ::tmpnet_fixture::__private::linkme)]
+            #[#krate::__private::linkme::distributed_slice(#krate::__private::TESTS)]
+            #[linkme(crate = #krate::__private::linkme)]
             #[doc(hidden)]
             #[allow(non_upper_case_globals)]
-            static #registration: ::tmpnet_fixture::__private::TestDescriptor =
-                ::tmpnet_fixture::__private::TestDescriptor {
+            static #registration: #krate::__private::TestDescriptor =
+                #krate::__private::TestDescriptor {
                     name: ::core::stringify!(#name),
                     case: #suffix,
                     module_path: ::core::module_path!(),

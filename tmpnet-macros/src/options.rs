@@ -6,7 +6,7 @@ use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Lit, Meta, Token};
 
 /// The options a test may carry.
-const KNOWN: &[&str] = &["ignore", "timeout", "nodes", "serial"];
+const KNOWN: &[&str] = &["ignore", "timeout", "nodes", "serial", "crate"];
 /// The most nodes a private network may have (as the library allows).
 pub const MAX_NODES: u64 = 256;
 
@@ -19,6 +19,9 @@ pub struct Options {
     pub timeout_ms: u64,
     /// 0 means the shared network.
     pub nodes: u64,
+    /// The path of the tmpnet-fixture crate, for a crate that renamed the
+    /// dependency (`crate = my_tmpnet`); `None`: found from Cargo.toml.
+    pub krate: Option<syn::Path>,
 }
 
 /// Parses a duration like `90s`, `2m`, `500ms` or `1h` into milliseconds.
@@ -64,7 +67,7 @@ fn unknown(name: &str, span: Span) -> syn::Error {
     syn::Error::new(
         span,
         format!(
-            "unknown option `{name}`; {hint}expected one of: `ignore`, `timeout = \"90s\"`, `nodes = N`, `serial`"
+            "unknown option `{name}`; {hint}expected one of: `ignore`, `timeout = \"90s\"`, `nodes = N`, `serial`, `crate = path`"
         ),
     )
 }
@@ -145,13 +148,36 @@ pub fn parse(attr: TokenStream) -> syn::Result<Options> {
                     "nodes takes a whole number, e.g. `nodes = 3`",
                 )),
             },
+            ("crate", Meta::NameValue(nv)) => match &nv.value {
+                Expr::Path(p) if p.qself.is_none() => options.krate = Some(p.path.clone()),
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) => match s.parse::<syn::Path>() {
+                    Ok(path) => options.krate = Some(path),
+                    Err(_) => push(syn::Error::new_spanned(
+                        s,
+                        format!("`{}` is not a path; write the crate's name, e.g. `crate = my_tmpnet`", s.value()),
+                    )),
+                },
+                other => push(syn::Error::new_spanned(
+                    other,
+                    "crate takes the path of tmpnet-fixture as your crate names it, e.g. `crate = my_tmpnet`",
+                )),
+            },
             ("ignore" | "serial", other) => push(syn::Error::new_spanned(
                 other,
                 format!("`{name}` takes no value; write just `{name}`"),
             )),
             (_, other) => push(syn::Error::new_spanned(
                 other,
-                format!("`{name}` needs a value, e.g. `{}`", if name == "timeout" { "timeout = \"90s\"" } else { "nodes = 3" }),
+                format!(
+                    "`{name}` needs a value, e.g. `{}`",
+                    match name.as_str() {
+                        "timeout" => "timeout = \"90s\"",
+                        "crate" => "crate = my_tmpnet",
+                        _ => "nodes = 3",
+                    }
+                ),
             )),
         }
     }
@@ -187,9 +213,18 @@ mod tests {
                 ignore: true,
                 serial: true,
                 timeout_ms: 3000,
-                nodes: 4
+                nodes: 4,
+                krate: None,
             }
         );
+        let o = parse(quote!(crate = my_tmpnet)).unwrap();
+        assert_eq!(o.krate, Some(syn::parse_quote!(my_tmpnet)));
+        let o = parse(quote!(crate = "::renamed::inner")).unwrap();
+        assert_eq!(o.krate, Some(syn::parse_quote!(::renamed::inner)));
+        let e = parse(quote!(crate = "not a path")).unwrap_err().to_string();
+        assert!(e.contains("is not a path"), "{e}");
+        let e = parse(quote!(crate = 3)).unwrap_err().to_string();
+        assert!(e.contains("crate takes the path"), "{e}");
         assert_eq!(parse(quote!()).unwrap(), Options::default());
     }
 

@@ -54,6 +54,49 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// What one run of the suite's binary does, decided from its flags and
+/// environment before anything is started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    /// `--list`: name the tests; touch nothing.
+    List,
+    /// `--stop-network`: stop the reusable network.
+    StopNetwork,
+    /// `--start-network`: start the shared network and leave it running.
+    StartNetwork,
+    /// `ENV_JOB_IMAGE`: run the suite in the cluster as a Job of this image.
+    Relaunch(String),
+    /// Run the tests.
+    Run,
+}
+
+impl Mode {
+    /// The mode `args` ask for, with the checks that mode needs (checked
+    /// flags, the runner's own build, what a relaunch needs).
+    fn of(args: &HarnessArgs) -> crate::Result<Mode> {
+        if args.libtest.list {
+            return Ok(Mode::List);
+        }
+        args.validate()?;
+        if relaunch::in_runner() {
+            relaunch::check_build()?;
+        }
+        let image = args.job_image().filter(|_| !relaunch::in_runner());
+        if image.is_some() {
+            relaunch::check(args, std::env::var_os("NEXTEST_RUN_ID").is_some())?;
+        }
+        Ok(if args.stop_network {
+            Mode::StopNetwork
+        } else if args.start_network {
+            Mode::StartNetwork
+        } else if let Some(image) = image {
+            Mode::Relaunch(image.to_owned())
+        } else {
+            Mode::Run
+        })
+    }
+}
+
 /// Runs the suite: the harness's whole `main`.
 pub fn run(target: Target) -> ExitCode {
     crate::cli::init_tracing("warn");
@@ -61,43 +104,12 @@ pub fn run(target: Target) -> ExitCode {
         return reap(PathBuf::from(dir));
     }
     let args = HarnessArgs::parse();
-    if TESTS.is_empty() {
-        return fail(format!(
-            "no #[tmpnet_test] tests are registered in {}; declare the test modules (`mod x;`) in the file that calls tmpnet_fixture::main!()",
-            target.crate_name
-        ));
+    if let Err(code) = check_target(&target) {
+        return code;
     }
-    if let Some(main) = foreign::locate_main(target.main_file, target.manifest_dir) {
-        let findings = foreign::scan(&main);
-        if !findings.is_empty() {
-            for finding in &findings {
-                eprintln!("error: {finding}");
-            }
-            return ExitCode::FAILURE;
-        }
-    }
-    if args.libtest.list {
-        return libtest_mimic::run(&args.libtest, trials::listing()).exit_code();
-    }
-    if let Err(e) = args.validate() {
-        return fail(e);
-    }
-    if relaunch::in_runner() {
-        if let Err(e) = relaunch::check_build() {
-            return fail(e);
-        }
-    }
-    let relaunch_image = args
-        .job_image()
-        .filter(|_| !relaunch::in_runner())
-        .map(str::to_owned);
-    if relaunch_image.is_some() {
-        if let Err(e) = relaunch::check(&args, std::env::var_os("NEXTEST_RUN_ID").is_some()) {
-            return fail(e);
-        }
-    }
-    let root = match layout::root_dir(args.root_dir.as_deref()) {
-        Ok(root) => root,
+    let mode = match Mode::of(&args) {
+        Ok(Mode::List) => return libtest_mimic::run(&args.libtest, trials::listing()).exit_code(),
+        Ok(mode) => mode,
         Err(e) => return fail(e),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -107,10 +119,61 @@ pub fn run(target: Target) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
     };
+    let shared = match shared_network(&target, &args, &mode, &runtime) {
+        Ok(shared) => shared,
+        Err(e) => return fail(e),
+    };
+    match mode {
+        Mode::StopNetwork => stop_network(&runtime, &shared),
+        Mode::StartNetwork => start_network(&runtime, &shared),
+        Mode::Relaunch(image) => match runtime.block_on(relaunch::relaunch(&args, &shared, &image))
+        {
+            Ok(code) => code,
+            Err(e) => fail(e),
+        },
+        Mode::List | Mode::Run => {
+            let state = Arc::new(trials::State::new(runtime.handle().clone(), shared));
+            let conclusion = libtest_mimic::run(&args.libtest, trials::runnable(&state));
+            runtime.block_on(finish(&state, args.delay_network_shutdown));
+            conclusion.exit_code()
+        }
+    }
+}
+
+/// Refuses a target whose tests cannot all run: none registered, or
+/// tests of another harness (`#[test]`) that would silently never run.
+fn check_target(target: &Target) -> Result<(), ExitCode> {
+    if TESTS.is_empty() {
+        return Err(fail(format!(
+            "no #[tmpnet_test] tests are registered in {}; declare the test modules (`mod x;`) in the file that calls tmpnet_fixture::main!()",
+            target.crate_name
+        )));
+    }
+    if let Some(main) = foreign::locate_main(target.main_file, target.manifest_dir) {
+        let findings = foreign::scan(&main);
+        if !findings.is_empty() {
+            for finding in &findings {
+                eprintln!("error: {finding}");
+            }
+            return Err(ExitCode::FAILURE);
+        }
+    }
+    Ok(())
+}
+
+/// The network the run shares, from the flags and the target's defaults;
+/// first stops what killed runs left under the root, and (unless a
+/// relaunch, which handles its own) stops owned networks on a signal.
+fn shared_network(
+    target: &Target,
+    args: &HarnessArgs,
+    mode: &Mode,
+    runtime: &tokio::runtime::Runtime,
+) -> crate::Result<SharedNetwork> {
+    let root = layout::root_dir(args.root_dir.as_deref())?;
     let owned = Arc::new(OwnedNetworks::default());
     owned.keep_directories(args.keep_networks);
-    if relaunch_image.is_none() {
-        // A relaunch handles its own signals (it deletes its Job first).
+    if !matches!(mode, Mode::Relaunch(_)) {
         runtime.spawn(stop_on_signal(owned.clone()));
     }
     for dir in runtime.block_on(owner::sweep(&root)) {
@@ -135,53 +198,44 @@ pub fn run(target: Target) -> ExitCode {
     spec.node_path = args.node_path.clone();
     spec.kube = args.kube_settings();
     if let (true, Some(kube)) = (relaunch::in_runner(), spec.kube.as_mut()) {
-        match runtime.block_on(relaunch::own_job(kube)) {
-            Ok(job) => kube.owner = Some(Box::new(job)),
-            Err(e) => return fail(e),
-        }
+        kube.owner = Some(Box::new(runtime.block_on(relaunch::own_job(kube))?));
     }
-    let shared = SharedNetwork {
-        source: source(&args),
+    Ok(SharedNetwork {
+        source: source(args),
         spec,
         suite: target.crate_name.to_owned(),
         timeout: DEFAULT_START_TIMEOUT,
         owned,
         keep_networks: args.keep_networks,
-    };
-    if args.stop_network {
-        return match runtime.block_on(shared.stop_reusable()) {
-            Ok(Some(dir)) => {
-                eprintln!("stopped network {}", dir.display());
-                ExitCode::SUCCESS
-            }
-            Ok(None) => {
-                eprintln!("no reusable network to stop");
-                ExitCode::SUCCESS
-            }
-            Err(e) => fail(e),
-        };
+    })
+}
+
+/// `--stop-network`.
+fn stop_network(runtime: &tokio::runtime::Runtime, shared: &SharedNetwork) -> ExitCode {
+    match runtime.block_on(shared.stop_reusable()) {
+        Ok(Some(dir)) => {
+            eprintln!("stopped network {}", dir.display());
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            eprintln!("no reusable network to stop");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
-    if args.start_network {
-        return match runtime.block_on(shared.acquire()) {
-            Ok(network) => {
-                println!("network dir: {}", network.dir().display());
-                println!("{}", layout::export_line(network.dir()));
-                println!("run the tests against it with --reuse-network (E2E_REUSE_NETWORK=1) or --network-dir; stop it with --stop-network");
-                ExitCode::SUCCESS
-            }
-            Err(e) => fail(e),
-        };
+}
+
+/// `--start-network`.
+fn start_network(runtime: &tokio::runtime::Runtime, shared: &SharedNetwork) -> ExitCode {
+    match runtime.block_on(shared.acquire()) {
+        Ok(network) => {
+            println!("network dir: {}", network.dir().display());
+            println!("{}", layout::export_line(network.dir()));
+            println!("run the tests against it with --reuse-network (E2E_REUSE_NETWORK=1) or --network-dir; stop it with --stop-network");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
-    if let Some(image) = relaunch_image {
-        return match runtime.block_on(relaunch::relaunch(&args, &shared, &image)) {
-            Ok(code) => code,
-            Err(e) => fail(e),
-        };
-    }
-    let state = Arc::new(trials::State::new(runtime.handle().clone(), shared));
-    let conclusion = libtest_mimic::run(&args.libtest, trials::runnable(&state));
-    runtime.block_on(finish(&state, args.delay_network_shutdown));
-    conclusion.exit_code()
 }
 
 fn source(args: &HarnessArgs) -> Source {
@@ -286,5 +340,30 @@ fn reap(dir: PathBuf) -> ExitCode {
     match runtime.block_on(shared::reap_when_done(&dir)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(args: &[&str]) -> crate::Result<Mode> {
+        let args = HarnessArgs::try_parse_from(std::iter::once("e2e").chain(args.iter().copied()))
+            .unwrap();
+        Mode::of(&args)
+    }
+
+    #[test]
+    fn each_mode_comes_from_its_flag_and_listing_checks_nothing() {
+        assert_eq!(mode(&[]).unwrap(), Mode::Run);
+        assert_eq!(mode(&["--stop-network"]).unwrap(), Mode::StopNetwork);
+        assert_eq!(mode(&["--start-network"]).unwrap(), Mode::StartNetwork);
+        // Listing is for test runners: contradictory flags do not stop it.
+        assert_eq!(
+            mode(&["--list", "--stop-network", "--start-network"]).unwrap(),
+            Mode::List
+        );
+        let err = mode(&["--stop-network", "--start-network"]).unwrap_err();
+        assert!(err.to_string().contains("contradict"), "{err}");
     }
 }

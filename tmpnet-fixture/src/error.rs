@@ -459,7 +459,6 @@ impl Error {
     }
 
     /// The error for `needed_for`, which needs the Cargo feature `feature`.
-    #[allow(dead_code)] // which features can be off depends on the build
     pub(crate) fn feature_disabled(feature: &'static str, needed_for: impl Into<String>) -> Self {
         Error::FeatureDisabled {
             feature,

@@ -275,14 +275,14 @@ fn tmpnetctl_runs_a_network_with_no_key_on_a_command_line_or_in_a_log() {
     let network = Network::load(&dir).unwrap();
     let mut secrets: Vec<String> = Vec::new();
     for node in network.nodes() {
-        let key = std::fs::read_to_string(node.dir.join(identity::KEY_FILE)).unwrap();
+        let key = std::fs::read_to_string(node.node().dir.join(identity::KEY_FILE)).unwrap();
         // The PEM body: the key's base64 lines.
         secrets.extend(
             key.lines()
                 .filter(|l| !l.starts_with("-----"))
                 .map(str::to_owned),
         );
-        let signer = std::fs::read(node.dir.join(identity::SIGNER_FILE)).unwrap();
+        let signer = std::fs::read(node.node().dir.join(identity::SIGNER_FILE)).unwrap();
         secrets.push(hex(&signer));
     }
     for key in funded_keys(&dir).unwrap() {
@@ -310,7 +310,7 @@ fn tmpnetctl_runs_a_network_with_no_key_on_a_command_line_or_in_a_log() {
     );
     assert!(stop.status.success(), "{}", stderr(&stop));
     for node in network.nodes() {
-        let log = std::fs::read_to_string(node.log_path()).unwrap_or_default();
+        let log = std::fs::read_to_string(node.node().log_path()).unwrap_or_default();
         assert!(!log.is_empty(), "{} wrote no log", node.id());
         for secret in &secrets {
             assert!(

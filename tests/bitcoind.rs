@@ -37,8 +37,8 @@ async fn three_nodes_share_blocks_and_transactions_and_keep_the_chain_across_res
     let root = test_root();
     let network = Network::create(&spec(root.path(), daemon, 3)).unwrap();
     network.start(TIMEOUT).await.unwrap();
-    let nodes = network.nodes().to_vec();
-    let rpc0 = rpc(&network, &nodes[0]).await.unwrap();
+    let nodes = network.nodes();
+    let rpc0 = rpc(&nodes[0]).await.unwrap();
 
     // Blocks mined on one node reach all others.
     let mined = rpc0.mine(10).await.unwrap();
@@ -49,7 +49,7 @@ async fn three_nodes_share_blocks_and_transactions_and_keep_the_chain_across_res
     assert_eq!(&tip, mined.last().unwrap());
 
     // A transaction sent on one node reaches every mempool.
-    let rpc2 = rpc(&network, &nodes[2]).await.unwrap();
+    let rpc2 = rpc(&nodes[2]).await.unwrap();
     let _: serde_json::Value = rpc2.call("createwallet", &[json!("w")]).await.unwrap();
     let address: String = rpc2.call("getnewaddress", &[]).await.unwrap();
     rpc2.mine_to(101, &address).await.unwrap();
@@ -61,7 +61,7 @@ async fn three_nodes_share_blocks_and_transactions_and_keep_the_chain_across_res
         .await
         .unwrap();
     for node in &nodes {
-        let rpc = rpc(&network, node).await.unwrap();
+        let rpc = rpc(node).await.unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while !rpc.mempool().await.unwrap().contains(&txid) {
             assert!(
@@ -83,12 +83,7 @@ async fn three_nodes_share_blocks_and_transactions_and_keep_the_chain_across_res
     assert_eq!(height, 111);
     assert_ne!(tip_after, tip);
     // And the network still works after the restart.
-    rpc(&network, &nodes[1])
-        .await
-        .unwrap()
-        .mine(1)
-        .await
-        .unwrap();
+    rpc(&nodes[1]).await.unwrap().mine(1).await.unwrap();
     assert_eq!(
         wait_for_same_tip(&network, Duration::from_secs(30))
             .await
@@ -111,7 +106,7 @@ async fn a_port_taken_before_the_daemon_binds_it_is_retried() {
     // Another program holds the port node 1 was given.
     let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken = squatter.local_addr().unwrap().port();
-    let node_dir = network.nodes()[1].dir.clone();
+    let node_dir = network.nodes()[1].node().dir.clone();
     let mut node = tmpnet_fixture::model::Node::load(&node_dir).unwrap();
     node.config.ports = [
         ("rpc".to_owned(), free_port()),

@@ -158,7 +158,7 @@ async fn a_network_lives_restarts_and_leaves_nothing_behind() {
     assert!(replicated, "a write on one node reaches the others");
 
     // Stopping a node scales it to zero; its data claim stays.
-    let victim = network.node_handles()[2].clone();
+    let victim = network.nodes()[2].clone();
     victim.stop().await.unwrap();
     assert_eq!(victim.state().await.unwrap(), NodeState::Stopped);
     let claims = Api::<PersistentVolumeClaim>::namespaced(admin.clone(), NAMESPACE)
@@ -566,7 +566,7 @@ async fn a_kind_file_runs_in_pods_and_travels_with_its_network() {
     assert!(attached.dir().join("kind.toml").is_file());
     let health = attached.check_health().await.unwrap();
     assert_eq!(health.len(), 3);
-    assert!(health.iter().all(|(_, h)| h.is_healthy()), "{health:?}");
+    assert!(health.iter().all(|s| s.is_healthy()), "{health:?}");
 
     attached.stop().await.unwrap();
     assert_eq!(

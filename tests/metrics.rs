@@ -101,7 +101,7 @@ fn discovery_entries_appear_and_disappear_with_the_nodes() {
         .find(|(_, l)| l["node_id"] == "load-generator")
         .unwrap();
     assert_eq!(extra.1["network_uuid"], uuid);
-    rt.block_on(network.stop_node(&ephemeral)).unwrap();
+    rt.block_on(ephemeral.stop()).unwrap();
     assert!(
         !node_ids(r).contains(&ephemeral.id().to_owned()),
         "a stopped ephemeral node keeps no entry"

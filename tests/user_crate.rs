@@ -193,11 +193,13 @@ harness = false
         fixture.display()
     );
     let lib = r#"//! tmpnet-fixture's Kubernetes side and k8s-openapi types side by side.
-pub fn both() -> (k8s_openapi::api::core::v1::Pod, tmpnet::NetworkSpec, &'static str) {
+pub fn both() -> (k8s_openapi::api::core::v1::Pod, tmpnet::Result<String>) {
     let mut pod = k8s_openapi::api::core::v1::Pod::default();
     pod.metadata.name = Some("user".into());
-    let spec = tmpnet::NetworkSpec::new("/tmp/tmpnet", 1);
-    (pod, spec, tmpnet::runner::SUITE_LABEL)
+    let settings = tmpnet::model::KubeSettings::new("tmpnet", "");
+    let spec = tmpnet::NetworkSpec::new("/tmp/tmpnet", 1).with_kube(settings);
+    // Rendering manifests is the kube feature's.
+    (pod, tmpnet::Network::render(&spec))
 }
 "#;
     let suite = r#"use tmpnet::{tmpnet_test, TestEnvironment, TestResult};

@@ -12,9 +12,9 @@ use tmpnet_fixture::{Network, TestResult};
 
 /// Fails, naming the node, unless every node of `network` is healthy.
 pub async fn all_healthy(network: &Network) -> TestResult {
-    let health = network.check_health().await?;
-    match health.iter().find(|(_, h)| !h.is_healthy()) {
-        Some((node, h)) => Err(format!("{node} is {h}").into()),
+    let status = network.check_health().await?;
+    match status.iter().find(|s| !s.is_healthy()) {
+        Some(s) => Err(format!("{} is {}", s.id, s.health).into()),
         None => Ok(()),
     }
 }

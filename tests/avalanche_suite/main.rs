@@ -70,7 +70,7 @@ async fn an_ephemeral_node_bootstraps_the_chain_and_is_not_a_validator(
     wait_for_balance(&validators, &to, before + value, SPREAD).await?;
 
     let joined = env.add_ephemeral_node().await?;
-    let ephemeral = api(network, joined.node()).await?;
+    let ephemeral = api(&joined).await?;
     wait_for_balance(
         std::slice::from_ref(&ephemeral),
         &to,

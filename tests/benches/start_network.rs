@@ -35,7 +35,7 @@ async fn one_run(root: &std::path::Path, nodes: usize) -> Sample {
     let (network, seconds) = tmpnet_acceptance::timed_start(&spec).await;
     let mut rss = 0;
     for node in network.nodes() {
-        let record = node.launch_record().expect("read").expect("running");
+        let record = node.node().launch_record().expect("read").expect("running");
         rss += rss_kib(record.pid).unwrap_or(0);
     }
     network.stop().await.expect("stop");
@@ -69,7 +69,8 @@ async fn direct_start(network: &tmpnet_fixture::Network, binary: &std::path::Pat
     let started = std::time::Instant::now();
     let mut children = Vec::new();
     let mut uris = Vec::new();
-    for node in network.nodes() {
+    for handle in network.nodes() {
+        let node = handle.node();
         let flags: tmpnet_fixture::model::Flags =
             serde_json::from_slice(&std::fs::read(node.flags_path()).expect("flags.json"))
                 .expect("flags");
@@ -81,7 +82,7 @@ async fn direct_start(network: &tmpnet_fixture::Network, binary: &std::path::Pat
             .spawn()
             .expect("spawn");
         children.push(child);
-        uris.push(local.endpoint(&node).expect("ports").uri);
+        uris.push(local.endpoint(node).expect("ports").uri);
     }
     for uri in &uris {
         loop {

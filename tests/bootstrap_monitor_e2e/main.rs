@@ -238,7 +238,7 @@ async fn litecoind(admin: &Cluster) -> Outcome {
     println!("== litecoind: a persistent regtest network of {BLOCKS} blocks, a monitor of tmpnet/litecoind:latest");
     let name = "bootstrap-litecoind";
     with_network(admin, "bitcoind", "tmpnet/litecoind:latest", name, async |network| {
-    let miner = rpc(network, &network.nodes()[0]).await?;
+    let miner = rpc(&network.nodes()[0]).await?;
     miner.mine(BLOCKS).await?;
     let (height, _) = wait_for_same_tip(network, Duration::from_secs(60)).await?;
     assert_eq!(height, BLOCKS);

@@ -11,7 +11,7 @@ use tmpnet_fixture::{tmpnet_test, TestEnvironment, TestResult};
 async fn blocks_mined_on_one_node_reach_every_node(env: &TestEnvironment) -> TestResult {
     let network = env.network();
     let nodes = network.nodes();
-    let miner = rpc(network, &nodes[env.slot() % nodes.len()]).await?;
+    let miner = rpc(&nodes[env.slot() % nodes.len()]).await?;
     let before = miner.height().await?;
     miner.mine(5).await?;
     let (height, _) = wait_for_same_tip(network, Duration::from_secs(20)).await?;
@@ -24,7 +24,7 @@ async fn blocks_mined_on_one_node_reach_every_node(env: &TestEnvironment) -> Tes
 #[tmpnet_test(nodes = 2, timeout = "60s")]
 async fn a_restart_keeps_the_chain(env: &TestEnvironment) -> TestResult {
     let network = env.network();
-    rpc(network, &network.nodes()[0]).await?.mine(3).await?;
+    rpc(&network.nodes()[0]).await?.mine(3).await?;
     wait_for_same_tip(network, Duration::from_secs(20)).await?;
     env.restart_network().await?;
     let (height, _) = wait_for_same_tip(network, Duration::from_secs(20)).await?;
@@ -38,8 +38,8 @@ async fn a_restart_keeps_the_chain(env: &TestEnvironment) -> TestResult {
 async fn an_ephemeral_node_syncs_the_chain(env: &TestEnvironment) -> TestResult {
     let network = env.network();
     let node = env.add_ephemeral_node().await?;
-    let joined = rpc(network, node.node()).await?;
-    let miner = rpc(network, &network.nodes()[0]).await?;
+    let joined = rpc(&node).await?;
+    let miner = rpc(&network.nodes()[0]).await?;
     let tip = miner.mine(2).await?;
     env.wait_until(
         "the ephemeral node reaching the new tip",

@@ -108,7 +108,7 @@ fn binary(explicit: Option<&Path>) -> Result<PathBuf> {
             .find(|p| files::executable_problem(p).is_none())
     });
     found.ok_or_else(|| {
-        Error::InvalidInput(
+        Error::Environment(
             "cannot find prometheus on PATH; install it (Debian: apt-get install prometheus) or pass --prometheus-path".into(),
         )
     })
@@ -148,7 +148,7 @@ pub async fn start(root: &Path, prometheus: Option<&Path>) -> Result<Started> {
         .kill_on_drop(false)
         .spawn()
         .map_err(|e| {
-            Error::InvalidInput(format!(
+            Error::Collector(format!(
                 "cannot start {}: {e}; pass --prometheus-path with an executable prometheus",
                 program.display()
             ))
@@ -165,7 +165,7 @@ pub async fn start(root: &Path, prometheus: Option<&Path>) -> Result<Started> {
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             files::remove_if_exists(&record_path(root))?;
-            return Err(Error::InvalidInput(format!(
+            return Err(Error::Collector(format!(
                 "the metrics collector exited at start ({status}): {}; see {}",
                 log_tail(root),
                 log_path(root).display()
@@ -255,11 +255,11 @@ pub async fn scraped(collector: &Collector, network: &Network) -> Result<Scraped
     // runs in check-metrics' polling loop).
     network.sync_discovery().await?;
     let mut expected: Vec<(String, bool)> = Vec::new();
-    for node in network.nodes() {
+    for node in network.node_records() {
         let running = network.node_state(&node).await?.is_running();
         expected.push((node.id().to_owned(), running));
     }
-    for node in network.ephemeral_nodes()? {
+    for node in network.ephemeral_records()? {
         let state = network.node_state(&node).await?;
         if state.is_running() {
             expected.push((node.id().to_owned(), true));
@@ -269,7 +269,7 @@ pub async fn scraped(collector: &Collector, network: &Network) -> Result<Scraped
     let url = format!("{}/api/v1/query", collector.url);
     let http = crate::runtime::health_client()?;
     let failed = |e: String| {
-        Error::InvalidInput(format!(
+        Error::Collector(format!(
             "cannot query the metrics collector at {url}: {e}; start it with `tmpnetctl start-metrics-collector`"
         ))
     };

@@ -72,32 +72,32 @@ pub enum Error {
     },
 
     /// The node kind name is not known.
-    #[error("unknown node kind {name:?}; use one of: {known}, register your own with tmpnet_fixture::register_kind! in a crate this program links, or describe it in a kind file (--kind-file)")]
+    #[error("unknown node kind {name:?}; use one of: {}, register your own with tmpnet_fixture::register_kind! in a crate this program links, or describe it in a kind file (--kind-file)", known.join(", "))]
     UnknownNodeKind {
         /// The name that was given.
         name: String,
-        /// The known kinds, comma separated.
-        known: String,
+        /// The kinds this program knows.
+        known: Vec<String>,
     },
 
     /// A network's kind is not one this program has.
-    #[error("network {} runs node kind {name:?}, which this program does not have (it has {known}); use a program that registers the kind (the test binary of the crate that defines it, or your own tool linking it)", dir.display())]
+    #[error("network {} runs node kind {name:?}, which this program does not have (it has {}); use a program that registers the kind (the test binary of the crate that defines it, or your own tool linking it)", dir.display(), known.join(", "))]
     KindNotInProgram {
         /// The network directory.
         dir: PathBuf,
         /// The kind the network records.
         name: String,
-        /// The kinds this program has, comma separated.
-        known: String,
+        /// The kinds this program has.
+        known: Vec<String>,
     },
 
     /// Nodes the network records have lost their directories.
-    #[error("network {} records node(s) {missing} whose directories are gone; `tmpnetctl stop-network` stops whatever of them still runs (found by their mark), then remove the network directory", dir.display())]
+    #[error("network {} records node(s) {} whose directories are gone; `tmpnetctl stop-network` stops whatever of them still runs (found by their mark), then remove the network directory", dir.display(), missing.join(", "))]
     NodesMissing {
         /// The network directory.
         dir: PathBuf,
         /// The missing nodes.
-        missing: String,
+        missing: Vec<String>,
     },
 
     /// A kind file is wrong: names the file, the field and the fix.
@@ -160,6 +160,37 @@ pub enum Error {
     #[error("{0}")]
     InvalidInput(String),
 
+    /// A node id that the network does not have.
+    #[error("network {} has no node {node:?}; its nodes are {} (`tmpnetctl status` lists them)", network.display(), known.join(", "))]
+    UnknownNode {
+        /// The network directory.
+        network: PathBuf,
+        /// The id asked for.
+        node: String,
+        /// The ids it has.
+        known: Vec<String>,
+    },
+
+    /// This machine or process lacks what the operation needs (a program,
+    /// an environment variable, a file the tool expects); the text names
+    /// it and the fix.
+    #[error("{0}")]
+    Environment(String),
+
+    /// The metrics collector (Prometheus) could not be started or asked;
+    /// the text says why and what to do.
+    #[error("{0}")]
+    Collector(String),
+
+    /// Making a key, a certificate or a signature failed.
+    #[error("cannot {what}: {reason}")]
+    Crypto {
+        /// What was being made.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
+
     /// The node kind lacks the capability the network needs (e.g. a kind
     /// that cannot run in a pod, on Kubernetes).
     #[error("node kind {kind:?} cannot {what}; {fix}")]
@@ -167,7 +198,7 @@ pub enum Error {
         /// The node kind.
         kind: String,
         /// What it cannot do.
-        what: &'static str,
+        what: String,
         /// What to do instead.
         fix: &'static str,
     },
@@ -209,12 +240,12 @@ pub enum Error {
     },
 
     /// The network (or a node of it) is already running.
-    #[error("network {} is already running (nodes: {nodes}); stop it with `tmpnetctl stop-network --network-dir {}` or use restart-network", dir.display(), dir.display())]
+    #[error("network {} is already running (nodes: {}); stop it with `tmpnetctl stop-network --network-dir {}` or use restart-network", dir.display(), nodes.join(", "), dir.display())]
     AlreadyRunning {
         /// The network directory.
         dir: PathBuf,
-        /// The running nodes, comma separated.
-        nodes: String,
+        /// The running nodes.
+        nodes: Vec<String>,
     },
 
     /// No node of the network is running.

@@ -12,15 +12,16 @@
 //! - `runtime` (internal): *where* nodes run: local processes, Kubernetes.
 //! - [`Network`]: orchestration: create, load, bootstrap, stop, restart,
 //!   health, render, attach.
-//! - `runner` (feature `kube`): the test binary run in the cluster as a
-//!   Job (the remote runner), and the Jobs `tmpnetctl runner` manages.
 //! - [`helpers`]: for test authors: waiting for a condition, per-kind
 //!   clients.
-//! - `bootstrap_monitor` (feature `kube`): the bootstrap monitor's
-//!   decisions (start, resume, wipe, roll) and its record on a node's
-//!   volume.
-//! - [`cli`]: the command-line arguments the harness and `tmpnetctl` share.
 //! - The harness: `#[tmpnet_test]`, [`main!`] and [`TestEnvironment`].
+//!
+//! The project's own programs (`tmpnetctl`, `tmpnet-bootstrap-monitor`)
+//! also use modules these pages do not show: `runner` (the remote runner's
+//! Jobs), `bootstrap_monitor`, `collector` (the metrics collector), `cli`
+//! (the flags the harness and `tmpnetctl` share), `model::layout` (the root
+//! directory's names) and avalanchego's identity and genesis. They are
+//! public only so those programs can link them, and are not a stable API.
 //!
 //! # Writing tests
 //!
@@ -41,8 +42,8 @@
 //!     }
 //!     env.restart_network().await?;
 //!     env.wait_until("every node is healthy", Duration::from_secs(30), || async {
-//!         let health = env.network().check_health().await?;
-//!         Ok::<_, tmpnet_fixture::Error>(health.iter().all(|(_, h)| h.is_healthy()))
+//!         let status = env.network().check_health().await?;
+//!         Ok::<_, tmpnet_fixture::Error>(status.iter().all(|s| s.is_healthy()))
 //!     })
 //!     .await?;
 //!     Ok(())
@@ -66,8 +67,11 @@
 //! ```
 
 #[cfg(feature = "kube")]
+#[doc(hidden)]
 pub mod bootstrap_monitor;
+#[doc(hidden)]
 pub mod cli;
+#[doc(hidden)]
 pub mod collector;
 mod error;
 mod harness;
@@ -76,6 +80,7 @@ pub mod kinds;
 pub mod model;
 mod network;
 #[cfg(feature = "kube")]
+#[doc(hidden)]
 pub mod runner;
 mod runtime;
 mod sys;

@@ -240,7 +240,12 @@ pub struct AttachArgs {
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     /// Number of nodes (1 to 256).
-    #[arg(long, env = "TMPNET_NODE_COUNT", value_name = "N", default_value_t = 5)]
+    #[arg(
+        long,
+        env = "TMPNET_NODE_COUNT",
+        value_name = "N",
+        default_value_t = tmpnet_fixture::model::DEFAULT_NODE_COUNT
+    )]
     pub node_count: usize,
     /// The node kind.
     #[arg(

@@ -47,10 +47,9 @@ pub async fn render(
     let pod = kinds::pod_of(kind.as_ref())?;
     let peers = network.running_bootstrap_peers().await?;
     if peers.is_empty() {
-        return Err(Error::InvalidInput(format!(
-            "no node of the network at {} runs, so the monitored node would have nothing to sync from; start it first (tmpnetctl start-network --network-dir ...)",
-            network.dir().display()
-        )));
+        return Err(Error::NoRunningNode {
+            dir: network.dir().to_owned(),
+        });
     }
     let scratch = tempfile::tempdir().map_err(|e| {
         Error::io(
@@ -59,7 +58,7 @@ pub async fn render(
             e,
         )
     })?;
-    let node = Node::create(scratch.path(), kind.new_node(network.nodes().len())?)?;
+    let node = Node::create(scratch.path(), kind.new_node(network.node_records().len())?)?;
     let launch = LaunchContext {
         placement: Placement::Pod,
         network_dir: network.dir(),
@@ -133,9 +132,10 @@ pub async fn deploy(cluster: &Cluster, network: &Network, spec: &MonitorSpec) ->
             Some("ConfigMap") => apply::<ConfigMap>(client, ns, &object).await?,
             Some("StatefulSet") => apply::<StatefulSet>(client, ns, &object).await?,
             other => {
-                return Err(Error::InvalidInput(format!(
-                    "the monitor rendered an object of kind {other:?} that deploy does not know"
-                )))
+                return Err(Error::Kube {
+                    action: "apply the monitor's objects".into(),
+                    reason: format!("deploy does not know the kind {other:?} it rendered"),
+                })
             }
         }
     }

@@ -243,10 +243,11 @@ pub fn stateful_set(
     command: Command,
 ) -> Result<Value> {
     if ctx.profile.secrets.is_some() && !node.config.secret_files.is_empty() {
-        return Err(Error::InvalidInput(format!(
-            "the bootstrap monitor cannot run {} nodes yet: their own key files would need a Secret of the monitor; monitor a kind without per-node keys (bitcoind, refnode, kind files)",
-            ctx.network.node_kind
-        )));
+        return Err(Error::KindCannot {
+            kind: ctx.network.node_kind.clone(),
+            what: "be run by the bootstrap monitor yet (its nodes' own key files would need a Secret of the monitor)".into(),
+            fix: "monitor a kind without per-node keys (bitcoind, refnode, kind files)",
+        });
     }
     let template = ctx.pod_template(node, command)?;
     let mut node_container = serde_json::to_value(
@@ -254,9 +255,16 @@ pub fn stateful_set(
             .spec
             .as_ref()
             .and_then(|s| s.containers.first())
-            .ok_or_else(|| Error::InvalidInput("the kind's pod has no container".into()))?,
+            .ok_or_else(|| Error::KindCannot {
+                kind: ctx.network.node_kind.clone(),
+                what: "be run by the bootstrap monitor: its pod has no container".into(),
+                fix: "give the kind's pod a container",
+            })?,
     )
-    .map_err(|e| Error::InvalidInput(e.to_string()))?;
+    .map_err(|e| Error::Serialize {
+        what: "the node's container",
+        source: Box::new(e),
+    })?;
     let image = spec
         .node_image
         .clone()

@@ -160,7 +160,7 @@ mod tests {
             .collect();
         kubelet_mount(&mounts.path().join("state"), &plain);
         kubelet_mount(&mounts.path().join("secret"), &state.secret);
-        let node = &network.nodes()[0];
+        let node = &network.node_records()[0];
         let config = std::fs::read(node.config_path()).unwrap();
         let node_files = BTreeMap::from([
             ("config.json".to_owned(), config),

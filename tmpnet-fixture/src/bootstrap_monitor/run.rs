@@ -267,7 +267,7 @@ impl Monitor {
         let mut tag = TagWatch::new(s.poll);
         // This sidecar is the record's only writer while its pod runs.
         let Some(mut record) = self.volume.current()? else {
-            return Err(crate::error::Error::InvalidInput(format!(
+            return Err(crate::error::Error::Environment(format!(
                 "the volume at {} has no test record; the init container must run first (tmpnet-bootstrap-monitor init)",
                 s.volume.display()
             )));

@@ -40,7 +40,7 @@ pub struct HarnessArgs {
     pub node_path: Option<PathBuf>,
 
     /// Nodes in the shared network.
-    #[arg(long, env = "E2E_NODE_COUNT", default_value_t = 5)]
+    #[arg(long, env = "E2E_NODE_COUNT", default_value_t = crate::model::DEFAULT_NODE_COUNT)]
     pub node_count: usize,
 
     /// Root directory of networks [default: ~/.tmpnet]

@@ -98,7 +98,7 @@ impl TestEnvironment {
     /// Handles on the network's bootstrap nodes, in order: each with its
     /// id, URI and health.
     pub fn nodes(&self) -> Vec<NodeHandle> {
-        self.network.node_handles()
+        self.network.nodes()
     }
 
     /// The API URIs of the network's running nodes, reachable from here.
@@ -155,17 +155,16 @@ impl TestEnvironment {
     /// connected; it is stopped when the test ends.
     pub async fn add_ephemeral_node(&self) -> Result<NodeHandle> {
         let node = self.network.create_ephemeral_node()?;
-        let network = self.network.clone();
         let stopped = node.clone();
         self.cleanup(move || async move {
-            if let Err(e) = network.stop_node(&stopped).await {
+            if let Err(e) = stopped.stop().await {
                 tracing::warn!(node = stopped.id(), error = %e, "cannot stop an ephemeral node");
             }
         });
         self.network
             .start_ephemeral_node(&node, self.timeout)
             .await?;
-        self.network.node(node.id())
+        Ok(node)
     }
 
     /// Registers work to run when the test ends (pass or fail), in reverse

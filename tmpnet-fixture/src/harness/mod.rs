@@ -60,6 +60,13 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 enum Mode {
     /// `--list`: name the tests; touch nothing.
     List,
+    /// Act on a network.
+    Act(Act),
+}
+
+/// What a run that is not a listing does with its network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Act {
     /// `--stop-network`: stop the reusable network.
     StopNetwork,
     /// `--start-network`: start the shared network and leave it running.
@@ -85,15 +92,15 @@ impl Mode {
         if image.is_some() {
             relaunch::check(args, std::env::var_os("NEXTEST_RUN_ID").is_some())?;
         }
-        Ok(if args.stop_network {
-            Mode::StopNetwork
+        Ok(Mode::Act(if args.stop_network {
+            Act::StopNetwork
         } else if args.start_network {
-            Mode::StartNetwork
+            Act::StartNetwork
         } else if let Some(image) = image {
-            Mode::Relaunch(image.to_owned())
+            Act::Relaunch(image.to_owned())
         } else {
-            Mode::Run
-        })
+            Act::Run
+        }))
     }
 }
 
@@ -107,9 +114,9 @@ pub fn run(target: Target) -> ExitCode {
     if let Err(code) = check_target(&target) {
         return code;
     }
-    let mode = match Mode::of(&args) {
+    let act = match Mode::of(&args) {
         Ok(Mode::List) => return libtest_mimic::run(&args.libtest, trials::listing()).exit_code(),
-        Ok(mode) => mode,
+        Ok(Mode::Act(act)) => act,
         Err(e) => return fail(e),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -119,19 +126,20 @@ pub fn run(target: Target) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
     };
-    let shared = match shared_network(&target, &args, &mode, &runtime) {
+    let shared = match shared_network(&target, &args, &act, &runtime) {
         Ok(shared) => shared,
         Err(e) => return fail(e),
     };
-    match mode {
-        Mode::StopNetwork => stop_network(&runtime, &shared),
-        Mode::StartNetwork => start_network(&runtime, &shared),
-        Mode::Relaunch(image) => match runtime.block_on(relaunch::relaunch(&args, &shared, &image))
-        {
-            Ok(code) => code,
-            Err(e) => fail(e),
-        },
-        Mode::List | Mode::Run => {
+    match act {
+        Act::StopNetwork => stop_network(&runtime, &shared),
+        Act::StartNetwork => start_network(&runtime, &shared),
+        Act::Relaunch(image) => {
+            match runtime.block_on(relaunch::relaunch(&args, &shared, &image)) {
+                Ok(code) => code,
+                Err(e) => fail(e),
+            }
+        }
+        Act::Run => {
             let state = Arc::new(trials::State::new(runtime.handle().clone(), shared));
             let conclusion = libtest_mimic::run(&args.libtest, trials::runnable(&state));
             runtime.block_on(finish(&state, args.delay_network_shutdown));
@@ -167,13 +175,13 @@ fn check_target(target: &Target) -> Result<(), ExitCode> {
 fn shared_network(
     target: &Target,
     args: &HarnessArgs,
-    mode: &Mode,
+    act: &Act,
     runtime: &tokio::runtime::Runtime,
 ) -> crate::Result<SharedNetwork> {
     let root = layout::root_dir(args.root_dir.as_deref())?;
     let owned = Arc::new(OwnedNetworks::default());
     owned.keep_directories(args.keep_networks);
-    if !matches!(mode, Mode::Relaunch(_)) {
+    if !matches!(act, Act::Relaunch(_)) {
         runtime.spawn(stop_on_signal(owned.clone()));
     }
     for dir in runtime.block_on(owner::sweep(&root)) {
@@ -355,9 +363,15 @@ mod tests {
 
     #[test]
     fn each_mode_comes_from_its_flag_and_listing_checks_nothing() {
-        assert_eq!(mode(&[]).unwrap(), Mode::Run);
-        assert_eq!(mode(&["--stop-network"]).unwrap(), Mode::StopNetwork);
-        assert_eq!(mode(&["--start-network"]).unwrap(), Mode::StartNetwork);
+        assert_eq!(mode(&[]).unwrap(), Mode::Act(Act::Run));
+        assert_eq!(
+            mode(&["--stop-network"]).unwrap(),
+            Mode::Act(Act::StopNetwork)
+        );
+        assert_eq!(
+            mode(&["--start-network"]).unwrap(),
+            Mode::Act(Act::StartNetwork)
+        );
         // Listing is for test runners: contradictory flags do not stop it.
         assert_eq!(
             mode(&["--list", "--stop-network", "--start-network"]).unwrap(),

@@ -130,7 +130,7 @@ fn binary_name() -> Result<String> {
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .ok_or_else(|| {
-            Error::InvalidInput(
+            Error::Environment(
                 "cannot tell this test binary's file name from /proc/self/exe; run it by its path"
                     .into(),
             )
@@ -295,7 +295,7 @@ pub fn check_build() -> Result<()> {
     if own.as_deref() == Some(expected.as_str()) {
         return Ok(());
     }
-    Err(Error::InvalidInput(format!(
+    Err(Error::Environment(format!(
         "this runner image holds another build of {} (build id {}) than the one that started the Job ({expected}); rebuild the image (scripts/build-images.sh) and run again",
         binary_name().unwrap_or_else(|_| "the test binary".into()),
         own.as_deref().unwrap_or("none"),

@@ -192,7 +192,7 @@ impl SharedNetwork {
             .map(|run| network.dir().join(format!("restarted-by-{run}")));
         let restart = restart && !marker.as_ref().is_some_and(|m| m.exists());
         let running = network.running_nodes().await?.len();
-        if restart || (running > 0 && running < network.nodes().len()) {
+        if restart || (running > 0 && running < network.node_records().len()) {
             network.restart(self.timeout).await?;
             if let Some(marker) = marker {
                 files::atomic_write(&marker, b"", 0o644)?;
@@ -267,7 +267,7 @@ pub async fn reap_when_done(dir: &Path) -> Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| {
-            Error::InvalidInput(
+            Error::Environment(
                 "TMPNET_HARNESS_REAP_WATCH is not a pid; it is set only by the harness for its reaper".into(),
             )
         })?;

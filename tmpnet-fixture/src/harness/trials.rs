@@ -247,8 +247,8 @@ fn report_failure(env: &TestEnvironment, d: &TestDescriptor, message: &str) {
             network.dir().display(),
             env.test_dir().display()
         );
-        let mut nodes = network.nodes();
-        nodes.extend(network.ephemeral_nodes().unwrap_or_default());
+        let mut nodes = network.node_records();
+        nodes.extend(network.ephemeral_records().unwrap_or_default());
         for node in nodes {
             let tail = node.log_tail(ARTIFACT_LOG_LINES).join("\n");
             let _ = std::fs::write(logs.join(format!("{}.log", node.id())), tail + "\n");

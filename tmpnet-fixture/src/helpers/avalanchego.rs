@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use crate::error::Result;
 pub use crate::kinds::avalanchego::api::Api;
-use crate::model::Node;
-use crate::network::Network;
+use crate::network::{Network, NodeHandle};
 
-/// A client of a running node of `network`.
-pub async fn api(network: &Network, node: &Node) -> Result<Api> {
-    let uri = super::reachable_uri(network, node, "API").await?;
+/// A client of a running node's APIs.
+pub async fn api(node: &NodeHandle) -> Result<Api> {
+    let uri = super::reachable_uri(node, "API").await?;
     Api::new(&uri)
 }
 
@@ -19,7 +18,7 @@ pub async fn api(network: &Network, node: &Node) -> Result<Api> {
 pub async fn apis(network: &Network) -> Result<Vec<Api>> {
     let mut all = Vec::new();
     for node in network.nodes() {
-        all.push(api(network, &node).await?);
+        all.push(api(&node).await?);
     }
     Ok(all)
 }

@@ -5,20 +5,19 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::kinds::bitcoind::rpc::Rpc;
-use crate::model::Node;
-use crate::network::Network;
+use crate::network::{Network, NodeHandle};
 use crate::sys::deadline_after;
 
-/// An RPC client for a running node of `network`, with the network's
-/// credentials and a 30 s limit per call.
-pub async fn rpc(network: &Network, node: &Node) -> Result<Rpc> {
-    let url = super::reachable_uri(network, node, "RPC").await?;
+/// An RPC client for a running node, with its network's credentials and a
+/// 30 s limit per call.
+pub async fn rpc(node: &NodeHandle) -> Result<Rpc> {
+    let url = super::reachable_uri(node, "RPC").await?;
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(30))
         .build()
         .map_err(Error::HttpClient)?;
-    Rpc::new(http, &url, network.dir())
+    Rpc::new(http, &url, node.network().dir())
 }
 
 /// Waits until every node of `network` has the same height and tip;
@@ -26,7 +25,7 @@ pub async fn rpc(network: &Network, node: &Node) -> Result<Rpc> {
 pub async fn wait_for_same_tip(network: &Network, timeout: Duration) -> Result<(u64, String)> {
     let mut clients = Vec::new();
     for node in network.nodes() {
-        clients.push((node.id().to_owned(), rpc(network, &node).await?));
+        clients.push((node.id().to_owned(), rpc(&node).await?));
     }
     let deadline = deadline_after(timeout);
     loop {

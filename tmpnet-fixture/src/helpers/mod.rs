@@ -9,16 +9,15 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::model::Node;
-use crate::network::Network;
+use crate::network::NodeHandle;
 use crate::sys::deadline_after;
 
 /// The URI of a running node's `api` (e.g. "RPC") reachable from here, or
 /// the error saying it has none.
-async fn reachable_uri(network: &Network, node: &Node, api: &str) -> Result<String> {
-    network
+async fn reachable_uri(node: &NodeHandle, api: &str) -> Result<String> {
+    node.network()
         .runtime()
-        .accessible_uri(node)
+        .accessible_uri(node.node())
         .await?
         .ok_or_else(|| Error::NotRunning {
             node: node.id().to_owned(),

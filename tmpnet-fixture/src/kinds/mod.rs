@@ -141,10 +141,11 @@ pub trait NodeKind: Send + Sync + fmt::Debug {
     /// JSON-RPC method for an RPC daemon, a path for an HTTP API. The
     /// default says the kind has no such API.
     async fn query(&self, _ctx: &HealthContext<'_>, request: &str) -> Result<serde_json::Value> {
-        Err(Error::InvalidInput(format!(
-            "the {} kind cannot answer the query {request:?}; use the synced check `health`",
-            self.name()
-        )))
+        Err(Error::KindCannot {
+            kind: self.name().to_owned(),
+            what: format!("answer the query {request:?}"),
+            fix: "use the synced check `health`",
+        })
     }
 
     /// The path of the node's Prometheus metrics on its API endpoint (e.g.
@@ -168,7 +169,7 @@ pub trait NodeKind: Send + Sync + fmt::Debug {
 pub(crate) fn local_of(kind: &dyn NodeKind) -> Result<&dyn LocalDaemon> {
     kind.local().ok_or_else(|| Error::KindCannot {
         kind: kind.name().to_owned(),
-        what: "run as a local process",
+        what: "run as a local process".into(),
         fix: "run it on Kubernetes (--use-kubernetes), or give the kind a LocalDaemon",
     })
 }
@@ -178,7 +179,7 @@ pub(crate) fn local_of(kind: &dyn NodeKind) -> Result<&dyn LocalDaemon> {
 pub(crate) fn pod_of(kind: &dyn NodeKind) -> Result<&dyn PodDaemon> {
     kind.pod().ok_or_else(|| Error::KindCannot {
         kind: kind.name().to_owned(),
-        what: "run in a pod",
+        what: "run in a pod".into(),
         fix: "run it as local processes (without --use-kubernetes), or give the kind a PodDaemon (in a kind file: a [kubernetes] section)",
     })
 }

@@ -77,7 +77,7 @@ fn choose(
             Some((_, feature)) => Err(Error::feature_disabled(feature, format!("the {name} node kind"))),
             None => Err(Error::UnknownNodeKind {
                 name: name.to_owned(),
-                known: known().join(", "),
+                known: known(),
             }),
         },
         (builtin, count) => Err(Error::InvalidInput(format!(

@@ -31,7 +31,7 @@ pub fn root_dir(explicit: Option<&Path>) -> Result<PathBuf> {
         return Ok(PathBuf::from(dir));
     }
     let home = std::env::var_os("HOME").filter(|v| !v.is_empty()).ok_or_else(|| {
-        Error::InvalidInput(
+        Error::Environment(
             "HOME is not set, so the default root ~/.tmpnet is unknown; pass --root-dir or set TMPNET_ROOT_DIR".into(),
         )
     })?;
@@ -122,7 +122,7 @@ pub(crate) fn create_network_dir(root: &Path) -> Result<PathBuf> {
             Err(e) => return Err(Error::io("cannot create", &dir, e)),
         }
     }
-    Err(Error::InvalidInput(format!(
+    Err(Error::Environment(format!(
         "cannot find a free network directory name under {}; remove old networks",
         parent.display()
     )))

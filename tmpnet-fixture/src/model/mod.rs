@@ -3,6 +3,7 @@
 //! everything else in the library is built on these types.
 
 pub mod flags;
+#[doc(hidden)]
 pub mod layout;
 pub mod network;
 pub mod node;
@@ -10,7 +11,7 @@ pub mod node;
 pub use flags::Flags;
 pub use network::{
     KubeOwner, KubeSettings, NetworkConfig, ProcessSettings, RuntimeSettings, SchedulingLabel,
-    MAX_NODES, MIN_VOLUME_GIB, SCHEMA_VERSION,
+    DEFAULT_NODE_COUNT, MAX_NODES, MIN_VOLUME_GIB, SCHEMA_VERSION,
 };
 pub use node::{
     Endpoint, Health, LaunchRecord, Node, NodeConfig, NodeState, Peer, ProcessContext, SecretFiles,

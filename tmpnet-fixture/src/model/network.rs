@@ -25,6 +25,9 @@ pub const EPHEMERAL_DIR: &str = "ephemeral";
 pub const LOCK_FILE: &str = "lock";
 /// The most nodes one network may have.
 pub const MAX_NODES: usize = 256;
+/// The nodes of a network when no count is given (the harness's shared
+/// network, `tmpnetctl render`).
+pub const DEFAULT_NODE_COUNT: usize = 5;
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -79,7 +79,7 @@ impl Network {
         if !running.is_empty() {
             return Err(Error::AlreadyRunning {
                 dir: self.dir().to_owned(),
-                nodes: running.join(", "),
+                nodes: running,
             });
         }
         self.prepare_start()?;
@@ -239,8 +239,8 @@ impl Network {
         // No start of this runtime may spawn a node after this point, and
         // one spawning right now has recorded it once this returns.
         self.runtime().allow_starts(false);
-        let mut all = self.ephemeral_nodes()?;
-        all.extend(self.nodes());
+        let mut all = self.ephemeral_records()?;
+        all.extend(self.node_records());
         let mut errors = Vec::new();
         for node in &all {
             if let Err(e) = self.runtime().initiate_stop(node).await {
@@ -265,9 +265,9 @@ impl Network {
         // Processes of the network that no node directory accounts for
         // (a directory removed while its node ran).
         let known: Vec<String> = self
-            .nodes()
+            .node_records()
             .iter()
-            .chain(self.ephemeral_nodes().unwrap_or_default().iter())
+            .chain(self.ephemeral_records().unwrap_or_default().iter())
             .map(|n| n.id().to_owned())
             .collect();
         match self.runtime().stop_unlisted(&known).await {

@@ -81,8 +81,8 @@ impl Network {
         let local = matches!(self.config().runtime, RuntimeSettings::Process(_));
         let path = self.kind().metrics_path().filter(|_| local);
         let mut wanted: Vec<PathBuf> = Vec::new();
-        let nodes = self.nodes().into_iter().map(|n| (n, false));
-        let ephemeral = self.ephemeral_nodes()?.into_iter().map(|n| (n, true));
+        let nodes = self.node_records().into_iter().map(|n| (n, false));
+        let ephemeral = self.ephemeral_records()?.into_iter().map(|n| (n, true));
         for (node, is_ephemeral) in nodes.chain(ephemeral) {
             let Some(path) = &path else { continue };
             let NodeState::Running {

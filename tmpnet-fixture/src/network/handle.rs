@@ -26,6 +26,11 @@ impl NodeHandle {
         &self.node
     }
 
+    /// The network it belongs to.
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
     /// A URI for the node's API reachable from where this code runs; an
     /// error when the node is not running.
     pub async fn uri(&self) -> Result<String> {

@@ -55,6 +55,11 @@ pub struct NodeStatus {
 }
 
 impl NodeStatus {
+    /// Whether the node is healthy.
+    pub fn is_healthy(&self) -> bool {
+        self.health.is_healthy()
+    }
+
     /// Its API URI, when running and known.
     pub fn uri(&self) -> Option<&str> {
         match &self.state {

@@ -89,7 +89,7 @@ fn config_map(name: &str) -> Value {
 
 fn names(f: &Fixture) -> (String, String, String) {
     let uuid = &f.network.config().uuid;
-    let nodes = f.network.nodes();
+    let nodes = f.network.node_records();
     let id = nodes[0].id();
     (
         manifests::network_name(uuid),
@@ -102,7 +102,7 @@ fn names(f: &Fixture) -> (String, String, String) {
 async fn start_creates_in_order_tolerates_409_and_resumes_a_watch_after_410() {
     let (f, mut h) = fixture();
     let (cm, set, pod_name) = names(&f);
-    let node = f.network.nodes()[0].clone();
+    let node = f.network.node_records()[0].clone();
     let server = tokio::spawn(async move {
         let base = format!("/api/v1/namespaces/{NS}");
         expect(&mut h, "GET", &base, &[], 404, status(404, "NotFound")).await;
@@ -235,7 +235,7 @@ async fn start_creates_in_order_tolerates_409_and_resumes_a_watch_after_410() {
 async fn stop_scales_to_zero_and_a_missing_set_or_pod_is_already_stopped() {
     let (f, mut h) = fixture();
     let (_, set, pod_name) = names(&f);
-    let node = f.network.nodes()[0].clone();
+    let node = f.network.node_records()[0].clone();
     let server = tokio::spawn(async move {
         let scale = format!("/apis/apps/v1/namespaces/{NS}/statefulsets/{set}/scale");
         let (body, headers, _) =
@@ -254,7 +254,7 @@ async fn stop_scales_to_zero_and_a_missing_set_or_pod_is_already_stopped() {
 async fn restart_changes_the_template_replaces_the_pod_and_waits_for_the_new_one() {
     let (f, mut h) = fixture();
     let (cm, set, pod_name) = names(&f);
-    let mut node = f.network.nodes()[0].clone();
+    let mut node = f.network.node_records()[0].clone();
     let server = tokio::spawn(async move {
         let base = format!("/api/v1/namespaces/{NS}");
         let pod_path = format!("{base}/pods/{pod_name}");
@@ -433,7 +433,7 @@ async fn deleting_the_network_deletes_its_state_in_the_foreground_then_sweeps_by
 #[tokio::test]
 async fn an_api_failure_is_one_line_naming_the_action_and_the_fix() {
     let (f, mut h) = fixture();
-    let node = f.network.nodes()[0].clone();
+    let node = f.network.node_records()[0].clone();
     let server = tokio::spawn(async move {
         let (request, send) = h.next_request().await.unwrap();
         assert_eq!(request.method(), "PATCH");
@@ -484,7 +484,7 @@ async fn a_nodes_own_keys_go_to_the_networks_secret_and_its_pod_mounts_only_them
         Access::PodIp,
     )
     .unwrap();
-    let nodes = network.nodes();
+    let nodes = network.node_records();
     let node = nodes[1].clone();
     let key_of = |file: &str| format!("{}_staking_{file}", node.id());
     let staker_key = std::fs::read(node.dir.join("staking/staker.key")).unwrap();

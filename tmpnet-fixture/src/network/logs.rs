@@ -59,16 +59,15 @@ impl Network {
     /// The nodes `query` selects, bootstrap nodes first; an unknown id is
     /// an error naming the known ones.
     fn log_nodes(&self, query: &LogQuery) -> Result<Vec<Node>> {
-        let mut all = self.nodes();
-        all.extend(self.ephemeral_nodes()?);
+        let mut all = self.node_records();
+        all.extend(self.ephemeral_records()?);
         for wanted in &query.nodes {
             if !all.iter().any(|n| n.id() == wanted) {
-                let known: Vec<&str> = all.iter().map(Node::id).collect();
-                return Err(Error::InvalidInput(format!(
-                    "network {} has no node {wanted:?}; its nodes are {}",
-                    self.dir().display(),
-                    known.join(", ")
-                )));
+                return Err(Error::UnknownNode {
+                    network: self.dir().to_owned(),
+                    node: wanted.clone(),
+                    known: all.iter().map(|n| n.id().to_owned()).collect(),
+                });
             }
         }
         Ok(all

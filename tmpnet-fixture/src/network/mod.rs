@@ -36,7 +36,7 @@ use open::load_nodes;
 
 use crate::error::{Error, Result};
 use crate::kinds::NodeKind;
-use crate::model::{Endpoint, Health, KubeSettings, NetworkConfig, Node, NodeState, Peer};
+use crate::model::{Endpoint, KubeSettings, NetworkConfig, Node, NodeState, Peer};
 use crate::runtime::NodeRuntime;
 
 /// How long a network may take to become healthy unless told otherwise.
@@ -124,9 +124,22 @@ impl Network {
         &self.inner.config
     }
 
-    /// Its bootstrap nodes in order.
-    pub fn nodes(&self) -> Vec<Node> {
+    /// Handles on its bootstrap nodes, in order.
+    pub fn nodes(&self) -> Vec<NodeHandle> {
+        self.handles(self.node_records())
+    }
+
+    /// The bootstrap nodes' records (directory and configuration), in
+    /// order.
+    pub(crate) fn node_records(&self) -> Vec<Node> {
         self.lock_nodes().clone()
+    }
+
+    fn handles(&self, nodes: Vec<Node>) -> Vec<NodeHandle> {
+        nodes
+            .into_iter()
+            .map(|n| NodeHandle::new(self.clone(), n))
+            .collect()
     }
 
     /// The node kind.
@@ -158,25 +171,16 @@ impl Network {
 
     /// A handle on the node `id` (bootstrap or ephemeral).
     pub fn node(&self, id: &str) -> Result<NodeHandle> {
-        let mut all = self.nodes();
-        all.extend(self.ephemeral_nodes()?);
-        all.into_iter()
-            .find(|n| n.id() == id)
-            .map(|n| NodeHandle::new(self.clone(), n))
-            .ok_or_else(|| {
-                Error::InvalidInput(format!(
-                    "network {} has no node {id:?}; `tmpnetctl status` lists its nodes",
-                    self.dir().display()
-                ))
-            })
-    }
-
-    /// Handles on the bootstrap nodes, in order.
-    pub fn node_handles(&self) -> Vec<NodeHandle> {
-        self.nodes()
-            .into_iter()
-            .map(|n| NodeHandle::new(self.clone(), n))
-            .collect()
+        let mut all = self.node_records();
+        all.extend(self.ephemeral_records()?);
+        match all.iter().position(|n| n.id() == id) {
+            Some(at) => Ok(NodeHandle::new(self.clone(), all.swap_remove(at))),
+            None => Err(Error::UnknownNode {
+                network: self.dir().to_owned(),
+                node: id.to_owned(),
+                known: all.iter().map(|n| n.id().to_owned()).collect(),
+            }),
+        }
     }
 
     /// The running nodes among `nodes` whose index `pick` accepts, as peers.
@@ -201,7 +205,7 @@ impl Network {
     /// The running bootstrap nodes as peers, for a node that joins from
     /// outside the network (the bootstrap monitor's).
     pub async fn running_bootstrap_peers(&self) -> Result<Vec<Peer>> {
-        let nodes = self.nodes();
+        let nodes = self.node_records();
         self.running_peers(&nodes, |_| true).await
     }
 
@@ -213,7 +217,7 @@ impl Network {
     /// Ids of the nodes whose process is alive.
     pub async fn running_nodes(&self) -> Result<Vec<String>> {
         let mut running = Vec::new();
-        for node in self.nodes() {
+        for node in self.node_records() {
             if self.runtime().state(&node).await?.is_running() {
                 running.push(node.id().to_owned());
             }
@@ -224,7 +228,7 @@ impl Network {
     /// The API URIs of the running nodes, reachable from here.
     pub async fn node_uris(&self) -> Result<Vec<String>> {
         let mut uris = Vec::new();
-        for node in self.nodes() {
+        for node in self.node_records() {
             if let Some(uri) = self.runtime().accessible_uri(&node).await? {
                 uris.push(uri);
             }
@@ -237,20 +241,20 @@ impl Network {
         self.check_complete()?;
         self.refresh_discovery().await;
         let mut out = Vec::new();
-        for node in self.nodes() {
+        for node in self.node_records() {
             out.push(health::node_status(self.runtime().as_ref(), &node).await?);
         }
         Ok(out)
     }
 
-    /// Every bootstrap node's health, without waiting. A stopped node is
-    /// unhealthy.
-    pub async fn check_health(&self) -> Result<Vec<(String, Health)>> {
+    /// Every bootstrap node's state and health now, without waiting, in
+    /// bootstrap order: [`Network::status`] without refreshing the metrics
+    /// discovery files. A stopped node is unhealthy.
+    pub async fn check_health(&self) -> Result<Vec<NodeStatus>> {
         self.check_complete()?;
         let mut out = Vec::new();
-        for node in self.nodes() {
-            let health = health::health_now(self.runtime().as_ref(), &node).await?;
-            out.push((node.id().to_owned(), health));
+        for node in self.node_records() {
+            out.push(health::node_status(self.runtime().as_ref(), &node).await?);
         }
         Ok(out)
     }
@@ -269,7 +273,7 @@ mod tests {
     #[cfg(feature = "kube")]
     use crate::kinds::{self, HealthContext, LaunchContext, LocalDaemon, Placement};
     #[cfg(feature = "kube")]
-    use crate::model::{Flags, NodeConfig};
+    use crate::model::{Flags, Health, NodeConfig};
 
     /// A daemon that runs only as a local process (it has no pod).
     #[cfg(feature = "kube")]
@@ -316,7 +320,7 @@ mod tests {
         // As local processes it is created.
         let spec = NetworkSpec::new(root.path(), 2).with_node_path("/bin/true");
         let network = Network::create_of_kind(&spec, Arc::new(LocalOnly)).unwrap();
-        assert_eq!(network.nodes().len(), 2);
+        assert_eq!(network.node_records().len(), 2);
     }
 
     /// Without the `kube` feature a network on Kubernetes is neither made
@@ -373,10 +377,10 @@ mod tests {
             let mut nodes = network.lock_nodes();
             nodes[1].config.ports.insert("rpc".into(), 4242);
         }
-        assert_eq!(clone.nodes()[1].config.ports["rpc"], 4242);
+        assert_eq!(clone.node_records()[1].config.ports["rpc"], 4242);
         assert_eq!(
-            clone.node(network.nodes()[0].id()).unwrap().id(),
-            network.nodes()[0].id()
+            clone.node(network.node_records()[0].id()).unwrap().id(),
+            network.node_records()[0].id()
         );
         let err = clone.node("nope").unwrap_err().to_string();
         assert!(

@@ -174,7 +174,7 @@ impl Network {
         }
         Err(Error::NodesMissing {
             dir: self.dir().to_owned(),
-            missing: self.inner.missing.join(", "),
+            missing: self.inner.missing.clone(),
         })
     }
 }

@@ -32,7 +32,7 @@ pub(super) fn render(spec: &NetworkSpec) -> Result<String> {
     };
     let kind = network.kind();
     let files = state::collect(network.dir(), &kind.secret_files())?;
-    let nodes = network.nodes();
+    let nodes = network.node_records();
     let docs = render::documents(
         network.config(),
         settings,

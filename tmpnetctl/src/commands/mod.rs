@@ -261,7 +261,7 @@ async fn logs(args: LogsArgs) -> Result<ExitCode> {
 async fn check_metrics(network: &Network, timeout: Duration) -> Result<ExitCode> {
     let root = layout::root_for(network.dir())?;
     let Some(running) = collector::running(&root)? else {
-        return Err(Error::InvalidInput(format!(
+        return Err(Error::Collector(format!(
             "no metrics collector runs under {}; start one with `tmpnetctl start-metrics-collector`",
             root.display()
         )));
@@ -344,8 +344,8 @@ async fn check_health(network: &Network) -> Result<ExitCode> {
         .check_health()
         .await?
         .into_iter()
-        .filter(|(_, h)| !h.is_healthy())
-        .map(|(id, h)| format!("{id} ({h})"))
+        .filter(|s| !s.is_healthy())
+        .map(|s| format!("{} ({})", s.id, s.health))
         .collect();
     if unhealthy.is_empty() {
         out!("all {} nodes healthy", network.nodes().len());

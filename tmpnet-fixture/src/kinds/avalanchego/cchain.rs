@@ -46,10 +46,13 @@ impl Transfer {
     pub fn sign(&self, key: &FundedKey) -> Result<String> {
         let unsigned = self.fields(self.chain_id as u128, &[], &[]);
         let hash = Keccak256::digest(rlp_list(&unsigned));
-        let (signature, recovery) = key
-            .signing_key()
-            .sign_prehash_recoverable(&hash)
-            .map_err(|e| Error::InvalidInput(format!("cannot sign the transfer: {e}")))?;
+        let (signature, recovery) =
+            key.signing_key()
+                .sign_prehash_recoverable(&hash)
+                .map_err(|e| Error::Crypto {
+                    what: "sign the transfer".into(),
+                    reason: e.to_string(),
+                })?;
         let v = u128::from(recovery.to_byte()) + u128::from(self.chain_id) * 2 + 35;
         let (r, s) = signature.split_bytes();
         let signed = self.fields(v, strip(&r), strip(&s));

@@ -59,7 +59,10 @@ impl std::fmt::Debug for FundedKey {
 }
 
 fn bad_key(reason: impl std::fmt::Display) -> Error {
-    Error::InvalidInput(format!("not a secp256k1 private key: {reason}"))
+    Error::Crypto {
+        what: "use a secp256k1 private key".into(),
+        reason: reason.to_string(),
+    }
 }
 
 impl FundedKey {

@@ -51,7 +51,10 @@ pub struct ProofOfPossession {
 }
 
 fn key_error(what: &str, reason: impl std::fmt::Display) -> Error {
-    Error::InvalidInput(format!("cannot {what}: {reason}"))
+    Error::Crypto {
+        what: what.to_owned(),
+        reason: reason.to_string(),
+    }
 }
 
 /// Fills `buf` from the operating system's random source.

@@ -1,10 +1,10 @@
 //! avalanchego, Avalanche's node, as a built-in kind.
 //!
-//! - Each node gets an identity made here ([`identity`]): a staking TLS
+//! - Each node gets an identity made here: a staking TLS
 //!   certificate and key and a BLS signer key, written mode 0600 under
 //!   `staking/` in its directory; its id is the `NodeID-...` the node
 //!   derives from that certificate.
-//! - The network gets a genesis for custom network [`genesis::NETWORK_ID`]
+//! - The network gets a genesis for custom network [`NETWORK_ID`]
 //!   with every bootstrap node as a validator, and [`FUNDED_KEY_COUNT`]
 //!   pre-funded keys kept in `funded-keys.json` (mode 0600); tests read them
 //!   with [`funded_keys`].
@@ -23,16 +23,22 @@
 //! read-only at [`POD_SECRETS`]: no key is ever in a pod's spec.
 
 pub mod api;
+#[doc(hidden)]
 pub mod cchain;
+#[doc(hidden)]
 pub mod genesis;
+#[doc(hidden)]
 pub mod identity;
+
+pub use self::cchain::Transfer;
+pub use self::genesis::{FundedKey, NETWORK_ID};
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
-use self::genesis::{FundedKey, Staker};
+use self::genesis::Staker;
 use self::identity::{Identity, CERT_FILE, KEY_FILE, SIGNER_FILE};
 use super::{
     flags_of, HealthContext, LaunchContext, LocalDaemon, NodeKind, Placement, PodDaemon,
@@ -79,11 +85,9 @@ pub fn funded_keys(network_dir: &Path) -> Result<Vec<FundedKey>> {
     let hex: Vec<String> = files::read_json(&network_dir.join(FUNDED_KEYS_FILE))?;
     hex.iter()
         .map(|h| {
-            let bytes = identity::from_hex(h).ok_or_else(|| {
-                Error::InvalidInput(format!(
-                    "{} holds a key that is not hex; recreate the network",
-                    network_dir.join(FUNDED_KEYS_FILE).display()
-                ))
+            let bytes = identity::from_hex(h).ok_or_else(|| Error::Crypto {
+                what: format!("read {}", network_dir.join(FUNDED_KEYS_FILE).display()),
+                reason: "it holds a key that is not hex; recreate the network".into(),
             })?;
             FundedKey::from_bytes(&bytes)
         })

@@ -30,8 +30,10 @@ fn random_hex() -> String {
 
 /// `user:salt$hex(HMAC-SHA256(key = salt, message = password))`.
 pub fn rpcauth_line(user: &str, salt: &str, password: &str) -> Result<String> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(salt.as_bytes())
-        .map_err(|e| Error::InvalidInput(format!("cannot hash RPC credentials: {e}")))?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(salt.as_bytes()).map_err(|e| Error::Crypto {
+        what: "hash RPC credentials".into(),
+        reason: e.to_string(),
+    })?;
     mac.update(password.as_bytes());
     let digest: String = mac
         .finalize()

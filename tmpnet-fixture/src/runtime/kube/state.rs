@@ -47,9 +47,12 @@ pub fn path_of(key: &str) -> Result<PathBuf> {
             .split('_')
             .any(|p| p.is_empty() || p == "." || p == "..")
     {
-        return Err(Error::InvalidInput(format!(
-            "the network's ConfigMap has a key {key:?} that is not a file path; it was not written by tmpnet"
-        )));
+        return Err(Error::Kube {
+            action: "read the network's ConfigMap".into(),
+            reason: format!(
+                "it has a key {key:?} that is not a file path; it was not written by tmpnet"
+            ),
+        });
     }
     Ok(path)
 }

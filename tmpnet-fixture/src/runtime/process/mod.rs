@@ -199,7 +199,7 @@ impl NodeRuntime for ProcessRuntime {
             NodeState::Running { pid, .. } => {
                 return Err(Error::AlreadyRunning {
                     dir: self.network_dir.clone(),
-                    nodes: format!("{} (pid {})", node.id(), pid.unwrap_or_default()),
+                    nodes: vec![format!("{} (pid {})", node.id(), pid.unwrap_or_default())],
                 })
             }
             NodeState::Stale { pid } => {

@@ -14,5 +14,5 @@ scripts/build-images.sh >/dev/null
 scripts/cluster-up.sh
 "$CLUSTER_DIR/kubectl" --kubeconfig "$CLUSTER_DIR/admin.kubeconfig" apply -f deploy/rbac.yaml >/dev/null
 export TMPNET_BENCH_CLUSTER_DIR=$CLUSTER_DIR
-cargo bench --locked -p tmpnet-acceptance --bench kube_start -- "$runs"
-cargo bench --locked -p tmpnet-acceptance --bench runner -- "$((runs < 3 ? runs : 3))"
+cargo bench --locked -p tmpnet-acceptance --bench benches -- kube_start "$runs"
+cargo bench --locked -p tmpnet-acceptance --bench benches -- runner "$((runs < 3 ? runs : 3))"

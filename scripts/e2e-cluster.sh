@@ -3,7 +3,7 @@
 # upstream's control plane, kubelet and kube-proxy; Debian's containerd and
 # runc; a CNI bridge), as the least-privilege account of deploy/rbac.yaml:
 #   1. the example e2e suite in kube mode, reaching nodes through port-forward;
-#   2. the runner cases of scripts/runner-cases.sh, as on the simulator: the
+#   2. the runner cases of tests/runner_e2e, as on the simulator: the
 #      suite inside the cluster as a Job from the real runner image (nodes
 #      reached by pod IP), failing, detached with a forwarded secret,
 #      Ctrl-C, kill -9, a missing image, a missing ServiceAccount, a
@@ -118,15 +118,6 @@ check_empty() {
     echo "namespace tmpnet is empty of tmpnet objects, and no volume is left"
 }
 
-# shellcheck source=scripts/runner-cases.sh
-. scripts/runner-cases.sh
-api_get() { admin get --raw "$1"; }
-secret_scan="$CLUSTER_DIR/logs"
-diagnose() {
-    admin get pods,jobs,statefulsets,pvc -n tmpnet -o wide || true
-    admin get events -n tmpnet --sort-by=.lastTimestamp | tail -n 30 || true
-}
-
 export E2E_USE_KUBERNETES=true KUBECONFIG="$sa_kubeconfig" TMPNET_KUBE_NAMESPACE=tmpnet \
     TMPNET_ROOT_DIR="$work/root"
 
@@ -134,7 +125,12 @@ echo "== e2e suite in kube mode (local cluster, port-forward), as the tmpnet Ser
 cargo test --locked -p e2e-suite
 check_empty
 
-runner_cases
+echo "== the runner cases (tests/runner_e2e), as on the simulator"
+kubectl_admin="$CLUSTER_DIR/kubectl --kubeconfig $admin_kubeconfig"
+ADMIN_KUBECONFIG="$admin_kubeconfig" TMPNETCTL="$tmpnetctl" RUNNER_E2E_WORK="$work" \
+    RUNNER_E2E_SECRET_SCAN="$CLUSTER_DIR/logs" \
+    RUNNER_E2E_DIAGNOSE="$kubectl_admin get pods,jobs,statefulsets,pvc -n tmpnet -o wide; $kubectl_admin get events -n tmpnet --sort-by=.lastTimestamp | tail -n 30" \
+    cargo run --quiet --locked -p tmpnet-acceptance --bin runner-e2e
 
 echo "== bitcoind-family (litecoind) chain suite in kube mode (local cluster)"
 E2E_NODE_KIND=bitcoind E2E_NODE_COUNT=3 cargo run --quiet --locked -p tmpnet-acceptance --bin chain-suite

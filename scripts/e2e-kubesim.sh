@@ -36,17 +36,6 @@ echo "== build (simulator, reference node, tmpnetctl)"
 cargo build --quiet --locked -p tmpnet-kubesim -p tmpnet-refnode -p tmpnetctl
 bin="$(pwd)/target/debug"
 
-# shellcheck source=scripts/runner-cases.sh
-. scripts/runner-cases.sh
-
-# An API path as JSON, read as the admin (the simulator's admin needs no
-# token).
-api_get() {
-    python3 -c 'import json, sys, urllib.request
-server = json.load(open(sys.argv[1]))["clusters"][0]["cluster"]["server"]
-sys.stdout.write(urllib.request.urlopen(server + sys.argv[2]).read().decode())' "$work/admin.kubeconfig" "$1"
-}
-
 # The namespace holds no object of tmpnet (dependents go with their owners
 # through garbage collection, which is eventual: allowed a few seconds).
 check_empty() {
@@ -156,12 +145,11 @@ echo "== the namespace holds nothing of tmpnet"
 check_empty
 
 if [ "$runner" = 1 ]; then
-    export E2E_USE_KUBERNETES=true KUBECONFIG="$work/tmpnet.kubeconfig" TMPNET_ROOT_DIR="$work/root"
-    tmpnetctl="$bin/tmpnetctl"
-    # The simulator's log is in $work already.
-    secret_scan=""
-    runner_cases
-    unset E2E_USE_KUBERNETES KUBECONFIG TMPNET_ROOT_DIR
+    echo "== the runner cases (tests/runner_e2e)"
+    # The simulator's log is in $work already, which the cases scan.
+    E2E_USE_KUBERNETES=true KUBECONFIG="$work/tmpnet.kubeconfig" TMPNET_ROOT_DIR="$work/root" \
+        ADMIN_KUBECONFIG="$work/admin.kubeconfig" TMPNETCTL="$bin/tmpnetctl" RUNNER_E2E_WORK="$work" \
+        cargo run --quiet --locked -p tmpnet-acceptance --bin runner-e2e
 fi
 
 echo "== stop the simulator"

@@ -112,8 +112,8 @@ fi
 echo "== docs: internal links and the book's table of contents"
 python3 scripts/check-docs.py
 
-echo "== the published crates package (library, macro, reference node)"
-cargo package --list --locked --allow-dirty -p tmpnet-fixture -p tmpnet-macros -p tmpnet-refnode >/dev/null
+echo "== the published crates package (library, macro, reference node, contract)"
+cargo package --list --locked --allow-dirty -p tmpnet-fixture -p tmpnet-macros -p tmpnet-refnode -p tmpnet-contract >/dev/null
 
 echo "== cargo doc (the library's public API, warnings are errors)"
 # The library chooses no Kubernetes version; docs of it alone need one.
@@ -129,7 +129,7 @@ export TMPNET_AVALANCHEGO_PATH="$avalanchego_dir/avalanchego"
 
 echo "== cargo test"
 # The own-daemon example suites (etcd, monerod) run inside the acceptance
-# tests (tests/own_daemons.rs), which apply the real-daemon rule above and
+# tests (tests/acceptance/own_daemons.rs), which apply the real-daemon rule above and
 # check that nothing is left running; not a second time here.
 cargo test --workspace --locked \
     --exclude tmpnet-example-etcd --exclude tmpnet-example-monerod \

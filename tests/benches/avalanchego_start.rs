@@ -7,7 +7,7 @@
 //! all healthy and the median resident memory per node once healthy, and
 //! the ratio of the times.
 //!
-//! Run with `cargo bench -p tmpnet-acceptance --bench avalanchego_start`
+//! Run with `cargo bench -p tmpnet-acceptance --bench benches -- avalanchego_start`
 //! (optionally `-- RUNS`, default 5), with `TMPNET_AVALANCHEGO_PATH` set to
 //! the built node; upstream's `tmpnetctl` is taken from the same directory.
 //!
@@ -104,7 +104,7 @@ fn upstream(root: &Path, ctl: &Path, avalanchego: &Path) -> (f64, f64) {
     (secs, mib)
 }
 
-fn main() {
+pub fn bench() {
     let runs = bench_runs(5);
     let avalanchego = PathBuf::from(std::env::var_os("TMPNET_AVALANCHEGO_PATH").expect(
         "set TMPNET_AVALANCHEGO_PATH to the avalanchego built by scripts/avalanchego-build.sh",

@@ -5,7 +5,7 @@
 //! harness around it. Sizes 1, 3, 10 and 20 nodes; the
 //! two are interleaved run by run so machine noise hits both alike.
 //!
-//! Run with `cargo bench -p tmpnet-acceptance --bench bitcoind_start`
+//! Run with `cargo bench -p tmpnet-acceptance --bench benches -- bitcoind_start`
 //! (optionally `-- RUNS`, default 3). Needs `/usr/lib/litecoin/litecoind`.
 
 use std::path::{Path, PathBuf};
@@ -153,7 +153,7 @@ async fn baseline(dir: &Path, daemon: &Path, nodes: usize) -> f64 {
     secs
 }
 
-fn main() {
+pub fn bench() {
     let daemon = PathBuf::from("/usr/lib/litecoin/litecoind");
     assert!(
         daemon.exists(),

@@ -9,7 +9,7 @@
 //!   process that selects no test, so the difference is the attach cost;
 //! - `--list` of the 100 tests.
 //!
-//! Run with `cargo bench -p tmpnet-acceptance --bench harness` (optionally
+//! Run with `cargo bench -p tmpnet-acceptance --bench benches -- harness` (optionally
 //! `-- RUNS`, default 7). Prints medians.
 
 use std::path::Path;
@@ -37,7 +37,7 @@ fn timed(mut cmd: Command) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
-fn main() {
+pub fn bench() {
     let runs = tmpnet_acceptance::bench_runs(7);
     let scratch = tmpnet_acceptance::test_root();
     let root = scratch.path();

@@ -7,7 +7,7 @@
 //! figures show what the runtime adds (API calls, watches, port-forwards);
 //! the cluster's add scheduling, containers and pod networking.
 //!
-//! Run with `cargo bench -p tmpnet-acceptance --bench kube_start`
+//! Run with `cargo bench -p tmpnet-acceptance --bench benches -- kube_start`
 //! (optionally `-- RUNS`, default 5). With `TMPNET_BENCH_CLUSTER_DIR` set to
 //! the cluster's directory (`/var/lib/tmpnet-cluster`), the cluster is
 //! measured too: its admin kubeconfig, and its audit log to count requests.
@@ -87,7 +87,7 @@ async fn process_run(root: &Path, nodes: usize) -> f64 {
     secs
 }
 
-fn main() {
+pub fn bench() {
     let runs = tmpnet_acceptance::bench_runs(5);
     let rt = tmpnet_acceptance::bench_runtime();
     let root = tmpnet_acceptance::test_root();

@@ -12,7 +12,7 @@
 //! Every container, nodes and runner, runs from the images of
 //! `scripts/build-images.sh`, which must have been run first.
 //!
-//! Run with `cargo bench -p tmpnet-acceptance --bench runner`
+//! Run with `cargo bench -p tmpnet-acceptance --bench benches -- runner`
 //! (optionally `-- RUNS`, default 3); `scripts/bench-cluster.sh` runs it on
 //! the local cluster.
 
@@ -85,7 +85,7 @@ fn run(binary: &Path, kubeconfig: &Path, root: &Path, image: Option<&str>) -> (f
     )
 }
 
-fn main() {
+pub fn bench() {
     let runs = tmpnet_acceptance::bench_runs(3);
     let (layout, binary) = built();
     let rt = tmpnet_acceptance::bench_runtime();

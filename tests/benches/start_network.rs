@@ -5,7 +5,7 @@
 //! three daemons spawned directly with the very same arguments and polled
 //! for the same health (the daemon's own start), on the same data.
 //!
-//! Run with `cargo bench -p tmpnet-acceptance --bench start_network`
+//! Run with `cargo bench -p tmpnet-acceptance --bench benches -- start_network`
 //! (optionally `-- RUNS`, default 5). Prints medians over the runs, the
 //! cost per node, and each size's ratio to the 5-node median, measured in
 //! the same run so machine noise affects all sizes alike.
@@ -146,7 +146,7 @@ fn kind_file_overhead(rt: &tokio::runtime::Runtime, root: &std::path::Path, runs
     );
 }
 
-fn main() {
+pub fn bench() {
     let runs = tmpnet_acceptance::bench_runs(5);
     let rt = tmpnet_acceptance::bench_runtime();
     let root = tmpnet_acceptance::test_root();

@@ -47,6 +47,7 @@ const CRATES: &[(&str, Layers)] = &[
     ),
     ("tmpnet-kubesim", KUBESIM_LAYERS),
     ("tmpnet-bootstrap-monitor", &[]),
+    ("tmpnet-contract", &[]),
     ("e2e-suite", &[]),
 ];
 

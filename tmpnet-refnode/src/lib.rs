@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use tmpnet_contract::ProcessContext;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -171,20 +172,14 @@ async fn bind(addr: &str) -> Result<TcpListener, String> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
-/// Writes `process.json` atomically (temp file + rename).
+/// Writes `process.json` (the harness reads it with the same type).
 fn write_process_context(
     path: &Path,
     http: &std::net::SocketAddr,
     p2p: &str,
 ) -> Result<(), String> {
-    let body = serde_json::json!({
-        "pid": std::process::id(),
-        "uri": format!("http://{http}"),
-        "p2pAddress": p2p,
-    });
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, body.to_string())
-        .and_then(|()| std::fs::rename(&tmp, path))
+    ProcessContext::new(std::process::id(), format!("http://{http}"), p2p)
+        .write_to(path)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 

@@ -170,18 +170,9 @@ impl std::fmt::Debug for SecretFiles {
     }
 }
 
-/// Contents of `process.json`, written by the node itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-#[serde(rename_all = "camelCase")]
-pub struct ProcessContext {
-    /// The node's pid.
-    pub pid: u32,
-    /// Its HTTP API base URI, e.g. `http://127.0.0.1:41234`.
-    pub uri: String,
-    /// Its p2p listen address, e.g. `127.0.0.1:41235`.
-    pub p2p_address: String,
-}
+/// Contents of `process.json`, written by the node itself (the type a
+/// node written in Rust writes it with: the `tmpnet-contract` crate).
+pub use tmpnet_contract::ProcessContext;
 
 /// Contents of `launch.json`, written by the harness right after spawning.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

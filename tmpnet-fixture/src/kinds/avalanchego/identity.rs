@@ -172,7 +172,7 @@ mod tests {
     #[test]
     fn generated_identities_are_pem_and_distinct() {
         // That the NodeID is the node's own is checked against the real
-        // node (tests/avalanchego.rs).
+        // node (tests/acceptance/avalanchego.rs).
         let identity = Identity::generate().unwrap();
         assert!(identity.key_pem.contains("BEGIN PRIVATE KEY"));
         assert!(identity.cert_pem.contains("BEGIN CERTIFICATE"));

@@ -175,11 +175,7 @@ impl ProcessRuntime {
                 endpoint
             }
         };
-        let ctx = ProcessContext {
-            pid: record.pid,
-            uri: endpoint.uri.clone(),
-            p2p_address: endpoint.p2p_address.clone(),
-        };
+        let ctx = ProcessContext::new(record.pid, &endpoint.uri, &endpoint.p2p_address);
         files::write_json(&node.process_path(), &ctx)?;
         Ok(Some(endpoint))
     }

@@ -15,7 +15,7 @@ fn suite(root: &Path, args: &[&str]) -> Command {
         .env("E2E_NODE_COUNT", "2")
         .env("E2E_NODE_PATH", refnode())
         // These tests inspect the directories runs leave; retention has
-        // its own tests (tests/retention.rs).
+        // its own tests (tests/acceptance/retention.rs).
         .env("E2E_KEEP_NETWORKS", "1")
         .env_remove("TMPNET_NETWORK_DIR")
         .env_remove("NEXTEST_RUN_ID")

@@ -52,12 +52,22 @@ async fn another_process_can_load_and_drive_a_running_network() {
     };
     assert_eq!(records(&loaded), records(&created));
     assert_eq!(loaded.node_uris().await.unwrap().len(), 3);
-    assert!(loaded
-        .check_health()
-        .await
-        .unwrap()
-        .iter()
-        .all(|s| s.is_healthy()));
+    // check_health and status give the same NodeStatus per node.
+    let health = loaded.check_health().await.unwrap();
+    assert!(health.iter().all(|s| s.is_healthy()), "{health:?}");
+    let status = loaded.status().await.unwrap();
+    let ids = |v: &[tmpnet_fixture::NodeStatus]| v.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&health), ids(&status));
+    assert!(health.iter().all(|s| s.uri().is_some()), "{health:?}");
+
+    // A node id the network lacks is its own error, naming the ids it has.
+    match loaded.node("no-such-node") {
+        Err(Error::UnknownNode { node, known, .. }) => {
+            assert_eq!(node, "no-such-node");
+            assert_eq!(known, ids(&status));
+        }
+        other => panic!("not UnknownNode: {other:?}"),
+    }
 
     // Bootstrap order: node 0 had no peers, the others were given node 0.
     let nodes = loaded.nodes();

@@ -1,6 +1,6 @@
 //! A harness suite for avalanchego networks, run with `--node-kind
 //! avalanchego --node-count 5`: as local processes by the acceptance tests
-//! (`tests/avalanchego.rs`), and in kube mode on the local cluster
+//! (`tests/acceptance/avalanchego.rs`), and in kube mode on the local cluster
 //! (`scripts/e2e-cluster.sh`), unchanged. Every check goes through the
 //! nodes' own APIs with the library's Rust client.
 

@@ -1,4 +1,4 @@
-//! A suite for the harness's own acceptance tests (`tests/harness.rs`):
+//! A suite for the harness's own acceptance tests (`tests/acceptance/harness.rs`):
 //! tests that pass, fail, panic, hang, overrun, or must run alone. Each
 //! records what it saw under `$TMPNET_ROOT_DIR` so the acceptance tests can
 //! check it from outside.

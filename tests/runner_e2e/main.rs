@@ -1,0 +1,601 @@
+//! The remote runner end to end, the same cases on every cluster tier
+//! (run by scripts/e2e-kubesim.sh on the simulator and by
+//! scripts/e2e-cluster.sh on the local cluster): the example suite run
+//! inside the cluster as a Job from `tmpnet/runner:latest`
+//!
+//! 1. passing, and failing on purpose (the reason shown here);
+//! 2. detached, with a forwarded secret that must be in a Secret owned by
+//!    the Job and in no spec and no output;
+//! 3. interrupted with Ctrl-C (exit 130, the Job and network deleted);
+//! 4. killed with kill -9 (the next run reaps the Job and network);
+//! 5. an image that does not exist (fails fast, naming it), a
+//!    ServiceAccount that does not exist (refused before any Job), a
+//!    deadline (the reason shown);
+//! 6. a detached Job deleted mid-run (its network goes with it; waiting
+//!    for it fails in one line).
+//!
+//! After each, the namespace must hold nothing of tmpnet.
+//!
+//! Environment: `KUBECONFIG` (the networks' ServiceAccount),
+//! `E2E_USE_KUBERNETES`, `TMPNET_ROOT_DIR`, `ADMIN_KUBECONFIG` (reads
+//! what the namespace holds), `TMPNETCTL` (the binary), `RUNNER_E2E_WORK`
+//! (a scratch directory for the logs), `RUNNER_E2E_SECRET_SCAN` (more
+//! directories, `:`-separated, that must not hold the forwarded secret),
+//! `RUNNER_E2E_DIAGNOSE` (optional: a shell command printing the cluster's
+//! state when a case hangs).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Endpoints, PersistentVolume, PersistentVolumeClaim, Pod, Secret, Service,
+    ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::ListParams;
+use kube::{Api, Client, Resource};
+use serde_json::Value;
+
+type Outcome<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+const NS: &str = "tmpnet";
+const IMAGE: &str = "tmpnet/runner:latest";
+const MANAGED: &str = "app.kubernetes.io/managed-by=tmpnet";
+
+fn env(name: &str) -> Outcome<String> {
+    std::env::var(name).map_err(|_| format!("{name} is not set").into())
+}
+
+/// What the cases share: where logs go, the admin's client.
+struct Cases {
+    work: PathBuf,
+    tmpnetctl: PathBuf,
+    admin: Client,
+    secret_scan: Vec<PathBuf>,
+}
+
+/// A finished command: its status and its output (stdout and stderr, as
+/// one log).
+struct Ran {
+    status: ExitStatus,
+    log: String,
+}
+
+impl Cases {
+    fn log_path(&self, name: &str) -> PathBuf {
+        self.work.join(format!("{name}.log"))
+    }
+
+    /// Runs `program args` with `vars` set, its output in `<name>.log`.
+    fn run(
+        &self,
+        name: &str,
+        vars: &[(&str, &str)],
+        program: &Path,
+        args: &[&str],
+    ) -> Outcome<Ran> {
+        let child = self.spawn(name, vars, program, args)?;
+        let status = child.wait_with_output()?.status;
+        let log = std::fs::read_to_string(self.log_path(name))?;
+        Ok(Ran { status, log })
+    }
+
+    fn spawn(
+        &self,
+        name: &str,
+        vars: &[(&str, &str)],
+        program: &Path,
+        args: &[&str],
+    ) -> Outcome<Child> {
+        let log = File::create(self.log_path(name))?;
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        for (key, value) in vars {
+            command.env(key, value);
+        }
+        Ok(command.spawn()?)
+    }
+
+    /// `cargo test -p e2e-suite [filter]` with the runner image and `vars`.
+    fn suite(
+        &self,
+        name: &str,
+        image: &str,
+        vars: &[(&str, &str)],
+        filter: Option<&str>,
+    ) -> Outcome<Ran> {
+        let mut all = vec![("ENV_JOB_IMAGE", image)];
+        all.extend_from_slice(vars);
+        let mut args = vec!["test", "--locked", "-p", "e2e-suite"];
+        args.extend(filter);
+        self.run(name, &all, Path::new(&cargo()), &args)
+    }
+
+    /// The suite must pass.
+    fn suite_passes(
+        &self,
+        name: &str,
+        vars: &[(&str, &str)],
+        filter: Option<&str>,
+    ) -> Outcome<String> {
+        let ran = self.suite(name, IMAGE, vars, filter)?;
+        if !ran.status.success() {
+            return Err(format!("{name}: the suite failed ({}):\n{}", ran.status, ran.log).into());
+        }
+        Ok(ran.log)
+    }
+
+    /// The suite must fail with a line that `says` accepts.
+    fn suite_fails(
+        &self,
+        name: &str,
+        image: &str,
+        vars: &[(&str, &str)],
+        filter: Option<&str>,
+        says: impl Fn(&str) -> bool,
+        what: &str,
+    ) -> Outcome {
+        let ran = self.suite(name, image, vars, filter)?;
+        if ran.status.success() {
+            return Err(format!("{name}: the suite passed; it must fail:\n{}", ran.log).into());
+        }
+        match ran.log.lines().find(|l| says(l)) {
+            Some(line) => {
+                println!("  failed as it should: {line}");
+                Ok(())
+            }
+            None => Err(format!("{name}: the failure does not say {what}:\n{}", ran.log).into()),
+        }
+    }
+
+    fn tmpnetctl(&self, name: &str, args: &[&str]) -> Outcome<Ran> {
+        self.run(name, &[], &self.tmpnetctl.clone(), args)
+    }
+
+    /// Starts the suite's test binary as a relaunch, in the background,
+    /// and waits until the Job's tests run.
+    fn start_running(&self, name: &str) -> Outcome<Child> {
+        let binary = suite_binary()?;
+        let mut child = self.spawn(name, &[("ENV_JOB_IMAGE", IMAGE)], &binary, &[])?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let log = std::fs::read_to_string(self.log_path(name))?;
+            if log
+                .lines()
+                .any(|l| l.starts_with("running ") && l.ends_with(" tests"))
+            {
+                return Ok(child);
+            }
+            if let Some(status) = child.try_wait()? {
+                return Err(format!(
+                    "{name}: the run ended ({status}) before its tests ran:\n{log}"
+                )
+                .into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        diagnose();
+        Err(format!(
+            "{name}: the runner did not start its tests within 60 s:\n{}",
+            std::fs::read_to_string(self.log_path(name))?
+        )
+        .into())
+    }
+
+    /// The names of the objects of tmpnet left in the namespace, and the
+    /// volumes left in the cluster.
+    async fn leftovers(&self) -> Outcome<Vec<String>> {
+        let mut left = Vec::new();
+        left.extend(self.managed::<Pod>().await?);
+        left.extend(self.managed::<Service>().await?);
+        left.extend(self.managed::<Endpoints>().await?);
+        left.extend(self.managed::<ConfigMap>().await?);
+        left.extend(self.managed::<Secret>().await?);
+        left.extend(self.managed::<PersistentVolumeClaim>().await?);
+        left.extend(self.managed::<StatefulSet>().await?);
+        left.extend(self.managed::<Job>().await?);
+        left.extend(self.managed::<Ingress>().await?);
+        left.extend(self.managed::<ServiceAccount>().await?);
+        left.extend(self.managed::<Role>().await?);
+        left.extend(self.managed::<RoleBinding>().await?);
+        let volumes: Api<PersistentVolume> = Api::all(self.admin.clone());
+        match volumes.list(&ListParams::default()).await {
+            Ok(list) => left.extend(
+                list.items
+                    .into_iter()
+                    .map(|v| format!("persistentvolume/{}", v.metadata.name.unwrap_or_default())),
+            ),
+            // A cluster that serves no volumes (the simulator: 501) has none left.
+            Err(kube::Error::Api(e)) if matches!(e.code, 404 | 501) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(left)
+    }
+
+    async fn managed<K>(&self) -> Outcome<Vec<String>>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let api: Api<K> = Api::namespaced(self.admin.clone(), NS);
+        match api.list(&ListParams::default().labels(MANAGED)).await {
+            Ok(list) => Ok(list
+                .items
+                .iter()
+                .map(|o| {
+                    format!(
+                        "{}/{}",
+                        K::kind(&Default::default()).to_lowercase(),
+                        o.meta().name.clone().unwrap_or_default()
+                    )
+                })
+                .collect()),
+            // A kind the cluster does not serve (404, or 501 from the simulator)
+            // holds nothing.
+            Err(kube::Error::Api(e)) if matches!(e.code, 404 | 501) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The namespace holds no object of tmpnet and the cluster no volume
+    /// (dependents go with their owners through garbage collection, which
+    /// is eventual: allowed 60 s).
+    async fn check_empty(&self) -> Outcome {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = self.leftovers().await?;
+            if left.is_empty() {
+                println!("  namespace {NS} holds nothing of tmpnet, and no volume is left");
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                diagnose();
+                return Err(format!("left in the cluster after 60 s: {}", left.join(" ")).into());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// An object of the namespace as JSON, read as the admin.
+    async fn get<K>(&self, name: &str) -> Outcome<Value>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let api: Api<K> = Api::namespaced(self.admin.clone(), NS);
+        Ok(serde_json::to_value(api.get(name).await?)?)
+    }
+
+    /// Fails if `needle` appears in a file of the scratch directory, the
+    /// networks' root or the directories to scan.
+    fn never_written(&self, needle: &str) -> Outcome {
+        let mut dirs = vec![self.work.clone(), PathBuf::from(env("TMPNET_ROOT_DIR")?)];
+        dirs.extend(self.secret_scan.iter().cloned());
+        for dir in dirs {
+            if let Some(file) = containing(&dir, needle.as_bytes())? {
+                return Err(format!("the forwarded secret appears in {}", file.display()).into());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// The first file under `dir` holding `needle`.
+fn containing(dir: &Path, needle: &[u8]) -> Outcome<Option<PathBuf>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(None);
+    };
+    for entry in entries {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let path = entry.path();
+        if kind.is_dir() {
+            if let Some(found) = containing(&path, needle)? {
+                return Ok(Some(found));
+            }
+        } else if kind.is_file() {
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                return Ok(Some(path));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The suite's test binary here, the one the runner image holds.
+fn suite_binary() -> Outcome<PathBuf> {
+    let image_bins = Path::new("target/images/runner/bin");
+    let name = std::fs::read_dir(image_bins)
+        .map_err(|e| format!("{}: {e}; build the images first", image_bins.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("e2e-"))
+        .ok_or_else(|| format!("no e2e-* test binary in {}", image_bins.display()))?;
+    Ok(Path::new("target/debug/deps").join(name))
+}
+
+fn diagnose() {
+    if let Ok(command) = std::env::var("RUNNER_E2E_DIAGNOSE") {
+        let _ = Command::new("sh").arg("-c").arg(command).status();
+    }
+}
+
+/// Sends `signal` (e.g. `-INT`) to `child` and waits for it.
+fn signal(child: &mut Child, signal: &str) -> Outcome<ExitStatus> {
+    let sent = Command::new("kill")
+        .arg(signal)
+        .arg(child.id().to_string())
+        .status()?;
+    if !sent.success() {
+        return Err(format!("kill {signal} {} failed", child.id()).into());
+    }
+    Ok(child.wait()?)
+}
+
+/// The Job a detached run printed (`runner Job <name> runs ...`).
+fn detached_job(log: &str) -> Outcome<String> {
+    log.lines()
+        .find_map(|l| {
+            l.strip_prefix("runner Job ")
+                .filter(|r| r.contains(" runs "))
+        })
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("detached mode printed no Job:\n{log}").into())
+}
+
+async fn passing_and_failing(c: &Cases) -> Outcome {
+    println!("== the suite inside the cluster: a runner Job from {IMAGE}");
+    let log = c.suite_passes("runner", &[], None)?;
+    for wanted in ["running the suite in the cluster: Job", "test result: ok"] {
+        if !log.contains(wanted) {
+            return Err(format!("the run does not say {wanted:?}:\n{log}").into());
+        }
+    }
+    c.check_empty().await?;
+
+    println!("== a test failing in the Job fails the local cargo test");
+    c.suite_fails(
+        "failing",
+        IMAGE,
+        &[("TMPNET_RUNNER_ENV", "E2E_MIN"), ("E2E_MIN_NODES", "99")],
+        Some("settings::"),
+        |l| l.contains("the suite expects at least 99"),
+        "why (the suite expects at least 99)",
+    )?;
+    c.check_empty().await
+}
+
+async fn detached_with_a_secret(c: &Cases) -> Outcome {
+    println!("== detached, with a forwarded secret");
+    let token = format!("tok-{}", uuid_like());
+    let log = c.suite_passes(
+        "detached",
+        &[
+            ("DETACH_RUNNER", "true"),
+            ("TMPNET_RUNNER_ENV", "E2E_API"),
+            ("E2E_API_TOKEN", &token),
+        ],
+        None,
+    )?;
+    let job = detached_job(&log)?;
+    let list = c.tmpnetctl("list", &["runner", "list"])?;
+    let running = list
+        .log
+        .lines()
+        .any(|l| l.starts_with(&format!("{job} ")) && l.ends_with(" running"));
+    if !running {
+        return Err(format!(
+            "the detached run returned after its tests ended, not when they started:\n{}",
+            list.log
+        )
+        .into());
+    }
+    let spec = c.get::<Job>(&job).await?;
+    if spec.to_string().contains(&token) {
+        return Err("the forwarded secret is in the Job's spec".into());
+    }
+    let secret = c.get::<Secret>(&format!("{job}-env")).await?;
+    if secret["data"].get("E2E_API_TOKEN").is_none() {
+        return Err("the forwarded variable is not in the Job's Secret".into());
+    }
+    let owners: Vec<&str> = secret["metadata"]["ownerReferences"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|o| o["name"].as_str()).collect())
+        .unwrap_or_default();
+    if owners != [job.as_str()] {
+        return Err(format!("the Secret is owned by {owners:?}, not the Job {job}").into());
+    }
+    println!("  the forwarded secret is in a Secret owned by the Job, not in its spec");
+    let waited = c.tmpnetctl("wait", &["runner", "wait", &job])?;
+    if !waited.status.success() {
+        return Err(format!("runner wait {job} failed:\n{}", waited.log).into());
+    }
+    let logs = c.tmpnetctl("job", &["runner", "logs", &job])?;
+    if !logs.log.contains("test result: ok") {
+        return Err(format!("the Job's log has no passing result:\n{}", logs.log).into());
+    }
+    c.never_written(&token)?;
+    println!("  the secret appears in no output (local, the runner's log, the cluster's logs, network directories)");
+    let deleted = c.tmpnetctl("delete", &["runner", "delete", &job])?;
+    if !deleted.status.success() {
+        return Err(format!("runner delete {job} failed:\n{}", deleted.log).into());
+    }
+    c.check_empty().await
+}
+
+async fn interrupted_and_killed(c: &Cases) -> Outcome {
+    println!(
+        "== Ctrl-C during a run deletes the Job and the network (and the runner's own networks)"
+    );
+    let mut run = c.start_running("interrupted")?;
+    let status = signal(&mut run, "-INT")?;
+    if status.code() != Some(130) {
+        return Err(format!(
+            "an interrupted run exited {status}, not 130:\n{}",
+            std::fs::read_to_string(c.log_path("interrupted"))?
+        )
+        .into());
+    }
+    println!("  interrupted: exit code 130");
+    c.check_empty().await?;
+
+    println!("== kill -9 of the local side: the next run deletes the Job and the network");
+    let mut run = c.start_running("killed")?;
+    signal(&mut run, "-KILL")?;
+    let list = c.tmpnetctl("list-killed", &["runner", "list"])?;
+    if !list.log.lines().any(|l| l.ends_with(" running")) {
+        return Err(format!(
+            "the Job of the killed run is not there to be reaped:\n{}",
+            list.log
+        )
+        .into());
+    }
+    let log = c.suite_passes("after-kill", &[], Some("settings::"))?;
+    if !log.contains("stopped nodes left running by an earlier, killed run") {
+        return Err(format!("the next run did not reap the killed one:\n{log}").into());
+    }
+    c.check_empty().await
+}
+
+async fn refused(c: &Cases) -> Outcome {
+    println!("== an image that does not exist fails fast, naming it");
+    let started = Instant::now();
+    c.suite_fails(
+        "noimage",
+        "tmpnet/no-such-image:1",
+        &[],
+        None,
+        |l| l.starts_with("error: runner Job ") && l.contains("tmpnet/no-such-image:1"),
+        "the image",
+    )?;
+    let took = started.elapsed();
+    if took > Duration::from_secs(60) {
+        return Err(format!("the missing image took {took:?} to be reported").into());
+    }
+    c.check_empty().await?;
+
+    println!("== a ServiceAccount that does not exist is refused before any Job");
+    c.suite_fails(
+        "noaccount",
+        IMAGE,
+        &[("TMPNET_RUNNER_SERVICE_ACCOUNT", "nobody")],
+        None,
+        |l| l.starts_with("error: ") && l.contains("ServiceAccount \"nobody\" does not exist"),
+        "the ServiceAccount",
+    )?;
+    c.check_empty().await?;
+
+    println!("== a runner killed by its deadline fails with the reason");
+    c.suite_fails(
+        "deadline",
+        IMAGE,
+        &[("TMPNET_RUNNER_DEADLINE", "3s")],
+        None,
+        |l| l.starts_with("error: runner Job ") && l.contains("DeadlineExceeded"),
+        "DeadlineExceeded",
+    )?;
+    c.check_empty().await
+}
+
+async fn detached_and_deleted(c: &Cases) -> Outcome {
+    println!("== a detached Job deleted mid-run takes its network with it");
+    let log = c.suite_passes("detached2", &[("DETACH_RUNNER", "true")], None)?;
+    let job = detached_job(&log)?;
+    let deleted = c.tmpnetctl("delete2", &["runner", "delete", &job])?;
+    if !deleted.status.success() {
+        return Err(format!("runner delete {job} failed:\n{}", deleted.log).into());
+    }
+    c.check_empty().await?;
+    let waited = c.tmpnetctl("wait2", &["runner", "wait", &job])?;
+    if waited.status.success() {
+        return Err("waiting for a deleted Job succeeded".into());
+    }
+    let lines: Vec<&str> = waited.log.lines().collect();
+    if lines.len() != 1 || !lines[0].contains("no such Job") {
+        return Err(format!("not one line naming the problem:\n{}", waited.log).into());
+    }
+    Ok(())
+}
+
+/// 24 random hex digits.
+fn uuid_like() -> String {
+    let mut bytes = [0u8; 12];
+    let read =
+        File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    if read.is_err() {
+        // A clock-derived value is unique enough for a needle to search for.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        return format!("{nanos:024x}");
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn connect_admin() -> Outcome<Client> {
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(env("ADMIN_KUBECONFIG")?)?,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await?;
+    Ok(Client::try_from(config)?)
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let run = async {
+        let cases = Cases {
+            work: PathBuf::from(env("RUNNER_E2E_WORK")?),
+            tmpnetctl: PathBuf::from(env("TMPNETCTL")?),
+            admin: connect_admin().await?,
+            secret_scan: std::env::var("RUNNER_E2E_SECRET_SCAN")
+                .unwrap_or_default()
+                .split(':')
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from)
+                .collect(),
+        };
+        passing_and_failing(&cases).await?;
+        detached_with_a_secret(&cases).await?;
+        interrupted_and_killed(&cases).await?;
+        refused(&cases).await?;
+        detached_and_deleted(&cases).await?;
+        Outcome::Ok(())
+    };
+    match run.await {
+        Ok(()) => {
+            println!("runner e2e: passed");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("runner e2e: FAILED: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

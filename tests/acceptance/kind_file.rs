@@ -5,6 +5,7 @@
 //! (arguments, a config file), then every kind file mistake the checks
 //! know, each one line naming the file, the field and the fix.
 
+use std::path::Path;
 use std::time::Duration;
 
 use tmpnet_acceptance::*;
@@ -356,6 +357,84 @@ const MISTAKES: &[(&str, &str, &str)] = &[
         "launch.data_dir:",
         "inside the node directory",
     ),
+    // Paths a kind file names stay inside the node directory, clear of the
+    // tool's own files.
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\ndiscovery = \"file\"\nfile = \"../../../../x\"\npatterns = { rpc = \"port {port}\" }",
+        "ports.file:",
+        "inside the node directory",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\ndiscovery = \"file\"\nfile = \"/etc/x\"\npatterns = { rpc = \"port {port}\" }",
+        "ports.file:",
+        "inside the node directory",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\ndiscovery = \"file\"\nfile = \"launch.json\"\npatterns = { rpc = \"port {port}\" }",
+        "ports.file:",
+        "keeps in the node directory",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[launch]\nflags_via = \"file\"\nconfig_file = \"config.json\"",
+        "launch.config_file:",
+        "keeps in the node directory",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[launch]\nconfig_file = \"./logs/main.log\"",
+        "launch.config_file:",
+        "\"logs\"",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[launch]\ndata_dir = \".\"",
+        "launch.data_dir:",
+        "inside the node directory",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[launch]\ndata_dir = \"d\"\nconfig_file = \"./d\"",
+        "launch.config_file:",
+        "launch.data_dir",
+    ),
+    // Settings accepted that could never work.
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[logs]\nfatal = [\"\"]",
+        "logs.fatal:",
+        "empty entry",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[logs]\nport_conflict = [\" \"]",
+        "logs.port_conflict:",
+        "empty entry",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[flags]\n\"\" = \"1\"",
+        "flags:",
+        "is empty",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[forced_flags]\n\"a b\" = \"1\"",
+        "forced_flags:",
+        "space",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\npath = \"/bin/true\"\n[ports]\napi = \"rpc\"",
+        "binary:",
+        "both",
+    ),
+    (
+        "name = \"x\"\n[binary]\npath = \"/tmp\"\n[ports]\napi = \"rpc\"",
+        "binary.path:",
+        "is not a file",
+    ),
+    (
+        "name = \"x\"\n[binary]\npath = \"/etc/passwd\"\n[ports]\napi = \"rpc\"",
+        "binary.path:",
+        "not executable",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[health]\ncheck = \"command\"\ncommand = [\"tmpnet-no-such-probe\", \"{uri}\"]",
+        "health.command:",
+        "not on PATH",
+    ),
     (
         "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\ndiscovery = \"log\"\npatterns = { rpc = \"on {port}\" }\n[peers]\nflag = \"initial-cluster\"\nof = \"members\"",
         "peers.of:",
@@ -407,6 +486,58 @@ fn every_kind_file_mistake_is_one_line_naming_the_file_and_the_field() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("cannot be read"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_kind_file_that_is_no_file_or_too_big_is_refused_at_once_in_one_short_line() {
+    let root = test_root();
+    let kinds = tempfile::tempdir().unwrap();
+    let fifo = kinds.path().join("fifo.toml");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let huge = kinds.path().join("huge.toml");
+    std::fs::write(&huge, vec![b'#'; 2 << 20]).unwrap();
+    // A file under the limit whose one line is long: quoted, but cut.
+    let long = kinds.path().join("long.toml");
+    let name = "n".repeat(900_000);
+    std::fs::write(
+        &long,
+        format!("name = \"{name}\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n"),
+    )
+    .unwrap();
+    let cases = [
+        (fifo.as_path(), "not a regular file"),
+        (Path::new("/dev/zero"), "not a regular file"),
+        (kinds.path(), "not a regular file"),
+        (huge.as_path(), "at most"),
+        (long.as_path(), "bytes in all"),
+    ];
+    for (path, says) in cases {
+        let started = std::time::Instant::now();
+        let out = ctl(
+            root.path(),
+            &["start-network", "--kind-file", path.to_str().unwrap()],
+        );
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{}: {err}", path.display());
+        assert_eq!(err.trim().lines().count(), 1, "{}: {err}", path.display());
+        assert!(err.contains(says), "{}: {err}", path.display());
+        assert!(
+            err.len() < 1000,
+            "{}: {} bytes of error",
+            path.display(),
+            err.len()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{} took {:?}",
+            path.display(),
+            started.elapsed()
+        );
+    }
 }
 
 #[test]

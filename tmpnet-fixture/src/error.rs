@@ -101,7 +101,9 @@ pub enum Error {
     },
 
     /// A kind file is wrong: names the file, the field and the fix.
-    #[error("kind file {}: {field}: {problem}; {fix}", path.display())]
+    /// The field and the problem are cut to a readable length when shown:
+    /// they may quote the file, and the error is one line.
+    #[error("kind file {}: {}: {}; {fix}", path.display(), clip(field), clip(problem))]
     KindFile {
         /// The kind file.
         path: PathBuf,
@@ -379,8 +381,9 @@ pub enum Error {
     #[error("interrupted; the network's nodes were stopped")]
     Interrupted,
 
-    /// Several errors happened at once (e.g. while stopping many nodes).
-    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    /// Several errors happened at once (e.g. while stopping many nodes);
+    /// shown once each (five nodes failing alike say it once).
+    #[error("{}", distinct(.0).join("; "))]
     Multiple(Vec<Error>),
 }
 
@@ -411,6 +414,27 @@ fn io_fix(e: &std::io::Error) -> &'static str {
         }
         K::InvalidFilename => "; choose a shorter --root-dir",
         _ => "",
+    }
+}
+
+/// The errors' messages, each once, in order.
+fn distinct(errors: &[Error]) -> Vec<String> {
+    let mut seen = Vec::new();
+    for message in errors.iter().map(ToString::to_string) {
+        if !seen.contains(&message) {
+            seen.push(message);
+        }
+    }
+    seen
+}
+
+/// `text` cut to 300 characters, saying how long it was: an error quoting
+/// a file stays one readable line.
+fn clip(text: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 300;
+    match text.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}... ({} bytes in all)", &text[..at], text.len()).into(),
+        None => text.into(),
     }
 }
 
@@ -509,3 +533,35 @@ impl Error {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_joined_say_each_thing_once() {
+        let alike = || Error::InvalidInput("node binary cannot be started".into());
+        let other = Error::InvalidInput("and another".into());
+        let joined = Error::join(vec![alike(), alike(), other, alike()]).unwrap_err();
+        assert_eq!(
+            joined.to_string(),
+            "node binary cannot be started; and another"
+        );
+    }
+
+    #[test]
+    fn a_kind_file_error_quoting_a_long_value_stays_short() {
+        let e = Error::KindFile {
+            path: "k.toml".into(),
+            field: "name".into(),
+            problem: format!("{:?} is not a kind name", "n".repeat(100_000)),
+            fix: "use a short name".into(),
+        };
+        let shown = e.to_string();
+        assert!(shown.len() < 500, "{} bytes", shown.len());
+        assert!(
+            shown.contains("bytes in all") && shown.ends_with("use a short name"),
+            "{shown}"
+        );
+    }
+}

@@ -7,12 +7,33 @@ use crate::error::{Error, Result};
 /// A flat map of flag names to string values.
 pub type Flags = BTreeMap<String, String>;
 
+/// What is wrong with `name` as a flag's name (every daemon's flags are
+/// one word), if anything: the one rule for names from a command line and
+/// from a kind file.
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("is empty")
+    } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("has a space or a control character")
+    } else if name.contains('=') {
+        Some("has '='")
+    } else {
+        None
+    }
+}
+
 /// Parses `KEY=VALUE` (as given on a command line) into a pair.
 pub fn parse_flag(text: &str) -> Result<(String, String)> {
-    match text.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
-        _ => Err(Error::InvalidInput(format!(
+    let Some((k, v)) = text.split_once('=') else {
+        return Err(Error::InvalidInput(format!(
             "flag {text:?} is not KEY=VALUE; write it as e.g. --flag log-level=debug"
+        )));
+    };
+    let k = k.trim();
+    match name_problem(k) {
+        None => Ok((k.to_owned(), v.to_owned())),
+        Some(problem) => Err(Error::InvalidInput(format!(
+            "flag {text:?}: its name {problem}; write it as e.g. --flag log-level=debug"
         ))),
     }
 }
@@ -54,5 +75,15 @@ mod tests {
         let err = parse_flag("novalue").unwrap_err().to_string();
         assert!(err.contains("KEY=VALUE"), "{err}");
         assert!(parse_flag("=x").is_err());
+        let err = parse_flag("a b=x").unwrap_err().to_string();
+        assert!(err.contains("space"), "{err}");
+    }
+
+    #[test]
+    fn a_flag_name_is_one_word() {
+        assert_eq!(name_problem("log-level"), None);
+        for bad in ["", "a b", "a\tb", "a\nb", "a=b"] {
+            assert!(name_problem(bad).is_some(), "{bad:?}");
+        }
     }
 }

@@ -30,7 +30,12 @@ pub const FLAGS_FILE: &str = "flags.json";
 /// File name of the harness's launch record.
 pub const LAUNCH_FILE: &str = "launch.json";
 /// File name of the node's self-reported process context.
-pub const PROCESS_FILE: &str = "process.json";
+pub const PROCESS_FILE: &str = tmpnet_contract::PROCESS_FILE;
+/// The directory of the node's logs (`logs/main.log`).
+pub const LOGS_DIR: &str = "logs";
+/// The names the tool keeps in a node directory for itself: no path a kind
+/// names may be one of them or lie below one.
+pub const RESERVED_NAMES: &[&str] = &[CONFIG_FILE, FLAGS_FILE, LAUNCH_FILE, PROCESS_FILE, LOGS_DIR];
 
 /// Log lines quoted in errors.
 pub const LOG_TAIL_LINES: usize = 10;
@@ -243,7 +248,7 @@ impl Node {
 
     /// Path of `logs/main.log`.
     pub fn log_path(&self) -> PathBuf {
-        self.dir.join("logs").join("main.log")
+        self.dir.join(LOGS_DIR).join("main.log")
     }
 
     /// Path of `db/`.
@@ -261,7 +266,7 @@ impl Node {
             config,
         };
         files::create_dir_all(&node.db_dir())?;
-        files::create_dir_all(&node.dir.join("logs"))?;
+        files::create_dir_all(&node.dir.join(LOGS_DIR))?;
         secrets.write_under(&node.dir)?;
         node.save()?;
         Ok(node)

@@ -83,6 +83,13 @@ impl Checker<'_> {
                 "set binary.name (looked for on PATH) or binary.path",
             ));
         }
+        if s.binary.name.is_some() && s.binary.path.is_some() {
+            return Err(self.fail(
+                "binary",
+                "sets both name and path, so one would be ignored",
+                "keep binary.path for a file of your own, or binary.name to look on PATH",
+            ));
+        }
         if let Some(name) = &s.binary.name {
             if name.contains('/') {
                 return Err(self.fail(
@@ -101,7 +108,21 @@ impl Checker<'_> {
                 ));
             }
         }
+        for (field, texts) in [
+            ("logs.fatal", &s.logs.fatal),
+            ("logs.port_conflict", &s.logs.port_conflict),
+        ] {
+            if texts.iter().any(|t| t.trim().is_empty()) {
+                return Err(self.fail(
+                    field,
+                    "has an empty entry, which every log line contains",
+                    "remove it, or give the text a line must contain",
+                ));
+            }
+        }
+        self.check_flag_names()?;
         self.check_ports()?;
+        self.check_node_paths()?;
         self.check_templates()?;
         self.check_peers()?;
         self.check_health()?;
@@ -286,19 +307,80 @@ impl Checker<'_> {
                 "use e.g. [\"--{name}={value}\"]",
             ));
         }
-        for (field, value) in [
-            ("launch.data_dir", &s.launch.data_dir),
-            ("launch.config_file", &s.launch.config_file),
-        ] {
-            let p = Path::new(value);
-            if value.is_empty()
-                || p.is_absolute()
-                || p.components().any(|c| c == std::path::Component::ParentDir)
+        Ok(())
+    }
+
+    /// Every flag a kind file sets has a name a daemon can take.
+    fn check_flag_names(&self) -> Result<()> {
+        let s = self.spec;
+        let pod = s.kubernetes.as_ref().map(|k| &k.flags);
+        let tables = [
+            ("flags", Some(&s.flags)),
+            ("forced_flags", Some(&s.forced_flags)),
+            ("kubernetes.flags", pod),
+        ];
+        for (table, flags) in tables {
+            for name in flags.into_iter().flat_map(|f| f.keys()) {
+                if let Some(problem) = crate::model::flags::name_problem(name) {
+                    return Err(self.fail(
+                        table,
+                        format!("the flag name {} {problem}", quoted(name)),
+                        "name each flag as the daemon spells it, one word (e.g. log-level)",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every path a kind file names in the node directory, with its field.
+    fn node_paths(&self) -> Vec<(&'static str, &str)> {
+        let s = self.spec;
+        let mut paths = vec![
+            ("launch.data_dir", s.launch.data_dir.as_str()),
+            ("launch.config_file", s.launch.config_file.as_str()),
+        ];
+        if let Some(file) = &s.ports.file {
+            paths.push(("ports.file", file.as_str()));
+        }
+        paths
+    }
+
+    /// The one rule for a path a kind file names: inside the node
+    /// directory (relative, no `..`, not the directory itself), and clear
+    /// of the names the tool keeps there for itself; and no two fields
+    /// name the same path.
+    fn check_node_paths(&self) -> Result<()> {
+        let paths = self.node_paths();
+        for (i, (field, value)) in paths.iter().enumerate() {
+            let inside = node_path(value).ok_or_else(|| {
+                self.fail(
+                    field,
+                    format!("{} is not a path inside the node directory", quoted(value)),
+                    "give a relative path below it without '..' (e.g. \"data\")",
+                )
+            })?;
+            if let Some(reserved) = crate::model::node::RESERVED_NAMES
+                .iter()
+                .find(|r| inside.first().is_some_and(|first| first == *r))
             {
                 return Err(self.fail(
                     field,
-                    format!("{value:?} is not a path inside the node directory"),
-                    "give a relative path without '..' (e.g. \"data\")",
+                    format!(
+                        "{} is {reserved:?}, which the tool keeps in the node directory for itself",
+                        quoted(value)
+                    ),
+                    "choose another name (e.g. \"data/node.conf\")",
+                ));
+            }
+            if let Some((other, _)) = paths[..i]
+                .iter()
+                .find(|(_, v)| node_path(v).as_ref() == Some(&inside))
+            {
+                return Err(self.fail(
+                    field,
+                    format!("names the same path as {other}"),
+                    "give each its own path",
                 ));
             }
         }
@@ -443,5 +525,30 @@ fn discovery_name(d: Discovery) -> &'static str {
         Discovery::Allocate => "allocate",
         Discovery::Log => "log",
         Discovery::File => "file",
+    }
+}
+
+/// The components of `value` if it names a path strictly inside a
+/// directory: relative, without `..`, not the directory itself (`.`
+/// components dropped).
+fn node_path(value: &str) -> Option<Vec<String>> {
+    use std::path::Component;
+    let mut parts = Vec::new();
+    for component in Path::new(value).components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    (!parts.is_empty()).then_some(parts)
+}
+
+/// `value` quoted for an error line, cut to a readable length.
+fn quoted(value: &str) -> String {
+    const MAX: usize = 80;
+    match value.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{:?}... ({} bytes)", &value[..at], value.len()),
+        None => format!("{value:?}"),
     }
 }

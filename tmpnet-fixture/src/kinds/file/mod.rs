@@ -49,9 +49,20 @@ pub struct FileKind {
 }
 
 impl FileKind {
-    /// Reads and checks the kind file at `path`: every mistake is one
-    /// [`Error::KindFile`] naming the file, the field and the fix.
+    /// Reads and checks the kind file at `path`, for a new network: every
+    /// mistake is one [`Error::KindFile`] naming the file, the field and
+    /// the fix, including what this machine lacks (a `binary.path` that is
+    /// not an executable file, a health command's program not on `PATH`).
     pub fn load(path: &Path) -> Result<FileKind> {
+        let kind = FileKind::read(path)?;
+        kind.check_here(path)?;
+        Ok(kind)
+    }
+
+    /// Reads and checks the kind file at `path` as written, without asking
+    /// this machine for anything (a network's own copy: it must load
+    /// wherever the network is stopped).
+    fn read(path: &Path) -> Result<FileKind> {
         let (spec, text) = parse::read(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let binary_path = spec.binary.path.as_ref().map(|p| base.join(p));
@@ -67,6 +78,37 @@ impl FileKind {
             binary_path,
             port_conflicts,
         })
+    }
+
+    /// What the kind file at `path` needs of this machine: its binary, when
+    /// given by path, and the program of its health command.
+    fn check_here(&self, path: &Path) -> Result<()> {
+        let refuse = |field: &str, problem: String, fix: &str| Error::KindFile {
+            path: path.to_owned(),
+            field: field.to_owned(),
+            problem,
+            fix: fix.to_owned(),
+        };
+        if let Some(binary) = &self.binary_path {
+            if let Some(problem) = files::executable_problem(binary) {
+                return Err(refuse(
+                    "binary.path",
+                    format!("{} {problem}", binary.display()),
+                    "give the path of the daemon's executable (relative to the kind file)",
+                ));
+            }
+        }
+        let program = self.spec.health.command.first();
+        if let (Check::Command, Some(program)) = (self.spec.health.check, program) {
+            if let Some(problem) = program_problem(program) {
+                return Err(refuse(
+                    "health.command",
+                    problem,
+                    "install it, or give the program's absolute path",
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn allocated(&self) -> bool {
@@ -476,15 +518,21 @@ impl LocalDaemon for FileKind {
     }
 
     fn prepare(&self, node: &Node, flags: &Flags) -> Result<()> {
+        // Every path here was checked to lie inside the node directory,
+        // clear of the tool's own files, when the kind file was read.
         files::create_dir_all(&self.data_dir(&node.dir))?;
         if let (Discovery::File, Some(file)) = (&self.spec.ports.discovery, &self.spec.ports.file) {
             // A ports file of the previous run must not be read as this one's.
-            files::remove_if_exists(&node.dir.join(file))?;
+            let path = node.dir.join(file);
+            make_parent(&path)?;
+            files::remove_if_exists(&path)?;
         }
         if self.spec.launch.flags_via == FlagsVia::File {
             // Flags may hold secrets: the file is private.
             let text = self.config_text(flags)?;
-            files::atomic_write(&self.config_file(&node.dir), text.as_bytes(), 0o600)?;
+            let path = self.config_file(&node.dir);
+            make_parent(&path)?;
+            files::atomic_write(&path, text.as_bytes(), 0o600)?;
         }
         Ok(())
     }
@@ -538,5 +586,33 @@ pub fn load_from_network(dir: &Path) -> Result<Option<FileKind>> {
     if !path.is_file() {
         return Ok(None);
     }
-    FileKind::load(&path).map(Some)
+    FileKind::read(&path).map(Some)
+}
+
+/// Why the health command's `program` cannot run here, if it cannot: a
+/// path that is not an executable file, or a name not on `PATH`. A
+/// program given by a placeholder or a relative path is left to the start.
+fn program_problem(program: &str) -> Option<String> {
+    if program.contains('{') {
+        return None;
+    }
+    if program.starts_with('/') {
+        return files::executable_problem(Path::new(program)).map(|p| format!("{program} {p}"));
+    }
+    if program.contains('/') {
+        return None;
+    }
+    let on_path = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path)
+            .any(|dir| files::executable_problem(&dir.join(program)).is_none())
+    });
+    (!on_path).then(|| format!("{program:?} is not on PATH"))
+}
+
+/// Makes the directory `path` goes in.
+fn make_parent(path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(parent) => files::create_dir_all(parent),
+        None => Ok(()),
+    }
 }

@@ -11,14 +11,42 @@ use crate::error::{Error, Result};
 /// Where a reader finds every field explained.
 const SEE: &str = "see docs/src/reference/kind-file.md";
 
-/// Reads and checks a kind file; returns its settings and its text.
+/// The largest kind file read (a real one is a few KiB).
+const MAX_BYTES: u64 = 1 << 20;
+
+/// Reads and checks a kind file; returns its settings and its text. Only a
+/// regular file of at most 1 MiB is read: a FIFO, a device or a huge file
+/// is refused before any byte is read.
 pub(super) fn read(path: &Path) -> Result<(KindSpec, String)> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::KindFile {
+    let refuse = |problem: String| Error::KindFile {
         path: path.to_owned(),
         field: "the file".into(),
-        problem: format!("cannot be read: {e}"),
+        problem,
         fix: "give the path of a TOML kind file (--kind-file)".into(),
-    })?;
+    };
+    let meta = std::fs::metadata(path).map_err(|e| refuse(format!("cannot be read: {e}")))?;
+    if !meta.is_file() {
+        return Err(refuse(
+            "is not a regular file (a directory, a FIFO or a device)".into(),
+        ));
+    }
+    if meta.len() > MAX_BYTES {
+        return Err(refuse(format!(
+            "is {} bytes; a kind file is at most {MAX_BYTES}",
+            meta.len()
+        )));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| {
+            std::io::Read::read_to_string(&mut std::io::Read::take(f, MAX_BYTES + 1), &mut text)
+        })
+        .map_err(|e| refuse(format!("cannot be read: {e}")))?;
+    if text.len() as u64 > MAX_BYTES {
+        return Err(refuse(format!(
+            "grew past {MAX_BYTES} bytes while being read"
+        )));
+    }
     Ok((parse(path, &text)?, text))
 }
 

@@ -36,7 +36,7 @@ impl ProcessRuntime {
         let flags =
             kinds::compose_and_record(self.kind.as_ref(), &self.network.default_flags, &launch)?;
         local.prepare(node, &flags)?;
-        files::create_dir_all(&node.dir.join("logs"))?;
+        files::create_dir_all(&node.dir.join(crate::model::node::LOGS_DIR))?;
         let log_path = node.log_path();
         let log = std::fs::OpenOptions::new()
             .create(true)

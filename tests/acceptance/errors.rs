@@ -503,3 +503,47 @@ fn bootstrap_monitor_input_is_refused_in_one_line_before_any_cluster_is_touched(
     assert!(ctl(root.path(), &["stop-network"]).status.success());
     assert_no_processes_under(&dir);
 }
+
+#[test]
+fn command_line_mistakes_keep_what_clap_says_on_one_line_and_name_a_variable_at_fault() {
+    let root = test_root();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = ctl_cmd(root.path(), args);
+        cmd.envs(env.iter().copied());
+        cmd.output().unwrap()
+    };
+    // What clap says after its first line stays: the tip, the values.
+    assert_error(
+        &run(&["statu"], &[]),
+        &["similar subcommand", "'status'", "--help"],
+    );
+    assert_error(
+        &run(&["start-network", "--runtime", "x"], &[]),
+        &["possible values: process, kube"],
+    );
+    // A bad value from the environment names the variable, not the flag.
+    assert_error(
+        &run(&["start-network"], &[("TMPNET_NODE_COUNT", "abc")]),
+        &["TMPNET_NODE_COUNT", "fix or unset TMPNET_NODE_COUNT"],
+    );
+    // An empty variable is an unset one.
+    assert_error(
+        &run(&["status"], &[("TMPNET_NETWORK_DIR", "")]),
+        &["no network given"],
+    );
+    let out = run(
+        &["list"],
+        &[("TMPNET_NETWORK_DIR", ""), ("TMPNET_NODE_COUNT", "")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // An exported TMPNET_EMBEDDED_NODE does not turn the tool into a node.
+    let out = run(&["list"], &[("TMPNET_EMBEDDED_NODE", "refnode")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("no networks"), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("not started as an embedded node"),
+        "{}",
+        stderr(&out)
+    );
+    assert_nothing_created(root.path());
+}

@@ -343,6 +343,8 @@ pub struct StartArgs {
 pub fn parse() -> Result<Cli, clap::Error> {
     use clap::parser::ValueSource;
     use clap::{CommandFactory, FromArgMatches};
+    // An empty variable is an unset one, not an empty value.
+    tmpnet_fixture::cli::ignore_empty_env(&Cli::command());
     let matches = Cli::command().try_get_matches()?;
     let mut cli = Cli::from_arg_matches(&matches)?;
     if let (Command::StartNetwork(args), Some(sub)) = (
@@ -383,10 +385,9 @@ pub fn usage_error(e: clap::Error) -> ExitCode {
             ExitCode::FAILURE
         }
         _ => {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("bad arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            note!("error: {first}; see `tmpnetctl --help`");
+            use clap::CommandFactory;
+            let line = tmpnet_fixture::cli::one_line(&e, &Cli::command());
+            note!("error: {line}; see `tmpnetctl --help`");
             ExitCode::FAILURE
         }
     }

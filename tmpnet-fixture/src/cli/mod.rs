@@ -3,11 +3,13 @@
 //! environment variable; and the logging every binary of the project sets
 //! up the same way.
 
+mod errors;
 mod kube;
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, ValueEnum};
 
+pub use errors::{ignore_empty_env, one_line};
 pub use kube::KubeArgs;
 
 use crate::model::KubeSettings;

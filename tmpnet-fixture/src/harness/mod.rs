@@ -110,7 +110,10 @@ pub fn run(target: Target) -> ExitCode {
     if let Some(dir) = std::env::var_os(shared::REAP_DIR_ENV) {
         return reap(PathBuf::from(dir));
     }
-    let args = HarnessArgs::parse();
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     if let Err(code) = check_target(&target) {
         return code;
     }
@@ -146,6 +149,23 @@ pub fn run(target: Target) -> ExitCode {
             conclusion.exit_code()
         }
     }
+}
+
+/// The harness's flags and environment; an empty variable is an unset
+/// one. A mistake is one line and exit code 1; help is printed and exits 0.
+fn parse_args() -> Result<HarnessArgs, ExitCode> {
+    use clap::CommandFactory;
+    crate::cli::ignore_empty_env(&HarnessArgs::command());
+    HarnessArgs::try_parse().map_err(|e| match e.kind() {
+        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        _ => fail(format!(
+            "{}; see --help",
+            crate::cli::one_line(&e, &HarnessArgs::command())
+        )),
+    })
 }
 
 /// Refuses a target whose tests cannot all run: none registered, or

@@ -17,6 +17,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set on a spawned node: which embedded node to run.
 pub const EMBEDDED_NODE_ENV: &str = "TMPNET_EMBEDDED_NODE";
+/// The `argv[0]` a spawned embedded node is given. [`EMBEDDED_NODE_ENV`]
+/// alone does not make a program a node (a shell may have exported it);
+/// only both together do, and no shell sets this `argv[0]` by accident.
+pub const NODE_ARG0: &str = "tmpnet-embedded-node";
 
 static CAPABLE: AtomicBool = AtomicBool::new(false);
 
@@ -24,7 +28,20 @@ static CAPABLE: AtomicBool = AtomicBool::new(false);
 /// started as one; otherwise records that this program can serve embedded
 /// nodes and returns `None`.
 pub fn serve_if_asked() -> Option<ExitCode> {
-    match std::env::var(EMBEDDED_NODE_ENV).ok().as_deref() {
+    let asked = std::env::var(EMBEDDED_NODE_ENV).ok();
+    if asked.is_some() && std::env::args_os().next().as_deref() != Some(NODE_ARG0.as_ref()) {
+        // Exported by hand, or inherited: this program was not spawned as
+        // a node, so it stays itself (and its own nodes get it set anew).
+        eprintln!(
+            "warning: {EMBEDDED_NODE_ENV} is set in the environment, but this program was not started as an embedded node; ignoring it (unset it)"
+        );
+        return serve_if_asked_as(None);
+    }
+    serve_if_asked_as(asked.as_deref())
+}
+
+fn serve_if_asked_as(asked: Option<&str>) -> Option<ExitCode> {
+    match asked {
         #[cfg(feature = "embedded-refnode")]
         Some(crate::kinds::refnode::NAME) => Some(tmpnet_refnode::run(std::env::args().skip(1))),
         #[cfg(not(feature = "embedded-refnode"))]

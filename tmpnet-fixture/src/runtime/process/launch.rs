@@ -57,7 +57,8 @@ impl ProcessRuntime {
         }
         let mut cmd = Command::new(self.program());
         if let Some(name) = &self.config.embedded {
-            cmd.env(embedded::EMBEDDED_NODE_ENV, name);
+            cmd.env(embedded::EMBEDDED_NODE_ENV, name)
+                .arg0(embedded::NODE_ARG0);
         }
         // Found by this mark even when its state files are gone.
         cmd.env(pids::MARK_ENV, self.mark(node));

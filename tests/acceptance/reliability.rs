@@ -177,12 +177,45 @@ fn after_a_killed_start_plain_commands_act_on_the_new_network() {
 }
 
 #[test]
-fn ctrl_c_during_start_stops_every_node_started() {
+fn ctrl_c_sigterm_or_a_closed_terminal_during_start_stops_every_node_started() {
+    // Each ends the command with 128 + the signal, as the harness does.
+    for (signal, code) in [
+        (libc::SIGINT, 130),
+        (libc::SIGTERM, 143),
+        (libc::SIGHUP, 129),
+    ] {
+        let root = test_root();
+        let (child, dir) = start_slow_network(root.path(), 1);
+        kill(child.id(), signal);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "signal {signal}");
+        assert_no_processes_under(&dir);
+    }
+}
+
+#[test]
+fn ctrl_c_during_stop_lets_the_stop_finish_and_says_so() {
     let root = test_root();
-    let (child, dir) = start_slow_network(root.path(), 1);
+    let dir = start_network(
+        root.path(),
+        &["--node-count", "2", "--flag", "fault-ignore-sigterm=true"],
+    );
+    let config_path = dir.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["runtime"]["process"]["stopGraceSecs"] = 2.into();
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let child = ctl_cmd(root.path(), &["stop-network"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // In the grace period: the nodes ignore SIGTERM for 2 s.
+    std::thread::sleep(Duration::from_millis(700));
     kill(child.id(), libc::SIGINT);
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("runs to its end"), "{}", stderr(&out));
     assert_no_processes_under(&dir);
 }
 

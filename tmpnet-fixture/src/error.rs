@@ -377,9 +377,13 @@ pub enum Error {
         reason: String,
     },
 
-    /// The operation was interrupted (Ctrl-C or SIGTERM).
-    #[error("interrupted; the network's nodes were stopped")]
-    Interrupted,
+    /// The operation was interrupted (Ctrl-C, SIGTERM or a closed
+    /// terminal); what it started was stopped.
+    #[error("interrupted by {}; the network's nodes were stopped", crate::sys::signals::name_of(*exit_code))]
+    Interrupted {
+        /// The exit code that reports the signal (128 + its number).
+        exit_code: u8,
+    },
 
     /// Several errors happened at once (e.g. while stopping many nodes);
     /// shown once each (five nodes failing alike say it once).

@@ -35,7 +35,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             note!("error: {e}");
-            ExitCode::FAILURE
+            match e {
+                // 128 + the signal, as shells and the harness report it.
+                tmpnet_fixture::Error::Interrupted { exit_code } => ExitCode::from(exit_code),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -12,6 +12,8 @@ use clap::{ArgAction, Args, ValueEnum};
 pub use errors::{ignore_empty_env, one_line};
 pub use kube::KubeArgs;
 
+pub use crate::sys::signals::ending_signal;
+
 use crate::model::KubeSettings;
 
 /// Sends `tracing` events to stderr, filtered by `RUST_LOG` or else by

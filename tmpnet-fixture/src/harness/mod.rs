@@ -333,28 +333,18 @@ async fn finish(state: &trials::State, delay: Option<u64>) {
     }
 }
 
-/// On Ctrl-C or SIGTERM: stop every network this process owns, then exit.
+/// On Ctrl-C, SIGTERM or SIGHUP: stop every network this process owns, then
+/// exit with 128 + the signal.
 async fn stop_on_signal(owned: Arc<OwnedNetworks>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        tracing::warn!("cannot watch for signals; an interrupted run is reaped by the next one");
-        return;
-    };
-    let code = tokio::select! {
-        _ = int.recv() => 130,
-        _ = term.recv() => 143,
-    };
-    let networks = owned.close();
+    let code = crate::sys::signals::ending_signal().await;
+    let networks = owned.close(code);
     eprintln!("interrupted; stopping {} network(s)", networks.len());
     for network in networks {
         if let Err(e) = owner::stop_and_release(&owned, &network).await {
             eprintln!("error: cannot stop {}: {e}", network.dir().display());
         }
     }
-    std::process::exit(code);
+    std::process::exit(i32::from(code));
 }
 
 fn reap(dir: PathBuf) -> ExitCode {

@@ -81,7 +81,8 @@ pub(crate) struct OwnedNetworks(Mutex<Owned>, std::sync::atomic::AtomicBool);
 #[derive(Debug, Default)]
 struct Owned {
     networks: Vec<Network>,
-    closed: bool,
+    /// Closed by a signal: the exit code that reports it.
+    closed: Option<u8>,
 }
 
 impl OwnedNetworks {
@@ -93,8 +94,8 @@ impl OwnedNetworks {
     /// Registers a network; refused once closed by an interrupt.
     pub(crate) fn add(&self, network: &Network) -> Result<()> {
         let mut owned = self.lock();
-        if owned.closed {
-            return Err(Error::Interrupted);
+        if let Some(exit_code) = owned.closed {
+            return Err(Error::Interrupted { exit_code });
         }
         owned.networks.push(network.clone());
         Ok(())
@@ -104,10 +105,11 @@ impl OwnedNetworks {
         self.lock().networks.retain(|n| n.dir() != dir);
     }
 
-    /// On an interrupt: the networks to stop; none is added after this.
-    pub(crate) fn close(&self) -> Vec<Network> {
+    /// On an interrupt (reported by `exit_code`): the networks to stop;
+    /// none is added after this.
+    pub(crate) fn close(&self, exit_code: u8) -> Vec<Network> {
         let mut owned = self.lock();
-        owned.closed = true;
+        owned.closed = Some(exit_code);
         std::mem::take(&mut owned.networks)
     }
 
@@ -236,10 +238,13 @@ mod tests {
         );
         let owned = OwnedNetworks::default();
         owned.add(&a).unwrap();
-        let to_stop = owned.close();
+        let to_stop = owned.close(130);
         assert_eq!(to_stop.len(), 1);
-        assert!(matches!(owned.add(&b), Err(Error::Interrupted)));
-        assert!(owned.close().is_empty(), "b was never registered");
+        assert!(matches!(
+            owned.add(&b),
+            Err(Error::Interrupted { exit_code: 130 })
+        ));
+        assert!(owned.close(130).is_empty(), "b was never registered");
     }
 
     #[test]

@@ -105,8 +105,8 @@ struct Relaunch<'a> {
 }
 
 /// Runs the suite in the cluster; the exit code is the tests' result. On
-/// Ctrl-C or SIGTERM, at any point, the Job and a network this run made
-/// are deleted and the process exits with 130 or 143.
+/// Ctrl-C, SIGTERM or SIGHUP, at any point, the Job and a network this run
+/// made are deleted and the process exits with 130, 143 or 129.
 pub async fn relaunch(args: &HarnessArgs, shared: &SharedNetwork, image: &str) -> Result<ExitCode> {
     let run = Relaunch {
         args,
@@ -116,10 +116,10 @@ pub async fn relaunch(args: &HarnessArgs, shared: &SharedNetwork, image: &str) -
     };
     tokio::select! {
         result = run.run() => result,
-        code = interrupted() => {
+        code = crate::sys::signals::ending_signal() => {
             eprintln!("interrupted; deleting what this run made in the cluster");
-            run.abandon().await;
-            std::process::exit(code);
+            run.abandon(code).await;
+            std::process::exit(i32::from(code));
         }
     }
 }
@@ -267,16 +267,17 @@ impl Relaunch<'_> {
         Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
     }
 
-    /// After an interrupt: deletes the Job, if one is made, and stops every
-    /// network this run owns (one still starting included).
-    async fn abandon(&self) {
+    /// After an interrupt (reported by `exit_code`): deletes the Job, if
+    /// one is made, and stops every network this run owns (one still
+    /// starting included).
+    async fn abandon(&self, exit_code: u8) {
         let job = self.job.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some((runner, job)) = job {
             if let Err(e) = runner.delete(&job).await {
                 eprintln!("error: {e}");
             }
         }
-        for network in self.shared.owned.close() {
+        for network in self.shared.owned.close(exit_code) {
             if let Err(e) = owner::stop_and_release(&self.shared.owned, &network).await {
                 eprintln!("error: cannot stop {}: {e}", network.dir().display());
             }
@@ -300,21 +301,6 @@ pub fn check_build() -> Result<()> {
         binary_name().unwrap_or_else(|_| "the test binary".into()),
         own.as_deref().unwrap_or("none"),
     )))
-}
-
-/// Resolves on Ctrl-C (130) or SIGTERM (143).
-async fn interrupted() -> i32 {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => 130,
-        _ = term.recv() => 143,
-    }
 }
 
 /// In the runner: its own Job, to be the owner of every network the runner

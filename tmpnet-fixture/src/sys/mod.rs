@@ -7,6 +7,7 @@ pub(crate) mod elf;
 pub(crate) mod files;
 pub(crate) mod pids;
 pub(crate) mod ports;
+pub(crate) mod signals;
 
 use std::time::Duration;
 

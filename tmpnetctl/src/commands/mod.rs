@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use tmpnet_fixture::cli::ending_signal;
 use tmpnet_fixture::collector;
 use tmpnet_fixture::model::flags::{self, Flags};
 use tmpnet_fixture::model::{layout, KubeSettings, NodeState, RuntimeSettings};
@@ -20,9 +21,10 @@ pub async fn run(command: Command) -> Result<ExitCode> {
         Command::StartNetwork(args) => start(args).await,
         Command::StopNetwork(target) => {
             let network = load(&target)?;
-            network.stop().await?;
+            let (stopped, signalled) = to_the_end(network.stop()).await;
+            stopped?;
             note!("stopped network {}", network.dir().display());
-            Ok(ExitCode::SUCCESS)
+            Ok(signalled.map_or(ExitCode::SUCCESS, ExitCode::from))
         }
         Command::RestartNetwork(args) => {
             let network = load(&args.target)?;
@@ -130,28 +132,40 @@ fn report(progress: Progress) {
     }
 }
 
-/// Runs `op`; on Ctrl-C or SIGTERM stops the network instead and fails
-/// with [`Error::Interrupted`].
+/// Runs `op`; on Ctrl-C, SIGTERM or a closed terminal stops the network
+/// instead (to the end) and fails with [`Error::Interrupted`], whose exit
+/// code reports the signal.
 async fn interruptible(
     network: &Network,
     op: impl std::future::Future<Output = Result<()>>,
 ) -> Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term =
-        signal(SignalKind::terminate()).map_err(|e| Error::io("cannot watch", "SIGTERM", e))?;
-    let mut int =
-        signal(SignalKind::interrupt()).map_err(|e| Error::io("cannot watch", "SIGINT", e))?;
     tokio::select! {
         result = op => result,
-        _ = term.recv() => interrupted(network).await,
-        _ = int.recv() => interrupted(network).await,
+        exit_code = ending_signal() => {
+            note!("interrupted; stopping network {}", network.dir().display());
+            to_the_end(network.stop()).await.0?;
+            Err(Error::Interrupted { exit_code })
+        }
     }
 }
 
-async fn interrupted(network: &Network) -> Result<()> {
-    note!("interrupted; stopping network {}", network.dir().display());
-    network.stop().await?;
-    Err(Error::Interrupted)
+/// Runs a stop to its end whatever signal comes (a stop cut short would
+/// leave nodes running: the grace period, then SIGKILL, bound it); returns
+/// its result and the exit code of a signal that came meanwhile.
+async fn to_the_end<T>(
+    op: impl std::future::Future<Output = Result<T>>,
+) -> (Result<T>, Option<u8>) {
+    tokio::pin!(op);
+    let mut signalled = None;
+    loop {
+        tokio::select! {
+            result = &mut op => return (result, signalled),
+            exit_code = ending_signal(), if signalled.is_none() => {
+                note!("interrupted; the stop runs to its end first (the grace period, then SIGKILL)");
+                signalled = Some(exit_code);
+            }
+        }
+    }
 }
 
 async fn start(args: StartArgs) -> Result<ExitCode> {

@@ -77,6 +77,13 @@ async fn another_process_can_load_and_drive_a_running_network() {
     };
     let flags = flags_of(0);
     assert_eq!(flags["bootstrap-peers"], "");
+    // The composed flags may hold secrets: the file is private.
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(nodes[0].node().flags_path())
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
     let flags = flags_of(2);
     assert!(flags["bootstrap-peers"].starts_with(loaded.nodes()[0].id()));
 
@@ -127,4 +134,37 @@ async fn restart_keeps_the_store_and_the_network_connected() {
     .unwrap();
     network.stop().await.unwrap();
     assert_no_processes_under(network.dir());
+}
+
+#[test]
+fn node_keys_loosened_are_restored_and_files_holding_flags_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let root = test_root();
+    // Created, not started: avalanchego nodes get their keys at creation.
+    let spec = NetworkSpec::new(root.path(), 2)
+        .with_kind("avalanchego")
+        .with_node_path("/bin/true")
+        .with_flag("some-password", "hunter2");
+    let network = Network::create(&spec).unwrap();
+    assert_eq!(
+        mode(&network.dir().join("config.json")),
+        0o600,
+        "holds the network's flags"
+    );
+    let node = network.nodes()[0].node().clone();
+    assert_eq!(mode(&node.config_path()), 0o600, "holds the node's flags");
+    assert!(
+        !node.config.secret_files.is_empty(),
+        "avalanchego nodes have keys"
+    );
+    for name in &node.config.secret_files {
+        let key = node.dir.join(name);
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    // Any process loading the network puts them back.
+    Network::load(network.dir()).unwrap();
+    for name in &node.config.secret_files {
+        assert_eq!(mode(&node.dir.join(name)), 0o600, "{name}");
+    }
 }

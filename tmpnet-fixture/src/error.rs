@@ -47,7 +47,7 @@ pub enum Error {
     },
 
     /// A node's directory was given where a network's is expected.
-    #[error("{} is a node directory, not a network directory; pass its network, --network-dir {}", path.display(), network.display())]
+    #[error("{} is a node directory, not a network directory; pass its network, --network-dir {}", path.display(), crate::sys::shell_word(network))]
     NodeDirGiven {
         /// The node directory given.
         path: PathBuf,
@@ -242,7 +242,7 @@ pub enum Error {
     },
 
     /// The network (or a node of it) is already running.
-    #[error("network {} is already running (nodes: {}); stop it with `tmpnetctl stop-network --network-dir {}` or use restart-network", dir.display(), nodes.join(", "), dir.display())]
+    #[error("network {} is already running (nodes: {}); stop it with `tmpnetctl stop-network --network-dir {}` or use restart-network", dir.display(), nodes.join(", "), crate::sys::shell_word(dir))]
     AlreadyRunning {
         /// The network directory.
         dir: PathBuf,
@@ -251,7 +251,7 @@ pub enum Error {
     },
 
     /// No node of the network is running.
-    #[error("no node of {} is running; start it with `tmpnetctl start-network --network-dir {}`", dir.display(), dir.display())]
+    #[error("no node of {} is running; start it with `tmpnetctl start-network --network-dir {}`", dir.display(), crate::sys::shell_word(dir))]
     NoRunningNode {
         /// The network directory.
         dir: PathBuf,
@@ -566,6 +566,27 @@ mod tests {
         assert!(
             shown.contains("bytes in all") && shown.ends_with("use a short name"),
             "{shown}"
+        );
+    }
+
+    #[test]
+    fn advice_quotes_a_path_a_shell_would_run() {
+        let e = Error::NoRunningNode {
+            dir: "/tmp/x$(touch PWNED)y/n".into(),
+        };
+        assert!(
+            e.to_string()
+                .ends_with("`tmpnetctl start-network --network-dir '/tmp/x$(touch PWNED)y/n'`"),
+            "{e}"
+        );
+        let plain = Error::NoRunningNode {
+            dir: "/tmp/tmpnet/networks/20261207-1".into(),
+        };
+        assert!(
+            plain
+                .to_string()
+                .ends_with("--network-dir /tmp/tmpnet/networks/20261207-1`"),
+            "{plain}"
         );
     }
 }

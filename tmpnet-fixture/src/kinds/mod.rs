@@ -209,7 +209,8 @@ pub(crate) fn compose_and_record(
     launch: &LaunchContext<'_>,
 ) -> Result<Flags> {
     let flags = compose_flags(kind, network_flags, launch)?;
-    files::write_json(&launch.node.flags_path(), &flags)?;
+    // Flags may hold secrets (an RPC password given with --flag): private.
+    files::write_json_mode(&launch.node.flags_path(), &flags, 0o600)?;
     Ok(flags)
 }
 

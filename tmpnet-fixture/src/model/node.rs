@@ -283,7 +283,8 @@ impl Node {
 
     /// Writes `config.json` atomically.
     pub fn save(&self) -> Result<()> {
-        files::write_json(&self.config_path(), &self.config)
+        // Its flags may hold secrets: private, as the flags file is.
+        files::write_json_mode(&self.config_path(), &self.config, 0o600)
     }
 
     /// Reads `process.json`, if the node wrote one.

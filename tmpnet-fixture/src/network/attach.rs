@@ -58,7 +58,7 @@ pub(super) async fn attach(settings: &KubeSettings, name: &str, root: &Path) -> 
             kube.kubeconfig = settings.kubeconfig.clone();
             kube.context = settings.context.clone();
         }
-        files::write_json(&config_path, &config)?;
+        files::write_json_mode(&config_path, &config, 0o600)?;
         Network::load(&dir)
     });
     if written.is_err() {

@@ -81,7 +81,8 @@ impl Network {
         }
         config.node_ids = nodes.iter().map(|n| n.id().to_owned()).collect();
         kind.init_network(dir, &nodes)?;
-        files::write_json(&dir.join(CONFIG_FILE), &config)?;
+        // The network's flags may hold secrets: private.
+        files::write_json_mode(&dir.join(CONFIG_FILE), &config, 0o600)?;
         let env = format!("{}\n", layout::export_line(dir));
         files::atomic_write(&dir.join(ENV_FILE), env.as_bytes(), 0o644)?;
         Self::assemble(dir.to_owned(), config, nodes, Vec::new(), kind)
@@ -155,6 +156,11 @@ impl Network {
         let kind = kind_of_network(&dir, &config.node_kind)?;
         keep_secrets_private(&dir, kind.as_ref())?;
         let nodes = load_nodes(&dir)?;
+        keep_node_secrets_private(&nodes)?;
+        let ephemeral = dir.join(crate::model::network::EPHEMERAL_DIR);
+        if ephemeral.is_dir() {
+            keep_node_secrets_private(&load_nodes(&ephemeral)?)?;
+        }
         let missing = missing_nodes(&config, &nodes);
         if nodes.is_empty() && missing.is_empty() {
             return Err(Error::NotANetwork {
@@ -197,6 +203,17 @@ pub(super) fn json_shape(value: &serde_json::Value) -> &'static str {
 pub(super) fn keep_secrets_private(dir: &Path, kind: &dyn NodeKind) -> Result<()> {
     for name in kind.secret_files() {
         files::keep_private(&dir.join(name))?;
+    }
+    Ok(())
+}
+
+/// Restores mode 0600 on each node's own secret files (its keys), as
+/// [`keep_secrets_private`] does for the network's.
+fn keep_node_secrets_private(nodes: &[Node]) -> Result<()> {
+    for node in nodes {
+        for name in &node.config.secret_files {
+            files::keep_private(&node.dir.join(name))?;
+        }
     }
     Ok(())
 }

@@ -157,8 +157,9 @@ pub fn node_secret_keys(node: &node::Node) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// Writes a network directory at `dir` from its state (each file atomically;
-/// secret files with mode 0600), plus its shell snippet.
+/// Writes a network directory at `dir` from its state, plus its shell
+/// snippet: each file atomically and private (mode 0600), for the network's
+/// and nodes' configs can hold secrets given as flags.
 pub fn materialize(dir: &Path, state: &StateFiles) -> Result<()> {
     if !state.plain.contains_key(CONFIG_FILE) {
         return Err(Error::NotANetwork {
@@ -169,14 +170,14 @@ pub fn materialize(dir: &Path, state: &StateFiles) -> Result<()> {
     let files = state
         .plain
         .iter()
-        .map(|(k, v)| (k, v.as_bytes(), 0o644))
-        .chain(state.secret.iter().map(|(k, v)| (k, v.as_slice(), 0o600)));
-    for (key, bytes, mode) in files {
+        .map(|(k, v)| (k, v.as_bytes()))
+        .chain(state.secret.iter().map(|(k, v)| (k, v.as_slice())));
+    for (key, bytes) in files {
         let path = dir.join(path_of(key)?);
         if let Some(parent) = path.parent() {
             files::create_dir_all(parent)?;
         }
-        files::atomic_write(&path, bytes, mode)?;
+        files::atomic_write(&path, bytes, 0o600)?;
     }
     let env = format!("{}\n", layout::export_line(dir));
     files::atomic_write(&dir.join(ENV_FILE), env.as_bytes(), 0o644)

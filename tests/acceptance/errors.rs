@@ -236,6 +236,52 @@ fn bad_kubernetes_settings_are_refused_before_anything_is_written() {
         &out,
         &["no-such-kubeconfig", "does not exist", "--kubeconfig"],
     );
+    // A cluster that cannot be used fails before a directory is made, in
+    // one line and nothing else on stderr (no client log before it).
+    let garbage = root.path().join("garbage-kubeconfig");
+    std::fs::write(&garbage, "garbage: [\n").unwrap();
+    let unreachable = root.path().join("unreachable-kubeconfig");
+    std::fs::write(
+        &unreachable,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user: {token: t}\n",
+    )
+    .unwrap();
+    let cases: [(&[&str], &[&str]); 3] = [
+        (
+            &["--kubeconfig", garbage.to_str().unwrap()],
+            &[
+                "garbage-kubeconfig",
+                "unclosed bracket",
+                "check --kubeconfig",
+            ],
+        ),
+        (
+            &["--kubeconfig", unreachable.to_str().unwrap()],
+            &[
+                "reach the Kubernetes API server at https://127.0.0.1:1/",
+                "is the cluster reachable?",
+            ],
+        ),
+        (
+            &[
+                "--kubeconfig",
+                unreachable.to_str().unwrap(),
+                "--kube-context",
+                "nope",
+            ],
+            &["nope", "--kube-context"],
+        ),
+    ];
+    for (args, needles) in cases {
+        let out = kube(args);
+        assert_error(&out, needles);
+        assert_eq!(
+            stderr(&out).trim_end().lines().count(),
+            1,
+            "{}",
+            stderr(&out)
+        );
+    }
     assert_error(
         &ctl(root.path(), &["render", "--node-count", "1"]),
         &["render needs --runtime kube"],

@@ -486,12 +486,35 @@ pub(crate) fn kube_reason(e: &kube::Error) -> String {
         None => "; is the cluster reachable? check --kubeconfig / KUBECONFIG and --kube-context",
     };
     let reason = match e {
+        // A proxy or a server that is no API server answers in plain text
+        // or HTML, or with nothing at all.
+        kube::Error::Api(s) if kube_answer_unparsed(e) && s.message.trim().is_empty() => {
+            format!("the server answered HTTP {} with an empty body", s.code)
+        }
+        kube::Error::Api(s) if kube_answer_unparsed(e) => {
+            format!("the server answered HTTP {}: {}", s.code, s.message)
+        }
         kube::Error::Api(s) => s.message.clone(),
         other => other.to_string(),
     };
-    // One line, whatever the server wrote (webhook denials have several).
-    let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+    // One line, whatever the server wrote (webhook denials have several),
+    // and a short one (an HTML page can be long).
+    let mut reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+    if reason.chars().count() > KUBE_REASON_CHARS {
+        reason = reason.chars().take(KUBE_REASON_CHARS).collect::<String>() + " ...";
+    }
     format!("{reason}{hint}")
+}
+
+/// How much of a server's own words a Kubernetes error quotes.
+#[cfg(feature = "kube")]
+const KUBE_REASON_CHARS: usize = 300;
+
+/// Whether `e` is an HTTP error whose body was no Kubernetes `Status` (kube
+/// then keeps the body as the message).
+#[cfg(feature = "kube")]
+pub(crate) fn kube_answer_unparsed(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.reason == "Failed to parse error data")
 }
 
 impl Error {

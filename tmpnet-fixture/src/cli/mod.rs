@@ -19,16 +19,26 @@ use crate::model::KubeSettings;
 /// Sends `tracing` events to stderr, filtered by `RUST_LOG` or else by
 /// `default_filter` (e.g. `"warn"`), with colour only on a terminal. Does
 /// nothing if this process already has a subscriber.
+///
+/// Without `RUST_LOG`, kube's client does not log the requests that fail:
+/// each failure reaches the user once, as the one-line error of the call.
 pub fn init_tracing(default_filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(format!(
+                    "{default_filter},{QUIET_FAILED_REQUESTS}"
+                ))
+            }),
         )
         .try_init();
 }
+
+/// The directive that keeps kube's client from logging each failed request
+/// (an `ERROR` line before the error that says it).
+const QUIET_FAILED_REQUESTS: &str = "kube_client::client::builder=off";
 
 /// Where nodes run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -128,6 +128,8 @@ pub(crate) async fn start_owned(
     owned: &OwnedNetworks,
     timeout: Duration,
 ) -> Result<Network> {
+    // A cluster out of reach fails here, before a directory is made.
+    spec.check().await?;
     let network = Network::create(spec)?;
     if let Some(owner) = owner {
         claim(network.dir(), owner)?;

@@ -19,34 +19,13 @@ impl Network {
     /// yet). Bad input is rejected before anything is written; a kind that
     /// cannot run where `spec` asks fails here.
     pub fn create(spec: &NetworkSpec) -> Result<Network> {
-        let kind: Arc<dyn NodeKind> = match &spec.kind_file {
-            Some(path) => Arc::new(FileKind::load(path)?),
-            None => kinds::by_name(&spec.node_kind)?,
-        };
-        Self::create_of_kind(spec, kind)
+        Self::create_of_kind(spec, kind_of_spec(spec)?)
     }
 
     /// [`Network::create`] with the kind given as a value (the spec's kind
     /// name is not looked up).
     pub(super) fn create_of_kind(spec: &NetworkSpec, kind: Arc<dyn NodeKind>) -> Result<Network> {
-        if spec.node_count == 0 || spec.node_count > MAX_NODES {
-            return Err(Error::InvalidInput(format!(
-                "node count {} is out of range; use 1 to {MAX_NODES}",
-                spec.node_count
-            )));
-        }
-        if let Some((index, _)) = spec.node_flags.iter().find(|(i, _)| *i >= spec.node_count) {
-            return Err(Error::InvalidInput(format!(
-                "node flags given for node {index}, but the network has {} nodes",
-                spec.node_count
-            )));
-        }
-        let settings = runtime::settings_for(
-            kind.as_ref(),
-            spec.kube.as_ref(),
-            spec.node_path.as_deref(),
-            spec.reuse_dynamic_ports,
-        )?;
+        let settings = validate(spec, kind.as_ref())?;
         let dir = layout::create_network_dir(&spec.root_dir)?;
         let config = NetworkConfig {
             node_ids: Vec::new(),
@@ -196,6 +175,41 @@ pub(super) fn json_shape(value: &serde_json::Value) -> &'static str {
         serde_json::Value::Number(_) => "a number",
         serde_json::Value::String(_) => "a string",
     }
+}
+
+/// The kind `spec` asks for: read from its kind file, or by name.
+pub(super) fn kind_of_spec(spec: &NetworkSpec) -> Result<Arc<dyn NodeKind>> {
+    Ok(match &spec.kind_file {
+        Some(path) => Arc::new(FileKind::load(path)?),
+        None => kinds::by_name(&spec.node_kind)?,
+    })
+}
+
+/// Refuses a spec that could not make a network of `kind` (the node count,
+/// flags for nodes it does not have, settings the runtime refuses); else
+/// the runtime's settings.
+pub(super) fn validate(
+    spec: &NetworkSpec,
+    kind: &dyn NodeKind,
+) -> Result<crate::model::RuntimeSettings> {
+    if spec.node_count == 0 || spec.node_count > MAX_NODES {
+        return Err(Error::InvalidInput(format!(
+            "node count {} is out of range; use 1 to {MAX_NODES}",
+            spec.node_count
+        )));
+    }
+    if let Some((index, _)) = spec.node_flags.iter().find(|(i, _)| *i >= spec.node_count) {
+        return Err(Error::InvalidInput(format!(
+            "node flags given for node {index}, but the network has {} nodes",
+            spec.node_count
+        )));
+    }
+    runtime::settings_for(
+        kind,
+        spec.kube.as_ref(),
+        spec.node_path.as_deref(),
+        spec.reuse_dynamic_ports,
+    )
 }
 
 /// Restores mode 0600 on the kind's secret files in the network directory

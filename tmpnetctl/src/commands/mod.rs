@@ -206,6 +206,9 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
             spec.reuse_dynamic_ports = args.reuse_dynamic_ports;
             spec.owner = args.owner.clone().unwrap_or_default();
             spec.kube = kube_only(&args)?;
+            // A cluster out of reach fails here: no directory, `latest`
+            // unmoved.
+            spec.check().await?;
             Network::create(&spec)?
         }
     };

@@ -21,7 +21,9 @@ pub async fn connect(
         Some(path) => {
             let file = Kubeconfig::read_from(path).map_err(|e| Error::Kube {
                 action: format!("read the kubeconfig {}", path.display()),
-                reason: format!("{e}; check --kubeconfig / KUBECONFIG"),
+                // The parser's first line says what and where; the lines
+                // after it draw the spot.
+                reason: format!("{}; check --kubeconfig / KUBECONFIG", first_line(&e)),
             })?;
             Config::from_custom_kubeconfig(file, &options)
                 .await
@@ -32,16 +34,56 @@ pub async fn connect(
             .map_err(load_error)?,
         None => Config::infer().await.map_err(load_error)?,
     };
-    Client::try_from(config).map_err(|e| Error::Kube {
+    let server = config.cluster_url.to_string();
+    let client = Client::try_from(config).map_err(|e| Error::Kube {
         action: "create a Kubernetes client".into(),
-        reason: e.to_string(),
+        reason: first_line(&e),
+    })?;
+    check_server(&client, &server).await?;
+    Ok(client)
+}
+
+/// Asks the server its version, the one request every Kubernetes API server
+/// answers for any account: a cluster that is down, a wrong server or
+/// credentials refused fail here, in one line, before anything is made,
+/// rather than in every later call.
+async fn check_server(client: &Client, server: &str) -> Result<()> {
+    let reason = match call(client.apiserver_version()).await {
+        Ok(_) => return Ok(()),
+        Err(kube::Error::SerdeError(_)) => not_kubernetes("its answer"),
+        Err(e @ kube::Error::Api(_)) if crate::error::kube_answer_unparsed(&e) => {
+            not_kubernetes(&crate::error::kube_reason(&e))
+        }
+        Err(e) => crate::error::kube_reason(&e),
+    };
+    Err(Error::Kube {
+        action: format!("reach the Kubernetes API server at {server}"),
+        reason,
     })
+}
+
+/// The reason for a server whose answer is not a Kubernetes API server's.
+fn not_kubernetes(answer: &str) -> String {
+    format!("{answer} is not a Kubernetes API server's; check the server in --kubeconfig / KUBECONFIG and --kube-context")
+}
+
+/// The first line of `e`'s message.
+fn first_line(e: &impl std::fmt::Display) -> String {
+    e.to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
 }
 
 fn load_error(e: impl std::fmt::Display) -> Error {
     Error::Kube {
         action: "load the Kubernetes configuration".into(),
-        reason: format!("{e}; pass --kubeconfig, set KUBECONFIG, or check --kube-context"),
+        reason: format!(
+            "{}; pass --kubeconfig, set KUBECONFIG, or check --kube-context",
+            first_line(&e)
+        ),
     }
 }
 
@@ -121,4 +163,110 @@ pub fn api_error(action: impl Into<String>, e: kube::Error) -> Error {
 /// Why an API call failed, on one line, with the fix for the usual causes.
 pub fn api_reason(e: &kube::Error) -> String {
     crate::error::kube_reason(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A kubeconfig naming `server`, in `dir`.
+    fn kubeconfig(dir: &std::path::Path, server: &str) -> std::path::PathBuf {
+        let path = dir.join("kubeconfig");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\nusers:\n- name: u\n  user: {{token: t}}\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// A server answering every request with `status` (`404 Not Found`)
+    /// and `body`.
+    async fn serve(status: &str, body: &str) -> String {
+        let answer = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                // The whole request (a GET: its headers), then the answer.
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = stream.write_all(answer.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            }
+        });
+        format!("http://{address}")
+    }
+
+    async fn connect_error(server: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = kubeconfig(dir.path(), server);
+        match connect(Some(&path), None).await {
+            Ok(_) => panic!("{server} was taken for a Kubernetes API server"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cluster_out_of_reach_or_no_api_server_is_one_line_naming_the_server() {
+        // Nothing listens on port 1.
+        let refused = connect_error("https://127.0.0.1:1").await;
+        assert!(
+            refused.starts_with(
+                "Kubernetes: cannot reach the Kubernetes API server at https://127.0.0.1:1/"
+            ),
+            "{refused}"
+        );
+        assert!(refused.contains("is the cluster reachable?"), "{refused}");
+
+        let empty = serve("404 Not Found", "").await;
+        let e = connect_error(&empty).await;
+        assert!(
+            e.contains("HTTP 404 with an empty body is not a Kubernetes API server's"),
+            "{e}"
+        );
+
+        let page = serve("500 Oops", "<html>\n<b>down</b>\n</html>\n\n\n").await;
+        let e = connect_error(&page).await;
+        assert!(
+            e.contains("HTTP 500: <html> <b>down</b> </html> is not"),
+            "{e}"
+        );
+
+        let html = serve("200 OK", "hello\n").await;
+        let e = connect_error(&html).await;
+        assert!(
+            e.contains("its answer is not a Kubernetes API server's"),
+            "{e}"
+        );
+
+        for e in [refused, e] {
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+    }
+
+    #[test]
+    fn a_kubeconfig_that_does_not_parse_is_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kubeconfig");
+        std::fs::write(&path, "garbage: [\n").unwrap();
+        let e = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(connect(Some(&path), None))
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(e.contains("unclosed bracket"), "{e}");
+        assert!(e.ends_with("check --kubeconfig / KUBECONFIG"), "{e}");
+    }
 }

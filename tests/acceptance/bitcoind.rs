@@ -136,6 +136,48 @@ async fn a_port_taken_before_the_daemon_binds_it_is_retried() {
     assert_no_processes_under(network.dir());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs litecoind (apt-get install litecoind); scripts/test.sh runs it"]
+async fn a_port_taken_while_a_restart_rolls_is_retried_as_at_start() {
+    let _one_at_a_time = serial();
+    let daemon = litecoind();
+    let root = test_root();
+    let network = Network::create(&spec(root.path(), daemon, 2)).unwrap();
+    network.start(TIMEOUT).await.unwrap();
+    // Node 1 is down, and another program now holds the port it had.
+    network.nodes()[1].stop().await.unwrap();
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = squatter.local_addr().unwrap().port();
+    let node_dir = network.nodes()[1].node().dir.clone();
+    let mut node = tmpnet_fixture::model::Node::load(&node_dir).unwrap();
+    node.config.ports.insert("p2p".to_owned(), taken);
+    node.save().unwrap();
+    let reloaded = Network::load(network.dir()).unwrap();
+    let retried = std::sync::Mutex::new(Vec::new());
+    reloaded
+        .restart_with_progress(TIMEOUT, &|p| {
+            if let Progress::Retrying { reason } = p {
+                retried.lock().unwrap().push(reason);
+            }
+        })
+        .await
+        .unwrap();
+    let retried = retried.into_inner().unwrap();
+    assert!(
+        retried.iter().any(|r| r.contains(node.id())),
+        "the restart of {} was retried: {retried:?}",
+        node.id()
+    );
+    let node = tmpnet_fixture::model::Node::load(&node_dir).unwrap();
+    assert_ne!(
+        node.config.ports["p2p"], taken,
+        "fresh ports were allocated"
+    );
+    drop(squatter);
+    reloaded.stop().await.unwrap();
+    assert_no_processes_under(network.dir());
+}
+
 fn free_port() -> u16 {
     free_ports(1)[0]
 }

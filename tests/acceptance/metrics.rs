@@ -161,8 +161,21 @@ fn check_metrics(root: &Path, dir: &Path, timeout: &str) -> std::process::Output
 fn a_real_prometheus_scrapes_every_node_and_check_metrics_names_a_killed_one() {
     let prometheus = prometheus();
     let root = test_root();
-    let r = root.path();
+    // Characters a glob reads as patterns, in the root Prometheus is given.
+    let odd = root.path().join("odd[x]?");
+    std::fs::create_dir(&odd).unwrap();
+    let r = odd.as_path();
     let p = prometheus.to_str().unwrap();
+    // A '*' Prometheus refuses in the path: refused here, in one line.
+    let star = root.path().join("star*");
+    std::fs::create_dir(&star).unwrap();
+    let out = ctl(&star, &["start-metrics-collector", "--prometheus-path", p]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("choose another --root-dir"),
+        "{}",
+        stderr(&out)
+    );
     let out = ctl(r, &["start-metrics-collector", "--prometheus-path", p]);
     assert!(out.status.success(), "{}", stderr(&out));
     let again = ctl(r, &["start-metrics-collector", "--prometheus-path", p]);

@@ -262,3 +262,132 @@ fn a_test_root_kills_what_a_failed_test_left_running() {
         "the nodes outlived the test root"
     );
 }
+
+/// The environment entry `name=...` of process `pid`.
+fn environ_entry(pid: u32, name: &str) -> String {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    environ
+        .split(|b| *b == 0)
+        .map(|e| String::from_utf8_lossy(e).into_owned())
+        .find(|e| e.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("process {pid} carries no {name}"))
+}
+
+#[test]
+fn following_the_advice_for_a_broken_record_never_loses_a_running_node() {
+    let root = test_root();
+    let stop = |dir: &std::path::Path| {
+        ctl(
+            root.path(),
+            &["stop-network", "--network-dir", dir.to_str().unwrap()],
+        )
+    };
+    // The network's config.json corrupt, then (as the advice allows)
+    // deleted; a node's config.json corrupt: stop-network still finds every
+    // process by the node directory it carries, says why it had to, and
+    // succeeds.
+    type Break = fn(&std::path::Path);
+    let breaks: [(&str, Break); 3] = [
+        ("corrupt", |dir| {
+            std::fs::write(dir.join("config.json"), "{bad").unwrap()
+        }),
+        ("deleted", |dir| {
+            std::fs::remove_file(dir.join("config.json")).unwrap()
+        }),
+        ("a node's corrupt", |dir| {
+            let node = std::fs::read_dir(dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.join("flags.json").is_file())
+                .unwrap();
+            std::fs::write(node.join("config.json"), "[").unwrap()
+        }),
+    ];
+    for (what, break_it) in breaks {
+        let dir = start_network(root.path(), &["--node-count", "2"]);
+        assert!(!live_processes_under(&dir).is_empty());
+        break_it(&dir);
+        let out = stop(&dir);
+        assert!(out.status.success(), "{what}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("warning: ") && err.contains("config.json"),
+            "{what}: {err}"
+        );
+        assert!(err.contains("stopped 2 process(es)"), "{what}: {err}");
+        assert_no_processes_under(&dir);
+        // Nothing runs now: the record's problem is the error again.
+        let out = stop(&dir);
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn stop_network_from_a_shell_carrying_a_node_mark_spares_that_shell() {
+    let root = test_root();
+    let dir = start_network(root.path(), &["--node-count", "2"]);
+    let pid = live_processes_under(&dir)[0];
+    // A shell that inherited a node's variables (as one started from a
+    // node's hook does) runs stop-network and goes on after it.
+    let base = ctl_cmd(root.path(), &[]);
+    let script = format!(
+        "{} stop-network --network-dir '{}'; echo \"after $?\"",
+        bin("tmpnetctl").display(),
+        dir.display()
+    );
+    let shell = std::process::Command::new("/bin/sh")
+        .args(["-c", &script])
+        .envs(base.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .env_remove("TMPNET_NETWORK_DIR")
+        .env(
+            "TMPNET_NODE_MARK",
+            environ_entry(pid, "TMPNET_NODE_MARK")
+                .split_once('=')
+                .unwrap()
+                .1,
+        )
+        .env(
+            "TMPNET_NODE_DIR",
+            environ_entry(pid, "TMPNET_NODE_DIR")
+                .split_once('=')
+                .unwrap()
+                .1,
+        )
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&shell).contains("after 0"),
+        "the shell was signalled: {:?} {}",
+        shell.status,
+        stderr(&shell)
+    );
+    assert_no_processes_under(&dir);
+}
+
+#[test]
+fn a_restart_whose_links_file_cannot_be_written_still_succeeds_and_says_so() {
+    let root = test_root();
+    let dir = start_network(root.path(), &["--node-count", "2"]);
+    // metrics.txt cannot be replaced (a directory stands in its place), as
+    // on a full disk: the nodes restart all the same.
+    std::fs::remove_file(dir.join("metrics.txt")).ok();
+    std::fs::create_dir(dir.join("metrics.txt")).unwrap();
+    let out = ctl(
+        root.path(),
+        &["restart-network", "--network-dir", dir.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: the network runs, but its metrics links were not written"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(node_uris(&dir).len(), 2);
+    let out = ctl(
+        root.path(),
+        &["stop-network", "--network-dir", dir.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_no_processes_under(&dir);
+}

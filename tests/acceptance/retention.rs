@@ -161,3 +161,45 @@ fn prune_leaves_a_network_another_command_holds() {
     assert!(out.status.success());
     assert!(!dir.exists() && other.exists());
 }
+
+#[test]
+fn prune_removes_what_an_interrupted_start_or_removal_left_unless_a_node_of_it_runs() {
+    let root = test_root();
+    let r = root.path();
+    let networks = r.join("networks");
+    // What a start cut off before its config.json, or a removal cut off
+    // after it, leaves: node directories and no config.json.
+    let leftover = networks.join("20261207-000000.000001");
+    std::fs::create_dir_all(leftover.join("ref-1/logs")).unwrap();
+    std::fs::write(leftover.join("ref-1/logs/main.log"), "x\n").unwrap();
+    // Another one of whose nodes a process still runs.
+    let live = networks.join("20261207-000000.000002");
+    std::fs::create_dir_all(live.join("ref-2")).unwrap();
+    let mut node = std::process::Command::new("sleep")
+        .arg("30")
+        .env("TMPNET_NODE_DIR", live.join("ref-2"))
+        .spawn()
+        .unwrap();
+    let out = ctl(r, &["prune"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(leftover.exists(), "a fresh one is left alone");
+    let out = ctl(r, &["prune", "--older-than", "0s"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!leftover.exists(), "{}", stderr(&out));
+    assert!(live.exists());
+    assert!(
+        stderr(&out).contains("1 process(es) of it run"),
+        "{}",
+        stderr(&out)
+    );
+    // stop-network stops it, and prune then takes it.
+    let out = ctl(
+        r,
+        &["stop-network", "--network-dir", live.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    node.wait().unwrap();
+    let out = ctl(r, &["prune", "--older-than", "0s"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!live.exists(), "{}", stderr(&out));
+}

@@ -73,7 +73,13 @@ pub fn running(root: &Path) -> Result<Option<Collector>> {
 /// The Prometheus configuration: every discovery entry under the root,
 /// reread as entries come and go. JSON, which Prometheus reads as YAML.
 fn config(root: &Path) -> serde_json::Value {
-    let pattern = discovery_dir(root).join("*.json");
+    // Prometheus reads the path as a glob: the directory's own `[`, `]`,
+    // `?` and `\` are escaped so they match themselves (a `*` it refuses
+    // outright: `start` turns such a root down).
+    let pattern = format!(
+        "{}/*.json",
+        glob_escape(&discovery_dir(root).to_string_lossy())
+    );
     let interval = format!("{}s", SCRAPE_INTERVAL.as_secs());
     serde_json::json!({
         "global": {
@@ -84,11 +90,23 @@ fn config(root: &Path) -> serde_json::Value {
         "scrape_configs": [{
             "job_name": "tmpnet",
             "file_sd_configs": [{
-                "files": [pattern.to_string_lossy()],
+                "files": [pattern],
                 "refresh_interval": interval,
             }],
         }],
     })
+}
+
+/// `text` with every character a glob gives a meaning escaped.
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '[' | ']' | '?' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Finds the Prometheus binary: `explicit`, else `prometheus` on `PATH`.
@@ -117,6 +135,12 @@ fn binary(explicit: Option<&Path>) -> Result<PathBuf> {
 /// Starts the collector of `root` unless one runs, and waits until it is
 /// ready to answer queries.
 pub async fn start(root: &Path, prometheus: Option<&Path>) -> Result<Started> {
+    if root.to_string_lossy().contains('*') {
+        return Err(Error::InvalidInput(format!(
+            "the metrics collector cannot watch a root whose path has a '*' ({}): Prometheus takes it for a pattern; choose another --root-dir",
+            root.display()
+        )));
+    }
     if let Some(running) = running(root)? {
         return Ok(Started::AlreadyRunning(running));
     }
@@ -379,6 +403,11 @@ mod tests {
             "/r/prometheus/file_sd_configs/*.json"
         );
         assert_eq!(c["global"]["scrape_interval"], "1s");
+        let odd = config(Path::new("/r/a[x]?\\b"));
+        assert_eq!(
+            odd["scrape_configs"][0]["file_sd_configs"][0]["files"][0],
+            "/r/a\\[x\\]\\?\\\\b/prometheus/file_sd_configs/*.json"
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub enum Error {
     },
 
     /// A JSON file is corrupt, half-written or of the wrong shape.
-    #[error("{} is not valid ({source}); fix or delete the file, or recreate the network", path.display())]
+    #[error("{} is not valid ({source}); fix or delete the file, or recreate the network (`tmpnetctl stop-network` stops what runs of it even so)", path.display())]
     CorruptFile {
         /// The file that failed to parse.
         path: PathBuf,

@@ -15,7 +15,7 @@ use super::owner::{self, OwnedNetworks, Owner};
 use super::registry::{TestDescriptor, TESTS};
 use super::shared::{self, SharedNetwork};
 use crate::error::Error;
-use crate::network::{LogQuery, Network};
+use crate::network::{LogLine, LogQuery, Network};
 
 /// A test's timeout unless it sets one.
 pub const DEFAULT_TEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -216,9 +216,9 @@ async fn print_merged_logs(env: &TestEnvironment) {
             continue;
         };
         let width = lines.iter().map(|l| l.node.len()).max().unwrap_or(0);
-        let shown = &lines[lines.len().saturating_sub(MERGED_LOG_LINES)..];
+        let (shown, order) = last_lines(&lines, MERGED_LOG_LINES);
         let mut text = format!(
-            "  last {} log lines of {} (all nodes, in time order):\n",
+            "  last {} log lines of {} (all nodes, {order}):\n",
             shown.len(),
             network.dir().display()
         );
@@ -227,6 +227,32 @@ async fn print_merged_logs(env: &TestEnvironment) {
         }
         eprint!("{text}");
     }
+}
+
+/// The last `count` of `lines` (merged in time order) and how they are
+/// ordered: in time order when every line has a time; else node by node,
+/// each node's last lines, so that no node is crowded out by lines whose
+/// time is unknown.
+fn last_lines(lines: &[LogLine], count: usize) -> (Vec<&LogLine>, &'static str) {
+    if lines.iter().all(|l| l.at.is_some()) {
+        let shown = lines[lines.len().saturating_sub(count)..].iter().collect();
+        return (shown, "in time order");
+    }
+    let mut nodes: Vec<&str> = Vec::new();
+    for line in lines {
+        if !nodes.contains(&line.node.as_str()) {
+            nodes.push(&line.node);
+        }
+    }
+    let share = (count / nodes.len().max(1)).max(1);
+    let shown = nodes
+        .iter()
+        .flat_map(|node| {
+            let own: Vec<&LogLine> = lines.iter().filter(|l| l.node == *node).collect();
+            own[own.len().saturating_sub(share)..].to_vec()
+        })
+        .collect();
+    (shown, "node by node, as not every line carries a timestamp")
 }
 
 /// Names the network dirs, marks them failed (so they are kept) and copies
@@ -253,5 +279,49 @@ fn report_failure(env: &TestEnvironment, d: &TestDescriptor, message: &str) {
             let tail = node.log_tail(ARTIFACT_LOG_LINES).join("\n");
             let _ = std::fs::write(logs.join(format!("{}.log", node.id())), tail + "\n");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(node: &str, at: Option<u64>, text: &str) -> LogLine {
+        LogLine {
+            node: node.into(),
+            at: at.map(|s| std::time::UNIX_EPOCH + Duration::from_secs(s)),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn a_failure_report_shows_every_node_even_when_times_are_unknown() {
+        let timed = [
+            line("a", Some(1), "a1"),
+            line("b", Some(2), "b1"),
+            line("a", Some(3), "a2"),
+        ];
+        let (shown, order) = last_lines(&timed, 2);
+        assert_eq!(order, "in time order");
+        assert_eq!(
+            shown.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
+            ["b1", "a2"]
+        );
+        // Node b's lines have no time (they sort first in the merge): each
+        // node still gets its share, its last lines in its own order.
+        let mixed = [
+            line("b", None, "b1"),
+            line("b", None, "b2"),
+            line("b", None, "b3"),
+            line("a", Some(1), "a1"),
+            line("a", Some(2), "a2"),
+            line("a", Some(3), "a3"),
+        ];
+        let (shown, order) = last_lines(&mixed, 4);
+        assert!(order.starts_with("node by node"), "{order}");
+        assert_eq!(
+            shown.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
+            ["b2", "b3", "a2", "a3"]
+        );
     }
 }

@@ -332,12 +332,8 @@ impl Network {
             } else {
                 self.running_peers(&nodes, |j| j < i).await?
             };
-            let runtime = self.runtime().clone();
             let node = &mut nodes[i];
-            let endpoint = match runtime.state(node).await? {
-                NodeState::Running { .. } => runtime.restart(node, &peers, &members).await?,
-                _ => runtime.start(node, &peers, &members).await?,
-            };
+            let endpoint = self.restart_one(node, &peers, &members, progress).await?;
             // The runtime may have pinned a port in the node's config.
             if let Some(kept) = self.lock_nodes().get_mut(i) {
                 *kept = node.clone();
@@ -347,7 +343,113 @@ impl Network {
                 uri: endpoint.uri,
             });
         }
-        self.wait_healthy(nodes.iter().collect(), deadline, timeout, progress)
-            .await
+        // A node may find its port taken only once it binds it (a daemon
+        // that logs so and exits): it is started again on fresh ports.
+        let mut attempt = 1;
+        loop {
+            let Err(e) = self
+                .wait_healthy(nodes.iter().collect(), deadline, timeout, progress)
+                .await
+            else {
+                return Ok(());
+            };
+            let conflicted = port_conflicts(&e, self.runtime().as_ref());
+            if conflicted.is_empty() {
+                return Err(e);
+            }
+            if attempt == PORT_ATTEMPTS {
+                return Err(Error::PortsTaken {
+                    attempts: attempt,
+                    last: Box::new(e),
+                });
+            }
+            attempt += 1;
+            let indices: Vec<usize> = (0..nodes.len())
+                .filter(|&i| conflicted.contains(&nodes[i].id()))
+                .collect();
+            for i in indices {
+                tracing::warn!(node = nodes[i].id(), error = %e, "a port was taken; retrying with fresh ports");
+                progress(Progress::Retrying {
+                    reason: format!("a port of {} was taken by another program", nodes[i].id()),
+                });
+                self.stop_node_locked(&nodes[i]).await?;
+                self.runtime()
+                    .assign_ports(std::slice::from_mut(&mut nodes[i]), true)?;
+                let peers = self.running_peers(&nodes, |j| j != i).await?;
+                let node = &mut nodes[i];
+                self.restart_one(node, &peers, &members, progress).await?;
+                if let Some(kept) = self.lock_nodes().get_mut(i) {
+                    *kept = node.clone();
+                }
+            }
+        }
+    }
+
+    /// Restarts (or starts, when it is stopped) one node of a rolling
+    /// restart. A port taken by another program meanwhile is tried again
+    /// with fresh ports for that node, as a start is.
+    async fn restart_one(
+        &self,
+        node: &mut Node,
+        peers: &[Peer],
+        members: &[Peer],
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<Endpoint> {
+        let runtime = self.runtime().clone();
+        let mut attempt = 1;
+        loop {
+            let result = match runtime.state(node).await? {
+                NodeState::Running { .. } => runtime.restart(node, peers, members).await,
+                _ => runtime.start(node, peers, members).await,
+            };
+            let e = match result {
+                Ok(endpoint) => return Ok(endpoint),
+                Err(e) => e,
+            };
+            if !runtime.is_port_conflict(&evidence(&e)) {
+                return Err(e);
+            }
+            if attempt == PORT_ATTEMPTS {
+                return Err(Error::PortsTaken {
+                    attempts: attempt,
+                    last: Box::new(e),
+                });
+            }
+            tracing::warn!(node = node.id(), error = %e, "a port was taken; retrying with fresh ports");
+            progress(Progress::Retrying {
+                reason: format!("a port of {} was taken by another program", node.id()),
+            });
+            // The failed start left the node stopped.
+            runtime.assign_ports(std::slice::from_mut(node), true)?;
+            attempt += 1;
+        }
+    }
+}
+
+/// The nodes whose failure in `e` is a port taken by another program.
+fn port_conflicts<'a>(e: &'a Error, runtime: &dyn crate::runtime::NodeRuntime) -> Vec<&'a str> {
+    match e {
+        Error::Multiple(all) => all
+            .iter()
+            .flat_map(|e| port_conflicts(e, runtime))
+            .collect(),
+        Error::StartFailed { node, .. }
+        | Error::NotRunning { node, .. }
+        | Error::Failed { node, .. }
+            if runtime.is_port_conflict(&evidence(e)) =>
+        {
+            vec![node.as_str()]
+        }
+        Error::NotHealthy { unhealthy, .. } => unhealthy
+            .iter()
+            .filter(|u| {
+                let said: Vec<String> = std::iter::once(u.reason.clone())
+                    .chain(u.log_tail.iter().cloned())
+                    .collect();
+                runtime.is_port_conflict(&said)
+            })
+            .map(|u| u.node.as_str())
+            .collect(),
+        _ => Vec::new(),
     }
 }

@@ -44,15 +44,38 @@ pub struct LogFollower {
 }
 
 /// The time a log line starts with: an RFC 3339 timestamp
-/// (`2026-12-02T07:40:25.546408Z`, `2026-12-02T07:40:25Z`) or
-/// `2026-12-02 07:40:25`.
+/// (`2026-12-02T07:40:25.546408Z`, `2026-12-02T07:40:25Z`),
+/// `2026-12-02 07:40:25`, or a day-month-year one as redis and others
+/// write it (`07 Dec 2026 14:31:21.123`, after a `pid:role` word or not).
+/// Times without a zone are taken as UTC.
 pub fn timestamp_of(line: &str) -> Option<SystemTime> {
     let first = line.split_whitespace().next()?;
     if let Ok(t) = humantime::parse_rfc3339_weak(first) {
         return Some(t);
     }
     let two: String = line.chars().take(19).collect();
-    humantime::parse_rfc3339_weak(&two).ok()
+    if let Ok(t) = humantime::parse_rfc3339_weak(&two) {
+        return Some(t);
+    }
+    let words: Vec<&str> = line.split_whitespace().take(5).collect();
+    words
+        .get(..4)
+        .and_then(day_month_year)
+        .or_else(|| words.get(1..5).and_then(day_month_year))
+}
+
+/// `07 Dec 2026 14:31:21(.123)` as a time.
+fn day_month_year(words: &[&str]) -> Option<SystemTime> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let [day, month, year, time] = words else {
+        return None;
+    };
+    let day: u8 = day.parse().ok()?;
+    let month = MONTHS.iter().position(|m| m == month)? + 1;
+    let year: u16 = year.parse().ok()?;
+    humantime::parse_rfc3339_weak(&format!("{year:04}-{month:02}-{day:02}T{time}")).ok()
 }
 
 impl Network {
@@ -94,7 +117,16 @@ impl Network {
             follower.cursors.insert(node.id().to_owned(), cursor);
             let mut lines = follower.stamp(node.id(), texts);
             if let Some(since) = since {
-                lines.retain(|l| l.at.is_some_and(|at| at >= since));
+                if lines.iter().any(|l| l.at.is_some()) {
+                    lines.retain(|l| l.at.is_some_and(|at| at >= since));
+                } else if !lines.is_empty() {
+                    // Better every line than none: an empty answer would
+                    // read as "nothing happened".
+                    tracing::warn!(
+                        node = node.id(),
+                        "its log lines carry no timestamp this tool reads, so the age limit cannot choose among them: all are shown"
+                    );
+                }
             }
             if let Some(tail) = query.tail {
                 lines.drain(..lines.len().saturating_sub(tail));
@@ -151,6 +183,14 @@ mod tests {
         let refnode = timestamp_of("2026-12-02T07:40:25.546408Z  INFO tmpnet_refnode: serving");
         let bitcoind = timestamp_of("2026-12-02T07:40:25Z UpdateTip: new best=...");
         let spaced = timestamp_of("2026-12-02 07:40:25 something");
+        let redis =
+            timestamp_of("4242:M 02 Dec 2026 07:40:25.546 * Ready to accept connections tcp");
+        let bare = timestamp_of("02 Dec 2026 07:40:25 started");
+        assert_eq!(redis, timestamp_of("2026-12-02T07:40:25.546Z"));
+        assert_eq!(bare, spaced);
+        assert!(redis.is_some());
+        assert_eq!(timestamp_of("4242:M 32 Dec 2026 07:40:25.546 *"), None);
+        assert_eq!(timestamp_of("4242:M 02 Dez 2026 07:40:25.546 *"), None);
         assert!(refnode.is_some() && bitcoind.is_some() && spaced.is_some());
         assert!(refnode > bitcoind, "fractions count");
         assert_eq!(bitcoind, spaced);

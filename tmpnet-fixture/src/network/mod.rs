@@ -19,6 +19,7 @@ mod open;
 mod prune;
 #[cfg(feature = "kube")]
 mod render;
+mod rescue;
 mod spec;
 
 use std::path::{Path, PathBuf};

@@ -104,7 +104,11 @@ async fn reason_to_keep(dir: &Path, kept: &[PathBuf], min_age: Duration) -> Opti
     if kept.iter().any(|k| k == dir) {
         return Some("kept (latest or reused)".into());
     }
-    let changed = std::fs::metadata(dir.join(crate::model::network::CONFIG_FILE))
+    let config = dir.join(crate::model::network::CONFIG_FILE);
+    // Without its config.json (a start cut off before writing it, a
+    // removal cut off after), the directory's own time is its age.
+    let changed = std::fs::metadata(&config)
+        .or_else(|_| std::fs::metadata(dir))
         .and_then(|m| m.modified())
         .unwrap_or(SystemTime::now());
     let age = SystemTime::now()
@@ -112,6 +116,18 @@ async fn reason_to_keep(dir: &Path, kept: &[PathBuf], min_age: Duration) -> Opti
         .unwrap_or(Duration::ZERO);
     if age < min_age {
         return Some(format!("changed {}s ago", age.as_secs()));
+    }
+    if !config.exists() {
+        // Never a network of its own: what remains of an interrupted start
+        // or removal goes, unless a node process still carries it.
+        let left = super::rescue::processes_of(dir);
+        return (!left.is_empty()).then(|| {
+            format!(
+                "it has no config.json, but {} process(es) of it run; `tmpnetctl stop-network --network-dir {}` stops them",
+                left.len(),
+                crate::sys::shell_word(dir)
+            )
+        });
     }
     let network = match Network::load(dir) {
         Ok(network) => network,

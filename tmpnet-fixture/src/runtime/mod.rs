@@ -118,18 +118,22 @@ pub trait NodeRuntime: Send + Sync + fmt::Debug {
     /// The complete lines of the node's log after `cursor` (0: from the
     /// start), and the cursor to read on from. The default reads the
     /// node's log file (the cursor is a byte offset; a file that shrank is
-    /// read again from the start).
+    /// read again from the start). A node that no longer runs writes no
+    /// more, so its last line counts, ended by a newline or not (a crashed
+    /// daemon's last words).
     async fn read_log(&self, node: &Node, cursor: u64) -> (Vec<String>, u64) {
-        read_log_file(&node.log_path(), cursor)
+        let finished = !matches!(self.state(node).await, Ok(NodeState::Running { .. }));
+        read_log_file(&node.log_path(), cursor, finished)
     }
 
     /// A URI for the node's API reachable from where this code runs.
     async fn accessible_uri(&self, node: &Node) -> Result<Option<String>>;
 }
 
-/// The complete lines of `path` after byte `cursor`, and the offset after
-/// the last of them (see [`NodeRuntime::read_log`]).
-pub(crate) fn read_log_file(path: &Path, cursor: u64) -> (Vec<String>, u64) {
+/// The complete lines of `path` after byte `cursor` (with the unended last
+/// one when `finished`: nothing will end it), and the offset after the last
+/// of them (see [`NodeRuntime::read_log`]).
+pub(crate) fn read_log_file(path: &Path, cursor: u64, finished: bool) -> (Vec<String>, u64) {
     let Ok(bytes) = std::fs::read(path) else {
         return (Vec::new(), 0);
     };
@@ -137,7 +141,11 @@ pub(crate) fn read_log_file(path: &Path, cursor: u64) -> (Vec<String>, u64) {
     let start = if cursor > len { 0 } else { cursor };
     let rest = &bytes[usize::try_from(start).unwrap_or(0)..];
     // Only complete lines: a line being written is read next time.
-    let complete = rest.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let complete = match rest.iter().rposition(|b| *b == b'\n') {
+        _ if finished => rest.len(),
+        Some(i) => i + 1,
+        None => 0,
+    };
     let lines = String::from_utf8_lossy(&rest[..complete])
         .lines()
         .map(str::to_owned)
@@ -211,16 +219,26 @@ mod tests {
     fn a_log_file_is_read_on_by_complete_lines_and_again_after_it_shrank() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("main.log");
-        assert_eq!(read_log_file(&path, 0), (Vec::new(), 0), "no file yet");
+        assert_eq!(
+            read_log_file(&path, 0, false),
+            (Vec::new(), 0),
+            "no file yet"
+        );
         std::fs::write(&path, "a\nb\npart").unwrap();
-        let (lines, cursor) = read_log_file(&path, 0);
+        let (lines, cursor) = read_log_file(&path, 0, false);
         assert_eq!(lines, ["a", "b"], "a line being written waits");
         assert_eq!(cursor, 4);
         std::fs::write(&path, "a\nb\npartial\nc\n").unwrap();
-        let (lines, cursor) = read_log_file(&path, cursor);
+        let (lines, cursor) = read_log_file(&path, cursor, false);
         assert_eq!(lines, ["partial", "c"]);
         std::fs::write(&path, "new\n").unwrap();
-        let (lines, _) = read_log_file(&path, cursor);
+        let (lines, cursor) = read_log_file(&path, cursor, false);
         assert_eq!(lines, ["new"], "a file that shrank is read from its start");
+        // A node that stopped ends with what it wrote, newline or not.
+        std::fs::write(&path, "new\nlast words").unwrap();
+        let (lines, cursor) = read_log_file(&path, cursor, true);
+        assert_eq!(lines, ["last words"]);
+        assert_eq!(cursor, 14);
+        assert_eq!(read_log_file(&path, cursor, true), (Vec::new(), 14));
     }
 }

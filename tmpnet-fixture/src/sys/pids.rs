@@ -105,17 +105,35 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
 /// forks: `<network uuid>/<node id>`.
 pub const MARK_ENV: &str = "TMPNET_NODE_MARK";
 
+/// The environment variable that gives a node process, and everything it
+/// forks, its node directory (absolute): how the processes of a network
+/// whose records cannot be read are still found.
+pub const NODE_DIR_ENV: &str = "TMPNET_NODE_DIR";
+
 /// Every live (non-zombie) marked process this user may see (its
 /// environment is readable: the processes it started), by mark.
 pub fn marks() -> std::collections::HashMap<String, Vec<u32>> {
+    carrying(MARK_ENV)
+}
+
+/// Every live process that carries a node directory, by that directory.
+pub fn node_dirs() -> std::collections::HashMap<String, Vec<u32>> {
+    carrying(NODE_DIR_ENV)
+}
+
+/// Every live (non-zombie) process this user may see whose environment
+/// holds `var`, by its value. Never this process nor one of its ancestors:
+/// a command run from a shell that inherited a node's variables must not
+/// signal that shell, nor itself.
+fn carrying(var: &str) -> std::collections::HashMap<String, Vec<u32>> {
     let mut found: std::collections::HashMap<String, Vec<u32>> = Default::default();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return found;
     };
-    let prefix = format!("{MARK_ENV}=");
-    let me = std::process::id();
+    let prefix = format!("{var}=");
+    let spared = self_and_ancestors();
     for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
-        if pid == me {
+        if spared.contains(&pid) {
             continue;
         }
         let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
@@ -127,7 +145,7 @@ pub fn marks() -> std::collections::HashMap<String, Vec<u32>> {
         else {
             continue;
         };
-        if matches!(stat(pid), Some((state, _)) if state != 'Z' && state != 'X') {
+        if is_live(pid) {
             found
                 .entry(String::from_utf8_lossy(value).into_owned())
                 .or_default()
@@ -135,6 +153,25 @@ pub fn marks() -> std::collections::HashMap<String, Vec<u32>> {
         }
     }
     found
+}
+
+/// This process and its ancestors, up to the first process.
+fn self_and_ancestors() -> Vec<u32> {
+    let mut chain = vec![std::process::id()];
+    while let Some(parent) = chain.last().copied().and_then(parent_of) {
+        if parent == 0 || chain.contains(&parent) {
+            break;
+        }
+        chain.push(parent);
+    }
+    chain
+}
+
+/// The parent of `pid` (field 4 of `/proc/<pid>/stat`).
+fn parent_of(pid: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn kill(shown: u32, target: libc::pid_t, signal: i32) -> Result<()> {
@@ -165,6 +202,28 @@ mod tests {
             describe_gone(me)
         );
         assert!(describe_gone(u32::MAX - 1).ends_with("is gone"));
+    }
+
+    #[test]
+    fn processes_are_found_by_the_node_directory_they_carry() {
+        let root = tempfile::tempdir().unwrap();
+        let network = root.path().join("networks/n1");
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env(NODE_DIR_ENV, network.join("node-a"))
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let node = network.join("node-a").to_string_lossy().into_owned();
+        assert_eq!(node_dirs().get(&node), Some(&vec![pid]));
+        assert!(self_and_ancestors().contains(&std::process::id()));
+        assert!(self_and_ancestors().len() > 1, "this test has a parent");
+        send(pid, libc::SIGKILL).unwrap();
+        child.wait().unwrap();
+        assert!(
+            !node_dirs().contains_key(&node),
+            "a dead process is not found"
+        );
     }
 
     #[test]

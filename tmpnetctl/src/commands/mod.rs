@@ -20,7 +20,16 @@ pub async fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::StartNetwork(args) => start(args).await,
         Command::StopNetwork(target) => {
-            let network = load(&target)?;
+            let dir = target_dir(&target)?;
+            let network = match Network::load(&dir) {
+                Ok(network) => network,
+                // Its records cannot be read: its processes can still be
+                // found by the node directories they carry.
+                Err(e @ (Error::CorruptFile { .. } | Error::NotANetwork { .. })) => {
+                    return stop_unreadable(&dir, e).await;
+                }
+                Err(e) => return Err(e),
+            };
             let (stopped, signalled) = to_the_end(network.stop()).await;
             stopped?;
             note!("stopped network {}", network.dir().display());
@@ -117,8 +126,31 @@ async fn runner(command: RunnerCommand) -> Result<ExitCode> {
 }
 
 pub(crate) fn load(target: &TargetArgs) -> Result<Network> {
+    Network::load(&target_dir(target)?)
+}
+
+/// The network directory `target` names (or the newest network's).
+fn target_dir(target: &TargetArgs) -> Result<std::path::PathBuf> {
     let root = layout::root_dir(target.root.root_dir.as_deref())?;
-    Network::load(&layout::network_dir(target.network_dir.as_deref(), &root)?)
+    layout::network_dir(target.network_dir.as_deref(), &root)
+}
+
+/// Stops what runs of a network whose records cannot be read (`why`):
+/// nothing found leaves `why` as the error; else it is said as a warning
+/// and the stop succeeds.
+async fn stop_unreadable(dir: &Path, why: Error) -> Result<ExitCode> {
+    let (stopped, signalled) = to_the_end(Network::stop_unreadable(dir)).await;
+    let pids = stopped?;
+    if pids.is_empty() {
+        return Err(why);
+    }
+    note!("warning: {why}");
+    note!(
+        "stopped {} process(es) of {}, found by the node directories they carry",
+        pids.len(),
+        dir.display()
+    );
+    Ok(signalled.map_or(ExitCode::SUCCESS, ExitCode::from))
 }
 
 fn report(progress: Progress) {
@@ -234,12 +266,18 @@ async fn start(args: StartArgs) -> Result<ExitCode> {
 }
 
 /// Writes the network's `metrics.txt`; prints its links when a collector
-/// runs (without one there is nothing to look at).
+/// runs (without one there is nothing to look at). The nodes run whatever
+/// happens here: a file that cannot be written (a full disk) is a warning,
+/// not a failed start.
 fn print_links(network: &Network, since: u128) -> Result<()> {
-    let links = collector::write_links(network, since)?;
-    if let Some(graph) = &links.collector {
-        out!("metrics: {}", links.grafana);
-        out!("collector: {graph}");
+    match collector::write_links(network, since) {
+        Ok(links) => {
+            if let Some(graph) = &links.collector {
+                out!("metrics: {}", links.grafana);
+                out!("collector: {graph}");
+            }
+        }
+        Err(e) => note!("warning: the network runs, but its metrics links were not written: {e}"),
     }
     Ok(())
 }

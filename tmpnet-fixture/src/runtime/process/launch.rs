@@ -60,8 +60,12 @@ impl ProcessRuntime {
             cmd.env(embedded::EMBEDDED_NODE_ENV, name)
                 .arg0(embedded::NODE_ARG0);
         }
-        // Found by this mark even when its state files are gone.
-        cmd.env(pids::MARK_ENV, self.mark(node));
+        // Found by this mark even when its state files are gone, and by its
+        // directory even when the network's records are.
+        cmd.env(pids::MARK_ENV, self.mark(node)).env(
+            pids::NODE_DIR_ENV,
+            std::path::absolute(&node.dir).unwrap_or_else(|_| node.dir.clone()),
+        );
         cmd.args(local.argv(&node.flags_path(), &flags))
             .current_dir(&node.dir)
             .stdin(Stdio::null())

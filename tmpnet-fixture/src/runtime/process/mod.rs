@@ -13,6 +13,8 @@ mod launch;
 mod logscan;
 mod stop;
 
+pub(crate) use stop::stop_found;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

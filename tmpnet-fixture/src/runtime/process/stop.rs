@@ -134,36 +134,17 @@ impl ProcessRuntime {
                 .flat_map(|(_, pids)| pids)
                 .collect()
         };
-        let found = strays();
-        if found.is_empty() {
-            return Ok(found);
+        let what = || {
+            format!(
+                "(a node of {} whose directory is gone)",
+                self.network_dir.display()
+            )
+        };
+        if strays().is_empty() {
+            return Ok(Vec::new());
         }
         let signal = self.local()?.stop_signal();
-        for pid in &found {
-            pids::send(*pid, signal)?;
-        }
-        let deadline = Instant::now() + self.grace();
-        while !strays().is_empty() && Instant::now() < deadline {
-            tokio::time::sleep(POLL * 5).await;
-        }
-        for pid in strays() {
-            pids::send(pid, libc::SIGKILL)?;
-        }
-        let deadline = Instant::now() + KILL_WAIT;
-        while !strays().is_empty() && Instant::now() < deadline {
-            tokio::time::sleep(POLL).await;
-        }
-        match strays().first() {
-            Some(pid) => Err(Error::StopFailed {
-                node: format!(
-                    "(a node of {} whose directory is gone)",
-                    self.network_dir.display()
-                ),
-                pid: *pid,
-                reason: format!("still alive {KILL_WAIT:?} after SIGKILL"),
-            }),
-            None => Ok(found),
-        }
+        stop_found(strays, signal, self.grace(), what).await
     }
 
     /// The mark the node's processes carry.
@@ -198,5 +179,39 @@ impl ProcessRuntime {
     pub(super) fn remove_state_files(&self, node: &Node) -> Result<()> {
         files::remove_if_exists(&node.process_path())?;
         files::remove_if_exists(&node.launch_path())
+    }
+}
+
+/// Sends `signal` to the processes `find` finds, waits up to `grace` for
+/// them to go, SIGKILLs those left and waits for them; returns the pids
+/// first found. `what` names them in the error when some survive.
+pub(crate) async fn stop_found(
+    find: impl Fn() -> Vec<u32>,
+    signal: i32,
+    grace: Duration,
+    what: impl FnOnce() -> String,
+) -> Result<Vec<u32>> {
+    let found = find();
+    for pid in &found {
+        pids::send(*pid, signal)?;
+    }
+    let deadline = Instant::now() + grace;
+    while !find().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(POLL * 5).await;
+    }
+    for pid in find() {
+        pids::send(pid, libc::SIGKILL)?;
+    }
+    let deadline = Instant::now() + KILL_WAIT;
+    while !find().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(POLL).await;
+    }
+    match find().first() {
+        Some(pid) => Err(Error::StopFailed {
+            node: what(),
+            pid: *pid,
+            reason: format!("still alive {KILL_WAIT:?} after SIGKILL"),
+        }),
+        None => Ok(found),
     }
 }

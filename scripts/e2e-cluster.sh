@@ -18,6 +18,11 @@
 #      refnode store synced with the pod deleted mid-sync (resumed, not
 #      wiped); each monitor removed;
 #   6. after each, the namespace holds nothing of tmpnet;
+#   0. first, the simulator against this cluster through independent
+#      clients: the official Python client's view of a StatefulSet's life
+#      (tmpnet-kubesim/tests/python/same_view.py) compared whole, and
+#      kubectl finding each resource the simulator serves by the names and
+#      short names the cluster gives it;
 #   7. a cluster whose processes were killed is reaped by the next
 #      cluster-up.sh, and cluster-down.sh leaves nothing behind.
 # The images come from scripts/build-images.sh (run by the simulated tier
@@ -49,6 +54,7 @@ done
 work="$(mktemp -d)"
 cleanup() {
     rc=$?
+    [ -z "${sim_pid:-}" ] || kill "$sim_pid" 2>/dev/null || true
     if [ "$rc" != 0 ] && [ -d "$CLUSTER_DIR/logs" ]; then
         # The cluster's own logs outlive it when something failed.
         rm -rf target/cluster-logs
@@ -101,6 +107,41 @@ sa auth can-i create statefulsets.apps -n tmpnet >/dev/null \
 if sa auth can-i create namespaces >/dev/null 2>&1; then
     cluster_die "ServiceAccount tmpnet can create namespaces; deploy/rbac.yaml is not least-privilege"
 fi
+
+echo "== the simulator against this cluster, through clients of their own (the Python client, kubectl)"
+# The same script of the official Python client on both: a StatefulSet's
+# pods read from the moment the set exists, its facts compared whole.
+cargo build --quiet --locked -p tmpnet-kubesim
+target/debug/tmpnet-kubesim serve --kubeconfig-out "$work/sim.kubeconfig" \
+    --image-dir target/images/oci 2>"$work/sim.log" &
+sim_pid=$!
+for _ in $(seq 1 100); do
+    [ -s "$work/sim.kubeconfig" ] && break
+    kill -0 "$sim_pid" 2>/dev/null || { cat "$work/sim.log" >&2; cluster_die "the simulator did not start"; }
+    sleep 0.1
+done
+[ -s "$work/sim.kubeconfig" ] || cluster_die "the simulator did not start"
+real_view=$(python3 tmpnet-kubesim/tests/python/same_view.py "$admin_kubeconfig" default tmpnet/refnode:latest)
+sim_view=$(python3 tmpnet-kubesim/tests/python/same_view.py "$work/sim.kubeconfig" default tmpnet/refnode:latest)
+[ "$real_view" = "$sim_view" ] \
+    || cluster_die "the Python client sees the simulator otherwise: cluster $real_view; simulator $sim_view"
+echo "the Python client sees a StatefulSet's life alike on both: $real_view"
+# kubectl finds every resource the simulator serves by the names and short
+# names the cluster gives it, and lists them.
+sim_kubectl() { "$CLUSTER_DIR/kubectl" --kubeconfig "$work/sim.kubeconfig" "$@"; }
+for names in ns po,svc,cm,sts,sa,ep,ev,pvc all jobs,ing,roles,rolebindings,secrets; do
+    sim_kubectl get "$names" -n default -o name >/dev/null \
+        || cluster_die "kubectl get $names fails on the simulator"
+done
+sim_kubectl api-resources --no-headers | tr -s ' ' >"$work/sim-resources"
+admin api-resources --no-headers | tr -s ' ' >"$work/real-resources"
+while read -r line; do
+    grep -qxF "$line" "$work/real-resources" \
+        || cluster_die "kubectl api-resources on the simulator: '$line'; the cluster: '$(grep "^${line%% *} " "$work/real-resources")'"
+done <"$work/sim-resources"
+echo "kubectl: $(wc -l <"$work/sim-resources") resources the simulator serves, named as the cluster names them"
+kill "$sim_pid"
+wait "$sim_pid" 2>/dev/null || true
 
 # The namespace holds no object of tmpnet, and no volume is left (dependents
 # go with their owners through garbage collection, and a released volume

@@ -64,13 +64,42 @@ pub fn group(group: &str) -> Option<Value> {
 }
 
 fn entry(r: &Resource, name: String, verbs: &[&str], kind: &str) -> Value {
-    json!({
+    let mut entry = json!({
         "name": name,
         "singularName": if name.contains('/') { "" } else { r.singular },
         "namespaced": r.namespaced,
         "kind": kind,
         "verbs": verbs,
-    })
+    });
+    if !name.contains('/') {
+        let (short, categories) = aliases(r.plural);
+        if !short.is_empty() {
+            entry["shortNames"] = json!(short);
+        }
+        if !categories.is_empty() {
+            entry["categories"] = json!(categories);
+        }
+    }
+    entry
+}
+
+/// The short names and categories Kubernetes gives a resource, by which
+/// kubectl finds it (`kubectl get ns`, `kubectl get all`).
+fn aliases(plural: &str) -> (&'static [&'static str], &'static [&'static str]) {
+    match plural {
+        "namespaces" => (&["ns"], &[]),
+        "pods" => (&["po"], &["all"]),
+        "services" => (&["svc"], &["all"]),
+        "endpoints" => (&["ep"], &[]),
+        "configmaps" => (&["cm"], &[]),
+        "serviceaccounts" => (&["sa"], &[]),
+        "persistentvolumeclaims" => (&["pvc"], &[]),
+        "events" => (&["ev"], &[]),
+        "statefulsets" => (&["sts"], &["all"]),
+        "jobs" => (&[], &["all"]),
+        "ingresses" => (&["ing"], &[]),
+        _ => (&[], &[]),
+    }
 }
 
 /// `/api/v1` or `/apis/<group>/<version>`, if served.
@@ -112,4 +141,30 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         "groupVersion": group_version,
         "resources": list
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_carry_the_short_names_and_categories_kubectl_looks_up() {
+        let core = resource_list("", "v1").unwrap();
+        let find = |name: &str| {
+            core["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"] == name)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(find("namespaces")["shortNames"], json!(["ns"]));
+        assert_eq!(find("pods")["shortNames"], json!(["po"]));
+        assert_eq!(find("pods")["categories"], json!(["all"]));
+        assert!(find("pods/status").get("shortNames").is_none());
+        assert!(find("secrets").get("shortNames").is_none());
+        let apps = resource_list("apps", "v1").unwrap();
+        assert_eq!(apps["resources"][0]["shortNames"], json!(["sts"]));
+    }
 }

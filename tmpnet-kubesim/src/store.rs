@@ -293,6 +293,12 @@ impl Store {
         if res.kind == "Namespace" {
             object["status"] = json!({"phase": "Active"});
         }
+        if res.kind == "Pod" {
+            // As the API server does: a new pod is Pending, with its QoS
+            // class, before any kubelet has seen it, whatever the request
+            // said of its status.
+            object["status"] = json!({"phase": "Pending", "qosClass": pod_qos(&object)});
+        }
         inner.objects.insert(k, (res, object.clone()));
         self.record(&mut inner, EventType::Added, res, object.clone(), None);
         Ok(object)
@@ -343,6 +349,15 @@ impl Store {
         let mut new = if status_only {
             let mut new = old.clone();
             new["status"] = object.get("status").cloned().unwrap_or(Value::Null);
+            // A pod's QoS class is set once, at creation.
+            if let Some(qos) = old
+                .pointer("/status/qosClass")
+                .filter(|_| res.kind == "Pod")
+            {
+                if new["status"].is_object() && new["status"].get("qosClass").is_none() {
+                    new["status"]["qosClass"] = qos.clone();
+                }
+            }
             new
         } else {
             let mut new = object;
@@ -523,6 +538,42 @@ impl Store {
     }
 }
 
+/// A pod's QoS class, as Kubernetes derives it from its containers'
+/// resources: `Guaranteed` when every container limits CPU and memory and
+/// requests what it limits, `BestEffort` when none asks for anything,
+/// `Burstable` otherwise.
+fn pod_qos(pod: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["containers", "initContainers"]
+        .iter()
+        .filter_map(|k| pod.pointer(&format!("/spec/{k}")).and_then(Value::as_array))
+        .flatten()
+        .collect();
+    let of = |c: &Value, kind: &str, what: &str| {
+        c.pointer(&format!("/resources/{kind}/{what}")).cloned()
+    };
+    let asks = |c: &&Value| {
+        ["requests", "limits"].iter().any(|k| {
+            c.pointer(&format!("/resources/{k}"))
+                .and_then(Value::as_object)
+                .is_some_and(|m| !m.is_empty())
+        })
+    };
+    if !containers.iter().any(asks) {
+        return "BestEffort";
+    }
+    let guaranteed = containers.iter().all(|c| {
+        ["cpu", "memory"].iter().all(|what| {
+            let limit = of(c, "limits", what);
+            limit.is_some() && of(c, "requests", what).is_none_or(|r| Some(r) == limit)
+        })
+    });
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -555,6 +606,52 @@ mod tests {
         s.delete(cm(), Some("default"), "owner").unwrap();
         assert!(s.get(cm(), Some("default"), "kept").is_err());
         assert_eq!(s.collect_dangling(), 0);
+    }
+
+    #[test]
+    fn a_new_pod_is_pending_with_its_qos_class_as_the_api_server_makes_it() {
+        let s = Store::new();
+        let pods = crate::resources::find("", "v1", "pods").unwrap();
+        let pod = |name: &str, resources: Value| {
+            json!({
+                "metadata": {"name": name},
+                "spec": {"containers": [{"name": "c", "image": "i", "resources": resources}]},
+                // What a client says of the status is not taken.
+                "status": {"phase": "Running"},
+            })
+        };
+        let cases = [
+            ("best", json!({}), "BestEffort"),
+            ("burst", json!({"requests": {"cpu": "1"}}), "Burstable"),
+            (
+                "guaranteed",
+                json!({"limits": {"cpu": "1", "memory": "1Gi"}}),
+                "Guaranteed",
+            ),
+            (
+                "unequal",
+                json!({"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m"}}),
+                "Burstable",
+            ),
+        ];
+        for (name, resources, qos) in cases {
+            let created = s
+                .create(pods, Some("default"), pod(name, resources))
+                .unwrap();
+            assert_eq!(
+                created["status"],
+                json!({"phase": "Pending", "qosClass": qos}),
+                "{name}"
+            );
+        }
+        // A kubelet's status update keeps the class.
+        let mut running = s.get(pods, Some("default"), "best").unwrap();
+        running["status"] = json!({"phase": "Running"});
+        let after = s
+            .replace(pods, Some("default"), "best", running, true)
+            .unwrap();
+        assert_eq!(after["status"]["qosClass"], "BestEffort");
+        assert_eq!(after["status"]["phase"], "Running");
     }
 
     #[test]
@@ -657,8 +754,9 @@ mod tests {
         let after = s
             .replace(pods, Some("default"), "p", with_status.clone(), false)
             .unwrap();
-        assert!(
-            after.get("status").is_none(),
+        assert_eq!(
+            after["status"],
+            json!({"phase": "Pending", "qosClass": "BestEffort"}),
             "the main resource ignores status"
         );
         let after = s

@@ -48,3 +48,33 @@ async fn the_official_python_client_creates_a_statefulset_and_reads_logs() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The facts `same_view.py` prints, as a real cluster shows them
+/// (`scripts/e2e-cluster.sh` runs the script on the local cluster and on the
+/// simulator and compares the two).
+const SAME_VIEW: &str = r#"{"container": {"name": "main", "ready": true, "restartCount": 0, "running": true}, "every pod listed had a status with a phase": true, "has a controller-revision-hash label": true, "owner": {"controller": true, "kind": "StatefulSet", "name": "same-view"}, "phases seen are Pending or Running": true, "pod conditions": {"ContainersReady": "True", "Initialized": "True", "PodScheduled": "True", "Ready": "True"}, "pod has an IP": true, "pod phase": "Running", "pod qosClass": "BestEffort", "pod-name label": "same-view-0", "set status": {"readyReplicas": 1, "replicas": 1}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Python kubernetes client (pip install kubernetes); scripts/test.sh runs it"]
+async fn the_official_python_client_sees_a_statefulset_as_a_real_cluster_shows_it() {
+    require_python_client();
+    let sim = Simulator::start_with(Options::default().image("sleeper", "/bin/sleep"))
+        .await
+        .unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/same_view.py");
+    let out = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(sim.kubeconfig_path())
+        .args(["default", "sleeper"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(SAME_VIEW).unwrap();
+    assert_eq!(seen, expected);
+}

@@ -70,7 +70,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! buildah inspect --type image tmpnet/runner:latest >/dev/null 2>&1; then
+if ! buildah inspect --type image tmpnet/runner:latest >/dev/null 2>&1 \
+    || [ ! -f target/images/oci/index.json ]; then
     scripts/build-images.sh
 fi
 cargo build --quiet --locked -p tmpnetctl
@@ -111,6 +112,8 @@ fi
 echo "== the simulator against this cluster, through clients of their own (the Python client, kubectl)"
 # The same script of the official Python client on both: a StatefulSet's
 # pods read from the moment the set exists, its facts compared whole.
+python3 -c 'import kubernetes' 2>/dev/null \
+    || not_run "the Python kubernetes client is missing; install it with \`python3 -m pip install kubernetes\`"
 cargo build --quiet --locked -p tmpnet-kubesim
 target/debug/tmpnet-kubesim serve --kubeconfig-out "$work/sim.kubeconfig" \
     --image-dir target/images/oci 2>"$work/sim.log" &
@@ -135,6 +138,7 @@ for names in ns po,svc,cm,sts,sa,ep,ev,pvc all jobs,ing,roles,rolebindings,secre
 done
 sim_kubectl api-resources --no-headers | tr -s ' ' >"$work/sim-resources"
 admin api-resources --no-headers | tr -s ' ' >"$work/real-resources"
+[ -s "$work/sim-resources" ] || cluster_die "kubectl api-resources lists nothing on the simulator"
 while read -r line; do
     grep -qxF "$line" "$work/real-resources" \
         || cluster_die "kubectl api-resources on the simulator: '$line'; the cluster: '$(grep "^${line%% *} " "$work/real-resources")'"
@@ -142,6 +146,7 @@ done <"$work/sim-resources"
 echo "kubectl: $(wc -l <"$work/sim-resources") resources the simulator serves, named as the cluster names them"
 kill "$sim_pid"
 wait "$sim_pid" 2>/dev/null || true
+unset sim_pid
 
 # The namespace holds no object of tmpnet, and no volume is left (dependents
 # go with their owners through garbage collection, and a released volume

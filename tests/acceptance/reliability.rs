@@ -308,6 +308,19 @@ fn following_the_advice_for_a_broken_record_never_loses_a_running_node() {
         let dir = start_network(root.path(), &["--node-count", "2"]);
         assert!(!live_processes_under(&dir).is_empty());
         break_it(&dir);
+        if what == "deleted" {
+            // What reads the network says what still works.
+            let status = ctl(
+                root.path(),
+                &["status", "--network-dir", dir.to_str().unwrap()],
+            );
+            assert!(
+                stderr(&status).contains("no config.json")
+                    && stderr(&status).contains("tmpnetctl stop-network --network-dir"),
+                "{}",
+                stderr(&status)
+            );
+        }
         let out = stop(&dir);
         assert!(out.status.success(), "{what}: {}", stderr(&out));
         let err = stderr(&out);
@@ -321,6 +334,17 @@ fn following_the_advice_for_a_broken_record_never_loses_a_running_node() {
         let out = stop(&dir);
         assert_eq!(out.status.code(), Some(1), "{what}: {}", stderr(&out));
     }
+    // The networks directory itself is no network, nor one whose records
+    // are gone: nothing is stopped, nothing written into it.
+    let networks = root.path().join("networks");
+    let out = stop(&networks);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not a network directory"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!networks.join("lock").exists());
 }
 
 #[test]

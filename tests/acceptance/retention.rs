@@ -175,20 +175,29 @@ fn prune_removes_what_an_interrupted_start_or_removal_left_unless_a_node_of_it_r
     // Another one of whose nodes a process still runs.
     let live = networks.join("20261207-000000.000002");
     std::fs::create_dir_all(live.join("ref-2")).unwrap();
+    std::fs::write(
+        live.join("ref-2/config.json"),
+        r#"{"id": "ref-2", "index": 0}"#,
+    )
+    .unwrap();
     let mut node = std::process::Command::new("sleep")
         .arg("30")
         .env("TMPNET_NODE_DIR", live.join("ref-2"))
         .spawn()
         .unwrap();
+    // A directory the tool did not make is never its to remove.
+    let foreign = networks.join("my-notes");
+    std::fs::create_dir_all(&foreign).unwrap();
     let out = ctl(r, &["prune"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(leftover.exists(), "a fresh one is left alone");
     let out = ctl(r, &["prune", "--older-than", "0s"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!leftover.exists(), "{}", stderr(&out));
+    assert!(foreign.exists(), "{}", stderr(&out));
     assert!(live.exists());
     assert!(
-        stderr(&out).contains("1 process(es) of it run"),
+        stderr(&out).contains("1 process(es) run from it"),
         "{}",
         stderr(&out)
     );

@@ -26,7 +26,7 @@ pub enum Error {
     },
 
     /// A JSON file is corrupt, half-written or of the wrong shape.
-    #[error("{} is not valid ({source}); fix or delete the file, or recreate the network (`tmpnetctl stop-network` stops what runs of it even so)", path.display())]
+    #[error("{} is not valid ({source}); fix or delete the file, or recreate the network", path.display())]
     CorruptFile {
         /// The file that failed to parse.
         path: PathBuf,
@@ -47,7 +47,7 @@ pub enum Error {
     },
 
     /// A node's directory was given where a network's is expected.
-    #[error("{} is a node directory, not a network directory; pass its network, --network-dir {}", path.display(), crate::sys::shell_word(network))]
+    #[error("{} is a node directory, not a network directory; pass its network, --network-dir {}", path.display(), shell_word(network))]
     NodeDirGiven {
         /// The node directory given.
         path: PathBuf,
@@ -62,6 +62,14 @@ pub enum Error {
         path: PathBuf,
         /// Why it is not a network.
         reason: String,
+    },
+
+    /// A network directory whose `config.json` is gone while its node
+    /// directories remain (a start cut off, or the file deleted).
+    #[error("{} has node directories but no config.json (a start cut off, or the file deleted); `tmpnetctl stop-network --network-dir {}` stops whatever of it runs, and `tmpnetctl prune` removes it once nothing does", path.display(), shell_word(path))]
+    RecordsGone {
+        /// The network directory.
+        path: PathBuf,
     },
 
     /// No network was named and none could be found.
@@ -242,7 +250,7 @@ pub enum Error {
     },
 
     /// The network (or a node of it) is already running.
-    #[error("network {} is already running (nodes: {}); stop it with `tmpnetctl stop-network --network-dir {}` or use restart-network", dir.display(), nodes.join(", "), crate::sys::shell_word(dir))]
+    #[error("network {} is already running (nodes: {}); stop it with `tmpnetctl stop-network --network-dir {}` or use restart-network", dir.display(), nodes.join(", "), shell_word(dir))]
     AlreadyRunning {
         /// The network directory.
         dir: PathBuf,
@@ -251,7 +259,7 @@ pub enum Error {
     },
 
     /// No node of the network is running.
-    #[error("no node of {} is running; start it with `tmpnetctl start-network --network-dir {}`", dir.display(), crate::sys::shell_word(dir))]
+    #[error("no node of {} is running; start it with `tmpnetctl start-network --network-dir {}`", dir.display(), shell_word(dir))]
     NoRunningNode {
         /// The network directory.
         dir: PathBuf,
@@ -379,7 +387,7 @@ pub enum Error {
 
     /// The operation was interrupted (Ctrl-C, SIGTERM or a closed
     /// terminal); what it started was stopped.
-    #[error("interrupted by {}; the network's nodes were stopped", crate::sys::signals::name_of(*exit_code))]
+    #[error("interrupted by {}; the network's nodes were stopped", signal_name(*exit_code))]
     Interrupted {
         /// The exit code that reports the signal (128 + its number).
         exit_code: u8,
@@ -466,6 +474,31 @@ fn feature_hint(feature: &str) -> &'static str {
     }
 }
 
+/// `path` as one word a POSIX shell reads back as that path: as it is when
+/// it holds only characters no shell treats specially, else in single
+/// quotes. Every path the tool puts into a command a user may paste (the
+/// advice in an error) goes through here, so pasting it never runs
+/// anything. (The export line always quotes: scripts read it.)
+pub(crate) fn shell_word(path: &std::path::Path) -> String {
+    let text = path.to_string_lossy();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:,@%=".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        return text.into_owned();
+    }
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// The signal an exit code of 128 + N reports, by name (the signals that
+/// end a run: see `sys::signals`).
+fn signal_name(exit_code: u8) -> &'static str {
+    match exit_code {
+        130 => "SIGINT",
+        143 => "SIGTERM",
+        129 => "SIGHUP",
+        _ => "a signal",
+    }
+}
+
 /// Why a Kubernetes API call failed, on one line, with the fix for the
 /// usual causes.
 #[cfg(feature = "kube")]
@@ -495,7 +528,22 @@ pub(crate) fn kube_reason(e: &kube::Error) -> String {
             format!("the server answered HTTP {}: {}", s.code, s.message)
         }
         kube::Error::Api(s) => s.message.clone(),
-        other => other.to_string(),
+        // A transport error says "client error (Connect)" for a refused
+        // port, a bad certificate and a name not found alike: the innermost
+        // cause tells them apart.
+        other => {
+            let text = other.to_string();
+            let mut innermost = None;
+            let mut source = std::error::Error::source(other);
+            while let Some(cause) = source {
+                innermost = Some(cause.to_string());
+                source = cause.source();
+            }
+            match innermost {
+                Some(cause) if !text.contains(&cause) => format!("{text}: {cause}"),
+                _ => text,
+            }
+        }
     };
     // One line, whatever the server wrote (webhook denials have several),
     // and a short one (an HTML page can be long).

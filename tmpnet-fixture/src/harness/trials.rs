@@ -230,19 +230,20 @@ async fn print_merged_logs(env: &TestEnvironment) {
 }
 
 /// The last `count` of `lines` (merged in time order) and how they are
-/// ordered: in time order when every line has a time; else node by node,
-/// each node's last lines, so that no node is crowded out by lines whose
-/// time is unknown.
+/// ordered: in time order when every node's lines carry times; else node
+/// by node, each node's last lines, so that no node is crowded out by
+/// lines whose time is unknown.
 fn last_lines(lines: &[LogLine], count: usize) -> (Vec<&LogLine>, &'static str) {
-    if lines.iter().all(|l| l.at.is_some()) {
-        let shown = lines[lines.len().saturating_sub(count)..].iter().collect();
-        return (shown, "in time order");
-    }
     let mut nodes: Vec<&str> = Vec::new();
     for line in lines {
         if !nodes.contains(&line.node.as_str()) {
             nodes.push(&line.node);
         }
+    }
+    let timed = |node: &str| lines.iter().any(|l| l.node == node && l.at.is_some());
+    if nodes.iter().all(|n| timed(n)) {
+        let shown = lines[lines.len().saturating_sub(count)..].iter().collect();
+        return (shown, "in time order");
     }
     let share = (count / nodes.len().max(1)).max(1);
     let shown = nodes
@@ -296,7 +297,10 @@ mod tests {
 
     #[test]
     fn a_failure_report_shows_every_node_even_when_times_are_unknown() {
+        // A line before a node's first timestamp (a banner) has no time;
+        // the node's others do: still time order.
         let timed = [
+            line("b", None, "banner"),
             line("a", Some(1), "a1"),
             line("b", Some(2), "b1"),
             line("a", Some(3), "a2"),

@@ -153,6 +153,25 @@ pub fn list_network_dirs(root: &Path) -> Result<Vec<PathBuf>> {
     Ok(dirs)
 }
 
+/// Whether `name` is one [`create_network_dir`] gives:
+/// `YYYYMMDD-HHMMSS.ffffff`, or that with a `-N` suffix.
+pub(crate) fn is_made_name(name: &str) -> bool {
+    let (stamp, suffix) = match name.split_once('.') {
+        Some((date_time, rest)) => (date_time, rest),
+        None => return false,
+    };
+    let (micros, n) = suffix.split_once('-').unwrap_or((suffix, "0"));
+    let digits = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit());
+    let Some((date, time)) = stamp.split_once('-') else {
+        return false;
+    };
+    digits(date, 8)
+        && digits(time, 6)
+        && digits(micros, 6)
+        && !n.is_empty()
+        && n.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// `YYYYMMDD-HHMMSS.ffffff` in UTC.
 pub(crate) fn timestamp_name(t: SystemTime) -> String {
     // RFC 3339 with microseconds, e.g. 2026-11-22T14:53:01.123456Z.
@@ -164,6 +183,22 @@ pub(crate) fn timestamp_name(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_the_tool_gives_are_told_from_others() {
+        assert!(is_made_name("20261207-151830.868986"));
+        assert!(is_made_name("20261207-151830.868986-2"));
+        for other in [
+            "my-notes",
+            "20261207-151830",
+            "20261207-151830.86898",
+            "20261207-151830.868986-",
+            "latest",
+            "x20261207-151830.868986",
+        ] {
+            assert!(!is_made_name(other), "{other}");
+        }
+    }
     use std::time::Duration;
 
     #[test]

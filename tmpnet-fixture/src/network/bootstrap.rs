@@ -320,31 +320,16 @@ impl Network {
             return self.start_locked(timeout, progress).await;
         }
         self.prepare_start()?;
-        let deadline = deadline_after(timeout);
+        let mut deadline = deadline_after(timeout);
         self.runtime().allow_starts(true);
         // Nothing is stopped before every node is known to start again.
         let mut nodes = self.ready_nodes(false)?;
-        let members = self.members(&nodes);
-        let stable = self.runtime().addresses_survive_restart();
         for i in 0..nodes.len() {
-            let peers = if stable {
-                self.running_peers(&nodes, |j| j != i).await?
-            } else {
-                self.running_peers(&nodes, |j| j < i).await?
-            };
-            let node = &mut nodes[i];
-            let endpoint = self.restart_one(node, &peers, &members, progress).await?;
-            // The runtime may have pinned a port in the node's config.
-            if let Some(kept) = self.lock_nodes().get_mut(i) {
-                *kept = node.clone();
-            }
-            progress(Progress::Started {
-                node: node.id().to_owned(),
-                uri: endpoint.uri,
-            });
+            self.restart_one(&mut nodes, i, progress).await?;
         }
         // A node may find its port taken only once it binds it (a daemon
-        // that logs so and exits): it is started again on fresh ports.
+        // that logs so and exits): it is started again on fresh ports, with
+        // the time a start has.
         let mut attempt = 1;
         loop {
             let Err(e) = self
@@ -375,35 +360,51 @@ impl Network {
                 self.stop_node_locked(&nodes[i]).await?;
                 self.runtime()
                     .assign_ports(std::slice::from_mut(&mut nodes[i]), true)?;
-                let peers = self.running_peers(&nodes, |j| j != i).await?;
-                let node = &mut nodes[i];
-                self.restart_one(node, &peers, &members, progress).await?;
-                if let Some(kept) = self.lock_nodes().get_mut(i) {
-                    *kept = node.clone();
-                }
+                self.restart_one(&mut nodes, i, progress).await?;
             }
+            deadline = deadline_after(timeout);
         }
     }
 
-    /// Restarts (or starts, when it is stopped) one node of a rolling
-    /// restart. A port taken by another program meanwhile is tried again
-    /// with fresh ports for that node, as a start is.
+    /// Restarts (or starts, when it is stopped) node `i` of a rolling
+    /// restart, given every other running node as a peer (or, where a
+    /// restart changes addresses, the nodes before it), and the members as
+    /// they are now. A port taken by another program meanwhile is tried
+    /// again with fresh ports for that node, as a start is.
     async fn restart_one(
         &self,
-        node: &mut Node,
-        peers: &[Peer],
-        members: &[Peer],
+        nodes: &mut [Node],
+        i: usize,
         progress: &(dyn Fn(Progress) + Sync),
-    ) -> Result<Endpoint> {
+    ) -> Result<()> {
         let runtime = self.runtime().clone();
+        let stable = runtime.addresses_survive_restart();
         let mut attempt = 1;
         loop {
+            // Fresh ports change the members' addresses: taken anew each try.
+            let members = self.members(nodes);
+            let peers = if stable {
+                self.running_peers(nodes, |j| j != i).await?
+            } else {
+                self.running_peers(nodes, |j| j < i).await?
+            };
+            let node = &mut nodes[i];
             let result = match runtime.state(node).await? {
-                NodeState::Running { .. } => runtime.restart(node, peers, members).await,
-                _ => runtime.start(node, peers, members).await,
+                NodeState::Running { .. } => runtime.restart(node, &peers, &members).await,
+                _ => runtime.start(node, &peers, &members).await,
             };
             let e = match result {
-                Ok(endpoint) => return Ok(endpoint),
+                Ok(endpoint) => {
+                    // The runtime may have pinned a port in the node's config.
+                    if let Some(kept) = self.lock_nodes().get_mut(i) {
+                        *kept = node.clone();
+                    }
+                    progress(Progress::Started {
+                        node: node.id().to_owned(),
+                        uri: endpoint.uri,
+                    });
+                    return Ok(());
+                }
                 Err(e) => e,
             };
             if !runtime.is_port_conflict(&evidence(&e)) {
@@ -426,7 +427,8 @@ impl Network {
     }
 }
 
-/// The nodes whose failure in `e` is a port taken by another program.
+/// The nodes whose failure in `e` is a port taken by another program (a
+/// node that failed; one merely not healthy when the time ran out is not).
 fn port_conflicts<'a>(e: &'a Error, runtime: &dyn crate::runtime::NodeRuntime) -> Vec<&'a str> {
     match e {
         Error::Multiple(all) => all
@@ -440,16 +442,6 @@ fn port_conflicts<'a>(e: &'a Error, runtime: &dyn crate::runtime::NodeRuntime) -
         {
             vec![node.as_str()]
         }
-        Error::NotHealthy { unhealthy, .. } => unhealthy
-            .iter()
-            .filter(|u| {
-                let said: Vec<String> = std::iter::once(u.reason.clone())
-                    .chain(u.log_tail.iter().cloned())
-                    .collect();
-                runtime.is_port_conflict(&said)
-            })
-            .map(|u| u.node.as_str())
-            .collect(),
         _ => Vec::new(),
     }
 }

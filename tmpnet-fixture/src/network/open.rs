@@ -17,7 +17,9 @@ use crate::sys::files;
 impl Network {
     /// Validates `spec` and writes a new network directory (nothing runs
     /// yet). Bad input is rejected before anything is written; a kind that
-    /// cannot run where `spec` asks fails here.
+    /// cannot run where `spec` asks fails here. For a network on
+    /// Kubernetes, call [`NetworkSpec::check`] first: it also makes sure
+    /// the cluster can be used, which this does not ask.
     pub fn create(spec: &NetworkSpec) -> Result<Network> {
         Self::create_of_kind(spec, kind_of_spec(spec)?)
     }
@@ -94,6 +96,9 @@ impl Network {
             reason: e.to_string(),
         })?;
         let config_path = dir.join(CONFIG_FILE);
+        if !config_path.is_file() && has_node_dirs(&dir) {
+            return Err(Error::RecordsGone { path: dir });
+        }
         if !config_path.is_file() {
             return Err(Error::NotANetwork {
                 path: dir,
@@ -177,6 +182,17 @@ pub(super) fn json_shape(value: &serde_json::Value) -> &'static str {
     }
 }
 
+/// Whether `dir` holds a node directory: one whose `config.json` is a
+/// node's (an id and an index; a network's has a schema version).
+fn has_node_dirs(dir: &Path) -> bool {
+    let is_node = |path: PathBuf| {
+        files::read_json::<serde_json::Value>(&path.join(node::CONFIG_FILE)).is_ok_and(|c| {
+            c.get("id").is_some() && c.get("index").is_some() && c.get("schemaVersion").is_none()
+        })
+    };
+    std::fs::read_dir(dir).is_ok_and(|entries| entries.flatten().any(|e| is_node(e.path())))
+}
+
 /// The kind `spec` asks for: read from its kind file, or by name.
 pub(super) fn kind_of_spec(spec: &NetworkSpec) -> Result<Arc<dyn NodeKind>> {
     Ok(match &spec.kind_file {
@@ -222,11 +238,15 @@ pub(super) fn keep_secrets_private(dir: &Path, kind: &dyn NodeKind) -> Result<()
 }
 
 /// Restores mode 0600 on each node's own secret files (its keys), as
-/// [`keep_secrets_private`] does for the network's.
+/// [`keep_secrets_private`] does for the network's. A key that cannot be
+/// changed (a directory not this user's, read-only) is a warning: reading
+/// the network must still work.
 fn keep_node_secrets_private(nodes: &[Node]) -> Result<()> {
     for node in nodes {
         for name in &node.config.secret_files {
-            files::keep_private(&node.dir.join(name))?;
+            if let Err(e) = files::keep_private(&node.dir.join(name)) {
+                tracing::warn!(node = node.id(), error = %e, "a key file readable by others could not be made private");
+            }
         }
     }
     Ok(())

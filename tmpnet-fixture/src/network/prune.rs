@@ -117,15 +117,28 @@ async fn reason_to_keep(dir: &Path, kept: &[PathBuf], min_age: Duration) -> Opti
     if age < min_age {
         return Some(format!("changed {}s ago", age.as_secs()));
     }
+    let made = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(layout::is_made_name);
+    if !config.exists() && !made {
+        return Some("not a network directory the tool made; left alone".into());
+    }
     if !config.exists() {
         // Never a network of its own: what remains of an interrupted start
-        // or removal goes, unless a node process still carries it.
-        let left = super::rescue::processes_of(dir);
+        // or removal goes, unless a process still runs from it (carrying
+        // one of its node directories, or working inside it).
+        let mut left = super::rescue::processes_of(dir);
+        left.extend(crate::sys::pids::working_in(
+            &std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned()),
+        ));
+        left.sort_unstable();
+        left.dedup();
         return (!left.is_empty()).then(|| {
             format!(
-                "it has no config.json, but {} process(es) of it run; `tmpnetctl stop-network --network-dir {}` stops them",
+                "it has no config.json, but {} process(es) run from it; stop them first (`tmpnetctl stop-network --network-dir {}` stops its nodes)",
                 left.len(),
-                crate::sys::shell_word(dir)
+                crate::error::shell_word(dir)
             )
         });
     }

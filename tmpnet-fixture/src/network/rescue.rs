@@ -23,6 +23,10 @@ impl Network {
     /// when nothing ran).
     pub async fn stop_unreadable(dir: &Path) -> Result<Vec<u32>> {
         let dir = canonical(dir);
+        // Nothing of it runs: nothing to lock or wait for.
+        if processes_of(&dir).is_empty() {
+            return Ok(Vec::new());
+        }
         let _lock = lock::lock(&dir).await?;
         crate::runtime::process::stop_found(
             || processes_of(&dir),

@@ -122,7 +122,8 @@ pub trait NodeRuntime: Send + Sync + fmt::Debug {
     /// more, so its last line counts, ended by a newline or not (a crashed
     /// daemon's last words).
     async fn read_log(&self, node: &Node, cursor: u64) -> (Vec<String>, u64) {
-        let finished = !matches!(self.state(node).await, Ok(NodeState::Running { .. }));
+        // Unknown counts as running: a line is never cut on a guess.
+        let finished = matches!(self.state(node).await, Ok(state) if !matches!(state, NodeState::Running { .. }));
         read_log_file(&node.log_path(), cursor, finished)
     }
 

@@ -121,6 +121,22 @@ pub fn node_dirs() -> std::collections::HashMap<String, Vec<u32>> {
     carrying(NODE_DIR_ENV)
 }
 
+/// Every live process this user may see whose working directory is inside
+/// `dir` (not this process nor its ancestors).
+pub fn working_in(dir: &std::path::Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let spared = self_and_ancestors();
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| !spared.contains(pid) && is_live(*pid))
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(dir))
+        })
+        .collect()
+}
+
 /// Every live (non-zombie) process this user may see whose environment
 /// holds `var`, by its value. Never this process nor one of its ancestors:
 /// a command run from a shell that inherited a node's variables must not

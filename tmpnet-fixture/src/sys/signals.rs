@@ -25,13 +25,3 @@ pub async fn ending_signal() -> u8 {
         _ = hup.recv() => 129,
     }
 }
-
-/// The signal an exit code of [`ending_signal`] reports, by name.
-pub(crate) fn name_of(exit_code: u8) -> &'static str {
-    match exit_code {
-        130 => "SIGINT",
-        143 => "SIGTERM",
-        129 => "SIGHUP",
-        _ => "a signal",
-    }
-}

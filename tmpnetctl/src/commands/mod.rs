@@ -25,7 +25,8 @@ pub async fn run(command: Command) -> Result<ExitCode> {
                 Ok(network) => network,
                 // Its records cannot be read: its processes can still be
                 // found by the node directories they carry.
-                Err(e @ (Error::CorruptFile { .. } | Error::NotANetwork { .. })) => {
+                Err(e @ Error::RecordsGone { .. }) => return stop_unreadable(&dir, e).await,
+                Err(e @ Error::CorruptFile { .. }) if corrupt_record_of(&e, &dir) => {
                     return stop_unreadable(&dir, e).await;
                 }
                 Err(e) => return Err(e),
@@ -133,6 +134,14 @@ pub(crate) fn load(target: &TargetArgs) -> Result<Network> {
 fn target_dir(target: &TargetArgs) -> Result<std::path::PathBuf> {
     let root = layout::root_dir(target.root.root_dir.as_deref())?;
     layout::network_dir(target.network_dir.as_deref(), &root)
+}
+
+/// Whether `e` is a corrupt record of the network at `dir` (its own
+/// config.json or a node's): only then is stopping it by its processes'
+/// node directories the answer.
+fn corrupt_record_of(e: &Error, dir: &Path) -> bool {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+    matches!(e, Error::CorruptFile { path, .. } if path.starts_with(&dir))
 }
 
 /// Stops what runs of a network whose records cannot be read (`why`):

@@ -364,7 +364,8 @@ impl NodeKind for FileKind {
     }
 
     fn init_network(&self, dir: &Path, _nodes: &[Node]) -> Result<()> {
-        files::atomic_write(&dir.join(KIND_FILE), self.text.as_bytes(), 0o644)
+        // Its flags table may hold secrets, as the network's config does.
+        files::atomic_write(&dir.join(KIND_FILE), self.text.as_bytes(), 0o600)
     }
 
     fn default_flags(&self, _: Placement) -> Flags {

@@ -227,6 +227,7 @@ mod tests {
             "{refused}"
         );
         assert!(refused.contains("is the cluster reachable?"), "{refused}");
+        assert!(refused.contains("refused"), "the cause is named: {refused}");
 
         let empty = serve("404 Not Found", "").await;
         let e = connect_error(&empty).await;

@@ -43,6 +43,7 @@ impl ProcessRuntime {
             .append(true)
             .open(&log_path)
             .map_err(|e| Error::io("cannot open", &log_path, e))?;
+        end_last_line(&log_path, &log)?;
         let log_offset = log.metadata().map(|m| m.len()).unwrap_or(0);
         let log_err = log
             .try_clone()
@@ -224,5 +225,58 @@ impl ProcessRuntime {
         let mut pinned = node.clone();
         pinned.config.flags.insert(flag, port.to_owned());
         pinned.save()
+    }
+}
+
+/// Ends the log's last line when a previous run left it unended (a crash
+/// mid-line), so the new run's first line starts a line of its own.
+fn end_last_line(path: &std::path::Path, log: &std::fs::File) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut reader = std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    if reader.seek(SeekFrom::End(-1)).is_err() {
+        return Ok(()); // empty
+    }
+    let mut last = [0u8; 1];
+    reader
+        .read_exact(&mut last)
+        .map_err(|e| Error::io("cannot read", path, e))?;
+    if last[0] != b'\n' {
+        (&*log)
+            .write_all(b"\n")
+            .map_err(|e| Error::io("cannot write", path, e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_left_mid_line_gets_its_line_ended_before_the_next_run_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("main.log");
+        let open = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .unwrap()
+        };
+        end_last_line(&path, &open()).unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"",
+            "an empty log stays empty"
+        );
+        std::fs::write(&path, "a\nlast words").unwrap();
+        end_last_line(&path, &open()).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\nlast words\n");
+        end_last_line(&path, &open()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "a\nlast words\n",
+            "an ended line is left"
+        );
     }
 }

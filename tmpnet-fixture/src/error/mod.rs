@@ -5,6 +5,13 @@
 
 use std::path::PathBuf;
 
+mod text;
+
+pub(crate) use text::shell_word;
+use text::{clip, describe_unhealthy, distinct, feature_hint, format_tail, io_fix, signal_name};
+#[cfg(feature = "kube")]
+pub(crate) use text::{kube_answer_unparsed, kube_reason};
+
 /// Errors returned by `tmpnet-fixture`.
 ///
 /// Variants keep their sources ([`std::error::Error::source`]); a failed
@@ -410,161 +417,6 @@ pub struct UnhealthyNode {
     pub log_tail: Vec<String>,
 }
 
-/// What to do about a failed file operation, by its kind.
-fn io_fix(e: &std::io::Error) -> &'static str {
-    use std::io::ErrorKind as K;
-    match e.kind() {
-        K::NotFound => "; check that the path exists",
-        K::PermissionDenied => "; check its permissions, or choose another --root-dir",
-        K::AlreadyExists => "; remove what is in the way, or choose another --root-dir",
-        K::NotADirectory => {
-            "; a file is in the way of the path: remove it, or choose another --root-dir"
-        }
-        K::ReadOnlyFilesystem => "; choose a writable --root-dir",
-        K::StorageFull | K::QuotaExceeded => {
-            "; free some space (`tmpnetctl list` shows the networks), or choose another --root-dir"
-        }
-        K::InvalidFilename => "; choose a shorter --root-dir",
-        _ => "",
-    }
-}
-
-/// The errors' messages, each once, in order.
-fn distinct(errors: &[Error]) -> Vec<String> {
-    let mut seen = Vec::new();
-    for message in errors.iter().map(ToString::to_string) {
-        if !seen.contains(&message) {
-            seen.push(message);
-        }
-    }
-    seen
-}
-
-/// `text` cut to 300 characters, saying how long it was: an error quoting
-/// a file stays one readable line.
-fn clip(text: &str) -> std::borrow::Cow<'_, str> {
-    const MAX: usize = 300;
-    match text.char_indices().nth(MAX) {
-        Some((at, _)) => format!("{}... ({} bytes in all)", &text[..at], text.len()).into(),
-        None => text.into(),
-    }
-}
-
-fn format_tail(tail: &[String]) -> String {
-    if tail.is_empty() {
-        String::new()
-    } else {
-        format!("; last log lines: {}", tail.join(" | "))
-    }
-}
-
-fn describe_unhealthy(nodes: &[UnhealthyNode]) -> String {
-    nodes
-        .iter()
-        .map(|n| format!("{} ({}){}", n.node, n.reason, format_tail(&n.log_tail)))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// What enabling `feature` also asks of the application.
-fn feature_hint(feature: &str) -> &'static str {
-    match feature {
-        "kube" => " and choose a k8s-openapi version (docs/src/guide/kubernetes.md)",
-        _ => "",
-    }
-}
-
-/// `path` as one word a POSIX shell reads back as that path: as it is when
-/// it holds only characters no shell treats specially, else in single
-/// quotes. Every path the tool puts into a command a user may paste (the
-/// advice in an error) goes through here, so pasting it never runs
-/// anything. (The export line always quotes: scripts read it.)
-pub(crate) fn shell_word(path: &std::path::Path) -> String {
-    let text = path.to_string_lossy();
-    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:,@%=".contains(c);
-    if !text.is_empty() && text.chars().all(plain) {
-        return text.into_owned();
-    }
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
-
-/// The signal an exit code of 128 + N reports, by name (the signals that
-/// end a run: see `sys::signals`).
-fn signal_name(exit_code: u8) -> &'static str {
-    match exit_code {
-        130 => "SIGINT",
-        143 => "SIGTERM",
-        129 => "SIGHUP",
-        _ => "a signal",
-    }
-}
-
-/// Why a Kubernetes API call failed, on one line, with the fix for the
-/// usual causes.
-#[cfg(feature = "kube")]
-pub(crate) fn kube_reason(e: &kube::Error) -> String {
-    let code = match e {
-        kube::Error::Api(status) => Some(status.code),
-        _ => None,
-    };
-    let hint = match code {
-        Some(401) => "; the credentials were refused: check --kubeconfig / --kube-context",
-        Some(403) => {
-            "; the account lacks a permission: apply deploy/rbac.yaml to the namespace (see docs/src/guide/kubernetes.md)"
-        }
-        Some(404) if matches!(e, kube::Error::Api(s) if s.message.contains("namespaces")) => {
-            "; create the namespace (deploy/rbac.yaml does, for `tmpnet`) or choose another with --kube-namespace"
-        }
-        Some(_) => "",
-        None => "; is the cluster reachable? check --kubeconfig / KUBECONFIG and --kube-context",
-    };
-    let reason = match e {
-        // A proxy or a server that is no API server answers in plain text
-        // or HTML, or with nothing at all.
-        kube::Error::Api(s) if kube_answer_unparsed(e) && s.message.trim().is_empty() => {
-            format!("the server answered HTTP {} with an empty body", s.code)
-        }
-        kube::Error::Api(s) if kube_answer_unparsed(e) => {
-            format!("the server answered HTTP {}: {}", s.code, s.message)
-        }
-        kube::Error::Api(s) => s.message.clone(),
-        // A transport error says "client error (Connect)" for a refused
-        // port, a bad certificate and a name not found alike: the innermost
-        // cause tells them apart.
-        other => {
-            let text = other.to_string();
-            let mut innermost = None;
-            let mut source = std::error::Error::source(other);
-            while let Some(cause) = source {
-                innermost = Some(cause.to_string());
-                source = cause.source();
-            }
-            match innermost {
-                Some(cause) if !text.contains(&cause) => format!("{text}: {cause}"),
-                _ => text,
-            }
-        }
-    };
-    // One line, whatever the server wrote (webhook denials have several),
-    // and a short one (an HTML page can be long).
-    let mut reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
-    if reason.chars().count() > KUBE_REASON_CHARS {
-        reason = reason.chars().take(KUBE_REASON_CHARS).collect::<String>() + " ...";
-    }
-    format!("{reason}{hint}")
-}
-
-/// How much of a server's own words a Kubernetes error quotes.
-#[cfg(feature = "kube")]
-const KUBE_REASON_CHARS: usize = 300;
-
-/// Whether `e` is an HTTP error whose body was no Kubernetes `Status` (kube
-/// then keeps the body as the message).
-#[cfg(feature = "kube")]
-pub(crate) fn kube_answer_unparsed(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.reason == "Failed to parse error data")
-}
-
 impl Error {
     /// Builds an [`Error::Io`].
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
@@ -610,54 +462,4 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn errors_joined_say_each_thing_once() {
-        let alike = || Error::InvalidInput("node binary cannot be started".into());
-        let other = Error::InvalidInput("and another".into());
-        let joined = Error::join(vec![alike(), alike(), other, alike()]).unwrap_err();
-        assert_eq!(
-            joined.to_string(),
-            "node binary cannot be started; and another"
-        );
-    }
-
-    #[test]
-    fn a_kind_file_error_quoting_a_long_value_stays_short() {
-        let e = Error::KindFile {
-            path: "k.toml".into(),
-            field: "name".into(),
-            problem: format!("{:?} is not a kind name", "n".repeat(100_000)),
-            fix: "use a short name".into(),
-        };
-        let shown = e.to_string();
-        assert!(shown.len() < 500, "{} bytes", shown.len());
-        assert!(
-            shown.contains("bytes in all") && shown.ends_with("use a short name"),
-            "{shown}"
-        );
-    }
-
-    #[test]
-    fn advice_quotes_a_path_a_shell_would_run() {
-        let e = Error::NoRunningNode {
-            dir: "/tmp/x$(touch PWNED)y/n".into(),
-        };
-        assert!(
-            e.to_string()
-                .ends_with("`tmpnetctl start-network --network-dir '/tmp/x$(touch PWNED)y/n'`"),
-            "{e}"
-        );
-        let plain = Error::NoRunningNode {
-            dir: "/tmp/tmpnet/networks/20261207-1".into(),
-        };
-        assert!(
-            plain
-                .to_string()
-                .ends_with("--network-dir /tmp/tmpnet/networks/20261207-1`"),
-            "{plain}"
-        );
-    }
-}
+mod tests;

@@ -98,20 +98,26 @@ fn nodes_that_never_become_healthy_are_named_and_stopped() {
     assert_no_processes_under(&dir);
 }
 
-#[test]
-fn a_node_ignoring_sigterm_is_killed_after_the_grace_period() {
-    let root = test_root();
+/// Starts two nodes that ignore SIGTERM, with a stop grace period of
+/// `grace_secs` set in the network's config (the directory is the source
+/// of truth for every process).
+fn start_ignoring_sigterm(root: &std::path::Path, grace_secs: u64) -> std::path::PathBuf {
     let dir = start_network(
-        root.path(),
+        root,
         &["--node-count", "2", "--flag", "fault-ignore-sigterm=true"],
     );
-    // Shorten the grace period in the network's config: the directory is
-    // the source of truth for every process.
     let config_path = dir.join("config.json");
     let mut config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
-    config["runtime"]["process"]["stopGraceSecs"] = 1.into();
+    config["runtime"]["process"]["stopGraceSecs"] = grace_secs.into();
     std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    dir
+}
+
+#[test]
+fn a_node_ignoring_sigterm_is_killed_after_the_grace_period() {
+    let root = test_root();
+    let dir = start_ignoring_sigterm(root.path(), 1);
     let started = Instant::now();
     let out = ctl(root.path(), &["stop-network"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -196,15 +202,7 @@ fn ctrl_c_sigterm_or_a_closed_terminal_during_start_stops_every_node_started() {
 #[test]
 fn ctrl_c_during_stop_lets_the_stop_finish_and_says_so() {
     let root = test_root();
-    let dir = start_network(
-        root.path(),
-        &["--node-count", "2", "--flag", "fault-ignore-sigterm=true"],
-    );
-    let config_path = dir.join("config.json");
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
-    config["runtime"]["process"]["stopGraceSecs"] = 2.into();
-    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let dir = start_ignoring_sigterm(root.path(), 2);
     let child = ctl_cmd(root.path(), &["stop-network"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -32,7 +32,11 @@ async fn start_node(
     let context = dir.join("process.json");
     let arg = |name: &str, value: &Path| format!("--{name}={}", value.display());
     let log = std::fs::File::create(dir.join("main.log")).unwrap();
+    // Its temporary files (coreth's keystore) go with the test's directory.
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
     let mut child = tokio::process::Command::new(binary)
+        .env("TMPDIR", &tmp)
         .args(network)
         .args([
             "--http-host=127.0.0.1",

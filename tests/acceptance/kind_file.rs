@@ -253,6 +253,91 @@ fn a_fatal_line_the_kind_file_names_fails_the_start_and_leaves_nothing() {
 }
 
 #[test]
+fn a_fatal_last_line_without_its_newline_is_named_when_the_daemon_exits() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = test_root();
+    let kinds = tempfile::tempdir().unwrap();
+    // A daemon's last words, unended: written, then the exit.
+    let daemon = kinds.path().join("dies-mid-line");
+    std::fs::write(
+        &daemon,
+        "#!/bin/sh\nsleep 0.5\nprintf 'FATAL: cannot open the wallet' >&2\nexit 3\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&daemon, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let text = format!(
+        "name = \"dies\"\n[binary]\npath = {:?}\n[ports]\napi = \"rpc\"\n[logs]\nfatal = [\"FATAL\"]\n",
+        daemon.display().to_string()
+    );
+    let kind_file = write_kind(kinds.path(), "dies.toml", &text);
+    let out = ctl(
+        root.path(),
+        &[
+            "start-network",
+            "--kind-file",
+            kind_file.to_str().unwrap(),
+            "--node-count",
+            "1",
+            "--start-timeout",
+            "20",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("it logged \"FATAL: cannot open the wallet\" and exited"),
+        "{}",
+        stderr(&out)
+    );
+    assert_no_processes_under(root.path());
+}
+
+#[test]
+fn a_node_s_temporary_files_go_with_its_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = test_root();
+    let kinds = tempfile::tempdir().unwrap();
+    let daemon = kinds.path().join("makes-temp-files");
+    std::fs::write(
+        &daemon,
+        "#!/bin/sh\n/bin/mktemp -d >\"$TMPNET_NODE_DIR/made\"\n\
+         exec /usr/bin/python3 -m http.server --bind 127.0.0.1 \"$2\" >/dev/null 2>&1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&daemon, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let text = format!(
+        "name = \"temp-files\"\n[binary]\npath = {:?}\n[launch]\nflag_args = [\"--{{name}}\", \"{{value}}\"]\n\
+         [ports]\napi = \"rpc\"\n[forced_flags]\nport = \"{{port.rpc}}\"\n[health]\ncheck = \"tcp\"\n",
+        daemon.display().to_string()
+    );
+    let kind_file = write_kind(kinds.path(), "temp-files.toml", &text);
+    let dir = start_network(
+        root.path(),
+        &[
+            "--kind-file",
+            kind_file.to_str().unwrap(),
+            "--node-count",
+            "1",
+        ],
+    );
+    let node_dir = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("made").exists())
+        .expect("the daemon said where its temporary directory went");
+    let made = std::fs::read_to_string(node_dir.join("made")).unwrap();
+    assert!(
+        Path::new(made.trim()).starts_with(node_dir.join("tmp")),
+        "{made} is not below {}",
+        node_dir.display()
+    );
+    let stop = ctl(
+        root.path(),
+        &["stop-network", "--network-dir", dir.to_str().unwrap()],
+    );
+    assert!(stop.status.success(), "{}", stderr(&stop));
+}
+
+#[test]
 fn a_network_of_a_kind_this_program_lacks_says_which_and_the_fix() {
     let root = test_root();
     let kinds = tempfile::tempdir().unwrap();

@@ -294,7 +294,7 @@ async fn missing_permissions_name_the_rbac_fix() {
         .unwrap();
     let root = test_root();
     let kube = with_kubeconfig(settings(&c), &kubeconfig);
-    let network = Network::create(&spec(root.path(), 1, kube)).unwrap();
+    let network = Network::create(&spec(root.path(), 1, kube.clone())).unwrap();
     let err = network
         .start(Duration::from_secs(30))
         .await
@@ -305,6 +305,53 @@ async fn missing_permissions_name_the_rbac_fix() {
         "{err}"
     );
     assert!(err.contains("deploy/rbac.yaml"), "{err}");
+
+    // Asked before anything is made: the checked spec names every missing
+    // grant, and tmpnetctl writes no network directory.
+    let root = test_root();
+    let err = spec(root.path(), 1, kube.clone())
+        .check()
+        .await
+        .unwrap_err()
+        .to_string();
+    for grant in [
+        "create configmaps",
+        "create statefulsets.apps",
+        "get pods/log",
+        "create pods/portforward",
+    ] {
+        assert!(err.contains(grant), "{grant} missing from: {err}");
+    }
+    assert!(err.contains("deploy/rbac.yaml"), "{err}");
+    let kubeconfig = kubeconfig.to_str().unwrap().to_owned();
+    let cli_root = root.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        ctl_cmd(
+            &cli_root,
+            &[
+                "start-network",
+                "--runtime",
+                "kube",
+                "--kubeconfig",
+                &kubeconfig,
+            ],
+        )
+        .output()
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("create statefulsets.apps"), "{err}");
+    assert!(
+        !root.path().join("networks").exists(),
+        "nothing written: {:?}",
+        network_dirs(root.path())
+    );
+    // The account of deploy/rbac.yaml passes the same check.
+    spec(root.path(), 1, settings(&c)).check().await.unwrap();
     c.sim.shutdown().await;
 }
 

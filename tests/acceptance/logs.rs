@@ -161,3 +161,75 @@ fn follow_prints_what_nodes_write_through_a_restart() {
     );
     assert_no_processes_under(r);
 }
+
+/// A daemon stamping its lines as redis does (day month year, local time,
+/// no zone), run on a machine five and a half hours ahead of UTC, then
+/// serving on its port.
+#[test]
+fn since_reads_zone_less_times_as_the_machine_s_local_time() {
+    use std::os::unix::fs::PermissionsExt;
+    const ZONE: &str = "XST-05:30";
+    let root = test_root();
+    let r = root.path();
+    let kinds = tempfile::tempdir().unwrap();
+    let daemon = kinds.path().join("local-times");
+    std::fs::write(
+        &daemon,
+        "#!/bin/sh\n\
+         stamp() { LC_ALL=C /bin/date -d \"$1\" '+%d %b %Y %H:%M:%S.000'; }\n\
+         echo \"1:M $(stamp '-2 hours') * written two hours ago\"\n\
+         echo \"1:M $(stamp now) * written now\"\n\
+         echo 'a line with no time'\n\
+         exec /usr/bin/python3 -m http.server --bind 127.0.0.1 \"$2\" >/dev/null 2>&1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&daemon, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let text = format!(
+        "name = \"local-times\"\n[binary]\npath = {:?}\n[launch]\nflag_args = [\"--{{name}}\", \"{{value}}\"]\n\
+         [ports]\napi = \"rpc\"\n[forced_flags]\nport = \"{{port.rpc}}\"\n[health]\ncheck = \"tcp\"\n",
+        daemon.display().to_string()
+    );
+    let kind_file = write_kind(kinds.path(), "local-times.toml", &text);
+    let start = ctl_cmd(
+        r,
+        &[
+            "start-network",
+            "--kind-file",
+            kind_file.to_str().unwrap(),
+            "--node-count",
+            "1",
+        ],
+    )
+    .env("TZ", ZONE)
+    .output()
+    .unwrap();
+    assert!(start.status.success(), "{}", stderr(&start));
+    let dir = network_dirs(r).pop().unwrap();
+    let since = |age: &str| {
+        let out = ctl_cmd(
+            r,
+            &[
+                "logs",
+                "--network-dir",
+                dir.to_str().unwrap(),
+                "--since",
+                age,
+            ],
+        )
+        .env("TZ", ZONE)
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let recent = since("30m");
+    assert!(recent.contains("written now"), "{recent}");
+    assert!(
+        !recent.contains("two hours ago"),
+        "a local time read as UTC would be hours in the future: {recent}"
+    );
+    assert!(since("3h").contains("two hours ago"));
+    let stop = ctl(r, &["stop-network", "--network-dir", dir.to_str().unwrap()]);
+    assert!(stop.status.success(), "{}", stderr(&stop));
+    assert_no_processes_under(r);
+}

@@ -57,6 +57,7 @@ const KUBESIM_LAYERS: Layers = &[
     &["status", "resources", "kubeconfig", "paths", "query"],
     &["selectors", "patch", "discovery", "store", "sandbox"],
     &["rbac", "images"],
+    &["reviews"],
     &["shared"],
     &["logs", "portforward"],
     &["api", "kubelet"],

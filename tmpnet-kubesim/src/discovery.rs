@@ -113,14 +113,15 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     }
     let mut list = Vec::new();
     for r in served {
-        list.push(entry(
-            r,
-            r.plural.to_owned(),
+        // A review is only asked (created), never stored.
+        let verbs: &[&str] = if r.kind == "SelfSubjectAccessReview" {
+            &["create"]
+        } else {
             &[
                 "create", "delete", "get", "list", "patch", "update", "watch",
-            ],
-            r.kind,
-        ));
+            ]
+        };
+        list.push(entry(r, r.plural.to_owned(), verbs, r.kind));
         if r.status {
             list.push(entry(
                 r,

@@ -31,6 +31,7 @@ mod portforward;
 mod query;
 mod rbac;
 mod resources;
+mod reviews;
 mod sandbox;
 mod selectors;
 mod shared;

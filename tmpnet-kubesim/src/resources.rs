@@ -122,6 +122,15 @@ pub const RESOURCES: &[Resource] = &[
         true,
     ),
     r(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+        "SelfSubjectAccessReview",
+        false,
+        false,
+    ),
+    r(
         "rbac.authorization.k8s.io",
         "v1",
         "roles",

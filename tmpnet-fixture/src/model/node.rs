@@ -33,9 +33,19 @@ pub const LAUNCH_FILE: &str = "launch.json";
 pub const PROCESS_FILE: &str = tmpnet_contract::PROCESS_FILE;
 /// The directory of the node's logs (`logs/main.log`).
 pub const LOGS_DIR: &str = "logs";
+/// The node process's temporary directory (its `TMPDIR`), so what a
+/// daemon leaves in temporary files goes with the node, not into `/tmp`.
+pub const TMP_DIR: &str = "tmp";
 /// The names the tool keeps in a node directory for itself: no path a kind
 /// names may be one of them or lie below one.
-pub const RESERVED_NAMES: &[&str] = &[CONFIG_FILE, FLAGS_FILE, LAUNCH_FILE, PROCESS_FILE, LOGS_DIR];
+pub const RESERVED_NAMES: &[&str] = &[
+    CONFIG_FILE,
+    FLAGS_FILE,
+    LAUNCH_FILE,
+    PROCESS_FILE,
+    LOGS_DIR,
+    TMP_DIR,
+];
 
 /// Log lines quoted in errors.
 pub const LOG_TAIL_LINES: usize = 10;
@@ -249,6 +259,11 @@ impl Node {
     /// Path of `logs/main.log`.
     pub fn log_path(&self) -> PathBuf {
         self.dir.join(LOGS_DIR).join("main.log")
+    }
+
+    /// The node process's temporary directory (see [`TMP_DIR`]).
+    pub(crate) fn tmp_path(&self) -> PathBuf {
+        self.dir.join(TMP_DIR)
     }
 
     /// Path of `db/`.

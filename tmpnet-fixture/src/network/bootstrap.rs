@@ -87,10 +87,10 @@ impl Network {
             nodes: self.lock_nodes().len(),
         });
         let deadline = deadline_after(timeout);
-        let mut attempt = 1;
+        let mut tries = PortTries::default();
         loop {
             self.runtime().allow_starts(true);
-            let nodes = self.ready_nodes(attempt > 1)?;
+            let nodes = self.ready_nodes(tries.retrying())?;
             let Err(e) = self.start_once(&nodes, deadline, timeout, progress).await else {
                 return Ok(());
             };
@@ -98,20 +98,8 @@ impl Network {
             if let Err(stop) = self.stop_locked().await {
                 return Err(Error::Multiple(vec![e, stop]));
             }
-            if !self.runtime().is_port_conflict(&evidence(&e)) {
-                return Err(e);
-            }
-            if attempt == PORT_ATTEMPTS {
-                return Err(Error::PortsTaken {
-                    attempts: attempt,
-                    last: Box::new(e),
-                });
-            }
-            tracing::warn!(error = %e, "a port was taken; retrying with fresh ports");
-            progress(Progress::Retrying {
-                reason: "a port was taken by another program".into(),
-            });
-            attempt += 1;
+            let conflict = self.runtime().is_port_conflict(&evidence(&e));
+            tries.again(e, conflict, &[], progress)?;
         }
     }
 
@@ -330,7 +318,7 @@ impl Network {
         // A node may find its port taken only once it binds it (a daemon
         // that logs so and exits): it is started again on fresh ports, with
         // the time a start has.
-        let mut attempt = 1;
+        let mut tries = PortTries::default();
         loop {
             let Err(e) = self
                 .wait_healthy(nodes.iter().collect(), deadline, timeout, progress)
@@ -338,25 +326,15 @@ impl Network {
             else {
                 return Ok(());
             };
-            let conflicted = port_conflicts(&e, self.runtime().as_ref());
-            if conflicted.is_empty() {
-                return Err(e);
-            }
-            if attempt == PORT_ATTEMPTS {
-                return Err(Error::PortsTaken {
-                    attempts: attempt,
-                    last: Box::new(e),
-                });
-            }
-            attempt += 1;
+            let conflicted: Vec<String> = port_conflicts(&e, self.runtime().as_ref())
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            tries.again(e, !conflicted.is_empty(), &conflicted, progress)?;
             let indices: Vec<usize> = (0..nodes.len())
-                .filter(|&i| conflicted.contains(&nodes[i].id()))
+                .filter(|&i| conflicted.iter().any(|c| c == nodes[i].id()))
                 .collect();
             for i in indices {
-                tracing::warn!(node = nodes[i].id(), error = %e, "a port was taken; retrying with fresh ports");
-                progress(Progress::Retrying {
-                    reason: format!("a port of {} was taken by another program", nodes[i].id()),
-                });
                 self.stop_node_locked(&nodes[i]).await?;
                 self.runtime()
                     .assign_ports(std::slice::from_mut(&mut nodes[i]), true)?;
@@ -379,7 +357,7 @@ impl Network {
     ) -> Result<()> {
         let runtime = self.runtime().clone();
         let stable = runtime.addresses_survive_restart();
-        let mut attempt = 1;
+        let mut tries = PortTries::default();
         loop {
             // Fresh ports change the members' addresses: taken anew each try.
             let members = self.members(nodes);
@@ -407,23 +385,57 @@ impl Network {
                 }
                 Err(e) => e,
             };
-            if !runtime.is_port_conflict(&evidence(&e)) {
-                return Err(e);
-            }
-            if attempt == PORT_ATTEMPTS {
-                return Err(Error::PortsTaken {
-                    attempts: attempt,
-                    last: Box::new(e),
-                });
-            }
-            tracing::warn!(node = node.id(), error = %e, "a port was taken; retrying with fresh ports");
-            progress(Progress::Retrying {
-                reason: format!("a port of {} was taken by another program", node.id()),
-            });
+            let conflict = runtime.is_port_conflict(&evidence(&e));
+            tries.again(e, conflict, &[node.id().to_owned()], progress)?;
             // The failed start left the node stopped.
             runtime.assign_ports(std::slice::from_mut(node), true)?;
-            attempt += 1;
         }
+    }
+}
+
+/// The tries of a start or restart that meets ports taken by other
+/// programs: every caller retries the same way, up to [`PORT_ATTEMPTS`].
+#[derive(Default)]
+struct PortTries {
+    retries: usize,
+}
+
+impl PortTries {
+    /// Whether a try has failed on a taken port already.
+    fn retrying(&self) -> bool {
+        self.retries > 0
+    }
+
+    /// After a failed try with `e`: `Ok` when it was a port `conflict` (of
+    /// `nodes`, or of the network when empty) and tries remain, the retry
+    /// logged and announced; else the error to return.
+    fn again(
+        &mut self,
+        e: Error,
+        conflict: bool,
+        nodes: &[String],
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<()> {
+        if !conflict {
+            return Err(e);
+        }
+        let attempts = self.retries + 1;
+        if attempts == PORT_ATTEMPTS {
+            return Err(Error::PortsTaken {
+                attempts,
+                last: Box::new(e),
+            });
+        }
+        self.retries = attempts;
+        let whose = match nodes {
+            [] => "a port".to_owned(),
+            nodes => format!("a port of {}", nodes.join(", ")),
+        };
+        tracing::warn!(error = %e, "{whose} was taken; retrying with fresh ports");
+        progress(Progress::Retrying {
+            reason: format!("{whose} was taken by another program"),
+        });
+        Ok(())
     }
 }
 

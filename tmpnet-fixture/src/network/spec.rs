@@ -39,19 +39,21 @@ impl NetworkSpec {
     /// Checks the spec as [`super::Network::create`] does, writing nothing,
     /// and for a network on Kubernetes that its cluster can be used: the
     /// kubeconfig read, its context found, the server reached and answering
-    /// as a Kubernetes API server, the credentials accepted. Call it before
-    /// `create` so that a cluster out of reach leaves no network directory
-    /// behind.
+    /// as a Kubernetes API server, the credentials accepted, and the account
+    /// granted what a network needs in its namespace. Call it before
+    /// `create` so that a cluster out of reach or an account without the
+    /// grants leaves no network directory behind.
     pub async fn check(&self) -> crate::error::Result<()> {
         let kind = super::open::kind_of_spec(self)?;
         super::open::validate(self, kind.as_ref())?;
         #[cfg(feature = "kube")]
         if let Some(kube) = &self.kube {
-            crate::runtime::kube::client::connect(
+            let client = crate::runtime::kube::client::connect(
                 kube.kubeconfig.as_deref(),
                 kube.context.as_deref(),
             )
             .await?;
+            crate::runtime::kube::client::check_access(&client, &kube.namespace).await?;
         }
         Ok(())
     }

@@ -122,9 +122,17 @@ pub trait NodeRuntime: Send + Sync + fmt::Debug {
     /// more, so its last line counts, ended by a newline or not (a crashed
     /// daemon's last words).
     async fn read_log(&self, node: &Node, cursor: u64) -> (Vec<String>, u64) {
-        // Unknown counts as running: a line is never cut on a guess.
-        let finished = matches!(self.state(node).await, Ok(state) if !matches!(state, NodeState::Running { .. }));
-        read_log_file(&node.log_path(), cursor, finished)
+        let path = node.log_path();
+        let (lines, next) = read_log_file(&path, cursor, false);
+        let unended = std::fs::metadata(&path).is_ok_and(|m| m.len() > next);
+        // Only an unended line asks whether the node still runs; unknown
+        // counts as running, so a line is never cut on a guess.
+        if unended
+            && matches!(self.state(node).await, Ok(state) if !matches!(state, NodeState::Running { .. }))
+        {
+            return read_log_file(&path, cursor, true);
+        }
+        (lines, next)
     }
 
     /// A URI for the node's API reachable from where this code runs.
@@ -135,12 +143,21 @@ pub trait NodeRuntime: Send + Sync + fmt::Debug {
 /// one when `finished`: nothing will end it), and the offset after the last
 /// of them (see [`NodeRuntime::read_log`]).
 pub(crate) fn read_log_file(path: &Path, cursor: u64, finished: bool) -> (Vec<String>, u64) {
-    let Ok(bytes) = std::fs::read(path) else {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
         return (Vec::new(), 0);
     };
-    let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    let len = file.metadata().map_or(0, |m| m.len());
     let start = if cursor > len { 0 } else { cursor };
-    let rest = &bytes[usize::try_from(start).unwrap_or(0)..];
+    let mut bytes = Vec::new();
+    if file
+        .seek(SeekFrom::Start(start))
+        .and_then(|_| file.read_to_end(&mut bytes))
+        .is_err()
+    {
+        return (Vec::new(), start);
+    }
+    let rest = &bytes[..];
     // Only complete lines: a line being written is read next time.
     let complete = match rest.iter().rposition(|b| *b == b'\n') {
         _ if finished => rest.len(),

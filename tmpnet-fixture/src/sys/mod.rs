@@ -1,7 +1,8 @@
 //! Operating-system utilities with no tmpnet types in them: atomic file
 //! writes, process identity and signals, loopback port allocation, deadlines,
-//! ELF build ids.
+//! ELF build ids, the local time zone.
 
+pub(crate) mod clock;
 #[cfg(feature = "kube")]
 pub(crate) mod elf;
 pub(crate) mod files;

@@ -59,7 +59,10 @@ pub fn send(pid: u32, signal: i32) -> Result<()> {
 }
 
 /// Sends `signal` to every process of the group `pgid` (a node and anything
-/// it forked). A group that is already gone is not an error.
+/// it forked). A group that is already gone is not an error. A caller that
+/// is itself in the group (a command run by a node, or from one of its
+/// scripts) signals the other members one by one, sparing itself and its
+/// ancestors, so a stop never ends the command half-way.
 pub fn send_group(pgid: u32, signal: i32) -> Result<()> {
     let raw = libc::pid_t::try_from(pgid)
         .ok()
@@ -68,6 +71,15 @@ pub fn send_group(pgid: u32, signal: i32) -> Result<()> {
             pid: pgid,
             source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
         })?;
+    if group_of(std::process::id()) == Some(pgid) {
+        let spared = self_and_ancestors();
+        for pid in group_members(pgid) {
+            if !spared.contains(&pid) {
+                send(pid, signal)?;
+            }
+        }
+        return Ok(());
+    }
     kill(pgid, -raw, signal)
 }
 
@@ -209,6 +221,19 @@ fn kill(shown: u32, target: libc::pid_t, signal: i32) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// Waits up to 5 s for `found` (a child's environment is its parent's
+    /// until it has exec'd, so a fresh child is not found at once).
+    fn eventually<T>(mut probe: impl FnMut() -> T, found: impl Fn(&T) -> bool) -> T {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let value = probe();
+            if found(&value) || std::time::Instant::now() > deadline {
+                return value;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     #[test]
     fn a_recycled_pid_is_described_as_another_program() {
         let me = std::process::id();
@@ -231,7 +256,8 @@ mod tests {
             .unwrap();
         let pid = child.id();
         let node = network.join("node-a").to_string_lossy().into_owned();
-        assert_eq!(node_dirs().get(&node), Some(&vec![pid]));
+        let found = eventually(|| node_dirs().get(&node).cloned(), Option::is_some);
+        assert_eq!(found, Some(vec![pid]));
         assert!(self_and_ancestors().contains(&std::process::id()));
         assert!(self_and_ancestors().len() > 1, "this test has a parent");
         send(pid, libc::SIGKILL).unwrap();
@@ -259,7 +285,7 @@ mod tests {
                     .collect()
             };
         assert_eq!(
-            of_network(marks()),
+            eventually(|| of_network(marks()), |m| !m.is_empty()),
             vec![(format!("{network}/node-a"), vec![pid])]
         );
         send(pid, libc::SIGKILL).unwrap();
@@ -334,5 +360,56 @@ mod tests {
             send_group(1, libc::SIGTERM).is_err(),
             "init's group is refused"
         );
+    }
+
+    /// The caller's part of `a_caller_in_the_group_spares_itself`, run in
+    /// a copy of this test binary that leads its own group: forks a
+    /// sleeper into its group, stops the group, and says whether it
+    /// survived and how the sleeper ended.
+    fn stop_own_group(sleeper_file: &str) {
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        std::fs::write(sleeper_file, sleeper.id().to_string()).unwrap();
+        let own = group_of(std::process::id()).unwrap();
+        assert_eq!(group_of(sleeper.id()), Some(own));
+        send_group(own, libc::SIGTERM).unwrap();
+        let status = sleeper.wait().unwrap();
+        let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+        println!("SURVIVED sleeper-signal={signal:?}");
+    }
+
+    #[test]
+    fn a_caller_in_the_group_spares_itself() {
+        use std::os::unix::process::CommandExt;
+        const CALLER: &str = "TMPNET_TEST_GROUP_CALLER";
+        if let Ok(sleeper_file) = std::env::var(CALLER) {
+            return stop_own_group(&sleeper_file);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let sleeper_file = dir.path().join("sleeper");
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "sys::pids::tests::a_caller_in_the_group_spares_itself",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CALLER, &sleeper_file)
+            .process_group(0)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("SURVIVED sleeper-signal=Some(15)"),
+            "the caller must survive its own group's stop and the sleeper get SIGTERM: {:?} {stdout}",
+            out.status
+        );
+        let sleeper: u32 = std::fs::read_to_string(&sleeper_file)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(!is_live(sleeper), "the other member was stopped");
     }
 }

@@ -32,6 +32,26 @@ pub(super) async fn route(
             .and_then(|v| v.to_str().ok()),
     )?;
     let target = parse_path(uri.path())?;
+    if let Target::Object { res, .. } = &target {
+        if res.kind == "SelfSubjectAccessReview" {
+            // Anyone may ask what they may do; nothing is stored.
+            return match *method {
+                Method::POST => {
+                    let review = crate::reviews::answer(
+                        &shared.rbac,
+                        &shared.store,
+                        &who,
+                        body_json(&body)?,
+                    )?;
+                    Ok((StatusCode::CREATED, Json(review)).into_response())
+                }
+                _ => Err(ApiError::not_implemented(format!(
+                    "{method} on {} (only create is served)",
+                    res.qualified()
+                ))),
+            };
+        }
+    }
     if let Target::Object { res, ns, name, sub } = &target {
         let verb = verb_name(method, *name, truthy(&q, "watch"));
         let resource = match sub {

@@ -2,6 +2,8 @@
 //! event history for watches, and the apiserver's bookkeeping (uid,
 //! creationTimestamp, generation, conflicts, cascading deletes).
 
+mod quantity;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
@@ -548,23 +550,27 @@ fn pod_qos(pod: &Value) -> &'static str {
         .filter_map(|k| pod.pointer(&format!("/spec/{k}")).and_then(Value::as_array))
         .flatten()
         .collect();
-    let of = |c: &Value, kind: &str, what: &str| {
-        c.pointer(&format!("/resources/{kind}/{what}")).cloned()
+    // Only cpu and memory count, and a zero amount is no amount.
+    let amount = |c: &Value, kind: &str, what: &str| {
+        let value = c.pointer(&format!("/resources/{kind}/{what}"))?;
+        let text = match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        quantity::nanos(&text).filter(|n| *n != 0)
     };
     let asks = |c: &&Value| {
-        ["requests", "limits"].iter().any(|k| {
-            c.pointer(&format!("/resources/{k}"))
-                .and_then(Value::as_object)
-                .is_some_and(|m| !m.is_empty())
-        })
+        ["requests", "limits"]
+            .iter()
+            .any(|k| ["cpu", "memory"].iter().any(|w| amount(c, k, w).is_some()))
     };
     if !containers.iter().any(asks) {
         return "BestEffort";
     }
     let guaranteed = containers.iter().all(|c| {
         ["cpu", "memory"].iter().all(|what| {
-            let limit = of(c, "limits", what);
-            limit.is_some() && of(c, "requests", what).is_none_or(|r| Some(r) == limit)
+            let limit = amount(c, "limits", what);
+            limit.is_some() && amount(c, "requests", what).is_none_or(|r| Some(r) == limit)
         })
     });
     if guaranteed {

@@ -57,6 +57,17 @@ fn a_new_pod_is_pending_with_its_qos_class_as_the_api_server_makes_it() {
             json!({"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m"}}),
             "Burstable",
         ),
+        (
+            "spelt-otherwise",
+            json!({"limits": {"cpu": "1", "memory": "1Gi"},
+                   "requests": {"cpu": "1000m", "memory": "1024Mi"}}),
+            "Guaranteed",
+        ),
+        (
+            "storage-only",
+            json!({"requests": {"ephemeral-storage": "1Gi"}, "limits": {"cpu": "0"}}),
+            "BestEffort",
+        ),
     ];
     for (name, resources, qos) in cases {
         let created = s

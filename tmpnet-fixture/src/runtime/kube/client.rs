@@ -62,6 +62,88 @@ async fn check_server(client: &Client, server: &str) -> Result<()> {
     })
 }
 
+/// What a network's runtime does in its namespace (verb, API group,
+/// resource, subresource): the first of each kind of call, so an account
+/// missing a grant is told before anything is made. `deploy/rbac.yaml`
+/// grants them all.
+const NEEDED: [(&str, &str, &str, &str); 7] = [
+    ("create", "", "configmaps", ""),
+    ("create", "", "secrets", ""),
+    ("create", "", "services", ""),
+    ("create", "apps", "statefulsets", ""),
+    ("watch", "", "pods", ""),
+    ("get", "", "pods", "log"),
+    ("create", "", "pods", "portforward"),
+];
+
+/// Asks the server (SelfSubjectAccessReview) whether this account may do
+/// what a network needs in `namespace`; refuses in one line naming every
+/// missing grant. A server that does not answer reviews is not refused
+/// here: its first refusal names the fix as it happens.
+pub async fn check_access(client: &Client, namespace: &str) -> Result<()> {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    let reviews: kube::Api<SelfSubjectAccessReview> = kube::Api::all(client.clone());
+    let ask = |(verb, group, resource, sub): (&str, &str, &str, &str)| {
+        let reviews = reviews.clone();
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    namespace: Some(namespace.to_owned()),
+                    verb: Some(verb.to_owned()),
+                    group: Some(group.to_owned()),
+                    resource: Some(resource.to_owned()),
+                    subresource: Some(sub.to_owned()).filter(|s| !s.is_empty()),
+                    ..ResourceAttributes::default()
+                }),
+                ..SelfSubjectAccessReviewSpec::default()
+            },
+            ..SelfSubjectAccessReview::default()
+        };
+        async move {
+            call(reviews.create(&kube::api::PostParams::default(), &review))
+                .await
+                .map(|answer| answer.status.is_some_and(|s| s.allowed))
+        }
+    };
+    let answers = futures::future::join_all(NEEDED.into_iter().map(ask)).await;
+    let mut missing = Vec::new();
+    for ((verb, group, resource, sub), answer) in NEEDED.into_iter().zip(answers) {
+        match answer {
+            Ok(true) => {}
+            Ok(false) => missing.push(grant_name(verb, group, resource, sub)),
+            Err(e) if matches!(status_code(&e), Some(404 | 405 | 501)) => {
+                tracing::debug!(error = %e, "the server answers no access reviews; not checked");
+                return Ok(());
+            }
+            Err(e) => return Err(api_error("ask the server what this account may do", e)),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Kube {
+        action: format!("start a network in namespace {namespace}"),
+        reason: format!(
+            "this account may not {}; bind it a Role granting them (deploy/rbac.yaml lists every grant the runtime needs), or choose another --kube-context / --kube-namespace",
+            missing.join(", ")
+        ),
+    })
+}
+
+/// `create statefulsets.apps`, `get pods/log`: a grant as RBAC names it.
+fn grant_name(verb: &str, group: &str, resource: &str, sub: &str) -> String {
+    let resource = match sub {
+        "" => resource.to_owned(),
+        sub => format!("{resource}/{sub}"),
+    };
+    match group {
+        "" => format!("{verb} {resource}"),
+        group => format!("{verb} {resource}.{group}"),
+    }
+}
+
 /// The reason for a server whose answer is not a Kubernetes API server's.
 fn not_kubernetes(answer: &str) -> String {
     format!("{answer} is not a Kubernetes API server's; check the server in --kubeconfig / KUBECONFIG and --kube-context")

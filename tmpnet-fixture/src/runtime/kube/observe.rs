@@ -15,7 +15,7 @@ use super::settings::Access;
 use super::KubeRuntime;
 use crate::error::{Error, Result};
 use crate::model::node::LOG_TAIL_LINES;
-use crate::model::{Endpoint, Node};
+use crate::model::{Endpoint, Node, NodeState};
 use crate::runtime::NodeRuntime;
 
 impl KubeRuntime {
@@ -152,8 +152,23 @@ impl KubeRuntime {
         else {
             return (Vec::new(), cursor);
         };
-        pod_log_after(text.lines().map(str::to_owned).collect(), cursor)
+        // A line still being written is read once it is ended, or once the
+        // container no longer runs (its last words); unknown counts as
+        // running, so a line is never cut on a guess.
+        let ended = text.ends_with('\n')
+            || matches!(self.state(node).await, Ok(s) if !matches!(s, NodeState::Running { .. }));
+        pod_log_after(complete_lines(&text, ended), cursor)
     }
+}
+
+/// The lines of `text`; its last one only if it is ended by a newline or
+/// the writer has `ended`.
+fn complete_lines(text: &str, ended: bool) -> Vec<String> {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    if !ended && !text.ends_with('\n') {
+        lines.pop();
+    }
+    lines
 }
 
 /// The lines of a container's log after `cursor` (see the kube runtime's
@@ -178,6 +193,19 @@ fn pod_log_after(lines: Vec<String>, cursor: u64) -> (Vec<String>, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_half_written_last_line_waits_for_its_end_or_the_writer_s() {
+        assert_eq!(complete_lines("a\nb\n", false), ["a", "b"]);
+        assert_eq!(complete_lines("a\nhalf", false), ["a"]);
+        assert_eq!(complete_lines("a\nlast words", true), ["a", "last words"]);
+        assert!(complete_lines("", false).is_empty());
+        // Read on: the half line is not counted, so its whole is read next.
+        let (first, cursor) = pod_log_after(complete_lines("t1 a\nt2 ha", false), 0);
+        assert_eq!(first, ["t1 a"]);
+        let (next, _) = pod_log_after(complete_lines("t1 a\nt2 half\n", false), cursor);
+        assert_eq!(next, ["t2 half"]);
+    }
 
     #[test]
     fn a_followed_pod_log_is_read_on_and_from_the_start_after_a_restart() {

@@ -67,6 +67,11 @@ impl ProcessRuntime {
             pids::NODE_DIR_ENV,
             std::path::absolute(&node.dir).unwrap_or_else(|_| node.dir.clone()),
         );
+        // Temporary files go with the node (avalanchego's keystore, for
+        // one, would stay in /tmp for good).
+        let tmp = node.tmp_path();
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io("cannot create", &tmp, e))?;
+        cmd.env("TMPDIR", std::path::absolute(&tmp).unwrap_or(tmp));
         cmd.args(local.argv(&node.flags_path(), &flags))
             .current_dir(&node.dir)
             .stdin(Stdio::null())
@@ -114,9 +119,12 @@ impl ProcessRuntime {
                 .try_wait()
                 .map_err(|e| failed(format!("cannot wait for it: {e}")))?
             {
-                return Err(failed(format!("it exited during start ({status})")));
+                return Err(failed(match self.fatal_line(node, record, true) {
+                    Some(line) => format!("it logged {line:?} and exited ({status})"),
+                    None => format!("it exited during start ({status})"),
+                }));
             }
-            if let Some(line) = self.fatal_line(node, record) {
+            if let Some(line) = self.fatal_line(node, record, false) {
                 return Err(failed(format!("it logged {line:?}")));
             }
             if let Some(endpoint) = self.endpoint_if_ready(node, record).await? {

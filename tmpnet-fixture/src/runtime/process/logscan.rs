@@ -7,8 +7,15 @@ use crate::model::{LaunchRecord, Node};
 
 impl ProcessRuntime {
     /// A fatal log line written by this run of the node, if any. Scans only
-    /// what was appended since the last call; a finding is remembered.
-    pub(super) fn fatal_line(&self, node: &Node, record: &LaunchRecord) -> Option<String> {
+    /// what was appended since the last call; a finding is remembered. A
+    /// last line without its newline is read only once the run has `ended`
+    /// (a crashed daemon's last words), else left for the next call.
+    pub(super) fn fatal_line(
+        &self,
+        node: &Node,
+        record: &LaunchRecord,
+        ended: bool,
+    ) -> Option<String> {
         let mut scans = self.log_scans.lock().unwrap_or_else(|p| p.into_inner());
         let scan = scans.entry(node.id().to_owned()).or_default();
         if scan.pid != record.pid {
@@ -19,7 +26,7 @@ impl ProcessRuntime {
             };
         }
         if scan.fatal.is_none() {
-            let (fatal, offset) = scan_log(&node.log_path(), scan.offset, |l| {
+            let (fatal, offset) = scan_log(&node.log_path(), scan.offset, ended, |l| {
                 self.kind.is_fatal_log_line(l)
             });
             scan.fatal = fatal;
@@ -56,16 +63,22 @@ pub(super) struct LogScan {
 }
 
 /// Reads `path` from `offset`: the first line `is_fatal` accepts, and the
-/// offset just past the last complete line read.
+/// offset just past the last complete line read (past everything once the
+/// writer has `ended`: its unended last line is read too).
 fn scan_log(
     path: &std::path::Path,
     offset: u64,
+    ended: bool,
     is_fatal: impl Fn(&str) -> bool,
 ) -> (Option<String>, u64) {
     let Some(bytes) = bytes_from(path, offset) else {
         return (None, offset);
     };
-    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let complete = if ended {
+        bytes.len()
+    } else {
+        bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1)
+    };
     let fatal = String::from_utf8_lossy(&bytes[..complete])
         .lines()
         .find(|l| is_fatal(l))
@@ -84,17 +97,27 @@ mod tests {
         let fatal = |l: &str| l.contains("FATAL");
         std::fs::write(&log, "FATAL old run\nok\n").unwrap();
         let start = std::fs::metadata(&log).unwrap().len();
-        assert_eq!(scan_log(&log, start, fatal), (None, start));
-        assert_eq!(scan_log(&log, 0, fatal).0.as_deref(), Some("FATAL old run"));
-        // A half-written line is left for the next scan.
+        assert_eq!(scan_log(&log, start, false, fatal), (None, start));
+        assert_eq!(
+            scan_log(&log, 0, false, fatal).0.as_deref(),
+            Some("FATAL old run")
+        );
+        // A half-written line is left for the next scan while the run lasts.
         std::fs::write(&log, "FATAL old run\nok\nfine\n  FATAL bad").unwrap();
-        let (found, next) = scan_log(&log, start, fatal);
+        let (found, next) = scan_log(&log, start, false, fatal);
         assert_eq!((found, next), (None, start + 5));
+        // Once it has ended, the unended line is its last words.
+        let (found, end) = scan_log(&log, next, true, fatal);
+        assert_eq!(found.as_deref(), Some("FATAL bad"));
+        assert_eq!(end, std::fs::metadata(&log).unwrap().len());
         std::fs::write(&log, "FATAL old run\nok\nfine\n  FATAL bad flag  \n").unwrap();
         assert_eq!(
-            scan_log(&log, next, fatal).0.as_deref(),
+            scan_log(&log, next, false, fatal).0.as_deref(),
             Some("FATAL bad flag")
         );
-        assert_eq!(scan_log(&dir.path().join("none"), 3, fatal), (None, 3));
+        assert_eq!(
+            scan_log(&dir.path().join("none"), 3, true, fatal),
+            (None, 3)
+        );
     }
 }

@@ -287,7 +287,8 @@ impl NodeRuntime for ProcessRuntime {
         };
         let fatal = || -> Result<()> {
             if let Some(record) = node.launch_record()? {
-                if let Some(line) = self.fatal_line(node, &record) {
+                let ended = !pids::is_alive(record.pid, record.start_ticks);
+                if let Some(line) = self.fatal_line(node, &record, ended) {
                     return Err(Error::Failed {
                         node: node.id().to_owned(),
                         detail: format!("it logged {line:?}"),

@@ -140,9 +140,6 @@ impl ProcessRuntime {
                 self.network_dir.display()
             )
         };
-        if strays().is_empty() {
-            return Ok(Vec::new());
-        }
         let signal = self.local()?.stop_signal();
         stop_found(strays, signal, self.grace(), what).await
     }
@@ -184,7 +181,8 @@ impl ProcessRuntime {
 
 /// Sends `signal` to the processes `find` finds, waits up to `grace` for
 /// them to go, SIGKILLs those left and waits for them; returns the pids
-/// first found. `what` names them in the error when some survive.
+/// first found (none, at once, when nothing is found). `what` names them
+/// in the error when some survive.
 pub(crate) async fn stop_found(
     find: impl Fn() -> Vec<u32>,
     signal: i32,
@@ -192,6 +190,9 @@ pub(crate) async fn stop_found(
     what: impl FnOnce() -> String,
 ) -> Result<Vec<u32>> {
     let found = find();
+    if found.is_empty() {
+        return Ok(found);
+    }
     for pid in &found {
         pids::send(*pid, signal)?;
     }

@@ -694,4 +694,19 @@ fn nextest_runs_each_case_of_the_example_suite_against_the_shared_network() {
         left.is_empty()
     });
     assert!(stopped, "nextest left {left:?} running");
+    // The reaper removes the run's lock and link once the network is down.
+    let run_files = || -> Vec<std::path::PathBuf> {
+        ["locks", "networks"]
+            .iter()
+            .filter_map(|d| std::fs::read_dir(r.join(d)).ok())
+            .flatten()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("nextest-"))
+            })
+            .collect()
+    };
+    let cleaned = eventually(Duration::from_secs(10), || run_files().is_empty());
+    assert!(cleaned, "the run left {:?}", run_files());
 }

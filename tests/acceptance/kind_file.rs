@@ -337,6 +337,71 @@ fn a_node_s_temporary_files_go_with_its_directory() {
     assert!(stop.status.success(), "{}", stderr(&stop));
 }
 
+/// A daemon that speaks no HTTP: its URI has its own scheme, its health is
+/// a TCP connect, and a test reaches it by host and port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_speaking_no_http_has_its_own_scheme_and_an_address() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = test_root();
+    let kinds = tempfile::tempdir().unwrap();
+    let daemon = kinds.path().join("line-server");
+    std::fs::write(
+        &daemon,
+        "#!/bin/sh\nexec /usr/bin/python3 -c 'import socket,sys\n\
+         s=socket.create_server((\"127.0.0.1\", int(sys.argv[2])))\n\
+         while True:\n    c,_=s.accept(); c.sendall(b\"+PONG\\r\\n\"); c.close()' \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&daemon, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let kind = |check: &str| {
+        format!(
+            "name = \"line-server\"\n[binary]\npath = {:?}\n[launch]\nflag_args = [\"--{{name}}\", \"{{value}}\"]\n\
+             [ports]\napi = \"rpc\"\nscheme = \"redis\"\n[forced_flags]\nport = \"{{port.rpc}}\"\n{check}",
+            daemon.display().to_string()
+        )
+    };
+    // The default HTTP check cannot reach a daemon that speaks no HTTP.
+    let refused = write_kind(kinds.path(), "http-check.toml", &kind(""));
+    let out = ctl(
+        root.path(),
+        &["start-network", "--kind-file", refused.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("health.check") && stderr(&out).contains("\"tcp\""),
+        "{}",
+        stderr(&out)
+    );
+    let kind_file = write_kind(
+        kinds.path(),
+        "line-server.toml",
+        &kind("[health]\ncheck = \"tcp\"\n"),
+    );
+    let args = [
+        "start-network",
+        "--kind-file",
+        kind_file.to_str().unwrap(),
+        "--node-count",
+        "1",
+    ];
+    let dir = start_network(root.path(), &args[1..]);
+    let network = tmpnet_fixture::Network::load(&dir).unwrap();
+    let node = &network.nodes()[0];
+    let uri = node.uri().await.unwrap();
+    assert!(uri.starts_with("redis://127.0.0.1:"), "{uri}");
+    let (host, port) = node.address().await.unwrap();
+    assert_eq!(port, node.node().config.ports["rpc"]);
+    let mut reply = String::new();
+    use std::io::Read;
+    std::net::TcpStream::connect((host.as_str(), port))
+        .unwrap()
+        .read_to_string(&mut reply)
+        .unwrap();
+    assert_eq!(reply, "+PONG\r\n");
+    network.stop().await.unwrap();
+    assert_no_processes_under(&dir);
+}
+
 #[test]
 fn a_network_of_a_kind_this_program_lacks_says_which_and_the_fix() {
     let root = test_root();
@@ -383,6 +448,11 @@ const MISTAKES: &[(&str, &str, &str)] = &[
         "unknown field `binery`",
     ),
     ("[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"", "top level", "missing field `name`"),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\nscheme = \"Redis:\"\n[health]\ncheck = \"tcp\"",
+        "ports.scheme:",
+        "starting with a letter",
+    ),
     ("name = \"My Node\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"", "name:", "lowercase"),
     ("name = \"refnode\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"", "name:", "built-in"),
     ("name = \"x\"\n[binary]\ninstall_hint = \"apt\"\n[ports]\napi = \"rpc\"", "binary:", "binary.name"),

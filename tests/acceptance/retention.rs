@@ -212,3 +212,54 @@ fn prune_removes_what_an_interrupted_start_or_removal_left_unless_a_node_of_it_r
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!live.exists(), "{}", stderr(&out));
 }
+
+#[test]
+fn prune_removes_the_locks_of_nextest_runs_that_are_over() {
+    let root = test_root();
+    let r = root.path();
+    let locks = r.join("locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    std::fs::create_dir_all(r.join("networks")).unwrap();
+    for name in [
+        "nextest-over",
+        "nextest-linked",
+        "nextest-held",
+        "reuse-e2e",
+        "e2e.serial",
+    ] {
+        std::fs::write(locks.join(format!("{name}.lock")), "").unwrap();
+    }
+    // A run still going: its link is there, or a process holds its lock.
+    let running = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(running.path(), r.join("networks/nextest-linked")).unwrap();
+    let held = std::fs::File::open(locks.join("nextest-held.lock")).unwrap();
+    held.lock().unwrap();
+    let out = ctl(r, &["prune", "--older-than", "0s"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut left: Vec<String> = std::fs::read_dir(&locks)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "e2e.serial.lock",
+            "nextest-held.lock",
+            "nextest-linked.lock",
+            "reuse-e2e.lock"
+        ]
+    );
+    drop(held);
+    let out = ctl(r, &["prune", "--older-than", "0s"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut left: Vec<String> = std::fs::read_dir(&locks)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["e2e.serial.lock", "nextest-linked.lock", "reuse-e2e.lock"]
+    );
+}

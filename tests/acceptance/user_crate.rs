@@ -230,3 +230,143 @@ tmpnet::main!();
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A suite's own settings (`main!(kind_file = ..., nodes = N)`) in a crate
+/// with a library target: the flags reach the suite through `--test`, the
+/// kind file travels inside the test binary (it runs with the file gone,
+/// as in a runner image), and a bad kind file is one error before any test.
+#[test]
+fn a_suite_s_settings_travel_in_its_binary_and_fail_once() {
+    let fixture = workspace().join("tmpnet-fixture");
+    let manifest = format!(
+        r#"[package]
+name = "own-settings"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[workspace]
+
+[dev-dependencies]
+tmpnet-fixture = {{ path = "{}" }}
+
+[[test]]
+name = "own"
+path = "tests/own/main.rs"
+harness = false
+"#,
+        fixture.display()
+    );
+    let tests = r#"use tmpnet_fixture::{tmpnet_test, TestEnvironment, TestResult};
+
+fn check(env: &TestEnvironment) {
+    let want: usize = std::env::var("WANT_NODES").unwrap().parse().unwrap();
+    let ids: Vec<String> = env.nodes().iter().map(|n| n.id().to_owned()).collect();
+    assert_eq!(ids.len(), want, "{ids:?}");
+    assert!(ids.iter().all(|id| id.starts_with("rf")), "not the kind file's nodes: {ids:?}");
+}
+
+#[tmpnet_test]
+async fn the_settings_hold(env: &TestEnvironment) -> TestResult {
+    check(env);
+    Ok(())
+}
+
+#[tmpnet_test]
+async fn they_hold_for_every_test(env: &TestEnvironment) -> TestResult {
+    check(env);
+    Ok(())
+}
+"#;
+    let kind = tmpnet_acceptance::REFNODE_KIND_FILE.replace(
+        "@REFNODE@",
+        &tmpnet_acceptance::refnode().display().to_string(),
+    );
+    let user = generate(&[
+        ("Cargo.toml", manifest),
+        ("src/lib.rs", "//! A user's crate.\n".into()),
+        ("kinds/refnode.toml", kind),
+        (
+            "tests/own/main.rs",
+            "mod t;\ntmpnet_fixture::main!(kind_file = \"kinds/refnode.toml\", nodes = 3);\n"
+                .into(),
+        ),
+        ("tests/own/t.rs", tests.into()),
+    ]);
+    let run = |args: &[&str], want: &str| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        // The manifest before any `--`, after which the rest is the suite's.
+        let out = Command::new(cargo)
+            .arg(args[0])
+            .arg("--manifest-path")
+            .arg(user.path().join("Cargo.toml"))
+            .args(&args[1..])
+            .env("CARGO_TARGET_DIR", workspace().join("target/user-crates"))
+            .env("TMPNET_ROOT_DIR", user.path().join("tmpnet"))
+            .env("WANT_NODES", want)
+            .env_remove("E2E_USE_KUBERNETES")
+            .env_remove("E2E_NODE_COUNT")
+            .env_remove("ENV_JOB_IMAGE")
+            .output()
+            .expect("run cargo");
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "cargo {args:?}:\n{text}");
+        text
+    };
+    // The suite's defaults, then a flag through `--test` in a crate that
+    // also has a library (whose unit tests would refuse the flag).
+    let text = run(&["test", "--test", "own"], "3");
+    assert!(text.contains("2 passed"), "{text}");
+    let text = run(&["test", "--test", "own", "--", "--node-count", "2"], "2");
+    assert!(text.contains("2 passed"), "{text}");
+
+    // The binary alone, its kind file gone from where it was built.
+    let text = run(&["test", "--test", "own", "--no-run"], "3");
+    let binary = text
+        .lines()
+        .find(|l| l.contains("Executable") && l.contains("tests/own/main.rs"))
+        .and_then(|l| l.rsplit_once('(')?.1.strip_suffix(')'))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("no test binary in:\n{text}"));
+    std::fs::rename(user.path().join("kinds"), user.path().join("elsewhere")).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let alone = Command::new(&binary)
+        .current_dir(elsewhere.path())
+        .env("TMPNET_ROOT_DIR", root.path())
+        .env("WANT_NODES", "3")
+        .env_remove("E2E_NODE_COUNT")
+        .env_remove("E2E_KIND_FILE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&alone.stdout);
+    assert!(
+        alone.status.success() && stdout.contains("2 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&alone.stderr)
+    );
+    assert!(root.path().join("kinds/own-refnode.toml").is_file());
+
+    // A bad kind file: one error, no test run.
+    let bad = elsewhere.path().join("bad.toml");
+    std::fs::write(&bad, "name = \"bad\"\n[binary]\nnme = \"x\"\n").unwrap();
+    let failed = Command::new(&binary)
+        .env("TMPNET_ROOT_DIR", root.path())
+        .env("E2E_KIND_FILE", &bad)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    let stdout = String::from_utf8_lossy(&failed.stdout);
+    assert_eq!(failed.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "one error for the run: {stderr}"
+    );
+    assert!(stderr.contains("bad.toml"), "{stderr}");
+    assert!(!stdout.contains("test result"), "no test ran: {stdout}");
+}

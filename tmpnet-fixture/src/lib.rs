@@ -164,35 +164,66 @@ macro_rules! register_kind {
 /// `tmpnet_fixture::main!();` at the end of its `main.rs`, after the `mod`
 /// lines of the test modules.
 ///
-/// A suite for a daemon of its own names the kind its networks run unless
-/// `--node-kind`/`E2E_NODE_KIND` or `--kind-file`/`E2E_KIND_FILE` say
-/// otherwise: `main!(node_kind = "etcd")` for a kind registered with
-/// [`register_kind!`], or `main!(kind_file = "path/to/kind.toml")` (a path
-/// relative to the package's directory) for a kind file.
+/// Settings, each optional, separated by commas, are the suite's defaults
+/// (the command line and the environment still choose otherwise):
+/// - `node_kind = "etcd"`: the kind its networks run, one registered with
+///   [`register_kind!`] (`--node-kind`/`E2E_NODE_KIND` override it);
+/// - `kind_file = "path/to/kind.toml"`: a kind file, relative to the
+///   package's directory, read from there when it exists and otherwise
+///   from the copy compiled into the test binary, so the binary carries it
+///   wherever it runs (a runner Job's image) (`--kind-file`/`E2E_KIND_FILE`
+///   override it);
+/// - `nodes = 3`: the shared network's node count (`--node-count`/
+///   `E2E_NODE_COUNT` override it).
+///
+/// ```ignore
+/// tmpnet_fixture::main!(kind_file = "redis.toml", nodes = 3);
+/// ```
 #[macro_export]
 macro_rules! main {
-    () => {
-        $crate::main!(@with ::core::option::Option::None, ::core::option::Option::None);
-    };
-    (node_kind = $kind:expr $(,)?) => {
-        $crate::main!(@with ::core::option::Option::Some($kind), ::core::option::Option::None);
-    };
-    (kind_file = $file:expr $(,)?) => {
-        $crate::main!(@with ::core::option::Option::None, ::core::option::Option::Some($file));
-    };
-    (@with $kind:expr, $file:expr) => {
+    ($($settings:tt)*) => {
         fn main() -> ::std::process::ExitCode {
             if let ::core::option::Option::Some(code) = $crate::serve_embedded_node_if_asked() {
                 return code;
             }
-            $crate::__private::run($crate::__private::Target {
-                crate_name: ::core::env!("CARGO_CRATE_NAME"),
-                main_file: ::core::file!(),
-                manifest_dir: ::core::env!("CARGO_MANIFEST_DIR"),
-                node_kind: $kind,
-                kind_file: $file,
-            })
+            #[allow(unused_mut)]
+            let mut target = $crate::__private::Target::new(
+                ::core::env!("CARGO_CRATE_NAME"),
+                ::core::file!(),
+                ::core::env!("CARGO_MANIFEST_DIR"),
+            );
+            $crate::__main_settings!(target; $($settings)*);
+            $crate::__private::run(target)
         }
+    };
+}
+
+/// The settings of [`main!`], one at a time.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __main_settings {
+    ($target:ident;) => {};
+    ($target:ident; kind_file = $file:literal $(, $($rest:tt)*)?) => {
+        $target.kind_file = ::core::option::Option::Some((
+            $file,
+            ::core::include_str!(::core::concat!(::core::env!("CARGO_MANIFEST_DIR"), "/", $file)),
+        ));
+        $crate::__main_settings!($target; $($($rest)*)?);
+    };
+    ($target:ident; node_kind = $kind:expr $(, $($rest:tt)*)?) => {
+        $target.node_kind = ::core::option::Option::Some($kind);
+        $crate::__main_settings!($target; $($($rest)*)?);
+    };
+    ($target:ident; nodes = $nodes:expr $(, $($rest:tt)*)?) => {
+        $target.nodes = ::core::option::Option::Some($nodes);
+        $crate::__main_settings!($target; $($($rest)*)?);
+    };
+    ($target:ident; $other:tt $($rest:tt)*) => {
+        ::core::compile_error!(::core::concat!(
+            "tmpnet_fixture::main!: `",
+            ::core::stringify!($other),
+            "` is no setting; use kind_file = \"path\", node_kind = NAME or nodes = N, separated by commas"
+        ));
     };
 }
 

@@ -39,9 +39,9 @@ pub struct HarnessArgs {
     #[arg(long, env = "E2E_NODE_PATH")]
     pub node_path: Option<PathBuf>,
 
-    /// Nodes in the shared network.
-    #[arg(long, env = "E2E_NODE_COUNT", default_value_t = crate::model::DEFAULT_NODE_COUNT)]
-    pub node_count: usize,
+    /// Nodes in the shared network [default: the suite's, main!(nodes = N), else 5]
+    #[arg(long, env = "E2E_NODE_COUNT")]
+    pub node_count: Option<usize>,
 
     /// Root directory of networks [default: ~/.tmpnet]
     #[arg(long, env = "TMPNET_ROOT_DIR")]
@@ -177,7 +177,7 @@ mod tests {
         assert!(f.reuse_network && f.reuse());
         assert!(f.libtest.exact && f.libtest.list);
         assert_eq!(f.libtest.filter.as_deref(), Some("kv"));
-        assert_eq!(f.node_count, 3);
+        assert_eq!(f.node_count, Some(3));
     }
 
     #[test]

@@ -45,8 +45,52 @@ pub struct Target {
     /// The node kind of its networks, unless the command line or the
     /// environment says otherwise.
     pub node_kind: Option<&'static str>,
-    /// A kind file (relative to `manifest_dir`) describing that kind.
-    pub kind_file: Option<&'static str>,
+    /// A kind file describing that kind: its path relative to
+    /// `manifest_dir`, and its text as compiled in.
+    pub kind_file: Option<(&'static str, &'static str)>,
+    /// The shared network's node count, unless the command line or the
+    /// environment says otherwise.
+    pub nodes: Option<usize>,
+}
+
+impl Target {
+    /// A target with no settings of its own.
+    pub fn new(
+        crate_name: &'static str,
+        main_file: &'static str,
+        manifest_dir: &'static str,
+    ) -> Self {
+        Target {
+            crate_name,
+            main_file,
+            manifest_dir,
+            node_kind: None,
+            kind_file: None,
+            nodes: None,
+        }
+    }
+
+    /// The suite's kind file: the file itself when it is there (a run in
+    /// the source tree), else the compiled-in copy written once under
+    /// `root` (a binary run elsewhere, e.g. in a runner Job's image).
+    fn kind_file_path(&self, root: &Path) -> crate::Result<Option<PathBuf>> {
+        let Some((path, text)) = self.kind_file else {
+            return Ok(None);
+        };
+        let on_disk = Path::new(self.manifest_dir).join(path);
+        if on_disk.is_file() {
+            return Ok(Some(on_disk));
+        }
+        let name = Path::new(path)
+            .file_name()
+            .map_or_else(|| "kind.toml".into(), |n| n.to_string_lossy().into_owned());
+        let copy = root
+            .join("kinds")
+            .join(format!("{}-{name}", self.crate_name));
+        crate::sys::files::create_dir_all(root.join("kinds").as_path())?;
+        crate::sys::files::atomic_write(&copy, text.as_bytes(), 0o600)?;
+        Ok(Some(copy))
+    }
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
@@ -210,7 +254,11 @@ fn shared_network(
             dir.display()
         );
     }
-    let mut spec = NetworkSpec::new(root, args.node_count).with_owner(target.crate_name);
+    let nodes = args
+        .node_count
+        .or(target.nodes)
+        .unwrap_or(crate::model::DEFAULT_NODE_COUNT);
+    let mut spec = NetworkSpec::new(&root, nodes).with_owner(target.crate_name);
     match (&args.node_kind, &args.kind_file) {
         (_, Some(file)) => spec.kind_file = Some(file.clone()),
         (Some(kind), None) => spec.node_kind = kind.clone(),
@@ -218,13 +266,16 @@ fn shared_network(
             if let Some(kind) = target.node_kind {
                 spec.node_kind = kind.to_owned();
             }
-            spec.kind_file = target
-                .kind_file
-                .map(|f| Path::new(target.manifest_dir).join(f));
+            spec.kind_file = target.kind_file_path(&root)?;
         }
     }
     spec.node_path = args.node_path.clone();
     spec.kube = args.kube_settings();
+    // A bad kind, kind file or cluster fails the run once, before any test
+    // (not each test with the same error).
+    if matches!(act, Act::Run | Act::StartNetwork) {
+        runtime.block_on(spec.check())?;
+    }
     if let (true, Some(kube)) = (relaunch::in_runner(), spec.kube.as_mut()) {
         kube.owner = Some(Box::new(runtime.block_on(relaunch::own_job(kube))?));
     }

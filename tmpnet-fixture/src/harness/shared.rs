@@ -84,7 +84,7 @@ pub struct SharedNetwork {
 /// Takes a lock on `<root>/locks/<name>.lock` (exclusive, or shared),
 /// waiting for it; it is held until the file is dropped.
 pub(crate) fn lock_blocking(root: &Path, name: &str, exclusive: bool) -> Result<File> {
-    let dir = root.join("locks");
+    let dir = layout::locks_dir(root);
     files::create_dir_all(&dir)?;
     let path = dir.join(format!("{name}.lock"));
     let file = files::open_lock_file(&path)?;
@@ -116,7 +116,7 @@ impl SharedNetwork {
     }
 
     fn nextest_link(&self, run_id: &str) -> PathBuf {
-        layout::networks_dir(&self.spec.root_dir).join(format!("nextest-{run_id}"))
+        layout::networks_dir(&self.spec.root_dir).join(layout::nextest_run_name(run_id))
     }
 
     /// Finds or creates the shared network and makes sure it runs.
@@ -143,7 +143,7 @@ impl SharedNetwork {
                 }
             }
             Source::Nextest { run_id, runner } => {
-                let _guard = lock(&self.spec.root_dir, &format!("nextest-{run_id}")).await?;
+                let _guard = lock(&self.spec.root_dir, &layout::nextest_run_name(run_id)).await?;
                 let link = self.nextest_link(run_id);
                 if let Some(network) = self.follow(&link)? {
                     return Ok(network);
@@ -155,7 +155,7 @@ impl SharedNetwork {
                 })?;
                 let network = self.create(Some(&owner)).await?;
                 files::replace_symlink(network.dir(), &link)?;
-                spawn_reaper(network.dir(), *runner)?;
+                spawn_reaper(network.dir(), *runner, run_id)?;
                 self.owned.remove(network.dir());
                 Ok(network)
             }
@@ -238,9 +238,10 @@ fn lock_name(dir: &Path) -> String {
 }
 
 /// Starts a detached copy of this binary that stops the network in `dir`
-/// once process `watch` has ended. Its output goes to `<dir>/reaper.log`, so
-/// it holds none of the runner's pipes.
-fn spawn_reaper(dir: &Path, watch: u32) -> Result<()> {
+/// once process `watch` has ended, then removes the nextest run's link and
+/// lock. Its output goes to `<dir>/reaper.log`, so it holds none of the
+/// runner's pipes.
+fn spawn_reaper(dir: &Path, watch: u32, run_id: &str) -> Result<()> {
     use std::os::unix::process::CommandExt;
     let exe =
         std::env::current_exe().map_err(|e| Error::io("cannot find", "the test binary", e))?;
@@ -252,6 +253,7 @@ fn spawn_reaper(dir: &Path, watch: u32) -> Result<()> {
     std::process::Command::new(exe)
         .env(REAP_DIR_ENV, dir)
         .env("TMPNET_HARNESS_REAP_WATCH", watch.to_string())
+        .env(REAP_RUN_ENV, run_id)
         .stdin(std::process::Stdio::null())
         .stdout(log)
         .stderr(log_err)
@@ -290,8 +292,18 @@ pub async fn reap_when_done(dir: &Path) -> Result<()> {
     if !keep {
         crate::network::discard_if_passed(&network)?;
     }
+    // No process of the run is left to take the run's lock or follow its
+    // link: both go (a run killed before this is cleaned by prune).
+    if let (Some(run_id), Some(root)) = (std::env::var_os(REAP_RUN_ENV), layout::root_of(dir)) {
+        let name = layout::nextest_run_name(&run_id.to_string_lossy());
+        files::remove_if_exists(&layout::networks_dir(&root).join(&name))?;
+        files::remove_if_exists(&layout::locks_dir(&root).join(format!("{name}.lock")))?;
+    }
     Ok(())
 }
+
+/// The nextest run id the reaper cleans up after.
+const REAP_RUN_ENV: &str = "TMPNET_HARNESS_REAP_RUN";
 
 /// The variable of `--keep-networks`, read by the reaper too.
 pub const KEEP_NETWORKS_ENV: &str = "E2E_KEEP_NETWORKS";

@@ -64,6 +64,20 @@ pub fn networks_dir(root: &Path) -> PathBuf {
     root.join(NETWORKS_DIR)
 }
 
+/// `<root>/locks`: the harness's lock files, `<name>.lock`.
+pub(crate) fn locks_dir(root: &Path) -> PathBuf {
+    root.join("locks")
+}
+
+/// The name of a nextest run's shared network: its link in `networks/`
+/// and its lock in `locks/` (both go when the run has ended).
+pub(crate) fn nextest_run_name(run_id: &str) -> String {
+    format!("{NEXTEST_RUN_PREFIX}{run_id}")
+}
+
+/// What [`nextest_run_name`] starts with.
+pub(crate) const NEXTEST_RUN_PREFIX: &str = "nextest-";
+
 /// The network to act on: `explicit`, else `$TMPNET_NETWORK_DIR`, else
 /// `<root>/networks/latest`. The result is canonical (links resolved), so
 /// paths stay valid when `latest` moves.

@@ -194,8 +194,43 @@ pub async fn prune(root: &Path, rule: &PruneRule, dry_run: bool) -> Result<Prune
     }
     if !dry_run {
         remove_dangling_links(root);
+        remove_idle_run_locks(root, rule.min_age);
     }
     Ok(report)
+}
+
+/// Removes the locks of nextest runs that are over (killed before their
+/// reaper cleaned up): no link of the run is left, no process holds the
+/// lock, and it is older than `min_age`.
+fn remove_idle_run_locks(root: &Path, min_age: Duration) {
+    let Ok(entries) = std::fs::read_dir(layout::locks_dir(root)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Some(run) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".lock"))
+            .filter(|n| n.starts_with(layout::NEXTEST_RUN_PREFIX))
+        else {
+            continue;
+        };
+        let link = layout::networks_dir(root).join(run);
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= min_age));
+        if link.symlink_metadata().is_ok() || !old {
+            continue;
+        }
+        // Removed while held here, so no process waits on it meanwhile.
+        if let Ok(file) = std::fs::File::open(&path) {
+            if file.try_lock().is_ok() {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
 }
 
 fn remove(dir: &Path, dry_run: bool, report: &mut PruneReport) -> Result<()> {

@@ -160,11 +160,26 @@ impl Checker<'_> {
                 ));
             }
         }
-        if p.scheme != "http" && p.scheme != "https" {
+        let scheme_ok = p.scheme.starts_with(|c: char| c.is_ascii_lowercase())
+            && p.scheme.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '-' | '.')
+            });
+        if !scheme_ok {
             return Err(self.fail(
                 "ports.scheme",
-                format!("{:?} is not a scheme", p.scheme),
-                "use \"http\" or \"https\"",
+                format!("{} is not a URI scheme", quoted(&p.scheme)),
+                "use lower-case letters, digits, '+', '-' or '.', starting with a letter (e.g. \"http\", \"tcp\", \"redis\")",
+            ));
+        }
+        let speaks_http = p.scheme == "http" || p.scheme == "https";
+        if !speaks_http && self.spec.health.check == Check::Http {
+            return Err(self.fail(
+                "health.check",
+                format!(
+                    "is \"http\" (the default), but the API speaks {} (ports.scheme)",
+                    quoted(&p.scheme)
+                ),
+                "set health.check = \"tcp\" or \"command\"",
             ));
         }
         match p.discovery {

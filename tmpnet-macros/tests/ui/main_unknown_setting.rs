@@ -1,0 +1,2 @@
+// `main!` names the settings it knows when given another.
+tmpnet_fixture::main!(nodes = 3, node = 3);

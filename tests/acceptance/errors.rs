@@ -2,6 +2,7 @@
 //! exit code 1, nothing left running, nothing on disk corrupted.
 
 use std::path::Path;
+use std::time::Duration;
 
 use tmpnet_acceptance::*;
 
@@ -281,6 +282,33 @@ fn bad_kubernetes_settings_are_refused_before_anything_is_written() {
             "{}",
             stderr(&out)
         );
+    }
+    // A kubeconfig that is no regular file is refused before a byte of it
+    // is read (/dev/zero once read until memory ran out, a FIFO hung),
+    // whether named or found through KUBECONFIG.
+    let fifo = root.path().join("fifo-kubeconfig");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    for path in [Path::new("/dev/zero"), fifo.as_path(), root.path()] {
+        let started = std::time::Instant::now();
+        let named = kube(&["--kubeconfig", path.to_str().unwrap()]);
+        let found = ctl_cmd(root.path(), &["start-network", "--runtime", "kube"])
+            .env("KUBECONFIG", path)
+            .output()
+            .unwrap();
+        for out in [named, found] {
+            assert_error(&out, &[path.to_str().unwrap(), "not a regular file"]);
+            assert_eq!(
+                stderr(&out).trim_end().lines().count(),
+                1,
+                "{}",
+                stderr(&out)
+            );
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{path:?}");
     }
     assert_error(
         &ctl(root.path(), &["render", "--node-count", "1"]),

@@ -449,6 +449,26 @@ const MISTAKES: &[(&str, &str, &str)] = &[
     ),
     ("[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"", "top level", "missing field `name`"),
     (
+        "name = \"x\"\n[binary]\nname = \"x\"\ninstall_hint = \"apt\\ninstall \\u001b[31mx\"\n[ports]\napi = \"rpc\"",
+        "binary.install_hint:",
+        "one line",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[launch]\nflags_via = \"file\"\nconfig_file = \"db\"\n[ports]\napi = \"rpc\"",
+        "launch.config_file:",
+        "the node's db directory, a directory",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[launch]\ndata_dir = \"a/b\"\n[ports]\napi = \"rpc\"\ndiscovery = \"file\"\nfile = \"a\"\n[ports.patterns]\nrpc = \"port={port}\"",
+        "ports.file:",
+        "launch.data_dir lies inside it",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[launch]\nflags_via = \"file\"\nconfig_file = \"x/.\"\n[ports]\napi = \"rpc\"",
+        "launch.config_file:",
+        "names a directory, not a file",
+    ),
+    (
         "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\nscheme = \"Redis:\"\n[health]\ncheck = \"tcp\"",
         "ports.scheme:",
         "starting with a letter",

@@ -387,6 +387,115 @@ fn stop_network_from_a_shell_carrying_a_node_mark_spares_that_shell() {
     assert_no_processes_under(&dir);
 }
 
+/// A node's own script runs `stop-network` (inside the node's process
+/// group, carrying its mark): the command stops every node, itself spared,
+/// and exits 0.
+#[test]
+fn stop_network_run_by_a_node_itself_stops_the_network_and_survives() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = test_root();
+    let kinds = tempfile::tempdir().unwrap();
+    let trigger = kinds.path().join("trigger");
+    let report = kinds.path().join("report");
+    let daemon = kinds.path().join("stops-its-network");
+    std::fs::write(
+        &daemon,
+        format!(
+            "#!/bin/sh\n\
+             /usr/bin/python3 -m http.server --bind 127.0.0.1 \"$2\" >/dev/null 2>&1 &\n\
+             if /bin/mkdir \"{trigger}.taken\" 2>/dev/null; then\n\
+               ( while [ ! -e \"{trigger}\" ]; do /bin/sleep 0.1; done\n\
+                 {ctl} stop-network --network-dir \"$(/usr/bin/dirname \"$TMPNET_NODE_DIR\")\" >\"{report}.out\" 2>&1 ) &\n\
+             fi\n\
+             wait\n",
+            trigger = trigger.display(),
+            report = report.display(),
+            ctl = bin("tmpnetctl").display(),
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&daemon, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let text = format!(
+        "name = \"stops-its-network\"\n[binary]\npath = {:?}\n[launch]\nflag_args = [\"--{{name}}\", \"{{value}}\"]\n\
+         [ports]\napi = \"rpc\"\n[forced_flags]\nport = \"{{port.rpc}}\"\n[health]\ncheck = \"tcp\"\n",
+        daemon.display().to_string()
+    );
+    let kind_file = write_kind(kinds.path(), "stops.toml", &text);
+    let dir = start_network(
+        root.path(),
+        &[
+            "--kind-file",
+            kind_file.to_str().unwrap(),
+            "--node-count",
+            "2",
+        ],
+    );
+    std::fs::write(&trigger, "").unwrap();
+    // The subshell that ran it is a node process and is stopped too; the
+    // command's last line says it lived to the end.
+    let out = || std::fs::read_to_string(kinds.path().join("report.out")).unwrap_or_default();
+    let done = eventually(Duration::from_secs(30), || {
+        out().contains("stopped network")
+    });
+    assert!(done, "stop-network did not live to its end: {}", out());
+    assert!(!out().contains("SIGKILL"), "{}", out());
+    assert_no_processes_under(&dir);
+}
+
+/// Under `umask 000` no directory or file the tool makes is writable by
+/// other users (who could otherwise swap a node's kind file or binary).
+#[test]
+fn nothing_made_is_writable_by_others_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = test_root();
+    let kinds = tempfile::tempdir().unwrap();
+    let kind_file = write_kind(kinds.path(), "refnode.toml", REFNODE_KIND_FILE);
+    let ctl_path = bin("tmpnetctl");
+    // tmpnetctl's usual environment, started by a shell that sets the umask.
+    let base = ctl_cmd(root.path(), &[]);
+    let envs: Vec<_> = base
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+        .collect();
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 000; exec '{}' start-network --node-count 2 --kind-file '{}'",
+            ctl_path.display(),
+            kind_file.display()
+        ))
+        .envs(envs)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = network_dir_of(&out);
+    let mut writable = Vec::new();
+    let mut stack = vec![root.path().to_owned()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        if meta.permissions().mode() & 0o022 != 0 {
+            writable.push(format!(
+                "{} {:o}",
+                path.display(),
+                meta.permissions().mode()
+            ));
+        }
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    let stop = ctl(
+        root.path(),
+        &["stop-network", "--network-dir", dir.to_str().unwrap()],
+    );
+    assert!(stop.status.success(), "{}", stderr(&stop));
+    // The root itself is the test's temporary directory (0700).
+    assert!(writable.is_empty(), "writable by others: {writable:#?}");
+}
+
 #[test]
 fn a_restart_whose_links_file_cannot_be_written_still_succeeds_and_says_so() {
     let root = test_root();

@@ -180,6 +180,8 @@ fn prune_removes_what_an_interrupted_start_or_removal_left_unless_a_node_of_it_r
         r#"{"id": "ref-2", "index": 0}"#,
     )
     .unwrap();
+    // It is also `latest`, which keeps a network but not what is left of one.
+    std::os::unix::fs::symlink("20261207-000000.000002", networks.join("latest")).unwrap();
     let mut node = std::process::Command::new("sleep")
         .arg("30")
         .env("TMPNET_NODE_DIR", live.join("ref-2"))
@@ -211,6 +213,10 @@ fn prune_removes_what_an_interrupted_start_or_removal_left_unless_a_node_of_it_r
     let out = ctl(r, &["prune", "--older-than", "0s"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!live.exists(), "{}", stderr(&out));
+    assert!(
+        networks.join("latest").symlink_metadata().is_err(),
+        "the link to it went too"
+    );
 }
 
 #[test]

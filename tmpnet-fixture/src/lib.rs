@@ -176,8 +176,9 @@ macro_rules! register_kind {
 /// - `nodes = 3`: the shared network's node count (`--node-count`/
 ///   `E2E_NODE_COUNT` override it).
 ///
-/// ```ignore
-/// tmpnet_fixture::main!(kind_file = "redis.toml", nodes = 3);
+/// ```no_run
+/// // The suite's main.rs, after its `mod` lines.
+/// tmpnet_fixture::main!(node_kind = "refnode", nodes = 3);
 /// ```
 #[macro_export]
 macro_rules! main {

@@ -94,7 +94,7 @@ impl KubeArgs {
         let kubeconfig = kubeconfig.map(|p| std::path::absolute(&p).unwrap_or(p));
         #[cfg(feature = "kube")]
         let context = self.kube_context.clone().or_else(|| {
-            let file = kube::config::Kubeconfig::read_from(kubeconfig.as_ref()?).ok()?;
+            let file = crate::runtime::kube::client::read_kubeconfig(kubeconfig.as_ref()?).ok()?;
             file.current_context
         });
         // Without kube's config reader the context is only what was given.

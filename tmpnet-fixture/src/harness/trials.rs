@@ -158,7 +158,7 @@ fn run_one(state: &State, d: &'static TestDescriptor) -> Result<(), Failed> {
     };
     if let Err(message) = &verdict {
         report_failure(&env, d, message);
-        state.handle.block_on(print_merged_logs(&env));
+        state.handle.block_on(print_merged_logs(&env, message));
     }
     state.handle.block_on(env.finish());
     if d.nodes > 0 {
@@ -205,8 +205,9 @@ async fn prepare(
 
 /// Prints the last lines of every node of the test's networks, merged in
 /// time order, each prefixed with its node, so a failure reads as what the
-/// network did.
-async fn print_merged_logs(env: &TestEnvironment) {
+/// network did (node by node, the nodes the failure names first, when time
+/// order would leave a node out).
+async fn print_merged_logs(env: &TestEnvironment, failure: &str) {
     let query = LogQuery {
         tail: Some(MERGED_LOG_LINES),
         ..LogQuery::default()
@@ -216,7 +217,7 @@ async fn print_merged_logs(env: &TestEnvironment) {
             continue;
         };
         let width = lines.iter().map(|l| l.node.len()).max().unwrap_or(0);
-        let (shown, order) = last_lines(&lines, MERGED_LOG_LINES);
+        let (shown, order) = last_lines(&lines, MERGED_LOG_LINES, failure);
         let mut text = format!(
             "  last {} log lines of {} (all nodes, {order}):\n",
             shown.len(),
@@ -230,10 +231,16 @@ async fn print_merged_logs(env: &TestEnvironment) {
 }
 
 /// The last `count` of `lines` (merged in time order) and how they are
-/// ordered: in time order when every node's lines carry times; else node
-/// by node, each node's last lines, so that no node is crowded out by
-/// lines whose time is unknown.
-fn last_lines(lines: &[LogLine], count: usize) -> (Vec<&LogLine>, &'static str) {
+/// ordered: in time order when every node's lines carry times and each
+/// node has lines among the last; else node by node, each node's last
+/// lines in its own order, the nodes `failure` names first, so that no
+/// node is crowded out (by a chatty one, or by lines whose time is
+/// unknown).
+fn last_lines<'a>(
+    lines: &'a [LogLine],
+    count: usize,
+    failure: &str,
+) -> (Vec<&'a LogLine>, &'static str) {
     let mut nodes: Vec<&str> = Vec::new();
     for line in lines {
         if !nodes.contains(&line.node.as_str()) {
@@ -241,10 +248,18 @@ fn last_lines(lines: &[LogLine], count: usize) -> (Vec<&LogLine>, &'static str) 
         }
     }
     let timed = |node: &str| lines.iter().any(|l| l.node == node && l.at.is_some());
-    if nodes.iter().all(|n| timed(n)) {
-        let shown = lines[lines.len().saturating_sub(count)..].iter().collect();
-        return (shown, "in time order");
+    let window = &lines[lines.len().saturating_sub(count)..];
+    let in_window = |node: &str| window.iter().any(|l| l.node == node);
+    if nodes.iter().all(|n| timed(n) && in_window(n)) {
+        return (window.iter().collect(), "in time order");
     }
+    let why = if nodes.iter().all(|n| timed(n)) {
+        "node by node, the failing first, as some nodes wrote more"
+    } else {
+        "node by node, the failing first, as not every line carries a timestamp"
+    };
+    // Stable: the named nodes first, each group in its first order.
+    nodes.sort_by_key(|node| !failure.contains(node));
     let share = (count / nodes.len().max(1)).max(1);
     let shown = nodes
         .iter()
@@ -253,7 +268,7 @@ fn last_lines(lines: &[LogLine], count: usize) -> (Vec<&LogLine>, &'static str) 
             own[own.len().saturating_sub(share)..].to_vec()
         })
         .collect();
-    (shown, "node by node, as not every line carries a timestamp")
+    (shown, why)
 }
 
 /// Names the network dirs, marks them failed (so they are kept) and copies
@@ -305,11 +320,11 @@ mod tests {
             line("b", Some(2), "b1"),
             line("a", Some(3), "a2"),
         ];
-        let (shown, order) = last_lines(&timed, 2);
+        let (shown, order) = last_lines(&timed, 3, "");
         assert_eq!(order, "in time order");
         assert_eq!(
             shown.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
-            ["b1", "a2"]
+            ["a1", "b1", "a2"]
         );
         // Node b's lines have no time (they sort first in the merge): each
         // node still gets its share, its last lines in its own order.
@@ -321,11 +336,31 @@ mod tests {
             line("a", Some(2), "a2"),
             line("a", Some(3), "a3"),
         ];
-        let (shown, order) = last_lines(&mixed, 4);
+        let (shown, order) = last_lines(&mixed, 4, "");
         assert!(order.starts_with("node by node"), "{order}");
         assert_eq!(
             shown.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
             ["b2", "b3", "a2", "a3"]
+        );
+        // Every line timed, but a chatty node would crowd the failing one
+        // out: node by node, the node the failure names first.
+        let chatty = [
+            line("quiet", Some(1), "q1"),
+            line("loud", Some(2), "l1"),
+            line("loud", Some(3), "l2"),
+            line("loud", Some(4), "l3"),
+            line("loud", Some(5), "l4"),
+        ];
+        let (shown, order) = last_lines(&chatty, 4, "node quiet failed to start");
+        assert!(order.contains("some nodes wrote more"), "{order}");
+        assert_eq!(
+            shown.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
+            ["q1", "l3", "l4"]
+        );
+        let (shown, _) = last_lines(&mixed, 4, "a is down");
+        assert_eq!(
+            shown.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
+            ["a2", "a3", "b2", "b3"]
         );
     }
 }

@@ -130,7 +130,8 @@ pub(crate) fn create_network_dir(root: &Path) -> Result<PathBuf> {
             format!("{base}-{attempt}")
         };
         let dir = parent.join(name);
-        match fs::create_dir(&dir) {
+        match std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), 0o755).create(&dir)
+        {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(Error::io("cannot create", &dir, e)),

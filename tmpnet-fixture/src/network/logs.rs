@@ -15,8 +15,9 @@ use crate::model::Node;
 pub struct LogLine {
     /// The node's id.
     pub node: String,
-    /// When it was written, from its leading timestamp (or the last line
-    /// before it that had one).
+    /// When it was written: the latest leading timestamp of its node's
+    /// lines up to it (its own, or one before it when it has none or an
+    /// earlier one), so a node's lines stay in the order it wrote them.
     pub at: Option<SystemTime>,
     /// The line, as the node wrote it.
     pub text: String,
@@ -169,22 +170,10 @@ impl Network {
 }
 
 impl LogFollower {
-    /// Gives each line its time, carrying the last one over lines without.
+    /// Gives each line its time, carrying the node's times on.
     fn stamp(&mut self, node: &str, texts: Vec<String>) -> Vec<LogLine> {
         let last = self.last_at.entry(node.to_owned()).or_insert(None);
-        texts
-            .into_iter()
-            .map(|text| {
-                if let Some(at) = timestamp_of(&text) {
-                    *last = Some(at);
-                }
-                LogLine {
-                    node: node.to_owned(),
-                    at: *last,
-                    text,
-                }
-            })
-            .collect()
+        stamp(node, texts, last)
     }
 
     /// The lines written since the last call, in time order; a node that
@@ -202,6 +191,25 @@ impl LogFollower {
         merged.sort_by_key(|(order, l)| (l.at, *order));
         Ok(merged.into_iter().map(|(_, l)| l).collect())
     }
+}
+
+/// Gives each line of `node` its time (see [`LogLine::at`]), never
+/// earlier than a line before it (`last`, carried from call to call), so
+/// merging never reorders one node's lines.
+fn stamp(node: &str, texts: Vec<String>, last: &mut Option<SystemTime>) -> Vec<LogLine> {
+    texts
+        .into_iter()
+        .map(|text| {
+            if let Some(at) = timestamp_of(&text) {
+                *last = (*last).max(Some(at));
+            }
+            LogLine {
+                node: node.to_owned(),
+                at: *last,
+                text,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -226,6 +234,26 @@ mod tests {
         assert_eq!(bitcoind, spaced);
         assert_eq!(utc("  continuation of a line"), None);
         assert_eq!(utc(""), None);
+    }
+
+    #[test]
+    fn a_node_s_lines_keep_their_order_whatever_their_times() {
+        let mut last = None;
+        let lines = stamp(
+            "n",
+            [
+                "untimed first",
+                "2026-12-02T10:00:00Z late",
+                "2026-12-02T09:00:00Z earlier",
+                "untimed last",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            &mut last,
+        );
+        let at: Vec<_> = lines.iter().map(|l| l.at).collect();
+        let ten = timestamp_in("2026-12-02T10:00:00Z", |_| 0);
+        assert_eq!(at, [None, ten, ten, ten]);
     }
 
     #[test]

@@ -101,10 +101,12 @@ fn remove_dangling_links(root: &Path) {
 
 /// Why `dir` must stay, if it must.
 async fn reason_to_keep(dir: &Path, kept: &[PathBuf], min_age: Duration) -> Option<String> {
-    if kept.iter().any(|k| k == dir) {
+    let config = dir.join(crate::model::network::CONFIG_FILE);
+    // A link keeps a network; what is left without config.json is none,
+    // and goes by the rule below even when `latest` names it.
+    if kept.iter().any(|k| k == dir) && config.exists() {
         return Some("kept (latest or reused)".into());
     }
-    let config = dir.join(crate::model::network::CONFIG_FILE);
     // Without its config.json (a start cut off before writing it, a
     // removal cut off after), the directory's own time is its age.
     let changed = std::fs::metadata(&config)

@@ -81,10 +81,36 @@ pub fn executable_problem(path: &Path) -> Option<String> {
     }
 }
 
+/// The text of a small file a user names (a kind file, a kubeconfig): only
+/// a regular file of at most `max` bytes is read, so a FIFO, a device
+/// (`/dev/zero`) or a huge file is refused before a byte is read. The
+/// error is the problem, to be said with the path and the fix.
+pub fn read_small(path: &Path, max: u64) -> std::result::Result<String, String> {
+    let meta = fs::metadata(path).map_err(|e| format!("cannot be read: {e}"))?;
+    if !meta.is_file() {
+        return Err("is not a regular file (a directory, a FIFO or a device)".into());
+    }
+    if meta.len() > max {
+        return Err(format!("is {} bytes; at most {max} are read", meta.len()));
+    }
+    let mut text = String::new();
+    fs::File::open(path)
+        .and_then(|f| {
+            std::io::Read::read_to_string(&mut std::io::Read::take(f, max + 1), &mut text)
+        })
+        .map_err(|e| format!("cannot be read: {e}"))?;
+    if text.len() as u64 > max {
+        return Err(format!("grew past {max} bytes while being read"));
+    }
+    Ok(text)
+}
+
 /// Opens (creating it when missing) a file used only for `flock`-style
 /// locking; its content is never read or written.
 pub fn open_lock_file(path: &Path) -> Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
     fs::OpenOptions::new()
+        .mode(0o644)
         .create(true)
         .truncate(false)
         .write(true)
@@ -154,7 +180,14 @@ pub fn replace_symlink(target: &Path, link: &Path) -> Result<()> {
 
 /// Creates a directory and its parents.
 pub fn create_dir_all(path: &Path) -> Result<()> {
-    fs::create_dir_all(path).map_err(|e| Error::io("cannot create", path, e))
+    use std::os::unix::fs::DirBuilderExt;
+    // 0755 at most whatever the umask: no other user may replace a file in
+    // a network's directories (a stricter umask is kept).
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(path)
+        .map_err(|e| Error::io("cannot create", path, e))
 }
 
 /// The last `n` lines of a text file (lossy UTF-8); empty if unreadable.

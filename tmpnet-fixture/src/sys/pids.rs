@@ -61,8 +61,8 @@ pub fn send(pid: u32, signal: i32) -> Result<()> {
 /// Sends `signal` to every process of the group `pgid` (a node and anything
 /// it forked). A group that is already gone is not an error. A caller that
 /// is itself in the group (a command run by a node, or from one of its
-/// scripts) signals the other members one by one, sparing itself and its
-/// ancestors, so a stop never ends the command half-way.
+/// scripts) signals the other members one by one (see [`group_members`]),
+/// so a stop never ends the command half-way.
 pub fn send_group(pgid: u32, signal: i32) -> Result<()> {
     let raw = libc::pid_t::try_from(pgid)
         .ok()
@@ -72,11 +72,8 @@ pub fn send_group(pgid: u32, signal: i32) -> Result<()> {
             source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
         })?;
     if group_of(std::process::id()) == Some(pgid) {
-        let spared = self_and_ancestors();
         for pid in group_members(pgid) {
-            if !spared.contains(&pid) {
-                send(pid, signal)?;
-            }
+            send(pid, signal)?;
         }
         return Ok(());
     }
@@ -90,13 +87,18 @@ pub fn group_of(pid: u32) -> Option<u32> {
     rest.split_whitespace().nth(2)?.parse().ok()
 }
 
-/// Live (non-zombie) processes in the group `pgid`, from `/proc`.
+/// Live (non-zombie) processes in the group `pgid`, from `/proc`, other
+/// than this process: a command run inside a node's group (by the node or
+/// its scripts) waits for and signals the others, never itself. Its
+/// ancestors in the group are the node's processes and are counted.
 pub fn group_members(pgid: u32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
+    let me = std::process::id();
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
         .filter(|pid| {
             let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
                 return false;

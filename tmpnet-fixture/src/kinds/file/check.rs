@@ -99,6 +99,15 @@ impl Checker<'_> {
                 ));
             }
         }
+        if let Some(hint) = &s.binary.install_hint {
+            if hint.chars().count() > 200 || hint.chars().any(char::is_control) {
+                return Err(self.fail(
+                    "binary.install_hint",
+                    format!("{} is no short line", quoted(hint)),
+                    "say how to install the daemon in one line of at most 200 characters",
+                ));
+            }
+        }
         if let Some(m) = &s.metrics {
             if !m.path.starts_with('/') {
                 return Err(self.fail(
@@ -397,6 +406,48 @@ impl Checker<'_> {
                     format!("names the same path as {other}"),
                     "give each its own path",
                 ));
+            }
+        }
+        self.check_files_are_files(&paths)
+    }
+
+    /// The files a kind file names (`launch.config_file`, `ports.file`) are
+    /// files: not written as a directory (`x/`, `x/.`), not a directory the
+    /// node has (`launch.data_dir`, the tool's `db`), and no other path
+    /// lies inside one.
+    fn check_files_are_files(&self, paths: &[(&'static str, &str)]) -> Result<()> {
+        let is_file = |field: &str| field == "launch.config_file" || field == "ports.file";
+        let mut all: Vec<(&str, Vec<String>)> = paths
+            .iter()
+            .filter_map(|(field, value)| Some((*field, node_path(value)?)))
+            .collect();
+        all.push(("the node's db directory", vec!["db".to_owned()]));
+        for (field, value) in paths.iter().filter(|(f, _)| is_file(f)) {
+            if value.ends_with('/') || value.ends_with("/.") {
+                return Err(self.fail(
+                    field,
+                    format!("{} names a directory, not a file", quoted(value)),
+                    "name the file itself (e.g. \"data/node.conf\")",
+                ));
+            }
+            let Some(file) = node_path(value) else {
+                continue;
+            };
+            for (other, path) in all.iter().filter(|(other, _)| other != field) {
+                let clash = if *path == file && !is_file(other) {
+                    Some(format!("names {other}, a directory"))
+                } else if path.len() > file.len() && path.starts_with(&file) {
+                    Some(format!("{other} lies inside it, but it is a file"))
+                } else {
+                    None
+                };
+                if let Some(problem) = clash {
+                    return Err(self.fail(
+                        field,
+                        format!("{} {problem}", quoted(value)),
+                        "give the file a path of its own, outside every directory the node has",
+                    ));
+                }
             }
         }
         Ok(())

@@ -24,29 +24,7 @@ pub(super) fn read(path: &Path) -> Result<(KindSpec, String)> {
         problem,
         fix: "give the path of a TOML kind file (--kind-file)".into(),
     };
-    let meta = std::fs::metadata(path).map_err(|e| refuse(format!("cannot be read: {e}")))?;
-    if !meta.is_file() {
-        return Err(refuse(
-            "is not a regular file (a directory, a FIFO or a device)".into(),
-        ));
-    }
-    if meta.len() > MAX_BYTES {
-        return Err(refuse(format!(
-            "is {} bytes; a kind file is at most {MAX_BYTES}",
-            meta.len()
-        )));
-    }
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .and_then(|f| {
-            std::io::Read::read_to_string(&mut std::io::Read::take(f, MAX_BYTES + 1), &mut text)
-        })
-        .map_err(|e| refuse(format!("cannot be read: {e}")))?;
-    if text.len() as u64 > MAX_BYTES {
-        return Err(refuse(format!(
-            "grew past {MAX_BYTES} bytes while being read"
-        )));
-    }
+    let text = crate::sys::files::read_small(path, MAX_BYTES).map_err(refuse)?;
     Ok((parse(path, &text)?, text))
 }
 
@@ -103,6 +81,30 @@ mod tests {
 
     fn error_of(text: &str) -> String {
         parse(Path::new("k.toml"), text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn files_may_live_in_the_node_s_directories_but_not_be_them() {
+        let base = "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[launch]\nflags_via = \"file\"\n";
+        for fine in [
+            "data_dir = \"db\"\nconfig_file = \"db/node.conf\"",
+            "data_dir = \"data\"\nconfig_file = \"data/node.conf\"",
+            "config_file = \"./node.conf\"",
+        ] {
+            let text = format!("{base}{fine}");
+            assert!(parse(Path::new("k.toml"), &text).is_ok(), "{fine}: {text}");
+        }
+        for (bad, says) in [
+            (
+                "config_file = \"data\"",
+                "names the same path as launch.data_dir",
+            ),
+            ("data_dir = \"c/d\"\nconfig_file = \"c\"", "lies inside it"),
+            ("config_file = \"node.conf/\"", "names a directory"),
+        ] {
+            let err = error_of(&format!("{base}{bad}"));
+            assert!(err.contains(says), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -19,20 +19,21 @@ pub async fn connect(
     };
     let config = match kubeconfig {
         Some(path) => {
-            let file = Kubeconfig::read_from(path).map_err(|e| Error::Kube {
-                action: format!("read the kubeconfig {}", path.display()),
-                // The parser's first line says what and where; the lines
-                // after it draw the spot.
-                reason: format!("{}; check --kubeconfig / KUBECONFIG", first_line(&e)),
-            })?;
+            let file = read_kubeconfig(path)?;
             Config::from_custom_kubeconfig(file, &options)
                 .await
                 .map_err(load_error)?
         }
-        None if context.is_some() => Config::from_kubeconfig(&options)
-            .await
-            .map_err(load_error)?,
-        None => Config::infer().await.map_err(load_error)?,
+        None => {
+            check_default_kubeconfigs()?;
+            if context.is_some() {
+                Config::from_kubeconfig(&options)
+                    .await
+                    .map_err(load_error)?
+            } else {
+                Config::infer().await.map_err(load_error)?
+            }
+        }
     };
     let server = config.cluster_url.to_string();
     let client = Client::try_from(config).map_err(|e| Error::Kube {
@@ -41,6 +42,65 @@ pub async fn connect(
     })?;
     check_server(&client, &server).await?;
     Ok(client)
+}
+
+/// Reads the kubeconfig at `path`, refusing one that is no regular file or
+/// too big before a byte of it is read.
+pub fn read_kubeconfig(path: &std::path::Path) -> Result<Kubeconfig> {
+    check_kubeconfig_file(path, "check --kubeconfig / KUBECONFIG")?;
+    Kubeconfig::read_from(path).map_err(|e| Error::Kube {
+        action: format!("read the kubeconfig {}", path.display()),
+        // The parser's first line says what and where; the lines after it
+        // draw the spot.
+        reason: format!("{}; check --kubeconfig / KUBECONFIG", first_line(&e)),
+    })
+}
+
+/// The largest kubeconfig read (a real one, certificates inlined, is tens
+/// of KiB).
+const MAX_KUBECONFIG_BYTES: u64 = 16 << 20;
+
+/// Checks the kubeconfigs the client would read by itself (each file in
+/// `KUBECONFIG`, else `~/.kube/config`) as a named one is: a FIFO, a device
+/// or a huge file is refused before the client reads a byte of it (it
+/// would hang, or read until memory runs out).
+fn check_default_kubeconfigs() -> Result<()> {
+    let paths: Vec<std::path::PathBuf> = match std::env::var_os("KUBECONFIG") {
+        Some(list) if !list.is_empty() => std::env::split_paths(&list)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect(),
+        _ => std::env::var_os("HOME")
+            .map(|home| std::path::Path::new(&home).join(".kube/config"))
+            .into_iter()
+            .collect(),
+    };
+    for path in paths {
+        check_kubeconfig_file(&path, "check KUBECONFIG, or pass --kubeconfig")?;
+    }
+    Ok(())
+}
+
+/// Refuses a kubeconfig that is no regular file or is too big, saying
+/// `fix`; one that is missing passes (the client says so, or infers
+/// another source).
+fn check_kubeconfig_file(path: &std::path::Path, fix: &str) -> Result<()> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let problem = if !meta.is_file() {
+        "is not a regular file (a directory, a FIFO or a device)".to_owned()
+    } else if meta.len() > MAX_KUBECONFIG_BYTES {
+        format!(
+            "is {} bytes; at most {MAX_KUBECONFIG_BYTES} are read",
+            meta.len()
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::Kube {
+        action: format!("read the kubeconfig {}", path.display()),
+        reason: format!("{problem}; {fix}"),
+    })
 }
 
 /// Asks the server its version, the one request every Kubernetes API server
@@ -66,11 +126,14 @@ async fn check_server(client: &Client, server: &str) -> Result<()> {
 /// resource, subresource): the first of each kind of call, so an account
 /// missing a grant is told before anything is made. `deploy/rbac.yaml`
 /// grants them all.
-const NEEDED: [(&str, &str, &str, &str); 7] = [
+const NEEDED: [(&str, &str, &str, &str); 10] = [
     ("create", "", "configmaps", ""),
+    ("patch", "", "configmaps", ""),
     ("create", "", "secrets", ""),
     ("create", "", "services", ""),
     ("create", "apps", "statefulsets", ""),
+    ("get", "apps", "statefulsets", ""),
+    ("get", "", "pods", ""),
     ("watch", "", "pods", ""),
     ("get", "", "pods", "log"),
     ("create", "", "pods", "portforward"),

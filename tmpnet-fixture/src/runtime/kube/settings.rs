@@ -91,8 +91,13 @@ pub(crate) fn settings_for(kind: &dyn NodeKind, kube: &KubeSettings) -> Result<K
         }
     }
     if let Some(path) = kube.kubeconfig.as_deref().filter(|p| !p.is_file()) {
+        let problem = if path.exists() {
+            "is not a regular file (a directory, a FIFO or a device)"
+        } else {
+            "does not exist"
+        };
         return Err(Error::InvalidInput(format!(
-            "the kubeconfig {} does not exist; pass --kubeconfig FILE or set KUBECONFIG",
+            "the kubeconfig {} {problem}; pass --kubeconfig FILE or set KUBECONFIG",
             path.display()
         )));
     }

@@ -2,6 +2,7 @@
 //! for its endpoint (failing fast on an exit or a fatal log line), and
 //! pinning the API port it bound.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::process::Stdio;
 use std::time::Instant;
 
@@ -39,6 +40,7 @@ impl ProcessRuntime {
         files::create_dir_all(&node.dir.join(crate::model::node::LOGS_DIR))?;
         let log_path = node.log_path();
         let log = std::fs::OpenOptions::new()
+            .mode(0o644)
             .create(true)
             .append(true)
             .open(&log_path)
@@ -70,8 +72,18 @@ impl ProcessRuntime {
         // Temporary files go with the node (avalanchego's keystore, for
         // one, would stay in /tmp for good).
         let tmp = node.tmp_path();
-        std::fs::create_dir_all(&tmp).map_err(|e| Error::io("cannot create", &tmp, e))?;
+        files::create_dir_all(&tmp)?;
         cmd.env("TMPDIR", std::path::absolute(&tmp).unwrap_or(tmp));
+        // What the daemon writes is not writable by other users, whatever
+        // umask this program was started with (a stricter one is kept).
+        // SAFETY: umask is async-signal-safe and touches no memory.
+        unsafe {
+            cmd.pre_exec(|| {
+                let mask = libc::umask(0o022);
+                libc::umask(mask | 0o022);
+                Ok(())
+            });
+        }
         cmd.args(local.argv(&node.flags_path(), &flags))
             .current_dir(&node.dir)
             .stdin(Stdio::null())

@@ -23,6 +23,7 @@ SETUP_NEEDS=(
     "apt litecoind /usr/lib/litecoin/litecoind"
     "apt etcd-server /usr/bin/etcd"
     "apt monero /usr/bin/monerod"
+    "apt redis-server /usr/bin/redis-server"
     "apt buildah buildah"
     "apt debootstrap debootstrap"
     "apt binutils objcopy"

@@ -449,6 +449,16 @@ const MISTAKES: &[(&str, &str, &str)] = &[
     ),
     ("[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"", "top level", "missing field `name`"),
     (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[[roles]]\nname = \"a\"\n[[roles]]\nname = \"b\"",
+        "roles[0].nodes:",
+        "say how many nodes the role takes",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[[roles]]\nname = \"a\"\npeers = \"primray\"",
+        "roles[0].peers:",
+        "or a role's name",
+    ),
+    (
         "name = \"x\"\n[binary]\nname = \"x\"\ninstall_hint = \"apt\\ninstall \\u001b[31mx\"\n[ports]\napi = \"rpc\"",
         "binary.install_hint:",
         "one line",

@@ -1,6 +1,7 @@
 //! Daemons this project does not ship, brought in the way a user would:
 //! monerod through a kind file run by the stock `tmpnetctl` and by the
-//! harness (`examples/monerod`), and etcd as a kind written in Rust in a
+//! harness (`examples/monerod`), redis as a primary and replicas from a kind
+//! file alone (`examples/redis`), and etcd as a kind written in Rust in a
 //! crate outside the library (`examples/etcd-kind`), under `cargo test`
 //! and `cargo nextest`. Each run must leave nothing running.
 //!
@@ -150,4 +151,93 @@ fn etcd_as_a_rust_kind_outside_the_library_under_cargo_test_and_nextest() {
         ],
         2,
     );
+}
+
+/// `redis-cli -u <uri> <args>`'s answer.
+fn redis_cli(uri: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("/usr/bin/redis-cli")
+        .arg("-u")
+        .arg(uri)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).trim().to_owned()
+}
+
+/// Each node's URI and its `INFO replication` role, in node order.
+async fn roles(dir: &Path) -> Vec<(String, String)> {
+    let network = tmpnet_fixture::Network::load(dir).unwrap();
+    let mut nodes = network.nodes();
+    nodes.sort_by_key(|n| n.node().config.index);
+    let mut out = Vec::new();
+    for node in nodes {
+        let uri = node.uri().await.unwrap();
+        let info = redis_cli(&uri, &["INFO", "replication"]);
+        let role = info
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("role:"))
+            .unwrap_or_default()
+            .to_owned();
+        out.push((uri, role));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server (apt-get install redis-server); scripts/test.sh runs it"]
+async fn redis_primary_and_replicas_from_a_kind_file_alone() {
+    third_party_daemon("/usr/bin/redis-server", "redis-server");
+    let root = test_root();
+    let kind = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/redis/redis.toml");
+    // As a user runs it: redis-server and redis-cli found on PATH.
+    let tools = bin("tmpnetctl").parent().unwrap().to_owned();
+    let path = std::env::join_paths([tools, PathBuf::from("/usr/bin")]).unwrap();
+    let ctl_with_path = |args: &[&str]| {
+        ctl_cmd(root.path(), args)
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+    let out = ctl_with_path(&[
+        "start-network",
+        "--kind-file",
+        kind.to_str().unwrap(),
+        "--node-count",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = network_dir_of(&out);
+    let d = dir.to_str().unwrap().to_owned();
+    let replicated = |key: &str, value: &str, nodes: &[(String, String)]| {
+        eventually(Duration::from_secs(20), || {
+            nodes[1..]
+                .iter()
+                .all(|(uri, _)| redis_cli(uri, &["GET", key]) == value)
+        })
+    };
+    // Node 0 the primary, the others its replicas, a write on the primary
+    // read on every replica; a replica refuses writes.
+    for round in ["first start", "after a restart"] {
+        let nodes = roles(&dir).await;
+        let names: Vec<&str> = nodes.iter().map(|(_, r)| r.as_str()).collect();
+        assert_eq!(names, ["master", "slave", "slave"], "{round}");
+        let value = format!("written {round}");
+        assert_eq!(redis_cli(&nodes[0].0, &["SET", "greeting", &value]), "OK");
+        assert!(
+            replicated("greeting", &value, &nodes),
+            "{round}: not replicated"
+        );
+        assert!(
+            redis_cli(&nodes[1].0, &["SET", "greeting", "x"]).contains("READONLY"),
+            "{round}"
+        );
+        if round == "first start" {
+            let out = ctl_with_path(&["restart-network", "--network-dir", &d]);
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+    }
+    let out = ctl_with_path(&["stop-network", "--network-dir", &d]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_no_processes_under(&dir);
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::spec::{Check, Discovery, FlagsVia, KindSpec, PeerSet};
+use super::spec::{Check, Discovery, FlagsVia, KindSpec, PeerChoice};
 use super::template::{self, PortPattern};
 use crate::error::{Error, Result};
 
@@ -455,20 +455,90 @@ impl Checker<'_> {
 
     fn check_peers(&self) -> Result<()> {
         let peers = &self.spec.peers;
-        self.check_template("peers.item", &peers.item, &["id", "address"], false)?;
-        if peers.of == PeerSet::Members && self.spec.ports.discovery != Discovery::Allocate {
+        self.check_template(
+            "peers.item",
+            &peers.item,
+            &["id", "address", "host", "port"],
+            false,
+        )?;
+        let allocated = self.spec.ports.discovery == Discovery::Allocate;
+        if PeerChoice::Set(peers.of).needs_members() && !allocated {
             return Err(self.fail(
                 "peers.of",
-                "is \"members\", but members are known up front only with allocated ports",
+                "names nodes by their place in the network, whose addresses are known up front only with allocated ports",
                 "set ports.discovery = \"allocate\", or peers.of = \"earlier\"",
             ));
         }
+        self.check_roles()?;
         if peers.flag.is_none() && (peers.when_none.is_some() || peers.separator.is_some()) {
             return Err(self.fail(
                 "peers.flag",
                 "is missing, so the other peers settings do nothing",
                 "name the flag that carries the peers (e.g. flag = \"add-peer\")",
             ));
+        }
+        Ok(())
+    }
+
+    /// `[[roles]]`: named once each, each with nodes but the last, its
+    /// peers a set or another role, its flags named as flags are.
+    fn check_roles(&self) -> Result<()> {
+        let roles = &self.spec.roles;
+        let allocated = self.spec.ports.discovery == Discovery::Allocate;
+        for (i, role) in roles.iter().enumerate() {
+            let field = format!("roles[{i}]");
+            if role.name.is_empty() || roles[..i].iter().any(|r| r.name == role.name) {
+                return Err(self.fail(
+                    &field,
+                    format!("the name {} is empty or taken", quoted(&role.name)),
+                    "give each role a name of its own",
+                ));
+            }
+            match role.nodes {
+                Some(0) => {
+                    return Err(self.fail(
+                        &format!("{field}.nodes"),
+                        "is 0",
+                        "give the role at least one node, or remove it",
+                    ))
+                }
+                None if i + 1 < roles.len() => {
+                    return Err(self.fail(
+                        &format!("{field}.nodes"),
+                        "is missing, but only the last role takes the rest",
+                        "say how many nodes the role takes (e.g. nodes = 1)",
+                    ))
+                }
+                _ => {}
+            }
+            if let Some(peers) = &role.peers {
+                let choice = PeerChoice::parse(peers);
+                if let PeerChoice::Role(name) = &choice {
+                    if !roles.iter().any(|r| &r.name == name) {
+                        return Err(self.fail(
+                            &format!("{field}.peers"),
+                            format!("{} is no role and no set of nodes", quoted(peers)),
+                            "use \"earlier\", \"members\", \"first\", \"none\" or a role's name",
+                        ));
+                    }
+                }
+                if choice.needs_members() && !allocated {
+                    return Err(self.fail(
+                        &format!("{field}.peers"),
+                        "names nodes by their place in the network, whose addresses are known up front only with allocated ports",
+                        "set ports.discovery = \"allocate\"",
+                    ));
+                }
+            }
+            for name in role.flags.keys() {
+                if let Some(problem) = crate::model::flags::name_problem(name) {
+                    return Err(self.fail(
+                        &format!("{field}.flags"),
+                        format!("the flag name {} {problem}", quoted(name)),
+                        "name each flag as the daemon spells it, one word (e.g. log-level)",
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -538,6 +608,20 @@ impl Checker<'_> {
         let Some(k) = &self.spec.kubernetes else {
             return Ok(());
         };
+        let by_place = PeerChoice::Set(self.spec.peers.of).needs_members()
+            || self
+                .spec
+                .roles
+                .iter()
+                .filter_map(|r| r.peers.as_deref())
+                .any(|p| PeerChoice::parse(p).needs_members());
+        if by_place {
+            return Err(self.fail(
+                "kubernetes",
+                "is given, but peers named by their place in the network (members, first, a role) are known up front only on local processes",
+                "use peers.of = \"earlier\" for a kind that runs on Kubernetes, or remove [kubernetes]",
+            ));
+        }
         if k.image.trim().is_empty() {
             return Err(self.fail(
                 "kubernetes.image",

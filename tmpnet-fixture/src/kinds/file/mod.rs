@@ -10,6 +10,7 @@
 
 mod check;
 mod parse;
+mod peers;
 mod spec;
 mod template;
 
@@ -19,7 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use spec::{Check, ConfigFormat, Discovery, FlagsVia, KindSpec, PeerSet};
+use spec::{Check, ConfigFormat, Discovery, FlagsVia, KindSpec};
 use template::PortPattern;
 
 use super::{
@@ -27,7 +28,7 @@ use super::{
     PodProfile, PortDiscovery, POD_IP,
 };
 use crate::error::{Error, Result};
-use crate::model::{Endpoint, Flags, Health, Node, NodeConfig, Peer};
+use crate::model::{Endpoint, Flags, Health, Node, NodeConfig};
 use crate::sys::files;
 
 /// The copy of the kind file in a network directory.
@@ -173,33 +174,6 @@ impl FileKind {
         })
     }
 
-    /// The peers flag's value, if the kind gives peers.
-    fn peers_value(&self, launch: &LaunchContext<'_>) -> Option<String> {
-        let peers = &self.spec.peers;
-        peers.flag.as_ref()?;
-        let list: &[Peer] = match peers.of {
-            PeerSet::Earlier => launch.peers,
-            PeerSet::Members => launch.members,
-        };
-        if list.is_empty() {
-            return peers.when_none.clone();
-        }
-        let items: Vec<String> = list
-            .iter()
-            .map(|p| {
-                template::expand(&peers.item, |n| match n {
-                    "id" => Some(p.node_id.clone()),
-                    "address" => Some(p.p2p_address.clone()),
-                    _ => None,
-                })
-            })
-            .collect();
-        Some(match &peers.separator {
-            Some(sep) => items.join(sep),
-            None => items.join("\n"),
-        })
-    }
-
     /// The daemon's arguments: `launch.args`, then each flag through
     /// `launch.flag_args` (a value with several lines repeats the flag).
     fn args(&self, flags: &Flags, value: impl Fn(&str) -> Option<String>) -> Vec<String> {
@@ -238,17 +212,24 @@ impl FileKind {
                     source: Box::new(e),
                 })? + "\n"
             }
-            ConfigFormat::Ini => flags
-                .iter()
-                .flat_map(|(k, v)| {
-                    let lines: Vec<&str> = if v.contains('\n') {
-                        v.lines().filter(|l| !l.trim().is_empty()).collect()
-                    } else {
-                        vec![v.as_str()]
-                    };
-                    lines.into_iter().map(move |l| format!("{k}={l}\n"))
-                })
-                .collect(),
+            ConfigFormat::Ini | ConfigFormat::Space => {
+                let between = if self.spec.launch.config_format == ConfigFormat::Ini {
+                    "="
+                } else {
+                    " "
+                };
+                flags
+                    .iter()
+                    .flat_map(|(k, v)| {
+                        let lines: Vec<&str> = if v.contains('\n') {
+                            v.lines().filter(|l| !l.trim().is_empty()).collect()
+                        } else {
+                            vec![v.as_str()]
+                        };
+                        lines.into_iter().map(move |l| format!("{k}{between}{l}\n"))
+                    })
+                    .collect()
+            }
         })
     }
 
@@ -360,7 +341,11 @@ impl NodeKind for FileKind {
 
     fn new_node(&self, index: usize) -> Result<NodeConfig> {
         let prefix = self.spec.id_prefix.as_deref().unwrap_or(&self.spec.name);
-        Ok(node_with_random_id(prefix, index))
+        let mut node = node_with_random_id(prefix, index);
+        if let Some(role) = self.role_of(index) {
+            node.flags = role.flags.clone();
+        }
+        Ok(node)
     }
 
     fn init_network(&self, dir: &Path, _nodes: &[Node]) -> Result<()> {

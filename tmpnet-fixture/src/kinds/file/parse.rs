@@ -108,6 +108,23 @@ mod tests {
     }
 
     #[test]
+    fn peers_by_place_are_refused_with_kubernetes() {
+        let base = "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n";
+        let pods = "[kubernetes]\nimage = \"x:1\"\n[kubernetes.ports]\nrpc = 1\n";
+        assert!(parse(Path::new("k.toml"), &format!("{base}{pods}")).is_ok());
+        for peers in [
+            "[peers]\nof = \"first\"\n",
+            "[[roles]]\nname = \"a\"\npeers = \"a\"\n",
+        ] {
+            let err = error_of(&format!("{base}{peers}{pods}"));
+            assert!(
+                err.contains("kubernetes:") && err.contains("local processes"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn syntax_errors_name_the_line_or_the_table() {
         let err = error_of("[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"");
         assert!(err.contains("missing field `name`"), "{err}");

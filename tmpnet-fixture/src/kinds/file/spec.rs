@@ -44,6 +44,32 @@ pub struct KindSpec {
     /// Where its Prometheus metrics are; without it it exports none.
     #[serde(default)]
     pub metrics: Option<Metrics>,
+    /// Nodes that differ from the others, by index (a primary and its
+    /// replicas, seeds and followers).
+    #[serde(default)]
+    pub roles: Vec<Role>,
+}
+
+/// `[[roles]]`: the first role takes the first `nodes` nodes, the next the
+/// nodes after them; a role without `nodes` (the last) takes the rest. A
+/// node keeps its role, as its index, across restarts.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Role {
+    /// Its name, as another role's `peers` names it.
+    pub name: String,
+    /// How many nodes take it; the rest when absent (the last role only).
+    #[serde(default)]
+    pub nodes: Option<usize>,
+    /// Its nodes' own flags (recorded in each node's `config.json` when
+    /// the node is made, so `--flag` and `[flags]` come under them).
+    #[serde(default)]
+    pub flags: Flags,
+    /// Which nodes its nodes are given as peers: `"earlier"`, `"members"`,
+    /// `"first"`, `"none"`, or the name of a role (that role's nodes, the
+    /// node itself left out); `peers.of` when absent.
+    #[serde(default)]
+    pub peers: Option<String>,
 }
 
 /// `[metrics]`
@@ -89,6 +115,9 @@ pub enum ConfigFormat {
     Ini,
     /// One JSON object of strings.
     Json,
+    /// `name value` lines (as `redis.conf` and many daemons' files); a
+    /// value with several lines repeats the name.
+    Space,
 }
 
 /// The signal that stops the daemon cleanly.
@@ -229,6 +258,41 @@ pub enum PeerSet {
     Earlier,
     /// Every bootstrap node, itself included (a static membership).
     Members,
+    /// The first node (node 0), for every node after it; node 0 gets none,
+    /// on every start and restart.
+    First,
+    /// None.
+    None,
+}
+
+/// The nodes one node is given as peers: a set, or a role's nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerChoice {
+    /// One of the sets.
+    Set(PeerSet),
+    /// The nodes of the role of this name (the node itself left out).
+    Role(String),
+}
+
+impl PeerChoice {
+    /// A role's `peers` value: a set's name, else a role's.
+    pub fn parse(value: &str) -> PeerChoice {
+        match value {
+            "earlier" => PeerChoice::Set(PeerSet::Earlier),
+            "members" => PeerChoice::Set(PeerSet::Members),
+            "first" => PeerChoice::Set(PeerSet::First),
+            "none" => PeerChoice::Set(PeerSet::None),
+            role => PeerChoice::Role(role.to_owned()),
+        }
+    }
+
+    /// Whether it needs every node's address up front (the members).
+    pub fn needs_members(&self) -> bool {
+        !matches!(
+            self,
+            PeerChoice::Set(PeerSet::Earlier) | PeerChoice::Set(PeerSet::None)
+        )
+    }
 }
 
 /// `[peers]`
@@ -238,7 +302,8 @@ pub struct Peers {
     /// The flag that carries them; peers are not given when absent.
     #[serde(default)]
     pub flag: Option<String>,
-    /// One peer, with `{id}` and `{address}`.
+    /// One peer, with `{id}`, `{address}` (`host:port`), `{host}` and
+    /// `{port}` (its p2p port).
     #[serde(default = "default_item")]
     pub item: String,
     /// Joins the peers into one value; without it the flag is repeated.

@@ -237,6 +237,37 @@ async fn redis_primary_and_replicas_from_a_kind_file_alone() {
             assert!(out.status.success(), "{}", stderr(&out));
         }
     }
+    // Its log, every node's lines merged in time order by redis's own
+    // timestamps (`1:M 07 Dec 2026 18:55:41.123 * ...`), recent by --since.
+    let out = ctl_with_path(&["logs", "--network-dir", &d, "--since", "30m"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut keys = Vec::new();
+    let mut nodes = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let (node, rest) = line.split_once(" | ").expect("a node prefix");
+        nodes.insert(node.trim().to_owned());
+        let w: Vec<&str> = rest.split_whitespace().collect();
+        if let [_, day, month, year, time, ..] = w[..] {
+            if let Some(m) = MONTHS.iter().position(|x| *x == month) {
+                keys.push((
+                    year.to_owned(),
+                    m,
+                    day.parse::<u8>().unwrap(),
+                    time.to_owned(),
+                ));
+            }
+        }
+    }
+    assert_eq!(nodes.len(), 3, "every node's lines: {text}");
+    assert!(keys.len() > 10, "{text}");
+    assert!(
+        keys.windows(2).all(|w| w[0] <= w[1]),
+        "not in time order: {text}"
+    );
     let out = ctl_with_path(&["stop-network", "--network-dir", &d]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_no_processes_under(&dir);

@@ -15,6 +15,7 @@ mod health;
 mod kube_contract_tests;
 mod lock;
 mod logs;
+mod logtime;
 mod open;
 mod prune;
 #[cfg(feature = "kube")]

@@ -229,87 +229,62 @@ fn a_fatal_line_the_kind_file_names_fails_the_start_and_leaves_nothing() {
     let kinds = tempfile::tempdir().unwrap();
     let text = format!("{REFNODE_KIND_FILE}\n[logs]\nfatal = [\"wedged for the test\"]\n");
     let kind_file = write_kind(kinds.path(), "fatal.toml", &text);
-    let out = ctl(
+    start_fails_naming(
         root.path(),
-        &[
-            "start-network",
-            "--kind-file",
-            kind_file.to_str().unwrap(),
-            "--node-count",
-            "1",
-            "--flag",
-            "fault-fatal=wedged for the test",
-            "--start-timeout",
-            "20",
-        ],
+        &kind_file,
+        &["--flag", "fault-fatal=wedged for the test"],
+        "wedged for the test",
     );
+}
+
+/// A one-node start of `kind_file` (with `extra` arguments) fails, its
+/// error saying `says`, and leaves nothing running.
+fn start_fails_naming(root: &Path, kind_file: &Path, extra: &[&str], says: &str) {
+    let mut args = vec![
+        "start-network",
+        "--kind-file",
+        kind_file.to_str().unwrap(),
+        "--node-count",
+        "1",
+        "--start-timeout",
+        "20",
+    ];
+    args.extend_from_slice(extra);
+    let out = ctl(root, &args);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("wedged for the test"),
-        "{}",
-        stderr(&out)
-    );
-    assert_no_processes_under(root.path());
+    assert!(stderr(&out).contains(says), "{}", stderr(&out));
+    assert_no_processes_under(root);
 }
 
 #[test]
 fn a_fatal_last_line_without_its_newline_is_named_when_the_daemon_exits() {
-    use std::os::unix::fs::PermissionsExt;
     let root = test_root();
     let kinds = tempfile::tempdir().unwrap();
     // A daemon's last words, unended: written, then the exit.
-    let daemon = kinds.path().join("dies-mid-line");
-    std::fs::write(
-        &daemon,
-        "#!/bin/sh\nsleep 0.5\nprintf 'FATAL: cannot open the wallet' >&2\nexit 3\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&daemon, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let text = format!(
-        "name = \"dies\"\n[binary]\npath = {:?}\n[ports]\napi = \"rpc\"\n[logs]\nfatal = [\"FATAL\"]\n",
-        daemon.display().to_string()
+    let kind_file = script_kind(
+        kinds.path(),
+        "dies",
+        "sleep 0.5\nprintf 'FATAL: cannot open the wallet' >&2\nexit 3\n",
+        "[logs]\nfatal = [\"FATAL\"]\n",
     );
-    let kind_file = write_kind(kinds.path(), "dies.toml", &text);
-    let out = ctl(
+    start_fails_naming(
         root.path(),
-        &[
-            "start-network",
-            "--kind-file",
-            kind_file.to_str().unwrap(),
-            "--node-count",
-            "1",
-            "--start-timeout",
-            "20",
-        ],
+        &kind_file,
+        &[],
+        "it logged \"FATAL: cannot open the wallet\" and exited",
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("it logged \"FATAL: cannot open the wallet\" and exited"),
-        "{}",
-        stderr(&out)
-    );
-    assert_no_processes_under(root.path());
 }
 
 #[test]
 fn a_node_s_temporary_files_go_with_its_directory() {
-    use std::os::unix::fs::PermissionsExt;
     let root = test_root();
     let kinds = tempfile::tempdir().unwrap();
-    let daemon = kinds.path().join("makes-temp-files");
-    std::fs::write(
-        &daemon,
-        "#!/bin/sh\n/bin/mktemp -d >\"$TMPNET_NODE_DIR/made\"\n\
-         exec /usr/bin/python3 -m http.server --bind 127.0.0.1 \"$2\" >/dev/null 2>&1\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&daemon, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let text = format!(
-        "name = \"temp-files\"\n[binary]\npath = {:?}\n[launch]\nflag_args = [\"--{{name}}\", \"{{value}}\"]\n\
-         [ports]\napi = \"rpc\"\n[forced_flags]\nport = \"{{port.rpc}}\"\n[health]\ncheck = \"tcp\"\n",
-        daemon.display().to_string()
+    let kind_file = script_kind(
+        kinds.path(),
+        "makes-temp-files",
+        &format!("/bin/mktemp -d >\"$TMPNET_NODE_DIR/made\"\n{SERVE}"),
+        "",
     );
-    let kind_file = write_kind(kinds.path(), "temp-files.toml", &text);
     let dir = start_network(
         root.path(),
         &[
@@ -341,27 +316,18 @@ fn a_node_s_temporary_files_go_with_its_directory() {
 /// a TCP connect, and a test reaches it by host and port.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_speaking_no_http_has_its_own_scheme_and_an_address() {
-    use std::os::unix::fs::PermissionsExt;
     let root = test_root();
     let kinds = tempfile::tempdir().unwrap();
-    let daemon = kinds.path().join("line-server");
-    std::fs::write(
-        &daemon,
-        "#!/bin/sh\nexec /usr/bin/python3 -c 'import socket,sys\n\
+    let script = "exec /usr/bin/python3 -c 'import socket,sys\n\
          s=socket.create_server((\"127.0.0.1\", int(sys.argv[2])))\n\
-         while True:\n    c,_=s.accept(); c.sendall(b\"+PONG\\r\\n\"); c.close()' \"$@\"\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&daemon, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let kind = |check: &str| {
-        format!(
-            "name = \"line-server\"\n[binary]\npath = {:?}\n[launch]\nflag_args = [\"--{{name}}\", \"{{value}}\"]\n\
-             [ports]\napi = \"rpc\"\nscheme = \"redis\"\n[forced_flags]\nport = \"{{port.rpc}}\"\n{check}",
-            daemon.display().to_string()
-        )
-    };
+         while True:\n    c,_=s.accept(); c.sendall(b\"+PONG\\r\\n\"); c.close()' \"$@\"\n";
     // The default HTTP check cannot reach a daemon that speaks no HTTP.
-    let refused = write_kind(kinds.path(), "http-check.toml", &kind(""));
+    let refused = script_kind(
+        kinds.path(),
+        "http-check",
+        script,
+        "scheme = \"redis\"\n[health]\ncheck = \"http\"\n",
+    );
     let out = ctl(
         root.path(),
         &["start-network", "--kind-file", refused.to_str().unwrap()],
@@ -372,11 +338,7 @@ async fn a_daemon_speaking_no_http_has_its_own_scheme_and_an_address() {
         "{}",
         stderr(&out)
     );
-    let kind_file = write_kind(
-        kinds.path(),
-        "line-server.toml",
-        &kind("[health]\ncheck = \"tcp\"\n"),
-    );
+    let kind_file = script_kind(kinds.path(), "line-server", script, "scheme = \"redis\"\n");
     let args = [
         "start-network",
         "--kind-file",

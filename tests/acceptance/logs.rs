@@ -167,29 +167,21 @@ fn follow_prints_what_nodes_write_through_a_restart() {
 /// serving on its port.
 #[test]
 fn since_reads_zone_less_times_as_the_machine_s_local_time() {
-    use std::os::unix::fs::PermissionsExt;
     const ZONE: &str = "XST-05:30";
     let root = test_root();
     let r = root.path();
     let kinds = tempfile::tempdir().unwrap();
-    let daemon = kinds.path().join("local-times");
-    std::fs::write(
-        &daemon,
-        "#!/bin/sh\n\
-         stamp() { LC_ALL=C /bin/date -d \"$1\" '+%d %b %Y %H:%M:%S.000'; }\n\
-         echo \"1:M $(stamp '-2 hours') * written two hours ago\"\n\
-         echo \"1:M $(stamp now) * written now\"\n\
-         echo 'a line with no time'\n\
-         exec /usr/bin/python3 -m http.server --bind 127.0.0.1 \"$2\" >/dev/null 2>&1\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&daemon, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let text = format!(
-        "name = \"local-times\"\n[binary]\npath = {:?}\n[launch]\nflag_args = [\"--{{name}}\", \"{{value}}\"]\n\
-         [ports]\napi = \"rpc\"\n[forced_flags]\nport = \"{{port.rpc}}\"\n[health]\ncheck = \"tcp\"\n",
-        daemon.display().to_string()
+    let kind_file = script_kind(
+        kinds.path(),
+        "local-times",
+        &format!(
+            "stamp() {{ LC_ALL=C /bin/date -d \"$1\" '+%d %b %Y %H:%M:%S.000'; }}\n\
+             echo \"1:M $(stamp '-2 hours') * written two hours ago\"\n\
+             echo \"1:M $(stamp now) * written now\"\n\
+             echo 'a line with no time'\n{SERVE}"
+        ),
+        "",
     );
-    let kind_file = write_kind(kinds.path(), "local-times.toml", &text);
     let start = ctl_cmd(
         r,
         &[

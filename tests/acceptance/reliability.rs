@@ -392,17 +392,15 @@ fn stop_network_from_a_shell_carrying_a_node_mark_spares_that_shell() {
 /// and exits 0.
 #[test]
 fn stop_network_run_by_a_node_itself_stops_the_network_and_survives() {
-    use std::os::unix::fs::PermissionsExt;
     let root = test_root();
     let kinds = tempfile::tempdir().unwrap();
     let trigger = kinds.path().join("trigger");
     let report = kinds.path().join("report");
-    let daemon = kinds.path().join("stops-its-network");
-    std::fs::write(
-        &daemon,
-        format!(
-            "#!/bin/sh\n\
-             /usr/bin/python3 -m http.server --bind 127.0.0.1 \"$2\" >/dev/null 2>&1 &\n\
+    let kind_file = script_kind(
+        kinds.path(),
+        "stops-its-network",
+        &format!(
+            "/usr/bin/python3 -m http.server --bind 127.0.0.1 \"$2\" >/dev/null 2>&1 &\n\
              if /bin/mkdir \"{trigger}.taken\" 2>/dev/null; then\n\
                ( while [ ! -e \"{trigger}\" ]; do /bin/sleep 0.1; done\n\
                  {ctl} stop-network --network-dir \"$(/usr/bin/dirname \"$TMPNET_NODE_DIR\")\" >\"{report}.out\" 2>&1 ) &\n\
@@ -412,15 +410,8 @@ fn stop_network_run_by_a_node_itself_stops_the_network_and_survives() {
             report = report.display(),
             ctl = bin("tmpnetctl").display(),
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&daemon, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let text = format!(
-        "name = \"stops-its-network\"\n[binary]\npath = {:?}\n[launch]\nflag_args = [\"--{{name}}\", \"{{value}}\"]\n\
-         [ports]\napi = \"rpc\"\n[forced_flags]\nport = \"{{port.rpc}}\"\n[health]\ncheck = \"tcp\"\n",
-        daemon.display().to_string()
+        "",
     );
-    let kind_file = write_kind(kinds.path(), "stops.toml", &text);
     let dir = start_network(
         root.path(),
         &[

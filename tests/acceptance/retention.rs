@@ -240,15 +240,19 @@ fn prune_removes_the_locks_of_nextest_runs_that_are_over() {
     std::os::unix::fs::symlink(running.path(), r.join("networks/nextest-linked")).unwrap();
     let held = std::fs::File::open(locks.join("nextest-held.lock")).unwrap();
     held.lock().unwrap();
-    let out = ctl(r, &["prune", "--older-than", "0s"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let mut left: Vec<String> = std::fs::read_dir(&locks)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    left.sort();
+    // The lock files a prune leaves.
+    let pruned = || {
+        let out = ctl(r, &["prune", "--older-than", "0s"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let mut left: Vec<String> = std::fs::read_dir(&locks)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        left
+    };
     assert_eq!(
-        left,
+        pruned(),
         [
             "e2e.serial.lock",
             "nextest-held.lock",
@@ -257,15 +261,8 @@ fn prune_removes_the_locks_of_nextest_runs_that_are_over() {
         ]
     );
     drop(held);
-    let out = ctl(r, &["prune", "--older-than", "0s"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let mut left: Vec<String> = std::fs::read_dir(&locks)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    left.sort();
     assert_eq!(
-        left,
+        pruned(),
         ["e2e.serial.lock", "nextest-linked.lock", "reuse-e2e.lock"]
     );
 }

@@ -387,6 +387,39 @@ p2p-host = "{bind}"
 p2p-port = "{port.p2p}"
 "#;
 
+/// A daemon written as a shell script: `script` (after `#!/bin/sh`) as the
+/// executable `dir/name`, and a kind file `dir/name.toml` running it with
+/// its allocated API port as `"$2"` (`--port <port>`), healthy once that
+/// port accepts connections (unless `extra` has a `[health]`), with
+/// `extra` appended in its `[ports]` table. Returns the kind file. A script that must serve ends
+/// with `exec /usr/bin/python3 -m http.server --bind 127.0.0.1 "$2"`.
+pub fn script_kind(dir: &Path, name: &str, script: &str, extra: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let daemon = dir.join(name);
+    std::fs::write(&daemon, format!("#!/bin/sh\n{script}")).expect("write the daemon");
+    std::fs::set_permissions(&daemon, std::fs::Permissions::from_mode(0o755))
+        .expect("make it executable");
+    // `extra` starts inside [ports] (e.g. `scheme = "redis"`), then may
+    // open tables of its own.
+    let text = format!(
+        "name = {name:?}\n[binary]\npath = {:?}\n[launch]\nflag_args = [\"--{{name}}\", \"{{value}}\"]\n\
+         [forced_flags]\nport = \"{{port.rpc}}\"\n[ports]\napi = \"rpc\"\n{extra}",
+        daemon.display().to_string()
+    );
+    let extra_health = extra.contains("[health]");
+    let text = if extra_health {
+        text
+    } else {
+        format!("{text}\n[health]\ncheck = \"tcp\"\n")
+    };
+    write_kind(dir, &format!("{name}.toml"), &text)
+}
+
+/// The line that ends a script daemon serving on its port (see
+/// [`script_kind`]).
+pub const SERVE: &str =
+    "exec /usr/bin/python3 -m http.server --bind 127.0.0.1 \"$2\" >/dev/null 2>&1\n";
+
 /// Writes a kind file `name` in `dir` from `text`, with `@REFNODE@` as the
 /// reference node's path.
 pub fn write_kind(dir: &Path, name: &str, text: &str) -> PathBuf {

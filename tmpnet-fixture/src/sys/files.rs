@@ -87,11 +87,8 @@ pub fn executable_problem(path: &Path) -> Option<String> {
 /// error is the problem, to be said with the path and the fix.
 pub fn read_small(path: &Path, max: u64) -> std::result::Result<String, String> {
     let meta = fs::metadata(path).map_err(|e| format!("cannot be read: {e}"))?;
-    if !meta.is_file() {
-        return Err("is not a regular file (a directory, a FIFO or a device)".into());
-    }
-    if meta.len() > max {
-        return Err(format!("is {} bytes; at most {max} are read", meta.len()));
+    if let Some(problem) = not_small_file(&meta, max) {
+        return Err(problem);
     }
     let mut text = String::new();
     fs::File::open(path)
@@ -103,6 +100,18 @@ pub fn read_small(path: &Path, max: u64) -> std::result::Result<String, String> 
         return Err(format!("grew past {max} bytes while being read"));
     }
     Ok(text)
+}
+
+/// Why a file with metadata `meta` is not read as a small file of at most
+/// `max` bytes (no regular file, or too big); `None` when it may be.
+pub fn not_small_file(meta: &fs::Metadata, max: u64) -> Option<String> {
+    if !meta.is_file() {
+        Some("is not a regular file (a directory, a FIFO or a device)".into())
+    } else if meta.len() > max {
+        Some(format!("is {} bytes; at most {max} are read", meta.len()))
+    } else {
+        None
+    }
 }
 
 /// Opens (creating it when missing) a file used only for `flock`-style

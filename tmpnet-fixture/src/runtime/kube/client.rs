@@ -87,14 +87,7 @@ fn check_kubeconfig_file(path: &std::path::Path, fix: &str) -> Result<()> {
     let Ok(meta) = std::fs::metadata(path) else {
         return Ok(());
     };
-    let problem = if !meta.is_file() {
-        "is not a regular file (a directory, a FIFO or a device)".to_owned()
-    } else if meta.len() > MAX_KUBECONFIG_BYTES {
-        format!(
-            "is {} bytes; at most {MAX_KUBECONFIG_BYTES} are read",
-            meta.len()
-        )
-    } else {
+    let Some(problem) = crate::sys::files::not_small_file(&meta, MAX_KUBECONFIG_BYTES) else {
         return Ok(());
     };
     Err(Error::Kube {

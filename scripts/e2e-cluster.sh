@@ -174,7 +174,7 @@ check_empty
 echo "== the runner cases (tests/runner_e2e), as on the simulator"
 kubectl_admin="$CLUSTER_DIR/kubectl --kubeconfig $admin_kubeconfig"
 ADMIN_KUBECONFIG="$admin_kubeconfig" TMPNETCTL="$tmpnetctl" RUNNER_E2E_WORK="$work" \
-    RUNNER_E2E_SECRET_SCAN="$CLUSTER_DIR/logs" \
+    RUNNER_E2E_SECRET_SCAN="$CLUSTER_DIR/logs" RUNNER_E2E_LOAD=local-cluster \
     RUNNER_E2E_DIAGNOSE="$kubectl_admin get pods,jobs,statefulsets,pvc -n tmpnet -o wide; $kubectl_admin get events -n tmpnet --sort-by=.lastTimestamp | tail -n 30" \
     cargo run --quiet --locked -p tmpnet-acceptance --bin runner-e2e
 

@@ -12,7 +12,14 @@
 //!    ServiceAccount that does not exist (refused before any Job), a
 //!    deadline (the reason shown);
 //! 6. a detached Job deleted mid-run (its network goes with it; waiting
-//!    for it fails in one line).
+//!    for it fails in one line);
+//! 7. a crate outside the repository (redis-server as its daemon, a kind
+//!    file and a data file of its own): its runner image and node image
+//!    built by `tmpnetctl image` and loaded where `RUNNER_E2E_LOAD` says
+//!    (`local-cluster`; the simulator reads its images only at its start,
+//!    so this case runs on the local cluster), its suite passing in a Job
+//!    with a forwarded secret that appears in no output, and a test
+//!    failing in the Job failing the local `cargo test`.
 //!
 //! After each, the namespace must hold nothing of tmpnet.
 //!
@@ -558,6 +565,254 @@ fn uuid_like() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The repository's root.
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the repository")
+        .to_owned()
+}
+
+/// The kind file of the crate of its own: Debian's redis-server, each node
+/// a standalone server, in a pod from the image `tmpnetctl image node`
+/// makes of the package.
+const OWN_KIND: &str = r##"name = "redis"
+
+[binary]
+name = "redis-server"
+install_hint = "install it with `apt-get install redis-server`"
+
+[launch]
+flag_args = ["--{name}", "{value}"]
+
+[ports]
+api = "redis"
+scheme = "redis"
+
+[health]
+check = "tcp"
+
+[logs]
+fatal = ["# Fatal error", "FATAL CONFIG FILE ERROR"]
+port_conflict = ["Address already in use"]
+
+[flags]
+appendonly = "no"
+protected-mode = "no"
+
+[forced_flags]
+port = "{port.redis}"
+bind = "{bind}"
+dir = "{data_dir}"
+
+[kubernetes]
+image = "own/redis:e2e"
+ports = { redis = 6379 }
+"##;
+
+/// Its suite: every node keeps what it is told (the data file's line, over
+/// the redis protocol), the forwarded token arrived, and one test fails
+/// when asked to.
+const OWN_SUITE: &str = r#"use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+
+use tmpnet_fixture::{tmpnet_test, TestEnvironment, TestResult};
+
+/// A data file the suite reads where it was written.
+const GREETING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/greeting.txt");
+
+/// One redis command; its reply's first line.
+fn ask(host: &str, port: u16, words: &[&str]) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect((host, port))?;
+    let mut request = format!("*{}\r\n", words.len());
+    for word in words {
+        request += &format!("${}\r\n{word}\r\n", word.len());
+    }
+    stream.write_all(request.as_bytes())?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    if line.starts_with('$') {
+        line.clear();
+        reader.read_line(&mut line)?;
+    }
+    Ok(line.trim_end().to_owned())
+}
+
+#[tmpnet_test]
+async fn every_node_keeps_what_it_is_told(env: &TestEnvironment) -> TestResult {
+    let greeting = std::fs::read_to_string(GREETING)?;
+    let greeting = greeting.trim();
+    for node in env.nodes() {
+        let (host, port) = node.address().await?;
+        assert_eq!(ask(&host, port, &["SET", "greeting", greeting])?, "+OK");
+        assert_eq!(ask(&host, port, &["GET", "greeting"])?, greeting, "{}", node.id());
+    }
+    let token = std::env::var("APP_TOKEN").unwrap_or_default();
+    assert!(token.starts_with("tok-"), "the forwarded token did not arrive");
+    Ok(())
+}
+
+#[tmpnet_test]
+async fn fails_when_asked(_env: &TestEnvironment) -> TestResult {
+    if std::env::var("APP_FAIL").is_ok_and(|v| v == "1") {
+        return Err("failing on purpose, as asked".into());
+    }
+    Ok(())
+}
+
+tmpnet_fixture::main!(kind_file = "kinds/redis.toml", nodes = 2);
+"#;
+
+/// A crate outside the repository: its images by `tmpnetctl image`, its
+/// suite as a Job.
+async fn own_crate(c: &Cases, load: &str) -> Outcome {
+    println!("== a crate of its own: images by tmpnetctl image, its suite as a Job");
+    let dir = c.work.join("own-crate");
+    let fixture = repository().join("tmpnet-fixture");
+    let manifest = format!(
+        r#"[package]
+name = "own-redis"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[workspace]
+
+[dev-dependencies]
+tmpnet-fixture = {{ path = "{}", features = ["kube"] }}
+k8s-openapi = {{ version = "0.29", features = ["v1_33"] }}
+
+[[test]]
+name = "redis"
+path = "tests/redis/main.rs"
+harness = false
+
+[package.metadata.tmpnet]
+image-files = ["data/greeting.txt"]
+"#,
+        fixture.display()
+    );
+    for (path, text) in [
+        ("Cargo.toml", manifest.as_str()),
+        ("src/lib.rs", "//! A crate of its own.\n"),
+        ("kinds/redis.toml", OWN_KIND),
+        ("data/greeting.txt", "hello from a crate of its own\n"),
+        ("tests/redis/main.rs", OWN_SUITE),
+    ] {
+        let file = dir.join(path);
+        std::fs::create_dir_all(file.parent().expect("a file in a directory"))?;
+        std::fs::write(file, text)?;
+    }
+    let target = repository().join("target/user-crates");
+    let target = target.to_str().ok_or("a path that is not UTF-8")?;
+    let manifest_path = dir.join("Cargo.toml");
+    let manifest_path = manifest_path.to_str().ok_or("a path that is not UTF-8")?;
+    let built = |name: &str, args: &[&str]| -> Outcome {
+        let ran = c.run(name, &[("CARGO_TARGET_DIR", target)], &c.tmpnetctl, args)?;
+        if !ran.status.success() {
+            return Err(format!(
+                "tmpnetctl {}: failed ({}):\n{}",
+                args.join(" "),
+                ran.status,
+                ran.log
+            )
+            .into());
+        }
+        println!("  {}", ran.log.lines().last().unwrap_or_default());
+        Ok(())
+    };
+    built(
+        "own-runner-image",
+        &[
+            "image",
+            "suite",
+            "--manifest-path",
+            manifest_path,
+            "--tag",
+            "own/runner:e2e",
+            "--load",
+            load,
+        ],
+    )?;
+    let kind = dir.join("kinds/redis.toml");
+    let kind = kind.to_str().ok_or("a path that is not UTF-8")?;
+    built(
+        "own-node-image",
+        &[
+            "image",
+            "node",
+            "--kind-file",
+            kind,
+            "--deb",
+            "redis-server",
+            "--load",
+            load,
+        ],
+    )?;
+
+    let token = format!("tok-{}", uuid_like());
+    let suite = |name: &str, vars: &[(&str, &str)]| -> Outcome<Ran> {
+        let mut all = vec![
+            ("CARGO_TARGET_DIR", target),
+            ("ENV_JOB_IMAGE", "own/runner:e2e"),
+            ("TMPNET_RUNNER_ENV", "APP_"),
+            ("APP_TOKEN", token.as_str()),
+        ];
+        all.extend_from_slice(vars);
+        c.run(
+            name,
+            &all,
+            Path::new(&cargo()),
+            &["test", "--manifest-path", manifest_path],
+        )
+    };
+    // The data file is read in the Job from the image, not from here.
+    let moved = dir.join("data/greeting.txt");
+    let aside = dir.join("greeting.txt.aside");
+    std::fs::rename(&moved, &aside)?;
+    let passed = suite("own-suite", &[]);
+    std::fs::rename(&aside, &moved)?;
+    let passed = passed?;
+    if !passed.status.success() || !passed.log.contains("2 passed") {
+        return Err(format!(
+            "the crate's suite did not pass in the Job ({}):\n{}",
+            passed.status, passed.log
+        )
+        .into());
+    }
+    if !passed.log.contains("running the suite in the cluster: Job") {
+        return Err(format!("the crate's suite did not run as a Job:\n{}", passed.log).into());
+    }
+    println!("  its suite passed in a Job, the data file read from the image, the token forwarded");
+    c.check_empty().await?;
+
+    let failed = suite("own-failing", &[("APP_FAIL", "1")])?;
+    if failed.status.success() {
+        return Err(format!(
+            "a test failing in the Job did not fail the local run:\n{}",
+            failed.log
+        )
+        .into());
+    }
+    if !failed.log.contains("failing on purpose, as asked") {
+        return Err(format!(
+            "the local run does not say why the Job's test failed:\n{}",
+            failed.log
+        )
+        .into());
+    }
+    println!(
+        "  a test failing in the Job failed the local cargo test ({})",
+        failed.status
+    );
+    c.never_written(&token)?;
+    println!(
+        "  the forwarded token appears in no output, no network directory, no log of the cluster"
+    );
+    c.check_empty().await
+}
+
 async fn connect_admin() -> Outcome<Client> {
     let config = kube::Config::from_custom_kubeconfig(
         kube::config::Kubeconfig::read_from(env("ADMIN_KUBECONFIG")?)?,
@@ -586,6 +841,10 @@ async fn main() -> std::process::ExitCode {
         interrupted_and_killed(&cases).await?;
         refused(&cases).await?;
         detached_and_deleted(&cases).await?;
+        match std::env::var("RUNNER_E2E_LOAD") {
+            Ok(load) if !load.is_empty() => own_crate(&cases, &load).await?,
+            _ => println!("== (a crate of its own as a Job: the local cluster's case, scripts/e2e-cluster.sh)"),
+        }
         Outcome::Ok(())
     };
     match run.await {

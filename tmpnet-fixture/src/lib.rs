@@ -18,8 +18,9 @@
 //!
 //! The project's own programs (`tmpnetctl`, `tmpnet-bootstrap-monitor`)
 //! also use modules these pages do not show: `runner` (the remote runner's
-//! Jobs), `bootstrap_monitor`, `collector` (the metrics collector), `cli`
-//! (the flags the harness and `tmpnetctl` share), `model::layout` (the root
+//! Jobs), `bootstrap_monitor`, `collector` (the metrics collector),
+//! `images` (the images `tmpnetctl image` builds), `cli` (the flags the
+//! harness and `tmpnetctl` share), `model::layout` (the root
 //! directory's names) and avalanchego's identity and genesis. They are
 //! public only so those programs can link them, and are not a stable API.
 //!
@@ -76,6 +77,9 @@ pub mod collector;
 mod error;
 mod harness;
 pub mod helpers;
+#[cfg(feature = "kube")]
+#[doc(hidden)]
+pub mod images;
 pub mod kinds;
 pub mod model;
 mod network;

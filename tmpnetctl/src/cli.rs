@@ -52,6 +52,73 @@ pub enum Command {
     /// The bootstrap monitor: a node that syncs a network on Kubernetes from scratch, again for every new image of its tag: render, deploy, status, remove.
     #[command(subcommand)]
     BootstrapMonitor(MonitorCommand),
+    /// Images for Kubernetes from your own workspace: a suite's runner image, a kind file's node image.
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+/// Which image to build.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build the runner image of a suite (ENV_JOB_IMAGE): its test binaries built as `cargo test` builds them, stripped, the files it reads at their own paths, their libraries.
+    Suite(SuiteImageArgs),
+    /// Build a node image of a kind file's daemon: a binary built here or Debian packages, run as an unprivileged user.
+    Node(NodeImageArgs),
+}
+
+/// The builder and where the image goes, for both images.
+#[derive(Debug, Args)]
+pub struct ImageOutArgs {
+    /// The builder [default: docker when its daemon answers, else buildah]
+    #[arg(long, value_name = "TOOL")]
+    pub tool: Option<tmpnet_fixture::images::Tool>,
+    /// Also load the image into: local-cluster, kind, kind=NAME, or oci=DIR (an OCI layout) (repeatable).
+    #[arg(long = "load", value_name = "PLACE")]
+    pub loads: Vec<tmpnet_fixture::images::Load>,
+}
+
+/// Arguments of `image suite`.
+#[derive(Debug, Args)]
+pub struct SuiteImageArgs {
+    /// The workspace's or package's Cargo.toml [default: cargo's own search from here]
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// A package whose test binaries go in (repeatable) [default: cargo's default packages]
+    #[arg(short, long = "package", value_name = "PKG")]
+    pub packages: Vec<String>,
+    /// Features to build with, as cargo test takes them (repeatable).
+    #[arg(long, value_name = "FEATURES")]
+    pub features: Vec<String>,
+    /// Build with --locked.
+    #[arg(long)]
+    pub locked: bool,
+    /// A file or directory the tests read, copied to the same absolute path in the image (repeatable).
+    #[arg(long = "file", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+    /// The image's name.
+    #[arg(long, value_name = "NAME", default_value = "tmpnet/runner:latest")]
+    pub tag: String,
+    #[command(flatten)]
+    pub out: ImageOutArgs,
+}
+
+/// Arguments of `image node`.
+#[derive(Debug, Args)]
+pub struct NodeImageArgs {
+    /// The kind file: the daemon's name, its data path, and the image's name ([kubernetes] image).
+    #[arg(long, value_name = "FILE")]
+    pub kind_file: PathBuf,
+    /// The daemon's executable, built here [default: the kind's binary.path]
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+    /// A Debian package to install: the daemon's own, or what a binary needs (repeatable).
+    #[arg(long = "deb", value_name = "PACKAGE")]
+    pub debs: Vec<String>,
+    /// The image's name [default: the kind file's kubernetes.image]
+    #[arg(long, value_name = "NAME")]
+    pub tag: Option<String>,
+    #[command(flatten)]
+    pub out: ImageOutArgs,
 }
 
 /// What to do with a bootstrap monitor.

@@ -65,6 +65,30 @@ pub fn build_id(path: &Path) -> Option<String> {
     None
 }
 
+/// The newest GNU C library version `path` asks for (`GLIBC_2.34` in its
+/// dynamic strings), as (major, minor); `None` when it names none (a
+/// static binary, or not an ELF file).
+pub fn glibc_needed(path: &Path) -> std::io::Result<Option<(u32, u32)>> {
+    const MARK: &[u8] = b"GLIBC_";
+    let bytes = std::fs::read(path)?;
+    let mut newest = None;
+    let mut at = 0;
+    while let Some(found) = bytes[at..].windows(MARK.len()).position(|w| w == MARK) {
+        let start = at + found + MARK.len();
+        let end = bytes[start..]
+            .iter()
+            .position(|b| !(b.is_ascii_digit() || *b == b'.'))
+            .map_or(bytes.len(), |n| start + n);
+        let version = std::str::from_utf8(&bytes[start..end]).unwrap_or_default();
+        let mut parts = version.split('.').map(str::parse::<u32>);
+        if let (Some(Ok(major)), Some(Ok(minor))) = (parts.next(), parts.next()) {
+            newest = newest.max(Some((major, minor)));
+        }
+        at = end.max(start);
+    }
+    Ok(newest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +106,22 @@ mod tests {
         std::fs::write(dir.path().join("x"), b"not an elf file at all, just text").unwrap();
         assert_eq!(build_id(&dir.path().join("x")), None);
         assert_eq!(build_id(&dir.path().join("missing")), None);
+    }
+
+    #[test]
+    fn the_newest_glibc_a_file_asks_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("x");
+        std::fs::write(
+            &file,
+            b"\0GLIBC_2.2.5\0GLIBC_2.34\0GLIBC_2.9\0GLIBC_PRIVATE\0",
+        )
+        .unwrap();
+        assert_eq!(glibc_needed(&file).unwrap(), Some((2, 34)));
+        std::fs::write(&file, b"static, no C library named").unwrap();
+        assert_eq!(glibc_needed(&file).unwrap(), None);
+        // The test binary itself links the machine's C library.
+        let exe = std::env::current_exe().unwrap();
+        assert!(glibc_needed(&exe).unwrap().is_some_and(|v| v >= (2, 2)));
     }
 }

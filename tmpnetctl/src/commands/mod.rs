@@ -1,5 +1,6 @@
 //! What each subcommand does.
 
+mod image;
 mod monitor;
 
 use std::path::Path;
@@ -52,6 +53,7 @@ pub async fn run(command: Command) -> Result<ExitCode> {
         Command::Render(args) => render(args),
         Command::Runner(command) => runner(command).await,
         Command::BootstrapMonitor(command) => monitor::run(command).await,
+        Command::Image(command) => image::run(command),
         Command::StartMetricsCollector(args) => {
             let root = layout::root_dir(args.root.root_dir.as_deref())?;
             match collector::start(&root, args.prometheus_path.as_deref()).await? {

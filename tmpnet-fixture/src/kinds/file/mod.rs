@@ -566,6 +566,43 @@ impl PodDaemon for FileKind {
     }
 }
 
+/// What an image of a kind's daemon takes from its kind file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageFacts {
+    /// The daemon's file name: `binary.name`, or `binary.path`'s.
+    pub daemon: String,
+    /// `binary.path`, resolved against the kind file's directory.
+    pub binary_path: Option<PathBuf>,
+    /// `kubernetes.image`, without `[kubernetes]` none.
+    pub image: Option<String>,
+    /// `kubernetes.data_path`, or `/data`.
+    pub data_path: String,
+}
+
+/// Reads and checks the kind file at `path` (as written, asking this
+/// machine for nothing) for what an image of its daemon needs.
+pub fn image_facts(path: &Path) -> Result<ImageFacts> {
+    let kind = FileKind::read(path)?;
+    let binary = &kind.spec.binary;
+    let daemon = binary
+        .name
+        .clone()
+        .or_else(|| {
+            kind.binary_path
+                .as_ref()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    let k = kind.spec.kubernetes.as_ref();
+    Ok(ImageFacts {
+        daemon,
+        binary_path: kind.binary_path.clone(),
+        image: k.map(|k| k.image.clone()),
+        data_path: k.map_or_else(|| "/data".to_owned(), |k| k.data_path.clone()),
+    })
+}
+
 /// Reads the kind of a network directory that holds a [`KIND_FILE`].
 pub fn load_from_network(dir: &Path) -> Result<Option<FileKind>> {
     let path = dir.join(KIND_FILE);

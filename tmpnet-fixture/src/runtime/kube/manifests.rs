@@ -273,11 +273,15 @@ impl Context<'_> {
         }
     }
 
-    fn ports(&self) -> [(String, u16); 2] {
-        [
-            ("api".to_owned(), self.profile.api_port),
-            ("p2p".to_owned(), self.profile.p2p_port),
-        ]
+    /// The pod's named ports: the API port, and the p2p port when it is
+    /// another (a daemon whose peers dial its API port has one; a port
+    /// twice is refused by the API server).
+    fn ports(&self) -> Vec<(String, u16)> {
+        let mut ports = vec![("api".to_owned(), self.profile.api_port)];
+        if self.profile.p2p_port != self.profile.api_port {
+            ports.push(("p2p".to_owned(), self.profile.p2p_port));
+        }
+        ports
     }
 
     /// The node's headless Service: the StatefulSet's `serviceName`, giving

@@ -222,6 +222,47 @@ mod tests {
     }
 
     #[test]
+    fn a_daemon_dialled_on_its_api_port_has_that_port_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.toml");
+        std::fs::write(
+            &path,
+            "name = \"one-port\"\n[binary]\nname = \"sh\"\n[ports]\napi = \"redis\"\n\
+             [health]\ncheck = \"tcp\"\n[kubernetes]\nimage = \"me/d:1\"\nports = { redis = 6379 }\n",
+        )
+        .unwrap();
+        let kind = crate::kinds::file::FileKind::load(&path).unwrap();
+        let (config, settings, nodes) = network("one-port", 1);
+        let files = StateFiles {
+            plain: [("config.json".to_owned(), "{}".to_owned())].into(),
+            secret: Default::default(),
+        };
+        let docs = documents(&config, &settings, &kind, dir.path(), &nodes, files).unwrap();
+        let service = docs.iter().find(|d| d["kind"] == "Service").unwrap();
+        let set = docs.iter().find(|d| d["kind"] == "StatefulSet").unwrap();
+        let names = |ports: &serde_json::Value| -> Vec<(String, i64)> {
+            ports
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    let number = p.get("port").or(p.get("containerPort")).unwrap();
+                    (
+                        p["name"].as_str().unwrap().to_owned(),
+                        number.as_i64().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        // The API server refuses a port twice.
+        assert_eq!(names(&service["spec"]["ports"]), [("api".to_owned(), 6379)]);
+        assert_eq!(
+            names(&set["spec"]["template"]["spec"]["containers"][0]["ports"]),
+            [("api".to_owned(), 6379)]
+        );
+    }
+
+    #[test]
     fn a_network_with_an_owner_has_its_state_owned_by_it_and_nothing_else() {
         let (config, mut settings, nodes) = network(refnode::NAME, 1);
         settings.owner = Some(Box::new(crate::model::KubeOwner::job("runner-1", "uid-1")));

@@ -12,13 +12,15 @@
 # The binaries are built here, on the host (where cargo's caches are), with
 # the same profile and features as `cargo test`, so the runner image holds
 # exactly the test binary a local `cargo test` runs; the images copy them in.
+# The runner image is built by `tmpnetctl image suite`, as a user's own
+# suite's is (docs/src/guide/in-cluster-runner.md).
 #
 # With `docker` (a daemon answering) it builds with docker; otherwise with
 # buildah (Debian package `buildah`: overlay storage, chroot isolation, no
-# daemon). Where `debian:bookworm-slim` cannot be pulled (no registry), it is
-# made from Debian's packages with debootstrap and named as the Dockerfiles
-# expect. With buildah, the images are also written to an OCI image layout
-# (default target/images/oci) that tmpnet-kubesim runs containers from.
+# daemon). Where `debian:bookworm-slim` cannot be pulled (no registry),
+# tmpnetctl makes it from Debian's packages with debootstrap. With buildah,
+# the images are also written to an OCI image layout (default
+# target/images/oci) that tmpnet-kubesim runs containers from.
 #
 # Usage: scripts/build-images.sh [--package PKG]... [--out DIR] [--skip-litecoind]
 #                               [--skip-avalanchego]
@@ -58,7 +60,6 @@ else
     need buildah buildah
     tool=buildah
 fi
-need python3 python3
 need objcopy binutils
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
@@ -68,30 +69,7 @@ rm -rf "$out/oci"
 
 echo "== binaries (host build, cargo test's profile)"
 start=$(now)
-targets=()
-for p in "${packages[@]}"; do targets+=(-p "$p"); done
-cargo build --quiet --locked -p tmpnet-refnode -p tmpnet-bootstrap-monitor
-cargo test --quiet --locked --no-run "${targets[@]}" --message-format=json >"$out/build.json"
-runner_ctx="$out/runner"
-rm -rf "$runner_ctx" && mkdir -p "$runner_ctx/bin"
-python3 - "$out/build.json" "$runner_ctx/bin" <<'EOF'
-import json, os, shutil, subprocess, sys
-built, dest = sys.argv[1], sys.argv[2]
-names = []
-for line in open(built):
-    try:
-        msg = json.loads(line)
-    except ValueError:
-        continue
-    exe = msg.get("executable") if msg.get("reason") == "compiler-artifact" else None
-    if exe and msg.get("profile", {}).get("test") and "test" in msg["target"]["kind"]:
-        # Debug info is most of a debug binary's size; the code is unchanged.
-        subprocess.run(["objcopy", "--strip-debug", exe, os.path.join(dest, os.path.basename(exe))], check=True)
-        names.append(os.path.basename(exe))
-if not names:
-    sys.exit("error: the packages built no test binary; pass --package with a package that has tests")
-print("test binaries:", " ".join(sorted(names)))
-EOF
+cargo build --quiet --locked -p tmpnetctl -p tmpnet-refnode -p tmpnet-bootstrap-monitor
 refnode_ctx="$out/refnode"
 rm -rf "$refnode_ctx" && mkdir -p "$refnode_ctx"
 objcopy --strip-debug target/debug/tmpnet-refnode "$refnode_ctx/tmpnet-refnode"
@@ -99,7 +77,7 @@ monitor_ctx="$out/bootstrap-monitor"
 rm -rf "$monitor_ctx" && mkdir -p "$monitor_ctx"
 objcopy --strip-debug target/debug/tmpnet-bootstrap-monitor "$monitor_ctx/tmpnet-bootstrap-monitor"
 avalanchego_ctx="$out/avalanchego"
-checked=("$runner_ctx"/bin/* "$refnode_ctx/tmpnet-refnode" "$monitor_ctx/tmpnet-bootstrap-monitor")
+checked=("$refnode_ctx/tmpnet-refnode" "$monitor_ctx/tmpnet-bootstrap-monitor")
 if [ "$avalanchego" = 1 ]; then
     rm -rf "$avalanchego_ctx" && mkdir -p "$avalanchego_ctx"
     avalanchego_dir="$(scripts/avalanchego-build.sh)"
@@ -117,31 +95,6 @@ for f in "${checked[@]}"; do
     fi
 done
 echo "binaries: $(since "$start") s"
-
-base=debian:bookworm-slim
-if [ "$tool" = buildah ]; then
-    if ! buildah inspect --type image "$base" >/dev/null 2>&1; then
-        echo "== $base is not in local storage and no registry is reachable: making it from Debian's packages (debootstrap)"
-        need debootstrap debootstrap
-        start=$(now)
-        rootfs="$(mktemp -d)"
-        trap 'rm -rf "$rootfs"' EXIT
-        mirror="$(sed -n 's/^URIs: \(http[^ ]*debian\)\/*$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)"
-        debootstrap --variant=minbase bookworm "$rootfs" "${mirror:-http://deb.debian.org/debian}" >"$out/debootstrap.log" 2>&1 \
-            || die "debootstrap failed; see $out/debootstrap.log"
-        rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-        ctr="$(buildah from scratch)"
-        mnt="$(buildah mount "$ctr")"
-        cp -a "$rootfs/." "$mnt/"
-        buildah umount "$ctr" >/dev/null
-        buildah config --cmd /bin/bash --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$ctr"
-        buildah commit --quiet "$ctr" "docker.io/library/$base" >/dev/null
-        buildah rm "$ctr" >/dev/null
-        rm -rf "$rootfs"
-        trap - EXIT
-        echo "made docker.io/library/$base from debootstrap: $(since "$start") s"
-    fi
-fi
 
 build() { # image dockerfile context
     local image="$1" file="$2" ctx="$3" start digest
@@ -161,7 +114,15 @@ build() { # image dockerfile context
     echo "$image $digest $(since "$start")" | tee -a "$out/digests.txt"
 }
 
-build tmpnet/runner:latest Dockerfile.runner "$runner_ctx"
+echo "== tmpnet/runner:latest (tmpnetctl image suite)"
+start=$(now)
+loads=()
+[ "$tool" = docker ] || loads=(--load "oci=$out/oci")
+suite_args=()
+for p in "${packages[@]}"; do suite_args+=(--package "$p"); done
+runner_id="$(target/debug/tmpnetctl image suite --locked "${suite_args[@]}" --tool "$tool" \
+    --tag tmpnet/runner:latest "${loads[@]}" | awk '{ print $2 }')"
+echo "tmpnet/runner:latest $runner_id $(since "$start")" | tee -a "$out/digests.txt"
 build tmpnet/refnode:latest docker/refnode.Dockerfile "$refnode_ctx"
 build tmpnet/bootstrap-monitor:latest docker/bootstrap-monitor.Dockerfile "$monitor_ctx"
 if [ "$litecoind" = 1 ]; then

@@ -335,7 +335,7 @@ fn containing(dir: &Path, needle: &[u8]) -> Outcome<Option<PathBuf>> {
 
 /// The suite's test binary here, the one the runner image holds.
 fn suite_binary() -> Outcome<PathBuf> {
-    let image_bins = Path::new("target/images/runner/bin");
+    let image_bins = Path::new("target/tmpnet-images/tmpnet_runner_latest/bin");
     let name = std::fs::read_dir(image_bins)
         .map_err(|e| format!("{}: {e}; build the images first", image_bins.display()))?
         .filter_map(|e| e.ok())

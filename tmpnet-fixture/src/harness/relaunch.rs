@@ -297,7 +297,7 @@ pub fn check_build() -> Result<()> {
         return Ok(());
     }
     Err(Error::Environment(format!(
-        "this runner image holds another build of {} (build id {}) than the one that started the Job ({expected}); rebuild the image (scripts/build-images.sh) and run again",
+        "this runner image holds another build of {} (build id {}) than the one that started the Job ({expected}); rebuild the image (tmpnetctl image suite) and run again",
         binary_name().unwrap_or_else(|_| "the test binary".into()),
         own.as_deref().unwrap_or("none"),
     )))

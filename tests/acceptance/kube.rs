@@ -350,8 +350,35 @@ async fn missing_permissions_name_the_rbac_fix() {
         "nothing written: {:?}",
         network_dirs(root.path())
     );
+    assert!(
+        !err.contains("pods/exec"),
+        "exec is asked only for a kind whose health command runs in its pods: {err}"
+    );
     // The account of deploy/rbac.yaml passes the same check.
     spec(root.path(), 1, settings(&c)).check().await.unwrap();
+
+    // A kind file whose health command runs in the node's pod needs exec
+    // too; its program need not be on this machine (the image has it).
+    let kind = dir.path().join("probed.toml");
+    std::fs::write(
+        &kind,
+        "name = \"probed\"\n[binary]\nname = \"probed-daemon\"\n[ports]\napi = \"rpc\"\n\
+         [health]\ncheck = \"command\"\ncommand = [\"probed-cli-nowhere-here\", \"{uri}\"]\n\
+         [kubernetes]\nimage = \"me/probed:1\"\nports = { rpc = 9000 }\n",
+    )
+    .unwrap();
+    let err = spec(root.path(), 1, kube)
+        .with_kind_file(&kind)
+        .check()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("create pods/exec"), "{err}");
+    spec(root.path(), 1, settings(&c))
+        .with_kind_file(&kind)
+        .check()
+        .await
+        .unwrap();
     c.sim.shutdown().await;
 }
 

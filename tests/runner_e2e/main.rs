@@ -575,7 +575,8 @@ fn repository() -> PathBuf {
 
 /// The kind file of the crate of its own: Debian's redis-server, each node
 /// a standalone server, in a pod from the image `tmpnetctl image node`
-/// makes of the package.
+/// makes of the package; its health command, `redis-cli`, runs in the
+/// node's pod (the runner image has no such tool).
 const OWN_KIND: &str = r##"name = "redis"
 
 [binary]
@@ -590,7 +591,8 @@ api = "redis"
 scheme = "redis"
 
 [health]
-check = "tcp"
+check = "command"
+command = ["redis-cli", "-u", "{uri}", "ping"]
 
 [logs]
 fatal = ["# Fatal error", "FATAL CONFIG FILE ERROR"]
@@ -650,6 +652,9 @@ async fn every_node_keeps_what_it_is_told(env: &TestEnvironment) -> TestResult {
     }
     let token = std::env::var("APP_TOKEN").unwrap_or_default();
     assert!(token.starts_with("tok-"), "the forwarded token did not arrive");
+    // The health command runs in each node's pod, from here too.
+    let statuses = env.network().check_health().await?;
+    assert!(statuses.iter().all(|s| s.is_healthy()), "{statuses:?}");
     Ok(())
 }
 
@@ -784,7 +789,7 @@ image-files = ["data/greeting.txt"]
     if !passed.log.contains("running the suite in the cluster: Job") {
         return Err(format!("the crate's suite did not run as a Job:\n{}", passed.log).into());
     }
-    println!("  its suite passed in a Job, the data file read from the image, the token forwarded");
+    println!("  its suite passed in a Job, the data file read from the image, the token forwarded, redis-cli run in the pods");
     c.check_empty().await?;
 
     let failed = suite("own-failing", &[("APP_FAIL", "1")])?;

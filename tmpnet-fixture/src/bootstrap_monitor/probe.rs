@@ -108,6 +108,7 @@ impl SyncProbe for NodeProbe {
             network_dir: &self.network_dir,
             node: &self.node,
             endpoint: &self.endpoint,
+            in_pod: None,
         };
         match &self.check {
             SyncedCheck::Health => match self.kind.check_health(&ctx).await {

@@ -33,7 +33,7 @@ use async_trait::async_trait;
 
 pub(crate) use local::locate_binary;
 pub use local::{LocalDaemon, PortDiscovery};
-pub use pod::{PodDaemon, PodProfile, SecretsMount, POD_IP, POD_NAME};
+pub use pod::{PodDaemon, PodExec, PodProfile, SecretsMount, POD_IP, POD_NAME};
 pub use registry::{by_name, known};
 
 use crate::error::{Error, Result};
@@ -88,6 +88,8 @@ pub struct HealthContext<'a> {
     pub node: &'a Node,
     /// Where it can be reached from here.
     pub endpoint: &'a Endpoint,
+    /// Its pod, to run commands in, when it runs in one.
+    pub in_pod: Option<&'a dyn PodExec>,
 }
 
 impl HealthContext<'_> {

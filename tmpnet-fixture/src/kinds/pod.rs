@@ -104,4 +104,22 @@ pub trait PodDaemon: Send + Sync {
     fn env(&self, _flags: &Flags) -> Vec<(String, String)> {
         Vec::new()
     }
+
+    /// Whether its health check runs a command inside the node's pod
+    /// ([`PodExec`]), so the account needs `create pods/exec`. The default
+    /// is no.
+    fn needs_exec(&self) -> bool {
+        false
+    }
+}
+
+/// Runs a command inside a node's pod, next to its daemon (the exec API):
+/// a health check that needs the daemon's own tools, which the harness's
+/// machine (or the runner image) does not have.
+#[async_trait::async_trait]
+pub trait PodExec: Send + Sync + std::fmt::Debug {
+    /// Runs `argv` in the node's container to its end; `Err` says why it
+    /// failed (its exit and the last line of its standard error, or why it
+    /// could not run).
+    async fn exec(&self, argv: &[String]) -> std::result::Result<(), String>;
 }

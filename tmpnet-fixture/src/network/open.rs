@@ -196,6 +196,9 @@ fn has_node_dirs(dir: &Path) -> bool {
 /// The kind `spec` asks for: read from its kind file, or by name.
 pub(super) fn kind_of_spec(spec: &NetworkSpec) -> Result<Arc<dyn NodeKind>> {
     Ok(match &spec.kind_file {
+        // A pod needs nothing of this machine: its binary and its health
+        // command's program are the image's.
+        Some(path) if spec.kube.is_some() => Arc::new(FileKind::load_for_pods(path)?),
         Some(path) => Arc::new(FileKind::load(path)?),
         None => kinds::by_name(&spec.node_kind)?,
     })

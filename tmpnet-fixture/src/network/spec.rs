@@ -53,7 +53,8 @@ impl NetworkSpec {
                 kube.context.as_deref(),
             )
             .await?;
-            crate::runtime::kube::client::check_access(&client, &kube.namespace).await?;
+            let exec = kind.pod().is_some_and(|pod| pod.needs_exec());
+            crate::runtime::kube::client::check_access(&client, &kube.namespace, exec).await?;
         }
         Ok(())
     }

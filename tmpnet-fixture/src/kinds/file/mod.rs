@@ -60,6 +60,13 @@ impl FileKind {
         Ok(kind)
     }
 
+    /// Reads and checks the kind file at `path` for a new network on
+    /// Kubernetes: as written, asking this machine for nothing (the
+    /// daemon and its health command's program are the image's).
+    pub fn load_for_pods(path: &Path) -> Result<FileKind> {
+        FileKind::read(path)
+    }
+
     /// Reads and checks the kind file at `path` as written, without asking
     /// this machine for anything (a network's own copy: it must load
     /// wherever the network is stopped).
@@ -279,6 +286,9 @@ impl FileKind {
     }
 
     async fn check_command(&self, ctx: &HealthContext<'_>) -> Health {
+        if let (Some(pod), Some(k)) = (ctx.in_pod, &self.spec.kubernetes) {
+            return self.check_command_in_pod(ctx, pod, k).await;
+        }
         let value = |n: &str| {
             Some(match n {
                 "uri" => ctx.endpoint.uri.clone(),
@@ -322,6 +332,49 @@ impl FileKind {
             Ok(Err(e)) => Health::Unhealthy(format!("cannot run {program}: {e}")),
             Err(_) => Health::Unhealthy(format!(
                 "{program} did not finish within {COMMAND_TIMEOUT:?}"
+            )),
+        }
+    }
+}
+
+impl FileKind {
+    /// The health command inside the node's pod, next to its daemon: its
+    /// URI there is the loopback address and the pod's API port, its
+    /// directories the data volume.
+    async fn check_command_in_pod(
+        &self,
+        ctx: &HealthContext<'_>,
+        pod: &dyn crate::kinds::PodExec,
+        k: &spec::Kubernetes,
+    ) -> Health {
+        let port = k
+            .ports
+            .get(&self.spec.ports.api)
+            .copied()
+            .unwrap_or_default();
+        let address = format!("127.0.0.1:{port}");
+        let value = |n: &str| {
+            Some(match n {
+                "uri" => format!("{}://{address}", self.spec.ports.scheme),
+                "api_address" => address.clone(),
+                "node_id" => ctx.node.id().to_owned(),
+                "node_dir" | "data_dir" => k.data_path.clone(),
+                _ => return None,
+            })
+        };
+        let argv: Vec<String> = self
+            .spec
+            .health
+            .command
+            .iter()
+            .map(|a| template::expand(a, value))
+            .collect();
+        match tokio::time::timeout(COMMAND_TIMEOUT, pod.exec(&argv)).await {
+            Ok(Ok(())) => Health::Healthy,
+            Ok(Err(why)) => Health::Unhealthy(why),
+            Err(_) => Health::Unhealthy(format!(
+                "{} did not finish within {COMMAND_TIMEOUT:?} in the node's pod",
+                argv.first().map_or("", String::as_str)
             )),
         }
     }
@@ -564,6 +617,10 @@ impl PodDaemon for FileKind {
             _ => None,
         })
     }
+
+    fn needs_exec(&self) -> bool {
+        self.spec.health.check == Check::Command
+    }
 }
 
 /// What an image of a kind's daemon takes from its kind file.
@@ -637,5 +694,80 @@ fn make_parent(path: &Path) -> Result<()> {
     match path.parent() {
         Some(parent) => files::create_dir_all(parent),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::kinds::PodExec;
+
+    /// A pod that records what it is asked to run and answers as told.
+    #[derive(Debug)]
+    struct FakePod {
+        ran: Mutex<Vec<String>>,
+        answer: std::result::Result<(), String>,
+    }
+
+    #[async_trait::async_trait]
+    impl PodExec for FakePod {
+        async fn exec(&self, argv: &[String]) -> std::result::Result<(), String> {
+            *self.ran.lock().unwrap() = argv.to_vec();
+            self.answer.clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_health_command_runs_in_the_node_s_pod_with_the_pod_s_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.toml");
+        std::fs::write(
+            &path,
+            "name = \"r\"\n[binary]\nname = \"redis-server\"\n[ports]\napi = \"redis\"\nscheme = \"redis\"\n\
+             [health]\ncheck = \"command\"\ncommand = [\"redis-cli\", \"-u\", \"{uri}\", \"--dir={data_dir}\", \"ping\"]\n\
+             [kubernetes]\nimage = \"me/r:1\"\nports = { redis = 6379 }\ndata_path = \"/var/lib/r\"\n",
+        )
+        .unwrap();
+        // Its program need not be on this machine: the pod has it.
+        let kind = FileKind::load_for_pods(&path).unwrap();
+        assert!(kind.needs_exec());
+        let node = Node {
+            dir: dir.path().join("r-0"),
+            config: NodeConfig::new("r-0".to_owned(), 0),
+        };
+        let endpoint = Endpoint::new("redis://127.0.0.1:41234", "10.244.0.7:6379");
+        let http = reqwest::Client::new();
+        for (answer, want) in [
+            (Ok(()), Health::Healthy),
+            (
+                Err("redis-cli in pod p: exit code 1: Could not connect".to_owned()),
+                Health::Unhealthy("redis-cli in pod p: exit code 1: Could not connect".into()),
+            ),
+        ] {
+            let pod = FakePod {
+                ran: Mutex::new(Vec::new()),
+                answer,
+            };
+            let ctx = HealthContext {
+                http: &http,
+                network_dir: dir.path(),
+                node: &node,
+                endpoint: &endpoint,
+                in_pod: Some(&pod),
+            };
+            assert_eq!(kind.check_health(&ctx).await, want);
+            assert_eq!(
+                *pod.ran.lock().unwrap(),
+                [
+                    "redis-cli",
+                    "-u",
+                    "redis://127.0.0.1:6379",
+                    "--dir=/var/lib/r",
+                    "ping"
+                ]
+            );
+        }
     }
 }

@@ -132,11 +132,20 @@ const NEEDED: [(&str, &str, &str, &str); 10] = [
     ("create", "", "pods", "portforward"),
 ];
 
+/// What a network of a kind whose health command runs in its pods needs
+/// besides [`NEEDED`].
+const NEEDED_FOR_EXEC: (&str, &str, &str, &str) = ("create", "", "pods", "exec");
+
 /// Asks the server (SelfSubjectAccessReview) whether this account may do
-/// what a network needs in `namespace`; refuses in one line naming every
-/// missing grant. A server that does not answer reviews is not refused
-/// here: its first refusal names the fix as it happens.
-pub async fn check_access(client: &Client, namespace: &str) -> Result<()> {
+/// what a network needs in `namespace` (with `exec`, running commands in
+/// its pods too); refuses in one line naming every missing grant. A server
+/// that does not answer reviews is not refused here: its first refusal
+/// names the fix as it happens.
+pub async fn check_access(client: &Client, namespace: &str, exec: bool) -> Result<()> {
+    let mut needed = NEEDED.to_vec();
+    if exec {
+        needed.push(NEEDED_FOR_EXEC);
+    }
     use k8s_openapi::api::authorization::v1::{
         ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
     };
@@ -163,9 +172,9 @@ pub async fn check_access(client: &Client, namespace: &str) -> Result<()> {
                 .map(|answer| answer.status.is_some_and(|s| s.allowed))
         }
     };
-    let answers = futures::future::join_all(NEEDED.into_iter().map(ask)).await;
+    let answers = futures::future::join_all(needed.iter().copied().map(ask)).await;
     let mut missing = Vec::new();
-    for ((verb, group, resource, sub), answer) in NEEDED.into_iter().zip(answers) {
+    for ((verb, group, resource, sub), answer) in needed.into_iter().zip(answers) {
         match answer {
             Ok(true) => {}
             Ok(false) => missing.push(grant_name(verb, group, resource, sub)),

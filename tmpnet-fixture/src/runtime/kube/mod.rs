@@ -15,6 +15,7 @@
 //! No `kubectl`: every call goes through kube-rs.
 
 pub(crate) mod client;
+mod exec;
 pub(crate) mod forward;
 pub(crate) mod manifests;
 #[cfg(test)]
@@ -310,11 +311,16 @@ impl NodeRuntime for KubeRuntime {
         match pods::judge(&pod) {
             Verdict::Ready { ip } => {
                 let endpoint = self.endpoint(node, &ip).await?;
+                let shell = exec::PodShell {
+                    pods: self.api().await?,
+                    pod: self.pod_name(node),
+                };
                 let ctx = HealthContext {
                     http: &self.http,
                     network_dir: &self.dir,
                     node,
                     endpoint: &endpoint,
+                    in_pod: Some(&shell),
                 };
                 Ok(self.kind.check_health(&ctx).await)
             }

@@ -309,6 +309,7 @@ impl NodeRuntime for ProcessRuntime {
                     network_dir: &self.network_dir,
                     node,
                     endpoint: &endpoint,
+                    in_pod: None,
                 };
                 let health = self.kind.check_health(&ctx).await;
                 // A daemon may log a failure while the check runs (bitcoind

@@ -13,8 +13,9 @@
 //!    deadline (the reason shown);
 //! 6. a detached Job deleted mid-run (its network goes with it; waiting
 //!    for it fails in one line);
-//! 7. a crate outside the repository (redis-server as its daemon, a kind
-//!    file and a data file of its own): its runner image and node image
+//! 7. a crate outside the repository (redis-server as its daemon, a
+//!    primary and replicas from `examples/redis/redis.toml`, and a data file
+//!    of its own): its runner image and node image
 //!    built by `tmpnetctl image` and loaded where `RUNNER_E2E_LOAD` says
 //!    (`local-cluster`; the simulator reads its images only at its start,
 //!    so this case runs on the local cluster), its suite passing in a Job
@@ -573,59 +574,25 @@ fn repository() -> PathBuf {
         .to_owned()
 }
 
-/// The kind file of the crate of its own: Debian's redis-server, each node
-/// a standalone server, in a pod from the image `tmpnetctl image node`
-/// makes of the package; its health command, `redis-cli`, runs in the
-/// node's pod (the runner image has no such tool).
-const OWN_KIND: &str = r##"name = "redis"
-
-[binary]
-name = "redis-server"
-install_hint = "install it with `apt-get install redis-server`"
-
-[launch]
-flag_args = ["--{name}", "{value}"]
-
-[ports]
-api = "redis"
-scheme = "redis"
-
-[health]
-check = "command"
-command = ["redis-cli", "-u", "{uri}", "ping"]
-
-[logs]
-fatal = ["# Fatal error", "FATAL CONFIG FILE ERROR"]
-port_conflict = ["Address already in use"]
-
-[flags]
-appendonly = "no"
-protected-mode = "no"
-
-[forced_flags]
-port = "{port.redis}"
-bind = "{bind}"
-dir = "{data_dir}"
-
-[kubernetes]
-image = "own/redis:e2e"
-ports = { redis = 6379 }
-"##;
-
-/// Its suite: every node keeps what it is told (the data file's line, over
-/// the redis protocol), the forwarded token arrived, and one test fails
-/// when asked to.
-const OWN_SUITE: &str = r#"use std::io::{BufRead, BufReader, Write};
+/// Its suite, on a primary and two replicas of redis (`examples/redis`,
+/// peers by place: every replica told the primary's Service address): the
+/// roles and replication as the Job sees them over the redis protocol, the
+/// same after a restart of the network; the health command run in the
+/// pods; the data file's line, read from the image; the forwarded token;
+/// and one test that fails when asked to.
+const OWN_SUITE: &str = r#"use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::time::Duration;
 
 use tmpnet_fixture::{tmpnet_test, TestEnvironment, TestResult};
 
 /// A data file the suite reads where it was written.
 const GREETING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/greeting.txt");
 
-/// One redis command; its reply's first line.
+/// One redis command; its reply (a status, an error, or a bulk string).
 fn ask(host: &str, port: u16, words: &[&str]) -> std::io::Result<String> {
     let mut stream = TcpStream::connect((host, port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut request = format!("*{}\r\n", words.len());
     for word in words {
         request += &format!("${}\r\n{word}\r\n", word.len());
@@ -634,27 +601,51 @@ fn ask(host: &str, port: u16, words: &[&str]) -> std::io::Result<String> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line)?;
-    if line.starts_with('$') {
-        line.clear();
-        reader.read_line(&mut line)?;
+    let line = line.trim_end();
+    match line.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
+        Some(len) => {
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body)?;
+            Ok(String::from_utf8_lossy(&body).into_owned())
+        }
+        None => Ok(line.to_owned()),
     }
-    Ok(line.trim_end().to_owned())
+}
+
+/// Node 0 is the primary and every other node its replica, holding what
+/// the primary is told.
+async fn replicated(env: &TestEnvironment, value: &str) -> TestResult {
+    let mut addresses = Vec::new();
+    for node in env.nodes() {
+        assert!(node.uri().await?.starts_with("redis://"), "{}", node.uri().await?);
+        addresses.push(node.address().await?);
+    }
+    let (host, port) = &addresses[0];
+    assert!(ask(host, *port, &["INFO", "replication"])?.contains("role:master"));
+    assert_eq!(ask(host, *port, &["SET", "greeting", value])?, "+OK");
+    for (host, port) in &addresses[1..] {
+        let info = ask(host, *port, &["INFO", "replication"])?;
+        assert!(info.contains("role:slave"), "{info}");
+        env.wait_until("a replica has the primary's value", Duration::from_secs(30), || async {
+            Ok::<_, std::io::Error>(ask(host, *port, &["GET", "greeting"])? == value)
+        })
+        .await?;
+        assert!(ask(host, *port, &["SET", "greeting", "x"])?.starts_with("-READONLY"));
+    }
+    Ok(())
 }
 
 #[tmpnet_test]
-async fn every_node_keeps_what_it_is_told(env: &TestEnvironment) -> TestResult {
+async fn a_primary_and_its_replicas_in_pods(env: &TestEnvironment) -> TestResult {
     let greeting = std::fs::read_to_string(GREETING)?;
-    let greeting = greeting.trim();
-    for node in env.nodes() {
-        let (host, port) = node.address().await?;
-        assert_eq!(ask(&host, port, &["SET", "greeting", greeting])?, "+OK");
-        assert_eq!(ask(&host, port, &["GET", "greeting"])?, greeting, "{}", node.id());
-    }
-    let token = std::env::var("APP_TOKEN").unwrap_or_default();
-    assert!(token.starts_with("tok-"), "the forwarded token did not arrive");
+    replicated(env, greeting.trim()).await?;
     // The health command runs in each node's pod, from here too.
     let statuses = env.network().check_health().await?;
     assert!(statuses.iter().all(|s| s.is_healthy()), "{statuses:?}");
+    env.restart_network().await?;
+    replicated(env, "after the restart").await?;
+    let token = std::env::var("APP_TOKEN").unwrap_or_default();
+    assert!(token.starts_with("tok-"), "the forwarded token did not arrive");
     Ok(())
 }
 
@@ -666,7 +657,7 @@ async fn fails_when_asked(_env: &TestEnvironment) -> TestResult {
     Ok(())
 }
 
-tmpnet_fixture::main!(kind_file = "kinds/redis.toml", nodes = 2);
+tmpnet_fixture::main!(kind_file = "kinds/redis.toml", nodes = 3);
 "#;
 
 /// A crate outside the repository: its images by `tmpnetctl image`, its
@@ -698,10 +689,11 @@ image-files = ["data/greeting.txt"]
 "#,
         fixture.display()
     );
+    let kind = std::fs::read_to_string(repository().join("examples/redis/redis.toml"))?;
     for (path, text) in [
         ("Cargo.toml", manifest.as_str()),
         ("src/lib.rs", "//! A crate of its own.\n"),
-        ("kinds/redis.toml", OWN_KIND),
+        ("kinds/redis.toml", kind.as_str()),
         ("data/greeting.txt", "hello from a crate of its own\n"),
         ("tests/redis/main.rs", OWN_SUITE),
     ] {
@@ -789,7 +781,7 @@ image-files = ["data/greeting.txt"]
     if !passed.log.contains("running the suite in the cluster: Job") {
         return Err(format!("the crate's suite did not run as a Job:\n{}", passed.log).into());
     }
-    println!("  its suite passed in a Job, the data file read from the image, the token forwarded, redis-cli run in the pods");
+    println!("  its suite passed in a Job: a primary and replicas by role, replicated before and after a restart, redis-cli run in the pods, the data file read from the image, the token forwarded");
     c.check_empty().await?;
 
     let failed = suite("own-failing", &[("APP_FAIL", "1")])?;

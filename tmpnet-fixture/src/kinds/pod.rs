@@ -16,6 +16,9 @@ pub struct PodProfile {
     pub default_image: String,
     /// The API port (HTTP or RPC) inside the pod.
     pub api_port: u16,
+    /// The scheme of the node's URI (`http` unless the daemon speaks
+    /// something else on its API port).
+    pub scheme: String,
     /// The p2p port inside the pod.
     pub p2p_port: u16,
     /// Where the data volume is mounted.
@@ -51,6 +54,7 @@ impl PodProfile {
         PodProfile {
             default_image: image.into(),
             api_port,
+            scheme: "http".into(),
             p2p_port,
             data_path: "/data".into(),
             readiness_path: None,
@@ -78,6 +82,12 @@ impl PodProfile {
             path: path.into(),
             group,
         });
+        self
+    }
+
+    /// Names the URI's scheme, for a daemon that speaks no HTTP.
+    pub fn with_scheme(mut self, scheme: impl Into<String>) -> Self {
+        self.scheme = scheme.into();
         self
     }
 
@@ -109,6 +119,14 @@ pub trait PodDaemon: Send + Sync {
     /// ([`PodExec`]), so the account needs `create pods/exec`. The default
     /// is no.
     fn needs_exec(&self) -> bool {
+        false
+    }
+
+    /// Whether it names peers by their place in the network (the first
+    /// node, a role's nodes, every member), so every node's address must
+    /// be known before any starts (see
+    /// [`crate::kinds::LaunchContext::members`]). The default is no.
+    fn needs_members(&self) -> bool {
         false
     }
 }

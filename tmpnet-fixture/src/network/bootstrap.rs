@@ -129,6 +129,15 @@ impl Network {
             .unwrap_or_default()
     }
 
+    /// The members for a start: the addresses the runtime fixes for the
+    /// network's life, else the planned ones (see [`Self::members`]).
+    pub(super) async fn members_of(&self, nodes: &[Node]) -> Result<Vec<Peer>> {
+        match self.runtime().stable_members(nodes).await? {
+            Some(members) => Ok(members),
+            None => Ok(self.members(nodes)),
+        }
+    }
+
     pub(super) async fn bootstrap(
         &self,
         nodes: &[Node],
@@ -138,7 +147,7 @@ impl Network {
             .iter()
             .map(|n| self.runtime().planned_endpoint(n))
             .collect();
-        let members = self.members(nodes);
+        let members = self.members_of(nodes).await?;
         let plan = match planned {
             // Every address is known: start all at once, each node told
             // of the nodes before it.
@@ -159,7 +168,7 @@ impl Network {
                     path: self.dir().to_owned(),
                     reason: "it has no nodes".into(),
                 })?;
-                let endpoint = self.runtime().start(first, &[], &[]).await?;
+                let endpoint = self.runtime().start(first, &[], &members).await?;
                 progress(Progress::Started {
                     node: first.id().to_owned(),
                     uri: endpoint.uri.clone(),
@@ -360,7 +369,7 @@ impl Network {
         let mut tries = PortTries::default();
         loop {
             // Fresh ports change the members' addresses: taken anew each try.
-            let members = self.members(nodes);
+            let members = self.members_of(nodes).await?;
             let peers = if stable {
                 self.running_peers(nodes, |j| j != i).await?
             } else {

@@ -52,7 +52,7 @@ impl Network {
         // An ephemeral node joins; it is not one of the bootstrap members.
         let result = match self
             .runtime()
-            .start(node, &peers, &self.members(&nodes))
+            .start(node, &peers, &self.members_of(&nodes).await?)
             .await
         {
             Ok(_) => {

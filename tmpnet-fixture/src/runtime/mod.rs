@@ -50,6 +50,15 @@ pub trait NodeRuntime: Send + Sync + fmt::Debug {
         None
     }
 
+    /// Every bootstrap node with the address its peers reach it at for the
+    /// network's whole life, when the runtime makes one before any start
+    /// for a kind that needs it (a peer Service's cluster IP on
+    /// Kubernetes); else `None`, and the members come from
+    /// [`NodeRuntime::planned_endpoint`].
+    async fn stable_members(&self, _nodes: &[Node]) -> Result<Option<Vec<Peer>>> {
+        Ok(None)
+    }
+
     /// Whether these lines of evidence of a failed start show a port taken
     /// by another program (so a start with fresh ports may succeed).
     fn is_port_conflict(&self, _evidence: &[String]) -> bool {

@@ -80,6 +80,8 @@ struct Inner {
     history: VecDeque<Event>,
     /// Watches may resume from any resourceVersion >= this one.
     oldest_resumable: u64,
+    /// Cluster IPs given to Services so far.
+    service_ips: u32,
 }
 
 /// The store.
@@ -134,6 +136,7 @@ impl Store {
                 rv: 0,
                 history: VecDeque::new(),
                 oldest_resumable: 0,
+                service_ips: 0,
             }),
             events,
         };
@@ -278,6 +281,20 @@ impl Store {
         let k = key(res, ns, &name);
         if inner.objects.contains_key(&k) {
             return Err(ApiError::already_exists(&res.qualified(), &name));
+        }
+        if res.kind == "Service" {
+            service_ports_valid(&object)
+                .map_err(|why| ApiError::invalid(&res.qualified(), &name, why))?;
+            // As the API server does: a Service that is not headless gets
+            // a cluster IP when it is made. Here it is a loopback address
+            // (nothing forwards it to the pods: the simulator has no proxy).
+            let given = object.pointer("/spec/clusterIP").and_then(Value::as_str);
+            if given.is_none_or(str::is_empty) {
+                inner.service_ips += 1;
+                let n = inner.service_ips;
+                object["spec"]["clusterIP"] = json!(format!("127.96.{}.{}", n / 250, n % 250 + 1));
+                object["spec"]["clusterIPs"] = json!([object["spec"]["clusterIP"]]);
+            }
         }
         inner.rv += 1;
         let rv = inner.rv;
@@ -544,6 +561,33 @@ impl Store {
 /// resources: `Guaranteed` when every container limits CPU and memory and
 /// requests what it limits, `BestEffort` when none asks for anything,
 /// `Burstable` otherwise.
+/// Refuses a Service with one port twice (the same name, or the same port
+/// and protocol), as the API server does, in its words.
+fn service_ports_valid(service: &Value) -> Result<(), String> {
+    let ports = service
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (i, port) in ports.iter().enumerate() {
+        for earlier in &ports[..i] {
+            let name = port["name"].as_str().unwrap_or_default();
+            if !name.is_empty() && earlier["name"].as_str() == Some(name) {
+                return Err(format!("spec.ports[{i}].name: Duplicate value: \"{name}\""));
+            }
+            let protocol = |p: &Value| p["protocol"].as_str().unwrap_or("TCP").to_owned();
+            if port["port"] == earlier["port"] && protocol(port) == protocol(earlier) {
+                return Err(format!(
+                    "spec.ports[{i}]: Duplicate value: {{\"Port\":{},\"Protocol\":\"{}\"}}",
+                    port["port"],
+                    protocol(port)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn pod_qos(pod: &Value) -> &'static str {
     let containers: Vec<&Value> = ["containers", "initContainers"]
         .iter()

@@ -230,3 +230,62 @@ fn timestamps_are_rfc3339() {
     assert_eq!(t.len(), 20);
     assert!(t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
 }
+
+#[test]
+fn services_get_cluster_ips_and_no_port_twice() {
+    let s = Store::new();
+    let svc = find("", "v1", "services").unwrap();
+    let made = s
+        .create(
+            svc,
+            Some("default"),
+            json!({"metadata": {"name": "a"}, "spec": {"ports": [{"name": "api", "port": 80}]}}),
+        )
+        .unwrap();
+    let other = s
+        .create(
+            svc,
+            Some("default"),
+            json!({"metadata": {"name": "b"}, "spec": {"ports": [{"name": "api", "port": 80}]}}),
+        )
+        .unwrap();
+    let ip = |o: &Value| o["spec"]["clusterIP"].as_str().unwrap().to_owned();
+    assert!(ip(&made).starts_with("127.96."), "{made}");
+    assert_ne!(ip(&made), ip(&other));
+    // Headless stays headless.
+    let headless = s
+        .create(
+            svc,
+            Some("default"),
+            json!({"metadata": {"name": "h"}, "spec": {"clusterIP": "None", "ports": [{"name": "api", "port": 80}]}}),
+        )
+        .unwrap();
+    assert_eq!(headless["spec"]["clusterIP"], "None");
+    for (ports, says) in [
+        (
+            json!([{"name": "api", "port": 80}, {"name": "p2p", "port": 80}]),
+            "spec.ports[1]: Duplicate value",
+        ),
+        (
+            json!([{"name": "api", "port": 80}, {"name": "api", "port": 81}]),
+            "spec.ports[1].name: Duplicate value: \"api\"",
+        ),
+    ] {
+        let err = s
+            .create(
+                svc,
+                Some("default"),
+                json!({"metadata": {"name": "d"}, "spec": {"ports": ports}}),
+            )
+            .unwrap_err();
+        assert_eq!(err.code, 422);
+        assert!(err.message.contains(says), "{}", err.message);
+    }
+    // UDP and TCP on one port are two ports.
+    s.create(
+        svc,
+        Some("default"),
+        json!({"metadata": {"name": "dns"}, "spec": {"ports": [{"name": "u", "port": 53, "protocol": "UDP"}, {"name": "t", "port": 53}]}}),
+    )
+    .unwrap();
+}

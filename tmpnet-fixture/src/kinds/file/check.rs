@@ -608,20 +608,6 @@ impl Checker<'_> {
         let Some(k) = &self.spec.kubernetes else {
             return Ok(());
         };
-        let by_place = PeerChoice::Set(self.spec.peers.of).needs_members()
-            || self
-                .spec
-                .roles
-                .iter()
-                .filter_map(|r| r.peers.as_deref())
-                .any(|p| PeerChoice::parse(p).needs_members());
-        if by_place {
-            return Err(self.fail(
-                "kubernetes",
-                "is given, but peers named by their place in the network (members, first, a role) are known up front only on local processes",
-                "use peers.of = \"earlier\" for a kind that runs on Kubernetes, or remove [kubernetes]",
-            ));
-        }
         if k.image.trim().is_empty() {
             return Err(self.fail(
                 "kubernetes.image",

@@ -598,7 +598,8 @@ impl PodDaemon for FileKind {
         let port = |name: &str| k.ports.get(name).copied().unwrap_or_default();
         let mut profile =
             PodProfile::new(&k.image, port(&self.spec.ports.api), port(self.p2p_name()))
-                .with_data_path(&k.data_path);
+                .with_data_path(&k.data_path)
+                .with_scheme(&self.spec.ports.scheme);
         if let Some(path) = &k.probe_path {
             profile = profile.with_readiness_path(path);
         }
@@ -620,6 +621,10 @@ impl PodDaemon for FileKind {
 
     fn needs_exec(&self) -> bool {
         self.spec.health.check == Check::Command
+    }
+
+    fn needs_members(&self) -> bool {
+        self.names_peers_by_place()
     }
 }
 

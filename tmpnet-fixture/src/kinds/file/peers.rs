@@ -22,6 +22,20 @@ impl FileKind {
         None
     }
 
+    /// Whether some node is given peers by their place in the network (the
+    /// first node, a role's nodes, every member), which needs every node's
+    /// address up front.
+    pub(super) fn names_peers_by_place(&self) -> bool {
+        self.spec.peers.flag.is_some()
+            && (PeerChoice::Set(self.spec.peers.of).needs_members()
+                || self
+                    .spec
+                    .roles
+                    .iter()
+                    .filter_map(|r| r.peers.as_deref())
+                    .any(|p| PeerChoice::parse(p).needs_members()))
+    }
+
     /// The nodes `launch.node` is given as peers: its role's choice, else
     /// `peers.of`. Every choice but "earlier" and "none" is taken from the
     /// members, in index order, so it is the same on every start and

@@ -82,6 +82,11 @@ pub fn node_object_name(uuid: &str, node_id: &str) -> String {
     name.trim_end_matches('-').to_owned()
 }
 
+/// The name of a node's peer Service ([`Context::peer_service`]).
+pub fn peer_service_name(uuid: &str, node_id: &str) -> String {
+    format!("{}-peer", node_object_name(uuid, node_id))
+}
+
 /// The name of a node's (only) pod.
 pub fn pod_name(uuid: &str, node_id: &str) -> String {
     format!("{}-0", node_object_name(uuid, node_id))
@@ -311,6 +316,21 @@ impl Context<'_> {
             }),
             ..Service::default()
         }
+    }
+
+    /// The node's peer Service, for kinds that name peers by their place
+    /// (the first node, a role's nodes, every member): a cluster IP,
+    /// allocated when it is made, before any pod runs, and the same for the
+    /// network's life, so every node's peers are known up front and stay
+    /// right across restarts (a pod's IP does not).
+    pub fn peer_service(&self, node: &Node) -> Service {
+        let mut service = self.service(node);
+        service.metadata.name = Some(peer_service_name(&self.network.uuid, node.id()));
+        if let Some(spec) = service.spec.as_mut() {
+            spec.cluster_ip = None;
+            spec.publish_not_ready_addresses = None;
+        }
+        service
     }
 
     fn probe(&self) -> Probe {

@@ -187,7 +187,15 @@ impl NodeRuntime for KubeRuntime {
         false
     }
 
-    async fn start(&self, node: &Node, peers: &[Peer], _members: &[Peer]) -> Result<Endpoint> {
+    async fn stable_members(&self, nodes: &[Node]) -> Result<Option<Vec<Peer>>> {
+        if !self.kind.pod().is_some_and(|pod| pod.needs_members()) {
+            return Ok(None);
+        }
+        let owner = self.ensure_network().await?;
+        self.peer_services(nodes, owner).await.map(Some)
+    }
+
+    async fn start(&self, node: &Node, peers: &[Peer], members: &[Peer]) -> Result<Endpoint> {
         if !self.starts_allowed.load(Ordering::SeqCst) {
             return Err(Error::StartFailed {
                 node: node.id().to_owned(),
@@ -196,7 +204,7 @@ impl NodeRuntime for KubeRuntime {
             });
         }
         let owner = self.ensure_network().await?;
-        let command = self.prepare_command(node, peers).await?;
+        let command = self.prepare_command(node, peers, members).await?;
         self.apply_node(node, command, owner).await?;
         self.await_ready(node, None).await
     }
@@ -223,12 +231,7 @@ impl NodeRuntime for KubeRuntime {
         pods::wait_gone(&pods, &self.pod_name(node), timeout).await
     }
 
-    async fn restart(
-        &self,
-        node: &mut Node,
-        peers: &[Peer],
-        _members: &[Peer],
-    ) -> Result<Endpoint> {
+    async fn restart(&self, node: &mut Node, peers: &[Peer], members: &[Peer]) -> Result<Endpoint> {
         let pods: Api<Pod> = self.api().await?;
         let pod_name = self.pod_name(node);
         let old = call(pods.get_opt(&pod_name))
@@ -236,7 +239,7 @@ impl NodeRuntime for KubeRuntime {
             .map_err(|e| api_error(format!("read pod {pod_name}"), e))?
             .and_then(|p| p.metadata.uid);
         let owner = self.ensure_network().await?;
-        let command = self.prepare_command(node, peers).await?;
+        let command = self.prepare_command(node, peers, members).await?;
         let mut template = self.context(Some(owner))?.pod_template(node, command)?;
         if let Some(meta) = template.metadata.as_mut() {
             meta.annotations.get_or_insert_with(BTreeMap::new).insert(

@@ -102,14 +102,20 @@ impl KubeRuntime {
     /// Composes the node's flags for a pod, records them (`flags.json` and
     /// the state ConfigMap), puts the node's own secret files in the
     /// network's Secret, and returns what the container runs with.
-    pub(super) async fn prepare_command(&self, node: &Node, peers: &[Peer]) -> Result<Command> {
+    pub(super) async fn prepare_command(
+        &self,
+        node: &Node,
+        peers: &[Peer],
+        members: &[Peer],
+    ) -> Result<Command> {
         let launch = LaunchContext {
             placement: Placement::Pod,
             network_dir: &self.dir,
             node,
             peers,
-            // Pod IPs are known only once scheduled.
-            members: &[],
+            // Pod IPs are known only once scheduled: the members are the
+            // peer Services' cluster IPs, for the kinds that need them.
+            members,
         };
         let flags =
             kinds::compose_and_record(self.kind.as_ref(), &self.network.default_flags, &launch)?;
@@ -204,6 +210,56 @@ impl KubeRuntime {
             }
             Err(e) => Err(api_error(format!("create statefulset {name}"), e)),
         }
+    }
+
+    /// Makes each node's peer Service (owned by the network's state, as the
+    /// rest) and returns every node with its cluster IP and p2p port, in
+    /// node order.
+    pub(super) async fn peer_services(
+        &self,
+        nodes: &[Node],
+        owner: OwnerReference,
+    ) -> Result<Vec<Peer>> {
+        let ctx = self.context(Some(owner))?;
+        let services: Api<Service> = self.api().await?;
+        for node in nodes {
+            create_if_missing(&services, &ctx.peer_service(node)).await?;
+        }
+        // Listed, not read one by one: the account may list Services but
+        // not get them.
+        let selector = format!(
+            "{}={}",
+            manifests::LABEL_NETWORK,
+            manifests::label_value(&self.network.uuid)
+        );
+        let listed = call(services.list(&ListParams::default().labels(&selector)))
+            .await
+            .map_err(|e| api_error("list the network's services", e))?;
+        let port = self.pod()?.profile().p2p_port;
+        nodes
+            .iter()
+            .map(|node| {
+                let name = manifests::peer_service_name(&self.network.uuid, node.id());
+                let ip = listed
+                    .items
+                    .iter()
+                    .find(|s| s.metadata.name.as_deref() == Some(name.as_str()))
+                    .and_then(|s| s.spec.as_ref()?.cluster_ip.clone())
+                    .filter(|ip| !ip.is_empty() && ip != "None");
+                match ip {
+                    Some(ip) => Ok(Peer {
+                        node_id: node.id().to_owned(),
+                        p2p_address: format!("{ip}:{port}"),
+                    }),
+                    None => Err(Error::Kube {
+                        action: format!("give node {} a stable address", node.id()),
+                        reason: format!(
+                            "service {name} has no cluster IP; the cluster must allocate one (a Service of type ClusterIP)"
+                        ),
+                    }),
+                }
+            })
+            .collect()
     }
 
     /// Deletes whatever of the network is still labelled with its uuid

@@ -90,7 +90,7 @@ impl KubeRuntime {
     pub(super) async fn endpoint(&self, node: &Node, ip: &str) -> Result<Endpoint> {
         let profile = self.pod()?.profile();
         let uri = match self.access {
-            Access::PodIp => format!("http://{ip}:{}", profile.api_port),
+            Access::PodIp => format!("{}://{ip}:{}", profile.scheme, profile.api_port),
             Access::Ingress => {
                 let host = self.settings.ingress_host.as_deref().unwrap_or_default();
                 let scheme = if self.settings.ingress_secret.is_some() {
@@ -107,7 +107,7 @@ impl KubeRuntime {
                     .forwards
                     .local(&pods, &self.pod_name(node), profile.api_port)
                     .await?;
-                format!("http://{local}")
+                format!("{}://{local}", profile.scheme)
             }
         };
         Ok(Endpoint {

@@ -553,6 +553,16 @@ const MISTAKES: &[(&str, &str, &str)] = &[
         "empty entry",
     ),
     (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[logs]\ntime_format = \"%Y-%m-%d %H:%M:%Q\"",
+        "logs.time_format:",
+        "%Q is not a directive",
+    ),
+    (
+        "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[logs]\ntime_format = \"%H:%M:%S\"",
+        "logs.time_format:",
+        "names no whole time",
+    ),
+    (
         "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n[flags]\n\"\" = \"1\"",
         "flags:",
         "is empty",

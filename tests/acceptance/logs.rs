@@ -225,3 +225,69 @@ fn since_reads_zone_less_times_as_the_machine_s_local_time() {
     assert!(stop.status.success(), "{}", stderr(&stop));
     assert_no_processes_under(r);
 }
+
+/// A daemon writing its times in a shape of its own, named in its kind
+/// file (`logs.time_format`): two nodes' lines merge in time order and
+/// `--since` places them; a line that starts with another shape of time
+/// (a payload) is not read as its time.
+#[test]
+fn a_kind_file_names_its_daemon_s_own_time_format() {
+    let root = test_root();
+    let r = root.path();
+    let kinds = tempfile::tempdir().unwrap();
+    // Node 0 (its role's flag) writes its old line three hours back,
+    // node 1 two.
+    let kind_file = script_kind(
+        kinds.path(),
+        "own-times",
+        "while [ $# -gt 1 ]; do case \"$1\" in --port) port=$2 ;; --age) h=$2 ;; esac; shift 2; done\n\
+         stamp() { /bin/date -u -d \"$1\" '+<%d/%m/%Y|%H.%M.%S UTC>'; }\n\
+         echo \"$(stamp \"-$h hours\") old line, $h hours back\"\n\
+         echo \"$(stamp now) recent line\"\n\
+         echo '2001-01-01T00:00:00Z a payload line, written now'\n\
+         exec /usr/bin/python3 -m http.server --bind 127.0.0.1 \"$port\" >/dev/null 2>&1\n",
+        "[logs]\ntime_format = \"<%d/%m/%Y|%H.%M.%S UTC>\"\n\
+         [[roles]]\nname = \"older\"\nnodes = 1\n[roles.flags]\nage = \"3\"\n\
+         [[roles]]\nname = \"younger\"\n[roles.flags]\nage = \"2\"\n",
+    );
+    let start = ctl(
+        r,
+        &[
+            "start-network",
+            "--kind-file",
+            kind_file.to_str().unwrap(),
+            "--node-count",
+            "2",
+        ],
+    );
+    assert!(start.status.success(), "{}", stderr(&start));
+    let dir = network_dirs(r).pop().unwrap();
+    let logs = |extra: &[&str]| {
+        let mut args = vec!["logs", "--network-dir", dir.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = ctl(r, &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let all = logs(&[]);
+    let at = |text: &str| all.lines().position(|l| l.contains(text));
+    assert!(
+        at("3 hours back")
+            .zip(at("2 hours back"))
+            .is_some_and(|(three, two)| three < two),
+        "not in time order: {all}"
+    );
+    let recent = logs(&["--since", "30m"]);
+    let count = |text: &str| recent.lines().filter(|l| l.contains(text)).count();
+    assert_eq!(count("recent line"), 2, "{recent}");
+    assert_eq!(count("a payload line"), 2, "{recent}");
+    assert_eq!(count("old line"), 0, "{recent}");
+    let older = logs(&["--since", "150m"]);
+    assert!(
+        older.contains("2 hours back") && !older.contains("3 hours back"),
+        "{older}"
+    );
+    let stop = ctl(r, &["stop-network", "--network-dir", dir.to_str().unwrap()]);
+    assert!(stop.status.success(), "{}", stderr(&stop));
+    assert_no_processes_under(r);
+}

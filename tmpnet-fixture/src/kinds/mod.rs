@@ -138,6 +138,12 @@ pub trait NodeKind: Send + Sync + fmt::Debug {
     /// Asks a running node whether it is healthy.
     async fn check_health(&self, ctx: &HealthContext<'_>) -> Health;
 
+    /// The time format its log lines start with, when it names one; the
+    /// default (`None`) reads the formats the tool knows by itself.
+    fn log_time_format(&self) -> Option<&crate::model::TimeFormat> {
+        None
+    }
+
     /// Reads a JSON document from a running node's API, for checks given
     /// as settings (the bootstrap monitor's synced check): `request` is a
     /// JSON-RPC method for an RPC daemon, a path for an HTTP API. The

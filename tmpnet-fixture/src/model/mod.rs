@@ -7,6 +7,7 @@ pub mod flags;
 pub mod layout;
 pub mod network;
 pub mod node;
+pub mod time_format;
 
 pub use flags::Flags;
 pub use network::{
@@ -16,3 +17,4 @@ pub use network::{
 pub use node::{
     Endpoint, Health, LaunchRecord, Node, NodeConfig, NodeState, Peer, ProcessContext, SecretFiles,
 };
+pub use time_format::TimeFormat;

@@ -116,7 +116,8 @@ impl LogFollower {
     /// Gives each line its time, carrying the node's times on.
     fn stamp(&mut self, node: &str, texts: Vec<String>) -> Vec<LogLine> {
         let last = self.last_at.entry(node.to_owned()).or_insert(None);
-        stamp(node, texts, last)
+        let kind = self.network.kind().clone();
+        stamp(node, texts, last, kind.log_time_format())
     }
 
     /// The lines written since the last call, in time order; a node that
@@ -136,14 +137,19 @@ impl LogFollower {
     }
 }
 
-/// Gives each line of `node` its time (see [`LogLine::at`]), never
-/// earlier than a line before it (`last`, carried from call to call), so
-/// merging never reorders one node's lines.
-fn stamp(node: &str, texts: Vec<String>, last: &mut Option<SystemTime>) -> Vec<LogLine> {
+/// Gives each line of `node` its time (see [`LogLine::at`]) in the kind's
+/// `format` if it names one, never earlier than a line before it (`last`,
+/// carried from call to call), so merging never reorders one node's lines.
+fn stamp(
+    node: &str,
+    texts: Vec<String>,
+    last: &mut Option<SystemTime>,
+    format: Option<&crate::model::TimeFormat>,
+) -> Vec<LogLine> {
     texts
         .into_iter()
         .map(|text| {
-            if let Some(at) = timestamp_of(&text) {
+            if let Some(at) = timestamp_of(&text, format) {
                 *last = (*last).max(Some(at));
             }
             LogLine {
@@ -173,9 +179,33 @@ mod tests {
             .map(str::to_owned)
             .to_vec(),
             &mut last,
+            None,
         );
         let at: Vec<_> = lines.iter().map(|l| l.at).collect();
-        let ten = timestamp_of("2026-12-02T10:00:00Z");
+        let ten = timestamp_of("2026-12-02T10:00:00Z", None);
         assert_eq!(at, [None, ten, ten, ten]);
+    }
+
+    #[test]
+    fn a_kind_s_own_format_is_the_only_one_read() {
+        let format = crate::model::TimeFormat::parse("<%d/%m/%Y %H:%M:%S %z>").unwrap();
+        let mut last = None;
+        let lines = stamp(
+            "n",
+            [
+                "<02/12/2026 10:00:00 +0100> its own shape",
+                // Another shape is not this daemon's time (a payload).
+                "2026-12-02T11:00:00Z quoted in a message",
+                "<02/12/2026 10:30:00 Z> later",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            &mut last,
+            Some(&format),
+        );
+        let at: Vec<_> = lines.iter().map(|l| l.at).collect();
+        let nine = timestamp_of("2026-12-02T09:00:00Z", None);
+        let half_ten = timestamp_of("2026-12-02T10:30:00Z", None);
+        assert_eq!(at, [nine, nine, half_ten]);
     }
 }

@@ -8,17 +8,23 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::model::TimeFormat;
+
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// The time `line` starts with, if it starts with one this module reads.
-pub(super) fn timestamp_of(line: &str) -> Option<SystemTime> {
-    Clock {
+/// The time `line` starts with: in `format` when the kind names one, else
+/// if it starts with one this module reads.
+pub(super) fn timestamp_of(line: &str, format: Option<&TimeFormat>) -> Option<SystemTime> {
+    let clock = Clock {
         offset: crate::sys::clock::local_offset,
         now: SystemTime::now(),
+    };
+    match format {
+        Some(format) => clock.in_format(line, format),
+        None => clock.timestamp(line),
     }
-    .timestamp(line)
 }
 
 /// The local zone (its offset from UTC, seconds ahead, at a given time) and
@@ -59,6 +65,48 @@ impl<F: Fn(SystemTime) -> i64> Clock<F> {
             .and_then(day_month_year)
             .or_else(|| words.get(1..5).and_then(day_month_year))
             .and_then(|wall| self.local(wall))
+    }
+
+    /// The time `line` starts with in a kind's own `format`: its zone when
+    /// it names one, else local; this year's (or last) without a year.
+    pub(super) fn in_format(&self, line: &str, format: &TimeFormat) -> Option<SystemTime> {
+        let f = format.read(line)?;
+        if let Some(secs) = f.epoch {
+            return Some(UNIX_EPOCH + Duration::new(secs, f.nanos));
+        }
+        let (h, m, s) = f.hms;
+        let time = format!("{h:02}:{m:02}:{s:02}.{:09}", f.nanos);
+        let Some(year) = f.year else {
+            // A zone without a year: read as local, then moved by the
+            // difference between the named zone and the local one.
+            let local = self.without_year(usize::from(f.month), f.day, &time)?;
+            return match f.offset {
+                None => Some(local),
+                Some(named) => {
+                    let shift = (self.offset)(local) - named;
+                    let by = Duration::from_secs(shift.unsigned_abs());
+                    if shift >= 0 {
+                        local.checked_add(by)
+                    } else {
+                        local.checked_sub(by)
+                    }
+                }
+            };
+        };
+        let wall =
+            humantime::parse_rfc3339_weak(&format!("{year:04}-{:02}-{:02}T{time}", f.month, f.day))
+                .ok()?;
+        match f.offset {
+            None => self.local(wall),
+            Some(offset) => {
+                let by = Duration::from_secs(offset.unsigned_abs());
+                if offset >= 0 {
+                    wall.checked_sub(by)
+                } else {
+                    wall.checked_add(by)
+                }
+            }
+        }
     }
 
     /// The instant a local wall-clock time (read as if it were UTC) names:
@@ -269,5 +317,22 @@ mod tests {
             new_year.timestamp("I0101 00:05:00.000 1 x.go:1] y"),
             Some(utc("2027-01-01T00:05:00Z"))
         );
+    }
+
+    #[test]
+    fn a_kind_s_format_takes_its_zone_or_the_local_one_and_a_missing_year() {
+        let india = clock(5 * 3600 + 1800, "2026-12-05T00:00:00Z");
+        let noon = Some(utc("2026-12-02T12:00:00Z"));
+        for (format, line) in [
+            ("%b %e %H:%M:%S", "Dec  2 17:30:00 local, no year"),
+            ("%b %e %H:%M:%S %z", "Dec  2 12:00:00 Z named, no year"),
+            ("%b %e %H:%M:%S %z", "Dec  2 13:00:00 +0100 named, no year"),
+            ("%Y%m%d %H%M%S", "20261202 173000 local"),
+            ("%Y%m%d %H%M%S %z", "20261202 070000 -0500 named"),
+            ("%s.%f", "1796212800.000 epoch"),
+        ] {
+            let format = TimeFormat::parse(format).unwrap();
+            assert_eq!(india.in_format(line, &format), noon, "{line}");
+        }
     }
 }

@@ -129,6 +129,15 @@ impl Checker<'_> {
                 ));
             }
         }
+        if let Some(format) = &s.logs.time_format {
+            if let Err(problem) = crate::model::TimeFormat::parse(format) {
+                return Err(self.fail(
+                    "logs.time_format",
+                    format!("{}: {problem}", quoted(format)),
+                    "write the time its lines start with, e.g. \"[%Y-%m-%d %H:%M:%S]\"",
+                ));
+            }
+        }
         self.check_flag_names()?;
         self.check_ports()?;
         self.check_node_paths()?;

@@ -28,7 +28,7 @@ use super::{
     PodProfile, PortDiscovery, POD_IP,
 };
 use crate::error::{Error, Result};
-use crate::model::{Endpoint, Flags, Health, Node, NodeConfig};
+use crate::model::{Endpoint, Flags, Health, Node, NodeConfig, TimeFormat};
 use crate::sys::files;
 
 /// The copy of the kind file in a network directory.
@@ -47,6 +47,8 @@ pub struct FileKind {
     binary_path: Option<PathBuf>,
     /// `logs.port_conflict`, lowercased.
     port_conflicts: Vec<String>,
+    /// `logs.time_format`, read.
+    time_format: Option<TimeFormat>,
 }
 
 impl FileKind {
@@ -80,11 +82,18 @@ impl FileKind {
             .iter()
             .map(|s| s.to_lowercase())
             .collect();
+        // Checked with the rest of the file: it reads.
+        let time_format = spec
+            .logs
+            .time_format
+            .as_deref()
+            .and_then(|t| TimeFormat::parse(t).ok());
         Ok(FileKind {
             spec,
             text,
             binary_path,
             port_conflicts,
+            time_format,
         })
     }
 
@@ -460,6 +469,10 @@ impl NodeKind for FileKind {
 
     fn local(&self) -> Option<&dyn LocalDaemon> {
         Some(self)
+    }
+
+    fn log_time_format(&self) -> Option<&TimeFormat> {
+        self.time_format.as_ref()
     }
 
     fn pod(&self) -> Option<&dyn PodDaemon> {

@@ -402,6 +402,10 @@ pub struct Logs {
     /// ports may succeed.
     #[serde(default = "default_port_conflict")]
     pub port_conflict: Vec<String>,
+    /// The time its lines start with, as `strftime` directives
+    /// ([`crate::model::TimeFormat`]), for a shape not read by itself.
+    #[serde(default)]
+    pub time_format: Option<String>,
 }
 
 impl Default for Logs {
@@ -409,6 +413,7 @@ impl Default for Logs {
         Logs {
             fatal: default_fatal(),
             port_conflict: default_port_conflict(),
+            time_format: None,
         }
     }
 }

@@ -272,3 +272,78 @@ async fn redis_primary_and_replicas_from_a_kind_file_alone() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_no_processes_under(&dir);
 }
+
+/// The seed-and-followers example (`examples/seeded/seeded.toml`, the
+/// reference node, `peers.of = "first"`): every follower is told of the
+/// seed alone and the seed of no one, on the first start and after a
+/// restart, and a key written on the last follower reaches every node
+/// through the seed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_and_its_followers_from_a_kind_file_alone() {
+    let root = test_root();
+    let kind = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seeded/seeded.toml");
+    // As a user runs it: tmpnet-refnode found next to tmpnetctl.
+    let out = ctl(
+        root.path(),
+        &[
+            "start-network",
+            "--kind-file",
+            kind.to_str().unwrap(),
+            "--node-count",
+            "4",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = network_dir_of(&out);
+    let d = dir.to_str().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    for round in ["first-start", "after-a-restart"] {
+        let network = tmpnet_fixture::Network::load(&dir).unwrap();
+        let nodes = network.nodes();
+        let peers_of = |i: usize| {
+            let flags: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(dir.join(nodes[i].id()).join("flags.json")).unwrap(),
+            )
+            .unwrap();
+            flags["bootstrap-peers"].as_str().map(str::to_owned)
+        };
+        assert_eq!(peers_of(0), None, "{round}: the seed is told of no one");
+        for i in 1..nodes.len() {
+            let peers = peers_of(i).unwrap_or_default();
+            assert!(
+                peers.starts_with(&format!("{}@127.0.0.1:", nodes[0].id())) && !peers.contains(','),
+                "{round}: node {i} is told {peers:?}, not the seed alone"
+            );
+        }
+        let uris = network.node_uris().await.unwrap();
+        let last = uris.last().unwrap();
+        let put = http
+            .put(format!("{last}/ext/kv/{round}"))
+            .body(round)
+            .send()
+            .await
+            .unwrap();
+        assert!(put.status().is_success(), "{round}: {put:?}");
+        for (id, uri) in nodes.iter().map(|n| n.id()).zip(&uris) {
+            let mut got = String::new();
+            for _ in 0..100 {
+                got = match http.get(format!("{uri}/ext/kv/{round}")).send().await {
+                    Ok(r) => r.text().await.unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                if got == round {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert_eq!(got, round, "{round}: {id} did not learn the key");
+        }
+        if round == "first-start" {
+            let out = ctl(root.path(), &["restart-network", "--network-dir", &d]);
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+    }
+    let out = ctl(root.path(), &["stop-network", "--network-dir", &d]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_no_processes_under(root.path());
+}

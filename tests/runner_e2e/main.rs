@@ -13,9 +13,11 @@
 //!    deadline (the reason shown);
 //! 6. a detached Job deleted mid-run (its network goes with it; waiting
 //!    for it fails in one line);
-//! 7. a crate outside the repository (redis-server as its daemon, a
-//!    primary and replicas from `examples/redis/redis.toml`, and a data file
-//!    of its own): its runner image and node image
+//! 7. a crate outside the repository with two suites (redis-server, a
+//!    primary and replicas from `examples/redis/redis.toml`; the reference
+//!    node as a seed and followers from `examples/seeded/seeded.toml`) and
+//!    a data file of its own: its runner image and node images (a Debian
+//!    package, a binary built here)
 //!    built by `tmpnetctl image` and loaded where `RUNNER_E2E_LOAD` says
 //!    (`local-cluster`; the simulator reads its images only at its start,
 //!    so this case runs on the local cluster), its suite passing in a Job
@@ -660,6 +662,68 @@ async fn fails_when_asked(_env: &TestEnvironment) -> TestResult {
 tmpnet_fixture::main!(kind_file = "kinds/redis.toml", nodes = 3);
 "#;
 
+/// Its second suite, on a seed and its followers (`examples/seeded`, the
+/// reference node from a binary built here): every follower is told of
+/// the seed's Service address alone, the same after a restart, and a key
+/// written on the last follower reaches every node through the seed.
+const OWN_SEEDED: &str = r#"use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use tmpnet_fixture::{tmpnet_test, TestEnvironment, TestResult};
+
+/// One HTTP/1.0 request; the response's body.
+fn http(address: &str, method: &str, path: &str, body: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "{method} {path} HTTP/1.0\r\nContent-Length: {}\r\n\r\n{body}", body.len())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+}
+
+/// The peers node `id` was last started with.
+fn peers_of(env: &TestEnvironment, id: &str) -> Option<String> {
+    let path = env.network().dir().join(id).join("flags.json");
+    let flags: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    flags["bootstrap-peers"].as_str().map(str::to_owned)
+}
+
+async fn gossiped(env: &TestEnvironment, key: &str) -> TestResult<String> {
+    let nodes = env.nodes();
+    let seed = nodes[0].id().to_owned();
+    assert_eq!(peers_of(env, &seed), None, "the seed is told of no one");
+    let told = peers_of(env, nodes[1].id()).unwrap_or_default();
+    for node in &nodes[1..] {
+        let peers = peers_of(env, node.id()).unwrap_or_default();
+        assert!(peers.starts_with(&format!("{seed}@")) && !peers.contains(','), "{peers}");
+        assert_eq!(peers, told, "every follower is told the same seed address");
+    }
+    let (host, port) = nodes.last().unwrap().address().await?;
+    http(&format!("{host}:{port}"), "PUT", &format!("/ext/kv/{key}"), key)?;
+    for node in &nodes {
+        let (host, port) = node.address().await?;
+        let address = format!("{host}:{port}");
+        env.wait_until("the key reaches every node", Duration::from_secs(30), || async {
+            Ok::<_, std::io::Error>(http(&address, "GET", &format!("/ext/kv/{key}"), "")? == key)
+        })
+        .await?;
+    }
+    Ok(told)
+}
+
+#[tmpnet_test]
+async fn a_seed_and_its_followers_in_pods(env: &TestEnvironment) -> TestResult {
+    let before = gossiped(env, "first-start").await?;
+    env.restart_network().await?;
+    let after = gossiped(env, "after-a-restart").await?;
+    assert_eq!(before, after, "the seed's address outlives its pod");
+    Ok(())
+}
+
+tmpnet_fixture::main!(kind_file = "kinds/seeded.toml", nodes = 4);
+"#;
+
 /// A crate outside the repository: its images by `tmpnetctl image`, its
 /// suite as a Job.
 async fn own_crate(c: &Cases, load: &str) -> Outcome {
@@ -678,10 +742,16 @@ publish = false
 [dev-dependencies]
 tmpnet-fixture = {{ path = "{}", features = ["kube"] }}
 k8s-openapi = {{ version = "0.29", features = ["v1_33"] }}
+serde_json = "1"
 
 [[test]]
 name = "redis"
 path = "tests/redis/main.rs"
+harness = false
+
+[[test]]
+name = "seeded"
+path = "tests/seeded/main.rs"
 harness = false
 
 [package.metadata.tmpnet]
@@ -690,12 +760,20 @@ image-files = ["data/greeting.txt"]
         fixture.display()
     );
     let kind = std::fs::read_to_string(repository().join("examples/redis/redis.toml"))?;
+    // Its own image name: the repository's refnode image stays as it is.
+    let seeded = std::fs::read_to_string(repository().join("examples/seeded/seeded.toml"))?
+        .replace(
+            "image = \"tmpnet/refnode:latest\"",
+            "image = \"own/refnode:e2e\"",
+        );
     for (path, text) in [
         ("Cargo.toml", manifest.as_str()),
         ("src/lib.rs", "//! A crate of its own.\n"),
         ("kinds/redis.toml", kind.as_str()),
         ("data/greeting.txt", "hello from a crate of its own\n"),
         ("tests/redis/main.rs", OWN_SUITE),
+        ("kinds/seeded.toml", seeded.as_str()),
+        ("tests/seeded/main.rs", OWN_SEEDED),
     ] {
         let file = dir.join(path);
         std::fs::create_dir_all(file.parent().expect("a file in a directory"))?;
@@ -747,6 +825,21 @@ image-files = ["data/greeting.txt"]
             load,
         ],
     )?;
+    let seeded_kind = dir.join("kinds/seeded.toml");
+    let refnode = repository().join("target/debug/tmpnet-refnode");
+    built(
+        "own-seeded-image",
+        &[
+            "image",
+            "node",
+            "--kind-file",
+            seeded_kind.to_str().ok_or("a path that is not UTF-8")?,
+            "--binary",
+            refnode.to_str().ok_or("a path that is not UTF-8")?,
+            "--load",
+            load,
+        ],
+    )?;
 
     let token = format!("tok-{}", uuid_like());
     let suite = |name: &str, vars: &[(&str, &str)]| -> Outcome<Ran> {
@@ -771,7 +864,11 @@ image-files = ["data/greeting.txt"]
     let passed = suite("own-suite", &[]);
     std::fs::rename(&aside, &moved)?;
     let passed = passed?;
-    if !passed.status.success() || !passed.log.contains("2 passed") {
+    let jobs = passed
+        .log
+        .matches("running the suite in the cluster: Job")
+        .count();
+    if !passed.status.success() || !passed.log.contains("2 passed") || jobs != 2 {
         return Err(format!(
             "the crate's suite did not pass in the Job ({}):\n{}",
             passed.status, passed.log
@@ -781,7 +878,7 @@ image-files = ["data/greeting.txt"]
     if !passed.log.contains("running the suite in the cluster: Job") {
         return Err(format!("the crate's suite did not run as a Job:\n{}", passed.log).into());
     }
-    println!("  its suite passed in a Job: a primary and replicas by role, replicated before and after a restart, redis-cli run in the pods, the data file read from the image, the token forwarded");
+    println!("  its suites passed, each in a Job: a primary and replicas by role, replicated before and after a restart, redis-cli run in the pods, the data file read from the image, the token forwarded; a seed and its followers, gossiping through the seed's stable address");
     c.check_empty().await?;
 
     let failed = suite("own-failing", &[("APP_FAIL", "1")])?;

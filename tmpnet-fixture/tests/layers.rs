@@ -31,7 +31,7 @@ const CRATES: &[(&str, Layers)] = &[
             &["kinds"],
             &["runtime"],
             &["network"],
-            &["runner", "collector", "bootstrap_monitor"],
+            &["runner", "collector", "bootstrap_monitor", "images"],
             &["helpers", "cli"],
             &["harness"],
         ],

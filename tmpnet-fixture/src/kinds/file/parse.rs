@@ -108,20 +108,25 @@ mod tests {
     }
 
     #[test]
-    fn peers_by_place_are_refused_with_kubernetes() {
+    fn peers_by_place_in_pods_need_every_address_up_front() {
+        use crate::kinds::PodDaemon as _;
         let base = "name = \"x\"\n[binary]\nname = \"x\"\n[ports]\napi = \"rpc\"\n";
         let pods = "[kubernetes]\nimage = \"x:1\"\n[kubernetes.ports]\nrpc = 1\n";
-        assert!(parse(Path::new("k.toml"), &format!("{base}{pods}")).is_ok());
-        for peers in [
-            "[peers]\nof = \"first\"\n",
-            "[[roles]]\nname = \"a\"\npeers = \"a\"\n",
-        ] {
-            let err = error_of(&format!("{base}{peers}{pods}"));
-            assert!(
-                err.contains("kubernetes:") && err.contains("local processes"),
-                "{err}"
-            );
-        }
+        let dir = tempfile::tempdir().unwrap();
+        let needs = |peers: &str| {
+            let path = dir.path().join("k.toml");
+            std::fs::write(&path, format!("{base}{peers}{pods}")).unwrap();
+            crate::kinds::file::FileKind::load_for_pods(&path)
+                .unwrap()
+                .needs_members()
+        };
+        assert!(needs("[peers]\nflag = \"seeds\"\nof = \"first\"\n"));
+        assert!(needs(
+            "[peers]\nflag = \"seeds\"\n[[roles]]\nname = \"a\"\npeers = \"a\"\n"
+        ));
+        assert!(!needs("[peers]\nflag = \"seeds\"\nof = \"earlier\"\n"));
+        // Without a flag no node is told of peers.
+        assert!(!needs("[peers]\nof = \"first\"\n"));
     }
 
     #[test]

@@ -373,7 +373,10 @@ async fn missing_permissions_name_the_rbac_fix() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("create pods/exec"), "{err}");
+    assert!(
+        err.contains("get pods/exec") && err.contains("create pods/exec"),
+        "{err}"
+    );
     spec(root.path(), 1, settings(&c))
         .with_kind_file(&kind)
         .check()

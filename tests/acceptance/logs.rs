@@ -241,12 +241,12 @@ fn a_kind_file_names_its_daemon_s_own_time_format() {
         kinds.path(),
         "own-times",
         "while [ $# -gt 1 ]; do case \"$1\" in --port) port=$2 ;; --age) h=$2 ;; esac; shift 2; done\n\
-         stamp() { /bin/date -u -d \"$1\" '+<%d/%m/%Y|%H.%M.%S UTC>'; }\n\
+         stamp() { /bin/date -u -d \"$1\" '+<%d/%m/%Y|%H.%M.%S %z>'; }\n\
          echo \"$(stamp \"-$h hours\") old line, $h hours back\"\n\
          echo \"$(stamp now) recent line\"\n\
          echo '2001-01-01T00:00:00Z a payload line, written now'\n\
          exec /usr/bin/python3 -m http.server --bind 127.0.0.1 \"$port\" >/dev/null 2>&1\n",
-        "[logs]\ntime_format = \"<%d/%m/%Y|%H.%M.%S UTC>\"\n\
+        "[logs]\ntime_format = \"<%d/%m/%Y|%H.%M.%S %z>\"\n\
          [[roles]]\nname = \"older\"\nnodes = 1\n[roles.flags]\nage = \"3\"\n\
          [[roles]]\nname = \"younger\"\n[roles.flags]\nage = \"2\"\n",
     );

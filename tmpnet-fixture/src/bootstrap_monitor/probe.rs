@@ -87,13 +87,17 @@ impl NodeProbe {
         let node = Node::load(&node_dir)?;
         let network = Network::load(&network_dir)?;
         let kind = Arc::clone(network.kind());
-        let port = crate::kinds::pod_of(kind.as_ref())?.profile().api_port;
+        let profile = crate::kinds::pod_of(kind.as_ref())?.profile();
         Ok(NodeProbe {
             network_dir: network.dir().to_owned(),
             _dir: dir,
             kind,
             node,
-            endpoint: Endpoint::new(format!("http://127.0.0.1:{port}"), ""),
+            // The sidecar shares the node's network: its API on loopback.
+            endpoint: Endpoint::new(
+                format!("{}://127.0.0.1:{}", profile.scheme, profile.api_port),
+                "",
+            ),
             http: crate::runtime::health_client()?,
             check,
         })

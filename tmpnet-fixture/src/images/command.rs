@@ -70,7 +70,7 @@ fn tail(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
     let lines: Vec<&str> = text
         .lines()
-        .map(str::trim)
+        .map(|l| step_output(l.trim()))
         .filter(|l| !l.is_empty())
         .collect();
     let errors: Vec<&str> = lines
@@ -94,6 +94,22 @@ fn tail(stderr: &[u8]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" | ")
+}
+
+/// A build step's output without the `#7 0.213 ` docker's BuildKit puts
+/// before it.
+fn step_output(line: &str) -> &str {
+    let Some(rest) = line.strip_prefix('#') else {
+        return line;
+    };
+    let mut words = rest.splitn(3, ' ');
+    let step = words.next().unwrap_or_default();
+    let time = words.next().unwrap_or_default();
+    let numeric = |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    match words.next() {
+        Some(said) if numeric(step) && numeric(time) => said.trim(),
+        _ => line,
+    }
 }
 
 #[cfg(test)]
@@ -123,6 +139,12 @@ mod tests {
             err.ends_with("exit status: 100): E: Unable to locate package x"),
             "{err}"
         );
+        // Docker's BuildKit numbers each step's lines.
+        assert_eq!(
+            step_output("#7 0.213 error: myd is not on PATH"),
+            "error: myd is not on PATH"
+        );
+        assert_eq!(step_output("#7 DONE 0.2s"), "#7 DONE 0.2s");
         let err = need("no-such-program-here", "no-such-package").unwrap_err();
         assert_eq!(
             err.to_string(),

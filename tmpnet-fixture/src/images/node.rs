@@ -102,6 +102,9 @@ pub fn build_node(node: &NodeImage, progress: &dyn Fn(&str)) -> Result<Built> {
         }
     }
     let tool = Tool::choose(node.tool)?;
+    for place in &node.loads {
+        tool.check_load(place)?;
+    }
     let context =
         tempfile::tempdir().map_err(|e| Error::io("cannot make", "a build context", e))?;
     let mut contents = Vec::new();

@@ -53,7 +53,12 @@ pub fn build_suite(suite: &SuiteImage, progress: &dyn Fn(&str)) -> Result<Built>
     need("cargo", "cargo")?;
     need("objcopy", "binutils")?;
     let tool = Tool::choose(suite.tool)?;
+    for place in &suite.loads {
+        tool.check_load(place)?;
+    }
     let workspace = workspace(suite)?;
+    // The files first: a wrong one is refused before minutes of building.
+    let wanted = image_files(suite.files.iter().chain(&workspace.declared))?;
     progress("building the test binaries (cargo test --no-run)");
     let binaries = test_binaries(suite)?;
     let context = workspace
@@ -82,23 +87,16 @@ pub fn build_suite(suite: &SuiteImage, progress: &dyn Fn(&str)) -> Result<Built>
         contents.push(format!("test binary {}", name.display()));
     }
     let mut copies = String::new();
-    let mut wanted: Vec<PathBuf> = suite.files.clone();
-    wanted.extend(workspace.declared);
-    for file in wanted {
-        let path = std::fs::canonicalize(&file).map_err(|e| {
-            Error::InvalidInput(format!(
-                "file {} for the image: {e}; give a file the tests read (--file, or image-files in [package.metadata.tmpnet])",
-                file.display()
-            ))
-        })?;
+    for path in wanted {
         let inside = context
             .join("files")
             .join(path.strip_prefix("/").unwrap_or(&path));
         if let Some(parent) = inside.parent() {
             files::create_dir_all(parent)?;
         }
+        // Links are copied as what they point to, at the path named.
         run(
-            Command::new("cp").arg("-a").arg(&path).arg(&inside),
+            Command::new("cp").arg("-aL").arg(&path).arg(&inside),
             "copying a file of the suite",
         )?;
         contents.push(format!("file {}", path.display()));
@@ -137,6 +135,33 @@ fn copy_line(path: &Path) -> String {
         quote(&Path::new("files").join(relative)),
         quote(path)
     )
+}
+
+/// The files to copy into the image, each once, at the absolute path
+/// named (links not followed: the path the tests open); one that does not
+/// exist, or whose path `COPY` would read as a pattern, is refused.
+fn image_files<'a>(named: impl Iterator<Item = &'a PathBuf>) -> Result<Vec<PathBuf>> {
+    let mut wanted: Vec<PathBuf> = Vec::new();
+    for file in named {
+        let path = std::path::absolute(file).map_err(|e| Error::io("cannot read", file, e))?;
+        if !path.exists() {
+            return Err(Error::InvalidInput(format!(
+                "file {} for the image does not exist; give a file the tests read (--file, or image-files in [package.metadata.tmpnet])",
+                path.display()
+            )));
+        }
+        let text = path.to_string_lossy();
+        if text.contains(['*', '?', '[', '$', '\\', '\n']) {
+            return Err(Error::InvalidInput(format!(
+                "file {} for the image has a character a Dockerfile's COPY reads as a pattern ('*', '?', '[', '$', '\\' or a newline); rename it",
+                path.display()
+            )));
+        }
+        if !wanted.contains(&path) {
+            wanted.push(path);
+        }
+    }
+    Ok(wanted)
 }
 
 /// A directory name for `tag`.
@@ -311,6 +336,28 @@ mod tests {
             copy_line(Path::new("/work/my suite/kinds/\"d\".toml")),
             "COPY [\"files/work/my suite/kinds/\\\"d\\\".toml\", \"/work/my suite/kinds/\\\"d\\\".toml\"]\n"
         );
+    }
+
+    #[test]
+    fn files_are_taken_once_at_the_path_named_and_patterns_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.toml");
+        std::fs::write(&real, "x").unwrap();
+        let link = dir.path().join("link.toml");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let star = dir.path().join("a*b");
+        std::fs::write(&star, "x").unwrap();
+        let got = image_files([link.clone(), real.clone(), link.clone()].iter()).unwrap();
+        assert_eq!(got, [link, real]);
+        let err = image_files([star].iter()).unwrap_err().to_string();
+        assert!(
+            err.contains("reads as a pattern") && err.contains("rename it"),
+            "{err}"
+        );
+        let err = image_files([dir.path().join("gone")].iter())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not exist"), "{err}");
     }
 
     #[test]

@@ -86,18 +86,25 @@ fn local_cluster_socket() -> PathBuf {
     run.join("containerd/containerd.sock")
 }
 
-/// The name a registry-less runtime gives `tag`: a short name is Docker
-/// Hub's (`tmpnet/runner:latest` is `docker.io/tmpnet/runner:latest`).
+/// The name a kubelet looks `tag` up by: a short name is Docker Hub's
+/// (`tmpnet/runner` is `docker.io/tmpnet/runner:latest`), and a name
+/// without a tag or digest is `:latest`.
 fn full_name(tag: &str) -> String {
     let first = tag.split('/').next().unwrap_or_default();
     let has_registry =
         tag.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
-    if has_registry {
+    let named = if has_registry {
         tag.to_owned()
     } else if tag.contains('/') {
         format!("docker.io/{tag}")
     } else {
         format!("docker.io/library/{tag}")
+    };
+    let last = named.rsplit('/').next().unwrap_or_default();
+    if last.contains(':') || last.contains('@') {
+        named
+    } else {
+        format!("{named}:latest")
     }
 }
 
@@ -212,7 +219,7 @@ impl Tool {
             Tool::Docker => {
                 run(
                     Command::new("docker")
-                        .args(["build", "--quiet", "-t", tag])
+                        .args(["build", "--quiet", "--force-rm", "-t", tag])
                         .arg(context),
                     &doing,
                 )?;
@@ -227,6 +234,7 @@ impl Tool {
                         .args([
                             "bud",
                             "--quiet",
+                            "--force-rm",
                             "--layers",
                             "--pull=never",
                             "--isolation",
@@ -252,8 +260,31 @@ impl Tool {
         }
     }
 
-    /// Loads `tag` into `place`.
+    /// Fails, before anything is built, when `place` cannot take an image
+    /// of this tool here.
+    pub fn check_load(self, place: &Load) -> Result<()> {
+        match place {
+            Load::OciLayout(_) if self == Tool::Docker => Err(Error::Environment(
+                "an OCI layout is written with buildah; use --tool buildah".to_owned(),
+            )),
+            Load::OciLayout(_) => Ok(()),
+            Load::LocalCluster => {
+                let socket = local_cluster_socket();
+                if !socket.exists() {
+                    return Err(Error::Environment(format!(
+                        "no local cluster runs (no {}); start one with scripts/cluster-up.sh",
+                        socket.display()
+                    )));
+                }
+                need("ctr", "containerd")
+            }
+            Load::Kind(_) => need("kind", "kind (https://kind.sigs.k8s.io)"),
+        }
+    }
+
+    /// Loads `tag` into `place` (checked first, see [`Tool::check_load`]).
     pub fn load(self, tag: &str, place: &Load) -> Result<()> {
+        self.check_load(place)?;
         let doing = format!("loading {tag} into {place}");
         let scratch =
             tempfile::tempdir().map_err(|e| Error::io("cannot make", "a directory", e))?;
@@ -261,11 +292,6 @@ impl Tool {
         let name = full_name(tag);
         match place {
             Load::OciLayout(dir) => {
-                if self == Tool::Docker {
-                    return Err(Error::Environment(
-                        "an OCI layout is written with buildah; use --tool buildah".to_owned(),
-                    ));
-                }
                 crate::sys::files::create_dir_all(dir)?;
                 run(
                     Command::new("buildah")
@@ -275,26 +301,17 @@ impl Tool {
                 )?;
             }
             Load::LocalCluster => {
-                let socket = local_cluster_socket();
-                if !socket.exists() {
-                    return Err(Error::Environment(format!(
-                        "no local cluster runs (no {}); start one with scripts/cluster-up.sh",
-                        socket.display()
-                    )));
-                }
-                need("ctr", "containerd")?;
                 self.save(tag, &name, &archive, "oci-archive", &doing)?;
                 run(
                     Command::new("ctr")
                         .arg("-a")
-                        .arg(&socket)
+                        .arg(local_cluster_socket())
                         .args(["-n", "k8s.io", "images", "import"])
                         .arg(&archive),
                     &doing,
                 )?;
             }
             Load::Kind(cluster) => {
-                need("kind", "kind (https://kind.sigs.k8s.io)")?;
                 if self == Tool::Docker {
                     run(
                         Command::new("kind").args(["load", "docker-image", tag, "--name", cluster]),
@@ -369,6 +386,12 @@ mod tests {
         );
         assert_eq!(full_name("redis:7"), "docker.io/library/redis:7");
         assert_eq!(full_name("localhost/me/d:1"), "localhost/me/d:1");
+        assert_eq!(full_name("me/daemon"), "docker.io/me/daemon:latest");
+        assert_eq!(
+            full_name("reg.example:5000/me/d"),
+            "reg.example:5000/me/d:latest"
+        );
+        assert_eq!(full_name("me/d@sha256:ab"), "docker.io/me/d@sha256:ab");
         assert_eq!(
             full_name("reg.example:5000/me/d:1"),
             "reg.example:5000/me/d:1"

@@ -181,7 +181,13 @@ impl TimeFormat {
                         fields.offset = Some(sign * (hours * 3600 + minutes * 60));
                     }
                 }
-                Piece::Epoch => fields.epoch = Some(number(&mut rest, 9, 11)?),
+                Piece::Epoch => {
+                    fields.epoch = Some(number(&mut rest, 9, 10)?);
+                    // Milliseconds are not seconds.
+                    if rest.starts_with(|c: char| c.is_ascii_digit()) {
+                        return None;
+                    }
+                }
             }
         }
         let valid = fields.epoch.is_some()
@@ -229,6 +235,10 @@ mod tests {
         let f = syslogish.read("Dec  7 09:05:01 myd[12]: up").unwrap();
         assert_eq!((f.year, f.month, f.day, f.hms), (None, 12, 7, (9, 5, 1)));
         let epoch = TimeFormat::parse("ts=%s ").unwrap();
+        assert_eq!(
+            TimeFormat::parse("%s").unwrap().read("1796669234123 ms"),
+            None
+        );
         assert_eq!(
             epoch.read("ts=1796669234 msg").unwrap().epoch,
             Some(1_796_669_234)

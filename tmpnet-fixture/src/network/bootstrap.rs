@@ -147,11 +147,15 @@ impl Network {
             .iter()
             .map(|n| self.runtime().planned_endpoint(n))
             .collect();
-        let members = self.members_of(nodes).await?;
-        let plan = match planned {
+        let stable = self.runtime().stable_members(nodes).await?;
+        let members = match &stable {
+            Some(members) => members.clone(),
+            None => self.members(nodes),
+        };
+        let plan = match (planned, stable) {
             // Every address is known: start all at once, each node told
             // of the nodes before it.
-            Some(endpoints) => nodes
+            (Some(endpoints), _) => nodes
                 .iter()
                 .enumerate()
                 .map(|(i, node)| {
@@ -163,7 +167,15 @@ impl Network {
                     (node.clone(), earlier)
                 })
                 .collect(),
-            None => {
+            // Every address peers dial is fixed for the network's life (a
+            // kind that names peers by place, in pods): all at once too,
+            // so nodes that wait for each other (a quorum) can meet.
+            (None, Some(stable)) => nodes
+                .iter()
+                .enumerate()
+                .map(|(i, node)| (node.clone(), stable[..i].to_vec()))
+                .collect(),
+            (None, None) => {
                 let (first, rest) = nodes.split_first().ok_or_else(|| Error::NotANetwork {
                     path: self.dir().to_owned(),
                     reason: "it has no nodes".into(),

@@ -557,10 +557,6 @@ impl Store {
     }
 }
 
-/// A pod's QoS class, as Kubernetes derives it from its containers'
-/// resources: `Guaranteed` when every container limits CPU and memory and
-/// requests what it limits, `BestEffort` when none asks for anything,
-/// `Burstable` otherwise.
 /// Refuses a Service with one port twice (the same name, or the same port
 /// and protocol), as the API server does, in its words.
 fn service_ports_valid(service: &Value) -> Result<(), String> {
@@ -588,6 +584,10 @@ fn service_ports_valid(service: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// A pod's QoS class, as Kubernetes derives it from its containers'
+/// resources: `Guaranteed` when every container limits CPU and memory and
+/// requests what it limits, `BestEffort` when none asks for anything,
+/// `Burstable` otherwise.
 fn pod_qos(pod: &Value) -> &'static str {
     let containers: Vec<&Value> = ["containers", "initContainers"]
         .iter()

@@ -308,13 +308,7 @@ impl FileKind {
                 _ => return None,
             })
         };
-        let argv: Vec<String> = self
-            .spec
-            .health
-            .command
-            .iter()
-            .map(|a| template::expand(a, value))
-            .collect();
+        let argv = self.health_argv(value);
         let Some((program, args)) = argv.split_first() else {
             return Health::Unhealthy("no health command".into());
         };
@@ -347,6 +341,16 @@ impl FileKind {
 }
 
 impl FileKind {
+    /// The health command, its placeholders given by `value`.
+    fn health_argv(&self, value: impl Fn(&str) -> Option<String>) -> Vec<String> {
+        self.spec
+            .health
+            .command
+            .iter()
+            .map(|a| template::expand(a, &value))
+            .collect()
+    }
+
     /// The health command inside the node's pod, next to its daemon: its
     /// URI there is the loopback address and the pod's API port, its
     /// directories the data volume.
@@ -371,13 +375,7 @@ impl FileKind {
                 _ => return None,
             })
         };
-        let argv: Vec<String> = self
-            .spec
-            .health
-            .command
-            .iter()
-            .map(|a| template::expand(a, value))
-            .collect();
+        let argv = self.health_argv(value);
         match tokio::time::timeout(COMMAND_TIMEOUT, pod.exec(&argv)).await {
             Ok(Ok(())) => Health::Healthy,
             Ok(Err(why)) => Health::Unhealthy(why),

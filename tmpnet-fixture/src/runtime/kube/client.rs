@@ -133,8 +133,10 @@ const NEEDED: [(&str, &str, &str, &str); 10] = [
 ];
 
 /// What a network of a kind whose health command runs in its pods needs
-/// besides [`NEEDED`].
-const NEEDED_FOR_EXEC: (&str, &str, &str, &str) = ("create", "", "pods", "exec");
+/// besides [`NEEDED`]: the exec stream opens with a GET, which clusters
+/// before 1.30 authorize as `get` and later ones as `create`.
+const NEEDED_FOR_EXEC: [(&str, &str, &str, &str); 2] =
+    [("get", "", "pods", "exec"), ("create", "", "pods", "exec")];
 
 /// Asks the server (SelfSubjectAccessReview) whether this account may do
 /// what a network needs in `namespace` (with `exec`, running commands in
@@ -144,7 +146,7 @@ const NEEDED_FOR_EXEC: (&str, &str, &str, &str) = ("create", "", "pods", "exec")
 pub async fn check_access(client: &Client, namespace: &str, exec: bool) -> Result<()> {
     let mut needed = NEEDED.to_vec();
     if exec {
-        needed.push(NEEDED_FOR_EXEC);
+        needed.extend(NEEDED_FOR_EXEC);
     }
     use k8s_openapi::api::authorization::v1::{
         ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,

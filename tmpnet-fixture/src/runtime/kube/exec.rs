@@ -47,7 +47,7 @@ impl PodExec for PodShell {
             .map_err(|e| {
                 let why = match super::client::status_code(&e) {
                     Some(403) => {
-                        "this account may not (grant create pods/exec; deploy/rbac.yaml does)"
+                        "this account may not (grant get and create on pods/exec; deploy/rbac.yaml does)"
                             .to_owned()
                     }
                     _ => e.to_string(),

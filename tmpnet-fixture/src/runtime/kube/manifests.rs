@@ -326,9 +326,10 @@ impl Context<'_> {
     pub fn peer_service(&self, node: &Node) -> Service {
         let mut service = self.service(node);
         service.metadata.name = Some(peer_service_name(&self.network.uuid, node.id()));
+        // Not-ready addresses stay published: nodes that become ready
+        // only once they reach each other (a quorum) can.
         if let Some(spec) = service.spec.as_mut() {
             spec.cluster_ip = None;
-            spec.publish_not_ready_addresses = None;
         }
         service
     }

@@ -120,12 +120,7 @@ fn binary(explicit: Option<&Path>) -> Result<PathBuf> {
         }
         return Ok(path.to_owned());
     }
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("prometheus"))
-            .find(|p| files::executable_problem(p).is_none())
-    });
-    found.ok_or_else(|| {
+    files::on_path("prometheus").ok_or_else(|| {
         Error::Environment(
             "cannot find prometheus on PATH; install it (Debian: apt-get install prometheus) or pass --prometheus-path".into(),
         )

@@ -8,13 +8,9 @@ use crate::error::{Error, Result};
 /// How many lines of a failed program's standard error an error quotes.
 const QUOTED_LINES: usize = 6;
 
-/// Whether `program` can be found on `PATH` (or is a path that exists).
+/// Whether `program` can be run: an executable on `PATH`.
 pub fn exists(program: &str) -> bool {
-    if program.contains('/') {
-        return std::path::Path::new(program).is_file();
-    }
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+    crate::sys::files::on_path(program).is_some()
 }
 
 /// Fails with the Debian package that holds `program` when it is missing.

@@ -25,6 +25,22 @@ pub const BASE_IMAGE: &str = "debian:bookworm-slim";
 /// newer one would fail at its start in the image, so it is refused here.
 pub const BASE_GLIBC: (u32, u32) = (2, 36);
 
+/// Fails when `binary` needs a newer C library than [`BASE_IMAGE`] has,
+/// naming it as `shown`.
+fn check_glibc(binary: &std::path::Path, shown: &str) -> crate::error::Result<()> {
+    let needed = crate::sys::elf::glibc_needed(binary)
+        .map_err(|e| crate::error::Error::io("cannot read", binary, e))?;
+    match needed {
+        Some((major, minor)) if (major, minor) > BASE_GLIBC => {
+            let (base_major, base_minor) = BASE_GLIBC;
+            Err(crate::error::Error::Environment(format!(
+                "{shown} needs glibc {major}.{minor}, newer than the image's {base_major}.{base_minor} (Debian bookworm); build it on a machine with glibc {base_major}.{base_minor} or older (e.g. in a rust:1-bookworm container)"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// An image built.
 #[derive(Debug, Clone)]
 pub struct Built {

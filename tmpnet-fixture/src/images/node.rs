@@ -8,10 +8,10 @@ use std::process::Command;
 
 use super::command::run;
 use super::tool::{Load, Tool};
-use super::{Built, BASE_GLIBC, BASE_IMAGE};
+use super::{check_glibc, Built, BASE_IMAGE};
 use crate::error::{Error, Result};
 use crate::kinds::file::image_facts;
-use crate::sys::{elf, files};
+use crate::sys::files;
 
 /// The uid and gid the daemon runs as in the image.
 const NODE_UID: u32 = 10001;
@@ -114,19 +114,7 @@ pub fn build_node(node: &NodeImage, progress: &dyn Fn(&str)) -> Result<Built> {
             Command::new("cp").arg(binary).arg(&dest),
             "copying the daemon",
         )?;
-        let needed = elf::glibc_needed(&dest).map_err(|e| Error::io("cannot read", &dest, e))?;
-        if let Some(v) = needed.filter(|v| *v > BASE_GLIBC) {
-            return bad(format!(
-                "{} needs glibc {}.{}, newer than the image's {}.{} (Debian bookworm); build it on a machine with glibc {}.{} or older",
-                binary.display(),
-                v.0,
-                v.1,
-                BASE_GLIBC.0,
-                BASE_GLIBC.1,
-                BASE_GLIBC.0,
-                BASE_GLIBC.1
-            ));
-        }
+        check_glibc(&dest, &binary.display().to_string())?;
         contents.push(format!("binary {}", binary.display()));
     }
     contents.extend(node.debs.iter().map(|d| format!("Debian package {d}")));

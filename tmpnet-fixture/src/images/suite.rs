@@ -10,9 +10,9 @@ use serde_json::Value;
 
 use super::command::{need, run};
 use super::tool::{Load, Tool};
-use super::{Built, BASE_GLIBC};
+use super::{check_glibc, Built};
 use crate::error::{Error, Result};
-use crate::sys::{elf, files};
+use crate::sys::files;
 
 /// The runner image's Dockerfile: the build context's `bin/` (the test
 /// binaries) and `files/` (copied to `/`).
@@ -83,7 +83,7 @@ pub fn build_suite(suite: &SuiteImage, progress: &dyn Fn(&str)) -> Result<Built>
                 .arg(&dest),
             "stripping a test binary",
         )?;
-        check_glibc(&dest)?;
+        check_glibc(&dest, &name.to_string_lossy())?;
         contents.push(format!("test binary {}", name.display()));
     }
     let mut copies = String::new();
@@ -175,24 +175,6 @@ fn context_name(tag: &str) -> String {
             }
         })
         .collect()
-}
-
-/// Fails when `binary` needs a newer C library than the image's.
-fn check_glibc(binary: &Path) -> Result<()> {
-    let needed = elf::glibc_needed(binary).map_err(|e| Error::io("cannot read", binary, e))?;
-    match needed {
-        Some(v) if v > BASE_GLIBC => Err(Error::Environment(format!(
-            "{} needs glibc {}.{}, newer than the image's {}.{} (Debian bookworm); build on a machine with glibc {}.{} or older (e.g. in a rust:1-bookworm container)",
-            binary.file_name().unwrap_or_default().to_string_lossy(),
-            v.0,
-            v.1,
-            BASE_GLIBC.0,
-            BASE_GLIBC.1,
-            BASE_GLIBC.0,
-            BASE_GLIBC.1,
-        ))),
-        _ => Ok(()),
-    }
 }
 
 /// `cargo` with the suite's manifest, packages and features.

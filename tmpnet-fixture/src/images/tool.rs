@@ -397,6 +397,14 @@ mod tests {
             "reg.example:5000/me/d:1"
         );
         assert_eq!("buildah".parse(), Ok(Tool::Buildah));
+        // Refused before any build.
+        let err = Tool::Docker
+            .check_load(&Load::OciLayout("/x/oci".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("use --tool buildah"), "{err}");
+        assert!(Tool::Buildah
+            .check_load(&Load::OciLayout("/x/oci".into()))
+            .is_ok());
         assert!("podman".parse::<Tool>().is_err());
     }
 }

@@ -55,7 +55,8 @@ pub struct TimeFields {
     pub epoch: Option<u64>,
 }
 
-const MONTHS: [&str; 12] = [
+/// The months' English abbreviations, as logs write them.
+pub(crate) const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 

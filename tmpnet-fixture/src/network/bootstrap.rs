@@ -132,10 +132,8 @@ impl Network {
     /// The members for a start: the addresses the runtime fixes for the
     /// network's life, else the planned ones (see [`Self::members`]).
     pub(super) async fn members_of(&self, nodes: &[Node]) -> Result<Vec<Peer>> {
-        match self.runtime().stable_members(nodes).await? {
-            Some(members) => Ok(members),
-            None => Ok(self.members(nodes)),
-        }
+        let stable = self.runtime().stable_members(nodes).await?;
+        Ok(stable.unwrap_or_else(|| self.members(nodes)))
     }
 
     pub(super) async fn bootstrap(
@@ -148,10 +146,7 @@ impl Network {
             .map(|n| self.runtime().planned_endpoint(n))
             .collect();
         let stable = self.runtime().stable_members(nodes).await?;
-        let members = match &stable {
-            Some(members) => members.clone(),
-            None => self.members(nodes),
-        };
+        let members = stable.clone().unwrap_or_else(|| self.members(nodes));
         let plan = match (planned, stable) {
             // Every address is known: start all at once, each node told
             // of the nodes before it.

@@ -8,11 +8,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::model::time_format::MONTHS;
 use crate::model::TimeFormat;
-
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
 
 /// The time `line` starts with: in `format` when the kind names one, else
 /// if it starts with one this module reads.

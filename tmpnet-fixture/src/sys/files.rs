@@ -67,6 +67,14 @@ pub fn keep_private(path: &Path) -> Result<bool> {
     Ok(true)
 }
 
+/// The first executable file named `name` in a directory of `PATH`.
+pub fn on_path(name: &str) -> Option<std::path::PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join(name))
+        .find(|p| executable_problem(p).is_none())
+}
+
 /// What keeps `path` from being run as a program (`does not exist`, `is
 /// not a file`, `is not executable`, or the error reading it); `None` when
 /// it can be run.
@@ -282,6 +290,12 @@ mod tests {
         fs::create_dir(dir.path().join("b")).unwrap();
         replace_symlink(Path::new("b"), &link).unwrap();
         assert_eq!(fs::read_link(&link).unwrap(), Path::new("b"));
+    }
+
+    #[test]
+    fn on_path_finds_executables_only() {
+        assert!(on_path("sh").is_some_and(|p| p.is_absolute() && p.ends_with("sh")));
+        assert_eq!(on_path("no-such-program-anywhere-here"), None);
     }
 
     #[test]

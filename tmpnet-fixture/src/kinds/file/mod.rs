@@ -656,17 +656,7 @@ pub struct ImageFacts {
 /// machine for nothing) for what an image of its daemon needs.
 pub fn image_facts(path: &Path) -> Result<ImageFacts> {
     let kind = FileKind::read(path)?;
-    let binary = &kind.spec.binary;
-    let daemon = binary
-        .name
-        .clone()
-        .or_else(|| {
-            kind.binary_path
-                .as_ref()
-                .and_then(|p| p.file_name())
-                .map(|n| n.to_string_lossy().into_owned())
-        })
-        .unwrap_or_default();
+    let daemon = kind.binary_name().to_owned();
     let k = kind.spec.kubernetes.as_ref();
     Ok(ImageFacts {
         daemon,
@@ -698,11 +688,9 @@ fn program_problem(program: &str) -> Option<String> {
     if program.contains('/') {
         return None;
     }
-    let on_path = std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path)
-            .any(|dir| files::executable_problem(&dir.join(program)).is_none())
-    });
-    (!on_path).then(|| format!("{program:?} is not on PATH"))
+    files::on_path(program)
+        .is_none()
+        .then(|| format!("{program:?} is not on PATH"))
 }
 
 /// Makes the directory `path` goes in.

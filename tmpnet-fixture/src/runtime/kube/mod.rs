@@ -64,6 +64,9 @@ pub struct KubeRuntime {
     client: tokio::sync::OnceCell<Client>,
     /// The state ConfigMap's reference once this runtime made sure of it.
     owner: tokio::sync::Mutex<Option<OwnerReference>>,
+    /// The nodes' peer Service addresses once made (they last as long as
+    /// the network's state, so until the network stops).
+    peer_addresses: tokio::sync::Mutex<Option<Vec<Peer>>>,
     forwards: forward::Forwards,
     http: reqwest::Client,
     starts_allowed: AtomicBool,
@@ -125,6 +128,7 @@ impl KubeRuntime {
                 None => tokio::sync::OnceCell::new(),
             },
             owner: tokio::sync::Mutex::new(None),
+            peer_addresses: tokio::sync::Mutex::new(None),
             forwards: forward::Forwards::default(),
             http,
             starts_allowed: AtomicBool::new(true),
@@ -191,8 +195,16 @@ impl NodeRuntime for KubeRuntime {
         if !self.kind.pod().is_some_and(|pod| pod.needs_members()) {
             return Ok(None);
         }
-        let owner = self.ensure_network().await?;
-        self.peer_services(nodes, owner).await.map(Some)
+        // Asked before every start and restart: made and listed once.
+        let mut known = self.peer_addresses.lock().await;
+        let same_nodes = known.as_ref().is_some_and(|peers| {
+            peers.len() == nodes.len() && peers.iter().zip(nodes).all(|(p, n)| p.node_id == n.id())
+        });
+        if !same_nodes {
+            let owner = self.ensure_network().await?;
+            *known = Some(self.peer_services(nodes, owner).await?);
+        }
+        Ok(known.clone())
     }
 
     async fn start(&self, node: &Node, peers: &[Peer], members: &[Peer]) -> Result<Endpoint> {
@@ -376,6 +388,7 @@ impl NodeRuntime for KubeRuntime {
         let timeout = Duration::from_secs(self.settings.stop_grace_secs) + STOP_SLACK;
         pods::wait_gone(&maps, &name, timeout).await?;
         *self.owner.lock().await = None;
+        *self.peer_addresses.lock().await = None;
         let left = self.sweep().await?;
         if !left.is_empty() {
             tracing::warn!(objects = %left.join(", "), "objects not removed through their owner were deleted");

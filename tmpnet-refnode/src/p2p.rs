@@ -15,6 +15,11 @@ use crate::node::{Message, Node};
 const REDIAL: Duration = Duration::from_millis(100);
 /// How long the other side may take to say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one dial may take. A SYN that is dropped (an address whose
+/// route or NAT rule is not there yet, as a Kubernetes Service address is
+/// until kube-proxy has written it) is retried by the kernel on the same
+/// connection for about two minutes; a fresh dial picks up the new rules.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Accepts inbound connections forever.
 pub async fn accept(node: Arc<Node>, listener: TcpListener) {
@@ -39,9 +44,12 @@ pub async fn keep_connected(node: Arc<Node>, peer: BootstrapPeer) {
             let address = node
                 .address_of(&peer.id)
                 .unwrap_or_else(|| peer.address.clone());
-            match TcpStream::connect(&address).await {
-                Ok(stream) => connection(node.clone(), stream, false).await,
-                Err(e) => tracing::debug!(peer = %peer.id, %address, error = %e, "dial failed"),
+            match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(&address)).await {
+                Ok(Ok(stream)) => connection(node.clone(), stream, false).await,
+                Ok(Err(e)) => {
+                    tracing::debug!(peer = %peer.id, %address, error = %e, "dial failed")
+                }
+                Err(_) => tracing::debug!(peer = %peer.id, %address, "dial timed out"),
             }
         }
         tokio::time::sleep(REDIAL).await;

@@ -258,7 +258,17 @@ impl FileKind {
         };
         let status = resp.status().as_u16();
         if status != h.status {
-            return Health::Unhealthy(format!("{url} answered HTTP {status}, not {}", h.status));
+            let body = resp.text().await.unwrap_or_default();
+            let said = body_excerpt(&body);
+            let said = if said.is_empty() {
+                String::new()
+            } else {
+                format!(": {said}")
+            };
+            return Health::Unhealthy(format!(
+                "{url} answered HTTP {status}, not {}{said}",
+                h.status
+            ));
         }
         let Some(pointer) = &h.json_pointer else {
             return Health::Healthy;
@@ -386,6 +396,19 @@ impl FileKind {
         }
     }
 }
+
+/// At most [`EXCERPT_CHARS`] characters of an answer's body, on one line:
+/// what an unhealthy daemon said, for the error that names it.
+fn body_excerpt(body: &str) -> String {
+    let line = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
+}
+
+/// How much of an unhealthy answer's body an error quotes.
+const EXCERPT_CHARS: usize = 200;
 
 /// `host:port` of a URI.
 fn api_address(uri: &str) -> &str {
@@ -773,5 +796,60 @@ mod tests {
                 ]
             );
         }
+    }
+
+    #[tokio::test]
+    async fn an_unhealthy_answer_is_quoted_in_the_reason() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            let body = "{\"healthy\": false,\n \"reason\": \"not connected to peer a\"}";
+            let answer = format!(
+                "HTTP/1.1 503 Service Unavailable\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(answer.as_bytes()).await.unwrap();
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.toml");
+        std::fs::write(
+            &path,
+            "name = \"h\"\n[binary]\nname = \"sh\"\n[ports]\napi = \"http\"\n[health]\npath = \"/health\"\n",
+        )
+        .unwrap();
+        let kind = FileKind::load(&path).unwrap();
+        let node = Node {
+            dir: dir.path().join("h-0"),
+            config: NodeConfig::new("h-0".to_owned(), 0),
+        };
+        let uri = format!("http://127.0.0.1:{port}");
+        let endpoint = Endpoint::new(&uri, "127.0.0.1:1");
+        let http = reqwest::Client::new();
+        let ctx = HealthContext {
+            http: &http,
+            network_dir: dir.path(),
+            node: &node,
+            endpoint: &endpoint,
+            in_pod: None,
+        };
+        assert_eq!(
+            kind.check_health(&ctx).await,
+            Health::Unhealthy(format!(
+                "{uri}/health answered HTTP 503, not 200: {{\"healthy\": false, \"reason\": \"not connected to peer a\"}}"
+            ))
+        );
+    }
+
+    #[test]
+    fn a_long_body_is_cut_on_a_character() {
+        let body = "é".repeat(EXCERPT_CHARS + 5);
+        let cut = body_excerpt(&body);
+        assert_eq!(cut.chars().count(), EXCERPT_CHARS + 1);
+        assert!(cut.ends_with('…'));
+        assert_eq!(body_excerpt("  a\n b  "), "a b");
     }
 }

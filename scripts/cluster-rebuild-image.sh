@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 image="$1"
 buildah inspect --type image "$image" >/dev/null 2>&1 \
     || cluster_die "$image is not in buildah's storage; build it first (scripts/build-images.sh)"
-[ -S "$CONTAINERD_SOCK" ] || cluster_die "no local cluster runs (no $CONTAINERD_SOCK); start one with scripts/cluster-up.sh"
+[ -n "$(cluster_sockets)" ] || cluster_die "no local cluster runs (no $CLUSTER_RUN/node-*/containerd/containerd.sock); start one with scripts/cluster-up.sh"
 ctx="$(mktemp -d)"
 trap 'rm -rf "$ctx"' EXIT
 printf 'FROM %s\nLABEL io.tmpnet.rebuilt="%s"\n' "$image" "$(date +%s%N)" >"$ctx/Dockerfile"
@@ -23,6 +23,5 @@ buildah bud --quiet --pull=never --isolation chroot -t "$image" "$ctx" >/dev/nul
 name="$image"
 case "${image%%/*}" in *.*|*:*|localhost) ;; *) name="docker.io/$image" ;; esac
 buildah push --quiet "$image" "oci-archive:$ctx/image.tar:$name" >/dev/null
-ctr -a "$CONTAINERD_SOCK" -n k8s.io images import --no-unpack=false "$ctx/image.tar" >/dev/null
-cluster_name_by_digest "$name"
-echo "rebuilt $image and loaded it into the local cluster as $name"
+cluster_import "$ctx/image.tar" "$name"
+echo "rebuilt $image and loaded it into every node of the local cluster as $name"

@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# Starts a single-node Kubernetes cluster on this machine, from upstream's
-# code built here (scripts/cluster-build.sh): etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler, kube-proxy and the kubelet, with
-# Debian's containerd and runc running the pods, each pod in a network
-# namespace of its own on a CNI bridge (10.244.0.0/24). The images of
-# scripts/build-images.sh are loaded into containerd, with the pod
-# sandbox's pause image. A volume provisioner gives claims of the default
-# StorageClass `tmpnet-local` a directory each.
+# Starts a Kubernetes cluster of several nodes on this machine, from
+# upstream's code built here (scripts/cluster-build.sh), in network
+# namespaces of its own: the control plane (etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler) in one, each node (Debian's
+# containerd and runc, the kubelet, kube-proxy) in another, all on one
+# bridge the cluster makes (tmpnet0, 10.245.0.0/24: the host's end .1, the
+# API server .2, node I .(10+I)). Node I's pods get 10.244.I.0/24, each pod
+# a network namespace of its own on the node's CNI bridge; one route per
+# node range joins them. kube-proxy's and the CNI plugins' iptables rules
+# stay in the node's namespace: the host's tables are not touched, and the
+# host gets only the bridge, its two veth ends per namespace and one route
+# per pod range, each recorded before it is made (cluster-down.sh removes
+# exactly these). Every node is labelled tmpnet.io/node-pool=tmpnet. The
+# images of scripts/build-images.sh are loaded into every node, with the
+# pod sandbox's pause image. A volume provisioner gives claims of the
+# default StorageClass `tmpnet-local` a directory each.
 #
 # Needs root. Whatever a killed earlier run left is removed first. Prints
 # the line to use the cluster, export KUBECONFIG=... (the admin), and
@@ -14,7 +22,9 @@
 # or SIGTERM part-way tears down what it started (as cluster-down.sh does),
 # keeping the components' logs in a temporary directory it names.
 #
-# Usage: scripts/cluster-up.sh [--no-images]
+# Usage: scripts/cluster-up.sh [--nodes N] [--no-images]
+#   --nodes N    Kubernetes nodes (default 3, at most 50; each costs about
+#                150 MB of memory and a copy of every image)
 #   --no-images  do not load the repository's images (only pause)
 #   TMPNET_CLUSTER_DIR, TMPNET_CLUSTER_RUN  state and runtime directories
 #   (default /var/lib/tmpnet-cluster, /run/tmpnet-cluster), created here:
@@ -24,12 +34,24 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/cluster-lib.sh
 . scripts/cluster-lib.sh
 images=1
-for arg in "$@"; do
-    case "$arg" in
+nodes=3
+while [ $# -gt 0 ]; do
+    case "$1" in
     --no-images) images=0 ;;
-    *) cluster_die "unknown argument $arg; see the usage at the top of $0" ;;
+    --nodes)
+        [ $# -ge 2 ] || cluster_die "--nodes needs a number, e.g. --nodes 3"
+        nodes=$2
+        shift
+        ;;
+    --nodes=*) nodes=${1#--nodes=} ;;
+    *) cluster_die "unknown argument $1; see the usage at the top of $0" ;;
     esac
+    shift
 done
+case "$nodes" in
+"" | *[!0-9]* | 0*) cluster_die "--nodes takes a whole number from 1 to 50, not '$nodes'" ;;
+esac
+[ "$nodes" -le 50 ] || cluster_die "--nodes takes a whole number from 1 to 50, not '$nodes'"
 [ "$(id -u)" = 0 ] || cluster_die "cluster-up.sh needs root (it runs containerd and the kubelet); run it with sudo"
 cluster_need containerd containerd
 cluster_need containerd-shim-runc-v2 containerd
@@ -41,6 +63,8 @@ cluster_need conntrack conntrack
 cluster_need openssl openssl
 cluster_need curl curl
 cluster_need ip iproute2
+cluster_need nsenter util-linux
+cluster_need ipset ipset
 cluster_need buildah buildah
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
@@ -79,17 +103,49 @@ mkdir -p "$(dirname "$CLUSTER_DIR")" "$(dirname "$CLUSTER_RUN")"
 mkdir "$CLUSTER_DIR" "$CLUSTER_RUN"
 cluster_mark "$CLUSTER_DIR"
 cluster_mark "$CLUSTER_RUN"
-mkdir -p "$CLUSTER_DIR"/{pki,logs,etcd,kubelet,pod-logs,volumes,containerd,cni/net.d,cni/ipam} "$CLUSTER_RUN"/{containerd,runc}
+mkdir -p "$CLUSTER_DIR"/{pki,logs,etcd,volumes}
 chmod 700 "$CLUSTER_DIR/pki"
 log=$CLUSTER_DIR/logs
 k8s=$bin/tmpnet-k8s
 
-# The node's address lives on the pods' bridge, made here (the CNI bridge
-# plugin takes it over), so pods reach the API server and nothing listens
-# beyond this machine.
+# ---- the network: a bridge, a namespace per member, routes ---------------
+# Each is recorded before it is made, so a run killed part-way is reaped.
+cluster_record link "$CLUSTER_BRIDGE"
 ip link add "$CLUSTER_BRIDGE" type bridge
-ip addr add "$NODE_IP/${POD_CIDR#*/}" dev "$CLUSTER_BRIDGE"
+ip addr add "$HOST_IP/24" dev "$CLUSTER_BRIDGE"
 ip link set "$CLUSTER_BRIDGE" up
+# join NETNS VETH ADDRESS: a new network namespace on the bridge, its end
+# of the pair named eth0 with ADDRESS, its loopback up.
+join() {
+    cluster_record netns "$1"
+    ip netns add "$1"
+    cluster_record link "$2"
+    ip link add "$2" type veth peer name eth0 netns "$1"
+    ip link set "$2" master "$CLUSTER_BRIDGE" up
+    cluster_in "$1" ip addr add "$3/24" dev eth0
+    cluster_in "$1" ip link set eth0 up
+    cluster_in "$1" ip link set lo up
+}
+join "$CONTROL_NETNS" tmpnet-control "$APISERVER_IP"
+for i in $(seq "$nodes"); do
+    join "$(cluster_node_name "$i")" "tmpnet-n$i" "$(cluster_node_ip "$i")"
+    # A node forwards its pods' packets (a new namespace does not).
+    cluster_in "$(cluster_node_name "$i")" sysctl -qw net.ipv4.ip_forward=1
+done
+# Every member reaches every node's pods through that node; the host too.
+for i in $(seq "$nodes"); do
+    range=$(cluster_node_pods "$i")
+    via=$(cluster_node_ip "$i")
+    for j in $(seq "$nodes"); do
+        [ "$j" = "$i" ] || cluster_in "$(cluster_node_name "$j")" ip route add "$range" via "$via"
+    done
+    cluster_in "$CONTROL_NETNS" ip route add "$range" via "$via"
+    cluster_record route "$range" "$via"
+    ip route add "$range" via "$via"
+done
+for i in $(seq "$nodes"); do
+    cluster_in "$(cluster_node_name "$i")" ip route add default via "$HOST_IP"
+done
 
 # ---- certificates (one CA; 0600 keys in a 0700 directory) -----------------
 pki=$CLUSTER_DIR/pki
@@ -107,21 +163,28 @@ subjectAltName=$4"
     rm -f "$pki/$1.csr"
 }
 cert apiserver "/CN=kube-apiserver" serverAuth \
-    "IP:$NODE_IP,IP:127.0.0.1,IP:$KUBERNETES_SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-cert kubelet "/CN=$CLUSTER_NODE" serverAuth "IP:$NODE_IP,DNS:$CLUSTER_NODE"
+    "IP:$APISERVER_IP,IP:127.0.0.1,IP:$KUBERNETES_SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
 cert admin "/O=system:masters/CN=tmpnet-admin" clientAuth
 cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
 cert controller-manager "/CN=system:kube-controller-manager" clientAuth
 cert scheduler "/CN=system:kube-scheduler" clientAuth
 cert kube-proxy "/CN=system:kube-proxy" clientAuth
-cert node "/O=system:nodes/CN=system:node:$CLUSTER_NODE" clientAuth
-# The provisioner's own identity; its rights come from RBAC below.
+# Each node serves its kubelet's API on its own address, and signs in as
+# itself (system:node:NAME, what NodeRestriction holds it to).
+for i in $(seq "$nodes"); do
+    name=$(cluster_node_name "$i")
+    cert "kubelet-$i" "/CN=$name" serverAuth "IP:$(cluster_node_ip "$i"),DNS:$name"
+    cert "node-$i" "/O=system:nodes/CN=system:node:$name" clientAuth
+done
+# The provisioner's and the policy controllers' own identities; their rights
+# come from RBAC below.
 cert provisioner "/CN=tmpnet:local-provisioner" clientAuth
+cert network-policies "/CN=tmpnet:network-policies" clientAuth
 openssl_quiet genrsa -out "$pki/sa.key" 2048
 openssl_quiet rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
 chmod 600 "$pki"/*.key
 
-server=https://$NODE_IP:$APISERVER_PORT
+server=https://$APISERVER_IP:$APISERVER_PORT
 kubeconfig() { # NAME (cert NAME) -> $CLUSTER_DIR/NAME.kubeconfig
     cat >"$CLUSTER_DIR/$1.kubeconfig" <<EOF
 apiVersion: v1
@@ -139,14 +202,16 @@ current-context: tmpnet
 EOF
     chmod 600 "$CLUSTER_DIR/$1.kubeconfig"
 }
-for who in admin controller-manager scheduler kube-proxy node provisioner; do kubeconfig "$who"; done
+for who in admin controller-manager scheduler kube-proxy provisioner network-policies; do kubeconfig "$who"; done
+for i in $(seq "$nodes"); do kubeconfig "node-$i"; done
 
-# start NAME ARGS...: runs a component in its own session, logging to
-# logs/NAME.log; its pid in the runtime directory.
+# start NETNS NAME ARGS...: runs a component in the network namespace
+# NETNS, in its own session, logging to logs/NAME.log; its pid in the
+# runtime directory.
 start() {
-    local name=$1
-    shift
-    setsid "$@" >"$log/$name.log" 2>&1 </dev/null &
+    local ns=$1 name=$2
+    shift 2
+    setsid nsenter --net="/run/netns/$ns" "$@" >"$log/$name.log" 2>&1 </dev/null &
     echo $! >"$CLUSTER_RUN/$name.pid"
 }
 # wait_for WHAT LOG SECONDS COMMAND...: polls until COMMAND succeeds; on
@@ -166,15 +231,15 @@ wait_for() {
     tail -n 20 "$log/$name.log" >&2 2>/dev/null || true
     return 1
 }
-alive() { kill -0 "$(cat "$CLUSTER_RUN/$1.pid")"; }
 kubectl() { "$k8s" kubectl --kubeconfig "$CLUSTER_DIR/admin.kubeconfig" "$@"; }
+control() { cluster_in "$CONTROL_NETNS" "$@"; }
 
-echo "== control plane (Kubernetes $("$k8s" kubectl version --client -o yaml | sed -n 's/^  gitVersion: //p'))"
-start etcd "$k8s" etcd --name tmpnet --data-dir "$CLUSTER_DIR/etcd" --unsafe-no-fsync --log-level error \
+echo "== control plane (Kubernetes $("$k8s" kubectl version --client -o yaml | sed -n 's/^  gitVersion: //p'), in network namespace $CONTROL_NETNS)"
+start "$CONTROL_NETNS" etcd "$k8s" etcd --name tmpnet --data-dir "$CLUSTER_DIR/etcd" --unsafe-no-fsync --log-level error \
     --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
     --initial-cluster "tmpnet=http://127.0.0.1:$ETCD_PEER_PORT" --listen-metrics-urls ""
-wait_for etcd etcd 30 curl -sf "http://127.0.0.1:$ETCD_CLIENT_PORT/health"
+wait_for etcd etcd 30 control curl -sf "http://127.0.0.1:$ETCD_CLIENT_PORT/health"
 
 # Requests of people and tests (the admin and the tmpnet namespace's
 # accounts), not of the cluster's own components, one line each: what the
@@ -188,10 +253,10 @@ rules:
   userGroups: ["system:masters", "system:serviceaccounts:tmpnet"]
 - level: None
 EOF
-start kube-apiserver "$k8s" kube-apiserver \
+start "$CONTROL_NETNS" kube-apiserver "$k8s" kube-apiserver \
     --audit-policy-file "$CLUSTER_DIR/audit-policy.yaml" --audit-log-path "$log/audit.log" \
     --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
-    --bind-address "$NODE_IP" --advertise-address "$NODE_IP" --secure-port "$APISERVER_PORT" \
+    --bind-address "$APISERVER_IP" --advertise-address "$APISERVER_IP" --secure-port "$APISERVER_PORT" \
     --cert-dir "$CLUSTER_DIR/apiserver" \
     --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
     --client-ca-file "$pki/ca.crt" \
@@ -204,7 +269,7 @@ start kube-apiserver "$k8s" kube-apiserver \
     --allow-privileged=true --profiling=false
 wait_for kube-apiserver kube-apiserver 90 curl -sf --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" "$server/readyz"
 
-start kube-controller-manager "$k8s" kube-controller-manager \
+start "$CONTROL_NETNS" kube-controller-manager "$k8s" kube-controller-manager \
     --kubeconfig "$CLUSTER_DIR/controller-manager.kubeconfig" \
     --authentication-kubeconfig "$CLUSTER_DIR/controller-manager.kubeconfig" \
     --authorization-kubeconfig "$CLUSTER_DIR/controller-manager.kubeconfig" \
@@ -213,45 +278,39 @@ start kube-controller-manager "$k8s" kube-controller-manager \
     --use-service-account-credentials=true \
     --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" \
     --kube-api-qps 100 --kube-api-burst 200
-start kube-scheduler "$k8s" kube-scheduler \
+start "$CONTROL_NETNS" kube-scheduler "$k8s" kube-scheduler \
     --kubeconfig "$CLUSTER_DIR/scheduler.kubeconfig" \
     --authentication-kubeconfig "$CLUSTER_DIR/scheduler.kubeconfig" \
     --authorization-kubeconfig "$CLUSTER_DIR/scheduler.kubeconfig" \
     --bind-address 127.0.0.1 --secure-port 10259 --leader-elect=false
-wait_for kube-controller-manager kube-controller-manager 60 curl -skf https://127.0.0.1:10257/healthz
-wait_for kube-scheduler kube-scheduler 60 curl -skf https://127.0.0.1:10259/healthz
+wait_for kube-controller-manager kube-controller-manager 60 control curl -skf https://127.0.0.1:10257/healthz
+wait_for kube-scheduler kube-scheduler 60 control curl -skf https://127.0.0.1:10259/healthz
 
-cat >"$CLUSTER_DIR/kube-proxy.yaml" <<EOF
-apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-mode: iptables
-clientConnection: {kubeconfig: "$CLUSTER_DIR/kube-proxy.kubeconfig"}
-hostnameOverride: $CLUSTER_NODE
-clusterCIDR: $POD_CIDR
-bindAddress: $NODE_IP
-healthzBindAddress: 127.0.0.1:10256
-metricsBindAddress: 127.0.0.1:10249
-conntrack: {maxPerCore: 0}
-EOF
-start kube-proxy "$k8s" kube-proxy --config "$CLUSTER_DIR/kube-proxy.yaml"
-
-# ---- the node: containerd (CRI), the pause image, the kubelet -------------
-echo "== node"
-cat >"$CLUSTER_DIR/cni/net.d/10-tmpnet.conflist" <<EOF
+# ---- the nodes: containerd (CRI), the images, kube-proxy, the kubelet -----
+echo "== $nodes node(s)"
+# No registry is contacted: every image is loaded here, and a pull of any
+# other goes to a proxy on a closed loopback port, failing at once.
+for i in $(seq "$nodes"); do
+    name=$(cluster_node_name "$i")
+    dir=$CLUSTER_DIR/node-$i
+    run=$CLUSTER_RUN/node-$i
+    mkdir -p "$dir"/{kubelet,pod-logs,containerd,cni/net.d,cni/ipam} "$run"/{containerd,runc}
+    range=$(cluster_node_pods "$i")
+    cat >"$dir/cni/net.d/10-tmpnet.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "tmpnet",
   "plugins": [
     {
       "type": "bridge",
-      "bridge": "$CLUSTER_BRIDGE",
+      "bridge": "cni0",
       "isGateway": true,
       "ipMasq": false,
       "hairpinMode": true,
       "ipam": {
         "type": "host-local",
-        "dataDir": "$CLUSTER_DIR/cni/ipam",
-        "ranges": [[{"subnet": "$POD_CIDR", "gateway": "$NODE_IP"}]],
+        "dataDir": "$dir/cni/ipam",
+        "ranges": [[{"subnet": "$range", "gateway": "${range%.0/24}.1"}]],
         "routes": [{"dst": "0.0.0.0/0"}]
       }
     },
@@ -259,22 +318,22 @@ cat >"$CLUSTER_DIR/cni/net.d/10-tmpnet.conflist" <<EOF
   ]
 }
 EOF
-cat >"$CLUSTER_DIR/containerd.toml" <<EOF
+    cat >"$dir/containerd.toml" <<EOF
 version = 2
-root = "$CLUSTER_DIR/containerd"
-state = "$CLUSTER_RUN/containerd"
+root = "$dir/containerd"
+state = "$run/containerd"
 disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
 [grpc]
-  address = "$CONTAINERD_SOCK"
+  address = "$(cluster_node_sock "$i")"
 [ttrpc]
-  address = "$CLUSTER_RUN/containerd/containerd.sock.ttrpc"
+  address = "$run/containerd/containerd.sock.ttrpc"
 [debug]
   address = ""
 [metrics]
   address = ""
 [plugins."io.containerd.internal.v1.opt"]
-  path = "$CLUSTER_DIR/containerd/opt"
+  path = "$dir/containerd/opt"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "registry.k8s.io/pause:3.10"
   # Lowering a process's OOM score needs CAP_SYS_RESOURCE, which root may
@@ -284,7 +343,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
-    conf_dir = "$CLUSTER_DIR/cni/net.d"
+    conf_dir = "$dir/cni/net.d"
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -292,22 +351,35 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
-        Root = "$CLUSTER_RUN/runc/k8s.io"
+        Root = "$run/runc/k8s.io"
 EOF
-# No registry is contacted: every image is loaded here, and a pull of any
-# other goes to a proxy on a closed loopback port, failing at once.
-start containerd env HTTPS_PROXY=http://127.0.0.1:1 HTTP_PROXY=http://127.0.0.1:1 NO_PROXY= \
-    containerd --config "$CLUSTER_DIR/containerd.toml"
-wait_for containerd containerd 30 ctr -a "$CONTAINERD_SOCK" version
-ctr_() { ctr -a "$CONTAINERD_SOCK" -n k8s.io "$@"; }
+    start "$name" "containerd-$i" env HTTPS_PROXY=http://127.0.0.1:1 HTTP_PROXY=http://127.0.0.1:1 NO_PROXY= \
+        containerd --config "$dir/containerd.toml"
+    cat >"$dir/kube-proxy.yaml" <<EOF
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: iptables
+clientConnection: {kubeconfig: "$CLUSTER_DIR/kube-proxy.kubeconfig"}
+hostnameOverride: $name
+clusterCIDR: $POD_CIDR
+bindAddress: $(cluster_node_ip "$i")
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+conntrack: {maxPerCore: 0}
+EOF
+    start "$name" "kube-proxy-$i" "$k8s" kube-proxy --config "$dir/kube-proxy.yaml"
+done
+for i in $(seq "$nodes"); do
+    wait_for "containerd of $(cluster_node_name "$i")" "containerd-$i" 30 ctr -a "$(cluster_node_sock "$i")" version
+done
 
-# load NAME IMAGE: a buildah image into containerd under its full name.
+# load NAME IMAGE FULL: a buildah image into every node's containerd under
+# its full name.
 load() {
     local archive="$CLUSTER_DIR/$1.tar" t0
     t0=$(now)
     buildah push --quiet "$2" "oci-archive:$archive:$3" >/dev/null
-    ctr_ images import --no-unpack=false "$archive" >/dev/null
-    cluster_name_by_digest "$3"
+    cluster_import "$archive" "$3"
     rm -f "$archive"
     echo "  image $3: $(since "$t0") s"
 }
@@ -327,29 +399,37 @@ if [ "$images" = 1 ]; then
     done
 fi
 
-# The pods' cgroups live under one cgroup of each hierarchy, the cluster's.
-for hierarchy in /sys/fs/cgroup/*/; do
-    [ -f "$hierarchy/cgroup.procs" ] && mkdir -p "$hierarchy$CLUSTER_CGROUP"
+# The kubelet sets these for the whole machine: their values before it, to
+# put back.
+for name in $KUBELET_SYSCTLS; do
+    cluster_record sysctl "$name" "$(sysctl -n "$name")"
 done
-cat >"$CLUSTER_DIR/kubelet.yaml" <<EOF
+for i in $(seq "$nodes"); do
+    name=$(cluster_node_name "$i")
+    dir=$CLUSTER_DIR/node-$i
+    # The node's pods live under a cgroup of its own, in the cluster's.
+    for hierarchy in /sys/fs/cgroup/*/; do
+        [ -f "$hierarchy/cgroup.procs" ] && mkdir -p "$hierarchy$CLUSTER_CGROUP/node-$i"
+    done
+    cat >"$dir/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
-address: $NODE_IP
+address: $(cluster_node_ip "$i")
 port: 10250
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
 healthzPort: 10248
-tlsCertFile: $pki/kubelet.crt
-tlsPrivateKeyFile: $pki/kubelet.key
+tlsCertFile: $pki/kubelet-$i.crt
+tlsPrivateKeyFile: $pki/kubelet-$i.key
 authentication:
   anonymous: {enabled: false}
   webhook: {enabled: true}
   x509: {clientCAFile: $pki/ca.crt}
 authorization: {mode: Webhook}
 cgroupDriver: cgroupfs
-cgroupRoot: /$CLUSTER_CGROUP
-containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
-podLogsDir: $CLUSTER_DIR/pod-logs
+cgroupRoot: /$CLUSTER_CGROUP/node-$i
+containerRuntimeEndpoint: unix://$(cluster_node_sock "$i")
+podLogsDir: $dir/pod-logs
 failSwapOn: false
 resolvConf: /etc/resolv.conf
 # A test machine's disk may be fuller than a production node's thresholds.
@@ -358,13 +438,16 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
 EOF
-start kubelet "$k8s" kubelet --config "$CLUSTER_DIR/kubelet.yaml" \
-    --kubeconfig "$CLUSTER_DIR/node.kubeconfig" --root-dir "$CLUSTER_DIR/kubelet" \
-    --hostname-override "$CLUSTER_NODE" --node-ip "$NODE_IP"
+    start "$name" "kubelet-$i" "$k8s" kubelet --config "$dir/kubelet.yaml" \
+        --kubeconfig "$CLUSTER_DIR/node-$i.kubeconfig" --root-dir "$dir/kubelet" \
+        --hostname-override "$name" --node-ip "$(cluster_node_ip "$i")" --node-labels "$NODE_POOL_LABEL"
+done
 node_ready() {
-    [ "$(kubectl get node "$CLUSTER_NODE" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]
+    [ "$(kubectl get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]
 }
-wait_for "node $CLUSTER_NODE Ready" kubelet 120 node_ready
+for i in $(seq "$nodes"); do
+    wait_for "node $(cluster_node_name "$i") Ready" "kubelet-$i" 120 node_ready "$(cluster_node_name "$i")"
+done
 
 # ---- storage and the default namespace's account ---------------------------
 kubectl apply -f - >/dev/null <<EOF
@@ -390,14 +473,49 @@ metadata: {name: "tmpnet:local-provisioner"}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "tmpnet:local-provisioner"}
 subjects:
 - {apiGroup: rbac.authorization.k8s.io, kind: User, name: "tmpnet:local-provisioner"}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "tmpnet:network-policies"}
+rules:
+- {apiGroups: [""], resources: [namespaces, pods, services, endpoints, nodes], verbs: [get, list, watch]}
+- {apiGroups: [networking.k8s.io], resources: [networkpolicies], verbs: [get, list, watch]}
+- {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [get, list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "tmpnet:network-policies"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "tmpnet:network-policies"}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: "tmpnet:network-policies"}
 EOF
-start local-provisioner "$k8s" local-provisioner --kubeconfig "$CLUSTER_DIR/provisioner.kubeconfig" \
+# The volumes are directories of this machine: every node reaches them.
+start "$CONTROL_NETNS" local-provisioner "$k8s" local-provisioner --kubeconfig "$CLUSTER_DIR/provisioner.kubeconfig" \
     --base-dir "$CLUSTER_DIR/volumes"
 wait_for "default ServiceAccount" kube-controller-manager 60 kubectl get serviceaccount default
-for name in $COMPONENTS; do
-    alive "$name" || { echo "error: $name exited during start (see $name.log among its logs)" >&2; false; }
+
+# ---- NetworkPolicy: kube-router's policy controller alone, on each node ---
+# It filters in the node's namespace (iptables, ipsets): across nodes on
+# the routed path, and between pods of one node on its CNI bridge, whose
+# frames pass iptables with bridge-nf-call-iptables on in that namespace.
+for i in $(seq "$nodes"); do
+    name=$(cluster_node_name "$i")
+    cluster_in "$name" sysctl -qw net.bridge.bridge-nf-call-iptables=1
+    start "$name" "network-policies-$i" env NODE_NAME="$name" "$bin/kube-router" \
+        --run-firewall=true --run-router=false --run-service-proxy=false --run-loadbalancer=false \
+        --kubeconfig "$CLUSTER_DIR/network-policies.kubeconfig" --hostname-override "$name" \
+        --service-cluster-ip-range "$SERVICE_CIDR" --enable-ipv6=false \
+        --health-port 20244 --metrics-port 0
+done
+for i in $(seq "$nodes"); do
+    wait_for "NetworkPolicy on $(cluster_node_name "$i")" "network-policies-$i" 60 \
+        cluster_in "$(cluster_node_name "$i")" curl -sf http://127.0.0.1:20244/healthz
+done
+for pidfile in "$CLUSTER_RUN"/*.pid; do
+    name=$(basename "$pidfile" .pid)
+    kill -0 "$(cat "$pidfile")" || { echo "error: $name exited during start (see $name.log among its logs)" >&2; false; }
 done
 ln -s "$k8s" "$CLUSTER_DIR/kubectl"
 trap - ERR INT TERM EXIT
-echo "cluster up in $(since "$started") s (logs in $log; kubectl: $CLUSTER_DIR/kubectl)"
+echo "cluster up in $(since "$started") s: $nodes node(s) (logs in $log; kubectl: $CLUSTER_DIR/kubectl)"
 echo "export KUBECONFIG=$CLUSTER_DIR/admin.kubeconfig"

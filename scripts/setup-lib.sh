@@ -32,6 +32,7 @@ SETUP_NEEDS=(
     "apt containernetworking-plugins /usr/lib/cni/bridge"
     "apt iptables iptables"
     "apt conntrack conntrack"
+    "apt ipset ipset"
     "apt prometheus prometheus"
     "apt shellcheck shellcheck"
     "pip kubernetes import:kubernetes"

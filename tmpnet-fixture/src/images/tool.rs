@@ -42,9 +42,9 @@ impl std::fmt::Display for Tool {
 /// Where a built image goes besides the builder's own storage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Load {
-    /// The containerd of the local cluster (`scripts/cluster-up.sh`):
-    /// `$TMPNET_CLUSTER_RUN/containerd/containerd.sock`, by default under
-    /// `/run/tmpnet-cluster`.
+    /// Every node's containerd of the local cluster
+    /// (`scripts/cluster-up.sh`): `$TMPNET_CLUSTER_RUN/node-*/containerd/containerd.sock`,
+    /// by default under `/run/tmpnet-cluster`.
     LocalCluster,
     /// A kind cluster of this name (`kind load`).
     Kind(String),
@@ -78,12 +78,29 @@ impl std::fmt::Display for Load {
     }
 }
 
-/// The local cluster's containerd socket.
-fn local_cluster_socket() -> PathBuf {
-    let run = std::env::var_os("TMPNET_CLUSTER_RUN")
+/// The local cluster's runtime directory.
+fn local_cluster_run() -> PathBuf {
+    std::env::var_os("TMPNET_CLUSTER_RUN")
         .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from("/run/tmpnet-cluster"), PathBuf::from);
-    run.join("containerd/containerd.sock")
+        .map_or_else(|| PathBuf::from("/run/tmpnet-cluster"), PathBuf::from)
+}
+
+/// The containerd sockets of the local cluster's nodes (`node-N/containerd/containerd.sock`
+/// under `run`), in node order.
+fn local_cluster_sockets(run: &Path) -> Vec<PathBuf> {
+    let mut sockets: Vec<(u32, PathBuf)> = std::fs::read_dir(run)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let n = name.to_str()?.strip_prefix("node-")?.parse().ok()?;
+            let socket = entry.path().join("containerd/containerd.sock");
+            socket.exists().then_some((n, socket))
+        })
+        .collect();
+    sockets.sort();
+    sockets.into_iter().map(|(_, s)| s).collect()
 }
 
 /// The name a kubelet looks `tag` up by: a short name is Docker Hub's
@@ -269,11 +286,11 @@ impl Tool {
             )),
             Load::OciLayout(_) => Ok(()),
             Load::LocalCluster => {
-                let socket = local_cluster_socket();
-                if !socket.exists() {
+                let run = local_cluster_run();
+                if local_cluster_sockets(&run).is_empty() {
                     return Err(Error::Environment(format!(
-                        "no local cluster runs (no {}); start one with scripts/cluster-up.sh",
-                        socket.display()
+                        "no local cluster runs (no {}/node-*/containerd/containerd.sock); start one with scripts/cluster-up.sh",
+                        run.display()
                     )));
                 }
                 need("ctr", "containerd")
@@ -302,14 +319,32 @@ impl Tool {
             }
             Load::LocalCluster => {
                 self.save(tag, &name, &archive, "oci-archive", &doing)?;
-                run(
-                    Command::new("ctr")
-                        .arg("-a")
-                        .arg(local_cluster_socket())
-                        .args(["-n", "k8s.io", "images", "import"])
-                        .arg(&archive),
-                    &doing,
-                )?;
+                // Every node has a containerd of its own: all at once.
+                let sockets = local_cluster_sockets(&local_cluster_run());
+                std::thread::scope(|scope| {
+                    let imports: Vec<_> = sockets
+                        .iter()
+                        .map(|socket| {
+                            let (archive, doing) = (&archive, &doing);
+                            scope.spawn(move || {
+                                run(
+                                    Command::new("ctr")
+                                        .arg("-a")
+                                        .arg(socket)
+                                        .args(["-n", "k8s.io", "images", "import"])
+                                        .arg(archive),
+                                    doing,
+                                )
+                                .map(|_| ())
+                            })
+                        })
+                        .collect();
+                    imports.into_iter().try_for_each(|import| {
+                        import
+                            .join()
+                            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+                    })
+                })?;
             }
             Load::Kind(cluster) => {
                 if self == Tool::Docker {
@@ -406,5 +441,30 @@ mod tests {
             .check_load(&Load::OciLayout("/x/oci".into()))
             .is_ok());
         assert!("podman".parse::<Tool>().is_err());
+    }
+
+    #[test]
+    fn every_node_s_containerd_of_the_local_cluster_in_node_order() {
+        let run = tempfile::tempdir().unwrap();
+        for dir in ["node-10", "node-2", "node-1", "node-3", "logs"] {
+            std::fs::create_dir_all(run.path().join(dir).join("containerd")).unwrap();
+        }
+        // node-3's containerd has not made its socket yet.
+        for dir in ["node-10", "node-2", "node-1", "logs"] {
+            std::fs::write(run.path().join(dir).join("containerd/containerd.sock"), "").unwrap();
+        }
+        let found: Vec<_> = local_cluster_sockets(run.path())
+            .into_iter()
+            .map(|s| s.strip_prefix(run.path()).unwrap().display().to_string())
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "node-1/containerd/containerd.sock",
+                "node-2/containerd/containerd.sock",
+                "node-10/containerd/containerd.sock"
+            ]
+        );
+        assert!(local_cluster_sockets(&run.path().join("absent")).is_empty());
     }
 }

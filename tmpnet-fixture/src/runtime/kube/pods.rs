@@ -24,6 +24,13 @@ const FATAL_WAITING: &[&str] = &[
     "RunContainerError",
 ];
 
+/// How long a pod may stay unschedulable (for a reason other than a claim
+/// not bound yet, which passes by itself) before the wait gives up on it:
+/// a network larger than the nodes that may take it fails in seconds, with
+/// the scheduler's reason, not at the end of the start timeout. Long
+/// enough for the pods of a network stopped just before to go.
+pub const UNSCHEDULABLE_GRACE: Duration = Duration::from_secs(20);
+
 /// The verdict on one observation of a pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -84,6 +91,36 @@ fn describe_container(c: &ContainerStatus) -> Option<Verdict> {
     None
 }
 
+/// Why the scheduler has not placed the pod, when it has tried.
+fn unscheduled(pod: &Pod) -> Option<String> {
+    pod.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+        .map(|c| {
+            c.message
+                .clone()
+                .or_else(|| c.reason.clone())
+                .unwrap_or_default()
+        })
+}
+
+/// The scheduler's reason when it will not pass by waiting a little: any
+/// but a claim not bound yet (the volume provisioner binds it).
+fn stuck_unscheduled(pod: &Pod) -> Option<String> {
+    if pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.as_ref())
+        .is_some()
+    {
+        return None;
+    }
+    unscheduled(pod).filter(|why| !why.contains("PersistentVolumeClaim"))
+}
+
 /// Judges one observation of a node's pod.
 pub fn judge(pod: &Pod) -> Verdict {
     let Some(status) = &pod.status else {
@@ -126,13 +163,7 @@ pub fn judge(pod: &Pod) -> Verdict {
         (Some(ip), true) if !ip.is_empty() => Verdict::Ready { ip: ip.clone() },
         _ => pending.unwrap_or_else(|| {
             let phase = status.phase.clone().unwrap_or_else(|| "Pending".into());
-            let unscheduled = status
-                .conditions
-                .iter()
-                .flatten()
-                .find(|c| c.type_ == "PodScheduled" && c.status == "False")
-                .map(|c| c.message.clone().or_else(|| c.reason.clone()).unwrap_or_default());
-            if let Some(why) = unscheduled {
+            if let Some(why) = unscheduled(pod) {
                 return Verdict::Pending(format!(
                     "not scheduled: {why} (check --kube-exclusive-scheduling's node label and that the cluster has a default StorageClass)"
                 ));
@@ -166,8 +197,29 @@ pub async fn wait_ready(
     // server that keeps failing would spin.
     let mut events = std::pin::pin!(watcher(pods.clone(), config).default_backoff());
     let mut last = Verdict::Pending("no pod yet".into());
+    // Since when the pod has been unschedulable for a lasting reason, and
+    // the scheduler's latest reason.
+    let mut stuck: Option<(tokio::time::Instant, String)> = None;
     let watch = async {
-        while let Some(event) = events.next().await {
+        loop {
+            let next = match &stuck {
+                Some((since, why)) => {
+                    let wait = tokio::time::timeout_at(*since + UNSCHEDULABLE_GRACE, events.next());
+                    match wait.await {
+                        Ok(next) => next,
+                        Err(_) => {
+                            return Err(Verdict::Failed(format!(
+                                "not scheduled after {}s: {why} (with --kube-exclusive-scheduling, every node needs a Kubernetes node of its own with the scheduling label)",
+                                UNSCHEDULABLE_GRACE.as_secs()
+                            )));
+                        }
+                    }
+                }
+                None => events.next().await,
+            };
+            let Some(event) = next else {
+                break;
+            };
             let pod = match event {
                 Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => pod,
                 Ok(watcher::Event::Delete(_)) => {
@@ -199,7 +251,14 @@ pub async fn wait_ready(
             match judge(&pod) {
                 Verdict::Ready { .. } => return Ok(pod),
                 failed @ Verdict::Failed(_) => return Err(failed),
-                pending => last = pending,
+                pending => {
+                    stuck = match (stuck_unscheduled(&pod), stuck.take()) {
+                        (Some(why), Some((since, _))) => Some((since, why)),
+                        (Some(why), None) => Some((tokio::time::Instant::now(), why)),
+                        (None, _) => None,
+                    };
+                    last = pending;
+                }
             }
         }
         Err(Verdict::Pending("the pod watch ended".into()))
@@ -344,5 +403,25 @@ mod tests {
             judge(&creating),
             Verdict::Pending("ContainerCreating".into())
         );
+    }
+
+    #[test]
+    fn an_unbound_claim_passes_and_anti_affinity_does_not() {
+        let unscheduled = |message: &str| {
+            pod(serde_json::json!({"phase": "Pending", "conditions": [
+                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]}))
+        };
+        let claim = unscheduled(
+            "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
+        );
+        assert_eq!(stuck_unscheduled(&claim), None);
+        let full = unscheduled(
+            "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.",
+        );
+        assert!(stuck_unscheduled(&full).is_some_and(|why| why.starts_with("0/3 nodes")));
+        assert!(matches!(judge(&full), Verdict::Pending(why) if why.contains("anti-affinity")));
+        let scheduled = pod(serde_json::json!({"phase": "Pending", "conditions": [
+            {"type": "PodScheduled", "status": "True"}]}));
+        assert_eq!(stuck_unscheduled(&scheduled), None);
     }
 }

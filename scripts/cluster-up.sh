@@ -72,6 +72,18 @@ started=$(now)
 
 bin=$(scripts/cluster-build.sh)
 cluster_down
+# Names the cluster makes on the host must be free: what is there now was
+# not made by this cluster (not in its record), so it is not removed.
+for name in "$CLUSTER_BRIDGE" tmpnet-control $(for i in $(seq "$nodes"); do echo "tmpnet-n$i"; done); do
+    if ip link show "$name" >/dev/null 2>&1; then
+        cluster_die "an interface $name exists that this cluster did not make (an older cluster-up.sh's?); look at it with \`ip link show $name\`, remove it with \`ip link delete $name\`, then run again"
+    fi
+done
+for name in "$CONTROL_NETNS" $(for i in $(seq "$nodes"); do cluster_node_name "$i"; done); do
+    if [ -e "/run/netns/$name" ]; then
+        cluster_die "a network namespace $name exists that this cluster did not make; remove it with \`ip netns delete $name\`, then run again"
+    fi
+done
 
 # From here on, whatever fails tears down what this run started. ERR notes
 # the failing line (inherited by functions, -E; in a subshell it only sets
@@ -143,9 +155,12 @@ for i in $(seq "$nodes"); do
     cluster_record route "$range" "$via"
     ip route add "$range" via "$via"
 done
-for i in $(seq "$nodes"); do
-    cluster_in "$(cluster_node_name "$i")" ip route add default via "$HOST_IP"
-done
+# No default route anywhere: a pod's packet to an address no node knows is
+# refused at once (no route to host) instead of leaving the machine. That
+# includes a Service address that node's kube-proxy has not written yet:
+# the client's next try, a moment later, gets through, where a SYN sent off
+# through a default route and dropped is retried on the same connection
+# for minutes.
 
 # ---- certificates (one CA; 0600 keys in a 0700 directory) -----------------
 pki=$CLUSTER_DIR/pki

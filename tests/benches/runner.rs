@@ -30,7 +30,10 @@ fn built() -> (PathBuf, PathBuf) {
         .parent()
         .expect("workspace");
     let images = workspace.join("target/images");
-    let binary = std::fs::read_dir(images.join("runner/bin"))
+    // `tmpnetctl image suite` (run by scripts/build-images.sh) builds the
+    // runner image from this context.
+    let context = workspace.join("target/tmpnet-images/tmpnet_runner_latest");
+    let binary = std::fs::read_dir(context.join("bin"))
         .ok()
         .into_iter()
         .flatten()
@@ -130,7 +133,7 @@ pub fn bench() {
     }
     let (lf, la) = (median(local_first), median(local_all));
     let (jb, jf, ja) = (median(job_begun), median(job_first), median(job_all));
-    println!("example suite (7 tests) in kube mode on {place}, median of {runs} runs, seconds from the test binary's start:");
+    println!("the example suite in kube mode on {place}, median of {runs} runs, seconds from the test binary's start:");
     println!("  in a Job:  tests start in the Job {jb:.2}, first result {jf:.2}, end {ja:.2}");
     println!("  from here: first result {lf:.2}, end {la:.2}");
     println!(

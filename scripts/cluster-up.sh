@@ -465,6 +465,19 @@ for i in $(seq "$nodes"); do
 done
 
 # ---- storage and the default namespace's account ---------------------------
+# binding NAME: the ClusterRoleBinding of ClusterRole NAME to the user NAME
+# (a component's certificate), as YAML.
+binding() {
+    cat <<EOF
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "$1"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "$1"}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: "$1"}
+EOF
+}
 kubectl apply -f - >/dev/null <<EOF
 apiVersion: storage.k8s.io/v1
 kind: StorageClass
@@ -481,13 +494,7 @@ metadata: {name: "tmpnet:local-provisioner"}
 rules:
 - {apiGroups: [""], resources: [persistentvolumeclaims], verbs: [get, list, watch]}
 - {apiGroups: [""], resources: [persistentvolumes], verbs: [get, list, watch, create, delete]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: "tmpnet:local-provisioner"}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "tmpnet:local-provisioner"}
-subjects:
-- {apiGroup: rbac.authorization.k8s.io, kind: User, name: "tmpnet:local-provisioner"}
+$(binding tmpnet:local-provisioner)
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
@@ -496,13 +503,7 @@ rules:
 - {apiGroups: [""], resources: [namespaces, pods, services, endpoints, nodes], verbs: [get, list, watch]}
 - {apiGroups: [networking.k8s.io], resources: [networkpolicies], verbs: [get, list, watch]}
 - {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [get, list, watch]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: "tmpnet:network-policies"}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "tmpnet:network-policies"}
-subjects:
-- {apiGroup: rbac.authorization.k8s.io, kind: User, name: "tmpnet:network-policies"}
+$(binding tmpnet:network-policies)
 EOF
 # The volumes are directories of this machine: every node reaches them.
 start "$CONTROL_NETNS" local-provisioner "$k8s" local-provisioner --kubeconfig "$CLUSTER_DIR/provisioner.kubeconfig" \

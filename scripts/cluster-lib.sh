@@ -53,6 +53,11 @@ cluster_node_name() { echo "tmpnet-node-$1"; }
 cluster_node_ip() { echo "$CLUSTER_NET.$((10 + $1))"; }
 cluster_node_pods() { echo "${POD_PREFIX}$1.0/24"; }
 cluster_node_sock() { echo "$CLUSTER_RUN/node-$1/containerd/containerd.sock"; }
+# The host's end of the veth pair of node I's namespace, and of the control
+# plane's.
+cluster_node_veth() { echo "tmpnet-n$1"; }
+# shellcheck disable=SC2034 # used by cluster-up.sh
+CONTROL_VETH=tmpnet-control
 
 # The sockets of the running cluster's containerds, one a line.
 cluster_sockets() {

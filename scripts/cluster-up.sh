@@ -74,7 +74,7 @@ bin=$(scripts/cluster-build.sh)
 cluster_down
 # Names the cluster makes on the host must be free: what is there now was
 # not made by this cluster (not in its record), so it is not removed.
-for name in "$CLUSTER_BRIDGE" tmpnet-control $(for i in $(seq "$nodes"); do echo "tmpnet-n$i"; done); do
+for name in "$CLUSTER_BRIDGE" "$CONTROL_VETH" $(for i in $(seq "$nodes"); do cluster_node_veth "$i"; done); do
     if ip link show "$name" >/dev/null 2>&1; then
         cluster_die "an interface $name exists that this cluster did not make (an older cluster-up.sh's?); look at it with \`ip link show $name\`, remove it with \`ip link delete $name\`, then run again"
     fi
@@ -138,9 +138,9 @@ join() {
     cluster_in "$1" ip link set eth0 up
     cluster_in "$1" ip link set lo up
 }
-join "$CONTROL_NETNS" tmpnet-control "$APISERVER_IP"
+join "$CONTROL_NETNS" "$CONTROL_VETH" "$APISERVER_IP"
 for i in $(seq "$nodes"); do
-    join "$(cluster_node_name "$i")" "tmpnet-n$i" "$(cluster_node_ip "$i")"
+    join "$(cluster_node_name "$i")" "$(cluster_node_veth "$i")" "$(cluster_node_ip "$i")"
     # A node forwards its pods' packets (a new namespace does not).
     cluster_in "$(cluster_node_name "$i")" sysctl -qw net.ipv4.ip_forward=1
 done

@@ -32,7 +32,8 @@ fn built() -> (PathBuf, PathBuf) {
     let images = workspace.join("target/images");
     // `tmpnetctl image suite` (run by scripts/build-images.sh) builds the
     // runner image from this context.
-    let context = workspace.join("target/tmpnet-images/tmpnet_runner_latest");
+    let context =
+        tmpnet_fixture::images::context_dir(&workspace.join("target"), "tmpnet/runner:latest");
     let binary = std::fs::read_dir(context.join("bin"))
         .ok()
         .into_iter()

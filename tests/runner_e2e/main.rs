@@ -338,8 +338,10 @@ fn containing(dir: &Path, needle: &[u8]) -> Outcome<Option<PathBuf>> {
 
 /// The suite's test binary here, the one the runner image holds.
 fn suite_binary() -> Outcome<PathBuf> {
-    let image_bins = Path::new("target/tmpnet-images/tmpnet_runner_latest/bin");
-    let name = std::fs::read_dir(image_bins)
+    let image_bins =
+        tmpnet_fixture::images::context_dir(Path::new("target"), "tmpnet/runner:latest")
+            .join("bin");
+    let name = std::fs::read_dir(&image_bins)
         .map_err(|e| format!("{}: {e}; build the images first", image_bins.display()))?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())

@@ -14,7 +14,7 @@ mod tool;
 use std::path::PathBuf;
 
 pub use node::{build_node, NodeImage};
-pub use suite::{build_suite, SuiteImage, RUNNER_DOCKERFILE};
+pub use suite::{build_suite, context_dir, SuiteImage, RUNNER_DOCKERFILE};
 pub use tool::{Load, Tool};
 
 /// The image both are built on. Where no registry can be reached,

@@ -61,10 +61,7 @@ pub fn build_suite(suite: &SuiteImage, progress: &dyn Fn(&str)) -> Result<Built>
     let wanted = image_files(suite.files.iter().chain(&workspace.declared))?;
     progress("building the test binaries (cargo test --no-run)");
     let binaries = test_binaries(suite)?;
-    let context = workspace
-        .target_dir
-        .join("tmpnet-images")
-        .join(context_name(&suite.tag));
+    let context = context_dir(&workspace.target_dir, &suite.tag);
     if context.exists() {
         std::fs::remove_dir_all(&context).map_err(|e| Error::io("cannot remove", &context, e))?;
     }
@@ -162,6 +159,13 @@ fn image_files<'a>(named: impl Iterator<Item = &'a PathBuf>) -> Result<Vec<PathB
         }
     }
     Ok(wanted)
+}
+
+/// Where the image `tag` of a workspace whose target directory is `target`
+/// is built from: `<target>/tmpnet-images/<tag, one directory name>`, its
+/// test binaries under `bin/`.
+pub fn context_dir(target: &Path, tag: &str) -> PathBuf {
+    target.join("tmpnet-images").join(context_name(tag))
 }
 
 /// A directory name for `tag`.

@@ -319,32 +319,17 @@ impl Tool {
             }
             Load::LocalCluster => {
                 self.save(tag, &name, &archive, "oci-archive", &doing)?;
-                // Every node has a containerd of its own: all at once.
-                let sockets = local_cluster_sockets(&local_cluster_run());
-                std::thread::scope(|scope| {
-                    let imports: Vec<_> = sockets
-                        .iter()
-                        .map(|socket| {
-                            let (archive, doing) = (&archive, &doing);
-                            scope.spawn(move || {
-                                run(
-                                    Command::new("ctr")
-                                        .arg("-a")
-                                        .arg(socket)
-                                        .args(["-n", "k8s.io", "images", "import"])
-                                        .arg(archive),
-                                    doing,
-                                )
-                                .map(|_| ())
-                            })
-                        })
-                        .collect();
-                    imports.into_iter().try_for_each(|import| {
-                        import
-                            .join()
-                            .unwrap_or_else(|p| std::panic::resume_unwind(p))
-                    })
-                })?;
+                // Every node has a containerd of its own.
+                for socket in local_cluster_sockets(&local_cluster_run()) {
+                    run(
+                        Command::new("ctr")
+                            .arg("-a")
+                            .arg(&socket)
+                            .args(["-n", "k8s.io", "images", "import"])
+                            .arg(&archive),
+                        &doing,
+                    )?;
+                }
             }
             Load::Kind(cluster) => {
                 if self == Tool::Docker {

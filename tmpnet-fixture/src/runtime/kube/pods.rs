@@ -29,7 +29,7 @@ const FATAL_WAITING: &[&str] = &[
 /// a network larger than the nodes that may take it fails in seconds, with
 /// the scheduler's reason, not at the end of the start timeout. Long
 /// enough for the pods of a network stopped just before to go.
-pub const UNSCHEDULABLE_GRACE: Duration = Duration::from_secs(20);
+const UNSCHEDULABLE_GRACE: Duration = Duration::from_secs(20);
 
 /// The verdict on one observation of a pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,14 +110,6 @@ fn unscheduled(pod: &Pod) -> Option<String> {
 /// The scheduler's reason when it will not pass by waiting a little: any
 /// but a claim not bound yet (the volume provisioner binds it).
 fn stuck_unscheduled(pod: &Pod) -> Option<String> {
-    if pod
-        .status
-        .as_ref()
-        .and_then(|s| s.pod_ip.as_ref())
-        .is_some()
-    {
-        return None;
-    }
     unscheduled(pod).filter(|why| !why.contains("PersistentVolumeClaim"))
 }
 
